@@ -1,0 +1,13 @@
+"""sklearn-thermo: energy-based and temperature-aware learning for scikit-learn.
+
+The softmax is the Boltzmann distribution ``p(i) = exp(-E_i / T) / Z``; this
+package makes the temperature ``T`` explicit in its operators
+(:mod:`sklearn_thermo.ops`) and estimators.
+"""
+
+from . import ops
+from ._rbm import BoltzmannMachine
+
+__version__ = "0.1.0"
+
+__all__ = ["BoltzmannMachine", "ops", "__version__"]

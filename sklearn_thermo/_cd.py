@@ -1,0 +1,418 @@
+"""The contrastive-divergence core: Gibbs steps, CD-k and PCD updates.
+
+Works on plain arrays and an :class:`RBMParams` record; knows nothing of
+scikit-learn. The energy of a joint state at temperature ``T`` is
+
+.. math::
+
+    E(v, h) = [\\tfrac12 \\lVert v \\rVert^2] - a \\cdot v - c \\cdot h - h^\\top W v,
+    \\qquad p(v, h) = e^{-E(v, h) / T} / Z,
+
+(the bracket only for Gaussian visible units), so that
+
+.. math::
+
+    P(h_j = 1 \\mid v) = \\sigma_T(c_j + W_j v), \\qquad
+    P(v_i = 1 \\mid h) = \\sigma_T(a_i + W_{:,i}^\\top h) \\text{ (Bernoulli)}, \\qquad
+    v \\mid h \\sim \\mathcal N(a + W^\\top h, T) \\text{ (Gaussian)}.
+
+Speed: every propagation is one GEMM into a preallocated buffer; bias,
+activation and sampling run in place, split over row blocks on threads, each
+block with its own random stream; the weight gradient and the momentum update
+are one GEMM (``beta = momentum``) into the velocity.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from scipy.linalg import blas
+
+from .ops import _sigmoid_, _softplus_
+
+UNIT_TYPES = ("bernoulli", "gaussian")
+
+
+@dataclass
+class RBMParams:
+    """Parameters of an RBM; arrays are updated in place by the trainer.
+
+    Attributes
+    ----------
+    W : ndarray of shape (n_hidden, n_visible)
+    visible_bias : ndarray of shape (n_visible,)  (``a``)
+    hidden_bias : ndarray of shape (n_hidden,)  (``c``)
+    visible : {"bernoulli", "gaussian"}
+    """
+
+    W: np.ndarray
+    visible_bias: np.ndarray
+    hidden_bias: np.ndarray
+    visible: str = "bernoulli"
+
+    @property
+    def n_visible(self):
+        return self.W.shape[1]
+
+    @property
+    def n_hidden(self):
+        return self.W.shape[0]
+
+    @property
+    def dtype(self):
+        return self.W.dtype
+
+    def astype(self, dtype):
+        """The same parameters in ``dtype`` (no copy when already there)."""
+        return RBMParams(
+            self.W.astype(dtype, copy=False),
+            self.visible_bias.astype(dtype, copy=False),
+            self.hidden_bias.astype(dtype, copy=False),
+            self.visible,
+        )
+
+
+# --------------------------------------------------------------------------
+# deterministic propagations (no sampling): used by transform, free energy ...
+# --------------------------------------------------------------------------
+def _dot(X, M):
+    """``X @ M`` for dense or scipy.sparse ``X``, as a dense array."""
+    out = X @ M
+    return np.asarray(out)
+
+
+def hidden_proba(params, X, temperature):
+    """``P(h = 1 | v)`` for each row of ``X`` (dense or sparse)."""
+    P = _dot(X, params.W.T)
+    P += params.hidden_bias
+    return _sigmoid_(P, temperature)
+
+
+def visible_mean(params, H, temperature):
+    """``E[v | h]`` for each row of ``H``."""
+    M = _dot(H, params.W)
+    M += params.visible_bias
+    if params.visible == "bernoulli":
+        _sigmoid_(M, temperature)
+    return M
+
+
+def _row_sq_norms(X):
+    if hasattr(X, "multiply"):  # sparse
+        return np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    return np.einsum("ij,ij->i", X, X)
+
+
+def free_energy(params, X, temperature):
+    """Free energy ``F(v) = -T log sum_h exp(-E(v, h) / T)`` of each row.
+
+    .. math::
+
+        F(v) = [\\tfrac12 \\lVert v \\rVert^2] - a \\cdot v
+               - \\sum_j \\operatorname{softplus}_T(c_j + W_j v)
+
+    Lower is more probable: ``p(v) = exp(-F(v) / T) / Z``.
+    """
+    X_ = X
+    P = _dot(X_, params.W.T)
+    P += params.hidden_bias
+    _softplus_(P, temperature)
+    F = -P.sum(axis=1)
+    F -= np.asarray(_dot(X_, params.visible_bias)).ravel()
+    if params.visible == "gaussian":
+        F += 0.5 * _row_sq_norms(X_).astype(F.dtype, copy=False)
+    return F
+
+
+def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 << 22):
+    """Exact pseudo-log-likelihood ``sum_i log P(v_i | v_-i)`` of each row.
+
+    For Bernoulli visible units. ``P(v_i | v_-i) = sigma_T((F(v') - F(v)) / 1)``
+    where ``v'`` is ``v`` with unit ``i`` replaced by ``1 - v_i``; every unit
+    is counted (no random subset), so the result is deterministic. Costs
+    ``O(n_samples * n_visible * n_hidden)`` elementwise work, done in row
+    chunks of bounded memory, on ``runner``'s threads when given.
+    """
+    if params.visible != "bernoulli":
+        raise ValueError("The pseudo-likelihood is defined here for Bernoulli units.")
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    n, V = X.shape
+    H = params.n_hidden
+    T = temperature
+    out = np.empty(n, dtype=X.dtype)
+    chunk = max(1, max_elements // max(1, V * H))
+    starts = list(range(0, n, chunk))
+
+    def work(i0):
+        Xc = X[i0 : i0 + chunk]
+        x = Xc @ params.W.T
+        x += params.hidden_bias  # (b, H)
+        d = 1 - 2 * Xc  # change of each unit when flipped, (b, V)
+        base = _softplus_(x.copy(), T).sum(axis=1)  # (b,)
+        flipped = np.multiply(d[:, None, :], params.W[None, :, :])  # (b, H, V)
+        flipped += x[:, :, None]
+        s1 = _softplus_(flipped, T).sum(axis=1)  # (b, V)
+        dF = -params.visible_bias * d - (s1 - base[:, None])  # F(v') - F(v)
+        # log sigma(dF / T) = -softplus_T(-dF) / T
+        np.negative(dF, out=dF)
+        out[i0 : i0 + chunk] = -_softplus_(dF, T).sum(axis=1) / T
+
+    if runner is None:
+        for i0 in starts:
+            work(i0)
+    else:
+        runner.each(work, starts)
+    return out
+
+
+# --------------------------------------------------------------------------
+# sampling kernels (one row block each)
+# --------------------------------------------------------------------------
+def _units_kernel(sl, gen, P, S, bias, T, unit, post_scale):
+    """On rows ``sl``: ``P <- mean(units)``; ``S <- sample``; ``P *= post_scale``."""
+    p = P[sl]
+    p += bias
+    if unit == "bernoulli":
+        _sigmoid_(p, T)
+    if S is not None:
+        s = S[sl]
+        if unit == "bernoulli":
+            gen.random(out=s, dtype=s.dtype)
+            np.less(s, p, out=s)
+        else:
+            gen.standard_normal(out=s, dtype=s.dtype)
+            if T != 1.0:
+                s *= np.sqrt(T)
+            s += p
+    if post_scale is not None:
+        p *= post_scale
+
+
+class Gibbs:
+    """Block Gibbs half-steps over batches of chains, on threads.
+
+    Parameters
+    ----------
+    params : RBMParams
+    temperature : float
+    runner : BlockRunner
+        Threads and per-block random streams.
+    """
+
+    def __init__(self, params, temperature, runner):
+        self.params = params
+        self.T = float(temperature)
+        self.runner = runner
+
+    def up(self, v, P, S=None, post_scale=None):
+        """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given."""
+        np.matmul(v, self.params.W.T, out=P)
+        self.runner.map(
+            partial(
+                _units_kernel,
+                P=P,
+                S=S,
+                bias=self.params.hidden_bias,
+                T=self.T,
+                unit="bernoulli",
+                post_scale=post_scale,
+            ),
+            P.shape[0],
+            P.shape[1],
+        )
+
+    def down(self, h, P, S=None):
+        """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
+        np.matmul(h, self.params.W, out=P)
+        self.runner.map(
+            partial(
+                _units_kernel,
+                P=P,
+                S=S,
+                bias=self.params.visible_bias,
+                T=self.T,
+                unit=self.params.visible,
+                post_scale=None,
+            ),
+            P.shape[0],
+            P.shape[1],
+        )
+
+    def base_rate(self, Pv, S):
+        """``S <- v`` sampled from the visible biases alone (W ignored)."""
+        Pv.fill(0)
+        self.runner.map(
+            partial(
+                _units_kernel,
+                P=Pv,
+                S=S,
+                bias=self.params.visible_bias,
+                T=self.T,
+                unit=self.params.visible,
+                post_scale=None,
+            ),
+            Pv.shape[0],
+            Pv.shape[1],
+        )
+
+    def run(self, h, v, Pv, Ph, n_steps):
+        """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
+
+        On return ``v`` holds the last visible sample and ``Ph`` the hidden
+        probabilities given it; ``h`` a hidden sample from ``Ph``.
+        """
+        for _ in range(n_steps):
+            self.down(h, Pv, v)
+            self.up(v, Ph, h)
+
+
+def sample_chains(params, temperature, runner, v0, n_steps):
+    """Run Gibbs chains started at visible states ``v0``; return visible samples.
+
+    ``v0`` of shape (n_chains, n_visible) is not modified. The chain first
+    samples ``h ~ P(h | v0)``, then does ``n_steps`` steps ``h -> v -> h``.
+    """
+    n, V = v0.shape
+    H = params.n_hidden
+    dtype = params.dtype
+    gibbs = Gibbs(params, temperature, runner)
+    v = np.array(v0, dtype=dtype, order="C", copy=True)
+    h = np.empty((n, H), dtype)
+    Ph = np.empty((n, H), dtype)
+    Pv = np.empty((n, V), dtype)
+    gibbs.up(v, Ph, h)
+    for step in range(n_steps):
+        gibbs.down(h, Pv, v)
+        if step < n_steps - 1:
+            gibbs.up(v, Ph, h)
+    return v
+
+
+def base_rate_samples(params, temperature, runner, n):
+    """``n`` visible samples from the biases-only model ``p(v) ∝ exp(a.v/T)``."""
+    v = np.empty((n, params.n_visible), params.dtype)
+    Gibbs(params, temperature, runner).base_rate(np.empty_like(v), v)
+    return v
+
+
+# --------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """What persists between updates: velocities and persistent chains."""
+
+    velocity_W: np.ndarray
+    velocity_visible: np.ndarray
+    velocity_hidden: np.ndarray
+    chains: np.ndarray | None = None  # hidden states of the PCD chains
+
+    @classmethod
+    def zeros(cls, params):
+        return cls(
+            np.zeros_like(params.W),
+            np.zeros_like(params.visible_bias),
+            np.zeros_like(params.hidden_bias),
+        )
+
+
+class CDTrainer:
+    """CD-k or PCD-k updates of ``params`` in place, in preallocated buffers.
+
+    The positive statistics come from up to ``max_batch`` data rows, the
+    negative ones from ``n_chains`` chains (PCD) or from chains started at the
+    data rows (CD). Each side is averaged over its own number of rows, so an
+    update on any number of rows is correctly scaled.
+
+    Memory: ``O((max_batch + n_chains) * (n_visible + n_hidden))`` beyond the
+    parameters and the velocities.
+
+    Layout: rows ``[max_batch - n, max_batch)`` of ``Vs``/``Hs`` hold the
+    batch, rows ``[max_batch, max_batch + n_neg)`` the chains, so the weight
+    gradient over both phases is one GEMM over a contiguous row range, with
+    the negative hidden probabilities stored pre-multiplied by
+    ``-n / n_neg``.
+    """
+
+    def __init__(self, params, state, *, max_batch, persistent, n_chains,
+                 n_steps, temperature, runner):
+        self.params = params
+        self.state = state
+        self.persistent = persistent
+        self.max_batch = int(max_batch)
+        self.n_chains = int(n_chains) if persistent else self.max_batch
+        self.n_steps = int(n_steps)
+        self.T = float(temperature)
+        self.gibbs = Gibbs(params, temperature, runner)
+        dtype, V, H = params.dtype, params.n_visible, params.n_hidden
+        rows = self.max_batch + self.n_chains
+        self.Vs = np.empty((rows, V), dtype)
+        self.Hs = np.empty((rows, H), dtype)
+        self.Pv = np.empty((self.n_chains, V), dtype)
+        self._h = np.empty((self.n_chains, H), dtype)
+        self._gemm, self._axpy = blas.get_blas_funcs(("gemm", "axpy"), dtype=dtype)
+        if persistent:
+            if state.chains is None or state.chains.shape != (self.n_chains, H):
+                state.chains = self._start_chains()
+            self._h = state.chains
+
+    def _start_chains(self):
+        """Hidden states of fresh chains: ``h ~ P(h | v)``, ``v`` from base rates."""
+        v = self.Vs[self.max_batch :]
+        self.gibbs.base_rate(self.Pv, v)
+        h = np.empty((self.n_chains, self.params.n_hidden), self.params.dtype)
+        self.gibbs.up(v, self.Hs[self.max_batch :], h)
+        return h
+
+    def load(self, X, rows):
+        """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer."""
+        n = len(rows)
+        dst = self.Vs[self.max_batch - n : self.max_batch]
+        if hasattr(X, "toarray"):
+            X[rows].toarray(out=dst)
+        else:
+            np.take(X, rows, axis=0, out=dst)
+        return n
+
+    def step(self, n, learning_rate, momentum, weight_decay):
+        """One parameter update from the ``n`` rows placed by :meth:`load`."""
+        p, st, g, mb = self.params, self.state, self.gibbs, self.max_batch
+        n_neg = self.n_chains if self.persistent else n
+        lo, hi = mb - n, mb + n_neg
+        v_pos, h_pos = self.Vs[lo:mb], self.Hs[lo:mb]
+        v_neg, h_neg = self.Vs[mb:hi], self.Hs[mb:hi]
+        h_chain = self._h[:n_neg]
+
+        # positive phase; CD starts its chains from a hidden sample of the data
+        g.up(v_pos, h_pos, None if self.persistent else h_chain)
+        # negative phase: k steps h -> v -> h; the last hidden probabilities
+        # are stored scaled by -n / n_neg for the single gradient GEMM
+        Pv = self.Pv[:n_neg]
+        for k in range(self.n_steps):
+            g.down(h_chain, Pv, v_neg)
+            last = k == self.n_steps - 1
+            sample = self.persistent or not last
+            g.up(v_neg, h_neg, h_chain if sample else None,
+                 post_scale=-n / n_neg if last else None)
+
+        alpha = learning_rate / (self.T * n)
+        # velocity <- momentum * velocity + alpha * (h_pos' v_pos - h_neg' v_neg),
+        # in one GEMM on the transposed (Fortran-order) views
+        vW = st.velocity_W
+        self._gemm(alpha, self.Vs[lo:hi].T, self.Hs[lo:hi].T, beta=momentum,
+                   c=vW.T, trans_b=1, overwrite_c=1)
+        if weight_decay:  # L2 on the weights only, in place (no temporary)
+            self._axpy(p.W.ravel(), vW.ravel(), a=-learning_rate * weight_decay)
+        p.W += vW
+
+        grad_c = self.Hs[lo:hi].sum(axis=0)
+        grad_a = v_pos.sum(axis=0)
+        grad_a -= v_neg.sum(axis=0) * (n / n_neg)
+        for vel, grad, par in (
+            (st.velocity_hidden, grad_c, p.hidden_bias),
+            (st.velocity_visible, grad_a, p.visible_bias),
+        ):
+            vel *= momentum
+            vel += alpha * grad
+            par += vel

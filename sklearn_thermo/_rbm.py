@@ -1,0 +1,572 @@
+"""BoltzmannMachine: a restricted Boltzmann machine at an explicit temperature."""
+
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state, gen_even_slices
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+from ._cd import (
+    CDTrainer,
+    RBMParams,
+    TrainState,
+    base_rate_samples,
+    free_energy,
+    hidden_proba,
+    pseudo_log_likelihood,
+    sample_chains,
+    visible_mean,
+)
+from ._threading import BlockRunner, effective_n_threads
+
+_SEED_MAX = np.iinfo(np.int32).max
+_N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
+
+
+class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Restricted Boltzmann machine with Bernoulli or Gaussian visible units.
+
+    A drop-in for :class:`sklearn.neural_network.BernoulliRBM` (same fitted
+    attribute names, same ``transform``), trained by contrastive divergence
+    (CD-k) or persistent contrastive divergence (PCD-k) on a vectorised,
+    multithreaded core, with momentum, weight decay and the initialisation of
+    Hinton's practical guide, at an explicit temperature ``T``.
+
+    The model is a Boltzmann distribution over joint states ``(v, h)``:
+
+    .. math::
+
+        p(v, h) = \\frac{e^{-E(v, h) / T}}{Z}, \\qquad
+        E(v, h) = [\\tfrac12 \\lVert v \\rVert^2] - a^\\top v - c^\\top h
+                  - h^\\top W v,
+
+    with the bracket only for Gaussian visible units, ``W = components_``,
+    ``a = intercept_visible_`` and ``c = intercept_hidden_``. Hidden units are
+    binary; ``P(h_j = 1 | v) = sigmoid((c_j + W_j v) / T)``.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of binary hidden units.
+    visible : {"bernoulli", "gaussian"}, default="bernoulli"
+        Visible unit type. ``"bernoulli"`` needs X in ``[0, 1]`` (binary data,
+        or probabilities such as grey levels scaled to ``[0, 1]``).
+        ``"gaussian"`` means Gaussian units of variance ``T`` around
+        ``a + W^T h``, for standardised data (e.g. after ``StandardScaler``).
+    method : {"pcd", "cd"}, default="pcd"
+        ``"pcd"``: persistent chains (``batch_size`` of them) carried across
+        updates (Tieleman 2008). ``"cd"``: chains restarted at each batch.
+    n_gibbs_steps : int, default=1
+        Gibbs steps per update (the ``k`` of CD-k / PCD-k).
+    learning_rate : float, default=0.05
+        Step size on the log-likelihood gradient, which is averaged over the
+        rows of a batch (so it does not depend on ``batch_size``).
+    batch_size : int, default=20
+        Rows per update; also the number of persistent chains.
+    max_iter : int, default=20
+        Number of epochs (passes over the data) of ``fit``.
+    momentum : float, default=0.9
+        Momentum of the parameter updates after the warm-up.
+    momentum_warmup : int, default=5
+        Epochs at the start of ``fit`` during which the momentum is
+        ``min(0.5, momentum)`` (Hinton 2010, section 9). ``partial_fit`` uses
+        ``momentum`` throughout.
+    weight_decay : float, default=1e-4
+        L2 penalty ``weight_decay / 2 * ||W||^2`` on the weights (not biases).
+    temperature : float, default=1.0
+        Temperature ``T > 0`` of the model; higher makes every conditional
+        softer (``transform`` closer to 0.5, samples more random). Training at
+        ``T`` follows the exact log-likelihood gradient at ``T``.
+    n_jobs : int, default=None
+        Threads for the elementwise and sampling work and the BLAS calls of
+        the CD core. ``None`` uses all cores this process may use (one when it
+        runs inside an outer parallel loop such as ``GridSearchCV(n_jobs=-1)``);
+        ``-1`` the same; a positive value that many. Results for a fixed
+        ``random_state`` do not depend on ``n_jobs``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and every Gibbs sample.
+    verbose : int, default=0
+        ``1`` prints one line per epoch with the time and a likelihood
+        figure: the mean pseudo-log-likelihood of up to 100 training rows
+        (Bernoulli) or their mean squared reconstruction error (Gaussian).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Weight matrix ``W``.
+    intercept_hidden_ : ndarray of shape (n_components,)
+        Hidden biases ``c``.
+    intercept_visible_ : ndarray of shape (n_features,)
+        Visible biases ``a``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_iter_ : int
+        Number of epochs run by ``fit``.
+
+    See Also
+    --------
+    sklearn.neural_network.BernoulliRBM : scikit-learn's Bernoulli RBM (PCD-1).
+
+    Notes
+    -----
+    Initialisation follows Hinton (2010): weights from ``N(0, 0.01^2)``,
+    hidden biases 0, visible biases at the data's marginals,
+    ``a_i = T log(p_i / (1 - p_i))`` with the Laplace-smoothed frequency
+    ``p_i = (sum_n x_ni + 1) / (n + 2)`` (Bernoulli) or ``a_i = mean_n x_ni``
+    (Gaussian).
+
+    References
+    ----------
+    G. E. Hinton, "A Practical Guide to Training Restricted Boltzmann
+    Machines", UTML TR 2010-003.
+    T. Tieleman, "Training Restricted Boltzmann Machines using Approximations
+    to the Likelihood Gradient", ICML 2008.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_thermo import BoltzmannMachine
+    >>> X = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]])
+    >>> rbm = BoltzmannMachine(n_components=2, random_state=0).fit(X)
+    >>> rbm.transform(X).shape
+    (4, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        "method": [StrOptions({"cd", "pcd"})],
+        "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, np.inf, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "momentum_warmup": [Interval(Integral, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
+        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=256,
+        *,
+        visible="bernoulli",
+        method="pcd",
+        n_gibbs_steps=1,
+        learning_rate=0.05,
+        batch_size=20,
+        max_iter=20,
+        momentum=0.9,
+        momentum_warmup=5,
+        weight_decay=1e-4,
+        temperature=1.0,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.visible = visible
+        self.method = method
+        self.n_gibbs_steps = n_gibbs_steps
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.momentum = momentum
+        self.momentum_warmup = momentum_warmup
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+    def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
+        X = validate_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
+        if self.visible == "bernoulli":
+            values = X.data if sp.issparse(X) else X
+            if values.size and (values.min() < 0 or values.max() > 1):
+                raise ValueError(
+                    f"{type(self).__name__}(visible='bernoulli') needs X in [0, 1] "
+                    f"(binary data or probabilities); got values in "
+                    f"[{values.min():g}, {values.max():g}]. Scale the data, e.g. "
+                    "with MinMaxScaler, or use visible='gaussian' for "
+                    "standardised data."
+                )
+        return X
+
+    def _params(self, dtype=None):
+        """The fitted parameters as an RBMParams (views, not copies)."""
+        params = RBMParams(
+            self.components_,
+            self.intercept_visible_,
+            self.intercept_hidden_,
+            self.visible,
+        )
+        return params if dtype is None else params.astype(dtype)
+
+    def _initialize(self, X, rng):
+        n, n_features = X.shape
+        dtype = X.dtype
+        T = float(self.temperature)
+        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
+            dtype
+        )
+        self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
+        total = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
+        if self.visible == "bernoulli":
+            p = (total + 1.0) / (n + 2.0)  # Laplace-smoothed marginals
+            a = T * np.log(p / (1.0 - p))
+        else:
+            a = total / n
+        self.intercept_visible_ = a.astype(dtype)
+        self._train_state = TrainState.zeros(self._params())
+        self._rng = rng
+
+    def _check_finite(self, when):
+        params = (self.components_, self.intercept_hidden_, self.intercept_visible_)
+        if not all(np.isfinite(p).all() for p in params):
+            raise ValueError(
+                f"Training diverged {when}: the parameters became NaN or infinite. "
+                f"Lower learning_rate (now {self.learning_rate}) or momentum, or "
+                "scale the data."
+            )
+
+    def _monitor(self, X_mon, runner):
+        params = self._params()
+        if self.visible == "bernoulli":
+            value = pseudo_log_likelihood(params, X_mon, self.temperature, runner)
+            return "pseudo-likelihood", float(np.mean(value))
+        H = hidden_proba(params, X_mon, self.temperature)
+        R = visible_mean(params, H, self.temperature)
+        return "reconstruction error", float(np.mean((np.asarray(X_mon) - R) ** 2))
+
+    def _runner(self, rng):
+        n_threads = effective_n_threads(self.n_jobs)
+        seed = int(rng.randint(_SEED_MAX))
+        return n_threads, BlockRunner(n_threads, seed)
+
+    # ------------------------------------------------------------------
+    # fitting
+    # ------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model to X by ``max_iter`` epochs of CD-k or PCD-k.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; in ``[0, 1]`` for Bernoulli visible units.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BoltzmannMachine
+            The fitted model.
+        """
+        X = self._validate_X(X, reset=True)
+        rng = check_random_state(self.random_state)
+        self._initialize(X, rng)
+        n = X.shape[0]
+        slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
+        max_batch = max(s.stop - s.start for s in slices)
+        X_mon = X[rng.permutation(n)[:_N_MONITOR]] if self.verbose else None
+        n_threads, runner = self._runner(rng)
+        begin = time.perf_counter()
+        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+            trainer = CDTrainer(
+                self._params(),
+                self._train_state,
+                max_batch=max_batch,
+                persistent=self.method == "pcd",
+                n_chains=self.batch_size,
+                n_steps=self.n_gibbs_steps,
+                temperature=self.temperature,
+                runner=runner,
+            )
+            for epoch in range(self.max_iter):
+                momentum = (
+                    min(0.5, self.momentum)
+                    if epoch < self.momentum_warmup
+                    else self.momentum
+                )
+                order = rng.permutation(n)
+                for batch in slices:
+                    rows = trainer.load(X, order[batch])
+                    trainer.step(rows, self.learning_rate, momentum, self.weight_decay)
+                self._check_finite(f"in epoch {epoch + 1}")
+                if self.verbose:
+                    name, value = self._monitor(X_mon, runner)
+                    print(
+                        f"[{type(self).__name__}] Iteration {epoch + 1}, "
+                        f"{name} = {value:.3f}, "
+                        f"time = {time.perf_counter() - begin:.2f}s"
+                    )
+        self.n_iter_ = self.max_iter
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Make one parameter update from the rows of X.
+
+        The positive statistics are averaged over the rows of X and the
+        negative ones over the chains, so the update is correctly scaled
+        whatever the number of rows. Persistent chains and momentum carry over
+        between calls.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training rows; in ``[0, 1]`` for Bernoulli visible units.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BoltzmannMachine
+            The updated model.
+        """
+        first = not hasattr(self, "components_")
+        dtype = (np.float64, np.float32) if first else self.components_.dtype
+        X = self._validate_X(X, reset=first, dtype=dtype)
+        if first:
+            self._initialize(X, check_random_state(self.random_state))
+        n = X.shape[0]
+        n_threads, runner = self._runner(self._rng)
+        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+            trainer = CDTrainer(
+                self._params(),
+                self._train_state,
+                max_batch=n,
+                persistent=self.method == "pcd",
+                n_chains=self.batch_size,
+                n_steps=self.n_gibbs_steps,
+                temperature=self.temperature,
+                runner=runner,
+            )
+            trainer.load(X, np.arange(n))
+            trainer.step(n, self.learning_rate, self.momentum, self.weight_decay)
+        self._check_finite("in partial_fit")
+        return self
+
+    # ------------------------------------------------------------------
+    # inference
+    # ------------------------------------------------------------------
+    def transform(self, X):
+        """Hidden-unit probabilities ``P(h = 1 | v)`` at the temperature.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to transform.
+
+        Returns
+        -------
+        H : ndarray of shape (n_samples, n_components)
+            Same dtype as X (float32 or float64).
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return hidden_proba(self._params(X.dtype), X, self.temperature)
+
+    def inverse_transform(self, X):
+        """Mean visible units given hidden values, ``E[v | h]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Hidden-unit values (binary states or probabilities).
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, n_features)
+            ``sigmoid_T(a + h W)`` for Bernoulli units, ``a + h W`` for
+            Gaussian ones.
+        """
+        check_is_fitted(self)
+        H = check_array(X, dtype=(np.float64, np.float32))
+        if H.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {H.shape[1]} columns, but inverse_transform expects "
+                f"n_components={self.n_components} hidden values per row."
+            )
+        return visible_mean(self._params(H.dtype), H, self.temperature)
+
+    def gibbs(self, v):
+        """One Gibbs step from ``v``: sample ``h ~ p(h|v)``, then ``v' ~ p(v|h)``.
+
+        Parameters
+        ----------
+        v : array-like of shape (n_samples, n_features)
+            Visible states to start from.
+
+        Returns
+        -------
+        v_new : ndarray of shape (n_samples, n_features)
+            Binary samples for Bernoulli units, real ones for Gaussian units.
+        """
+        check_is_fitted(self)
+        v = self._validate_X(v, reset=False)
+        if sp.issparse(v):
+            v = v.toarray()
+        n_threads, runner = self._runner(self._rng)
+        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+            return sample_chains(
+                self._params(v.dtype), self.temperature, runner, v, n_steps=1
+            )
+
+    def sample(self, n_samples=1, *, n_steps=1000, random_state=None):
+        """Draw visible samples from the model by block Gibbs sampling.
+
+        Each chain starts from the biases-only model (independent units at
+        the data's marginals) and runs ``n_steps`` steps ``v -> h -> v`` at
+        the model's temperature.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples (independent chains).
+        n_steps : int, default=1000
+            Gibbs steps per chain.
+        random_state : int, RandomState instance or None, default=None
+            Seed for the chains; ``None`` uses the estimator's
+            ``random_state``.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
+            if not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        rng = check_random_state(
+            self.random_state if random_state is None else random_state
+        )
+        params = self._params()
+        n_threads, runner = self._runner(rng)
+        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+            v0 = base_rate_samples(params, self.temperature, runner, n_samples)
+            return sample_chains(params, self.temperature, runner, v0, n_steps)
+
+    def free_energy(self, X):
+        """Free energy of each row, ``F(v) = -T log sum_h exp(-E(v, h) / T)``.
+
+        .. math::
+
+            F(v) = [\\tfrac12 \\lVert v \\rVert^2] - a^\\top v
+                   - \\sum_j T \\log\\left(1 + e^{(c_j + W_j v) / T}\\right)
+
+        Sign: lower free energy means more probable,
+        ``p(v) = exp(-F(v) / T) / Z``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return free_energy(self._params(X.dtype), X, self.temperature)
+
+    def pseudo_log_likelihood(self, X):
+        """Exact pseudo-log-likelihood of each row (Bernoulli units).
+
+        .. math::
+
+            \\operatorname{PL}(v) = \\sum_i \\log P(v_i \\mid v_{-i}), \\qquad
+            P(v_i \\mid v_{-i}) = \\sigma\\left(\\frac{F(\\tilde v^{(i)})
+            - F(v)}{T}\\right)
+
+        where ``ṽ^(i)`` is ``v`` with unit ``i`` replaced by ``1 - v_i``. Every
+        unit is counted, so the value is deterministic (BernoulliRBM
+        estimates it from one random unit per row, times ``n_features``). It
+        is always ``<= 0``; higher is better. Costs
+        ``O(n_samples * n_features * n_components)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        pl : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if self.visible != "bernoulli":
+            raise ValueError(
+                "pseudo_log_likelihood is defined for visible='bernoulli'; use "
+                "free_energy or score_samples for Gaussian visible units."
+            )
+        X = self._validate_X(X, reset=False)
+        n_threads, runner = self._runner(check_random_state(0))
+        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+            return pseudo_log_likelihood(
+                self._params(X.dtype), X, self.temperature, runner
+            )
+
+    def score_samples(self, X):
+        """Per-row score: higher means more typical of the model.
+
+        For Bernoulli visible units this is the exact pseudo-log-likelihood
+        (:meth:`pseudo_log_likelihood`). For Gaussian visible units it is the
+        unnormalised log-density ``-F(v) / T = log p(v) + log Z``, which ranks
+        rows like the log-likelihood.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        if self.visible == "bernoulli":
+            return self.pseudo_log_likelihood(X)
+        return -self.free_energy(X) / self.temperature
+
+    def score(self, X, y=None):
+        """Mean of :meth:`score_samples` over the rows of X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = self.visible == "bernoulli"
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

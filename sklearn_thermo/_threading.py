@@ -1,0 +1,122 @@
+"""Thread counts, per-block random streams and a block-parallel map.
+
+This module knows nothing of scikit-learn. It holds the one place that decides
+how many threads the CD core uses, and the machinery that makes results
+independent of that number: work is cut into row blocks whose boundaries
+depend only on the array shape, and block ``k`` always draws from stream ``k``.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+from threadpoolctl import threadpool_info  # installed with scikit-learn
+
+#: Number of independent random streams, hence the most blocks a phase splits into.
+MAX_BLOCKS = 16
+#: Elements per block below which splitting costs more than it saves.
+MIN_BLOCK_ELEMENTS = 16384
+
+
+def _thread_budget():
+    """Threads this process may use without oversubscribing the machine.
+
+    Inside a joblib (loky) worker of an outer parallel loop, joblib lowers the
+    BLAS/OpenMP thread limits of the worker; reading them back keeps nested
+    parallelism (``GridSearchCV(n_jobs=-1)`` around a fit) at one thread per
+    core.
+    """
+    n_cpus = joblib.cpu_count()
+    limits = [
+        info["num_threads"]
+        for info in threadpool_info()
+        if info.get("user_api") in ("blas", "openmp") and info.get("num_threads")
+    ]
+    return max(1, min([n_cpus, *limits]))
+
+
+def effective_n_threads(n_jobs):
+    """The number of threads for ``n_jobs``.
+
+    ``None`` uses the whole budget of this process (all cores, or fewer when
+    running inside an outer parallel loop); a negative value counts back from
+    it (``-1``: all of it, ``-2``: all but one); a positive value is taken as
+    given, up to the number of CPUs.
+    """
+    if n_jobs is None:
+        return _thread_budget()
+    if n_jobs < 0:
+        return max(1, _thread_budget() + 1 + n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive int.")
+    return max(1, min(int(n_jobs), joblib.cpu_count()))
+
+
+def make_streams(seed, n=MAX_BLOCKS):
+    """``n`` independent generators spawned from one integer seed."""
+    children = np.random.SeedSequence(seed).spawn(n)
+    return [np.random.Generator(np.random.PCG64(s)) for s in children]
+
+
+def row_blocks(n_rows, width):
+    """Split ``n_rows`` rows of ``width`` columns into contiguous blocks.
+
+    Depends on the shape only, never on the thread count, so that block ``k``
+    (drawing from stream ``k``) sees the same rows for any ``n_jobs``.
+    """
+    n_blocks = int(min(MAX_BLOCKS, max(1, (n_rows * width) // MIN_BLOCK_ELEMENTS)))
+    n_blocks = max(1, min(n_blocks, n_rows))
+    edges = np.linspace(0, n_rows, n_blocks + 1).astype(np.intp)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+class BlockRunner:
+    """Runs ``fn(block_slice, stream)`` over row blocks on a thread pool.
+
+    The pool lives as long as the runner (one fit), so no threads are created
+    per batch. With one thread, or one block, the blocks run inline in order.
+    """
+
+    def __init__(self, n_threads, seed):
+        self.n_threads = int(n_threads)
+        self.streams = make_streams(seed)
+        self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
+        self._blocks = {}
+
+    def blocks(self, n_rows, width):
+        key = (n_rows, width)
+        if key not in self._blocks:
+            self._blocks[key] = row_blocks(n_rows, width)
+        return self._blocks[key]
+
+    def map(self, fn, n_rows, width):
+        blocks = self.blocks(n_rows, width)
+        if self._pool is None or len(blocks) == 1:
+            for k, sl in enumerate(blocks):
+                fn(sl, self.streams[k])
+            return
+        futures = [
+            self._pool.submit(fn, sl, self.streams[k]) for k, sl in enumerate(blocks)
+        ]
+        for f in futures:
+            f.result()
+
+    def each(self, fn, items):
+        """``fn(item)`` for every item, on the pool; for work without randomness."""
+        if self._pool is None or len(items) < 2:
+            for item in items:
+                fn(item)
+            return
+        for f in [self._pool.submit(fn, item) for item in items]:
+            f.result()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
