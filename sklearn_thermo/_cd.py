@@ -27,6 +27,7 @@ from functools import partial
 
 import numpy as np
 from scipy.linalg import blas
+from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from .ops import _sigmoid_, _softplus_
 
@@ -158,11 +159,14 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
         np.negative(dF, out=dF)
         out[i0 : i0 + chunk] = -_softplus_(dF, T).sum(axis=1) / T
 
-    if runner is None:
-        for i0 in starts:
-            work(i0)
-    else:
-        runner.each(work, starts)
+    # BLAS runs inside the worker threads here: cap it at one thread, always
+    # (so the rounding does not depend on the thread count either)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if runner is None:
+            for i0 in starts:
+                work(i0)
+        else:
+            runner.each(work, starts)
     return out
 
 

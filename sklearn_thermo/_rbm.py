@@ -14,7 +14,6 @@ from sklearn.base import (
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from ._cd import (
     CDTrainer,
@@ -96,11 +95,13 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         softer (``transform`` closer to 0.5, samples more random). Training at
         ``T`` follows the exact log-likelihood gradient at ``T``.
     n_jobs : int, default=None
-        Threads for the elementwise and sampling work and the BLAS calls of
-        the CD core. ``None`` uses all cores this process may use (one when it
-        runs inside an outer parallel loop such as ``GridSearchCV(n_jobs=-1)``);
-        ``-1`` the same; a positive value that many. Results for a fixed
-        ``random_state`` do not depend on ``n_jobs``.
+        Threads for the elementwise and random-number work of the CD core
+        (the matrix products use BLAS's own threads, which threadpoolctl and
+        joblib control). ``None`` uses all cores this process may use (one
+        when it runs inside an outer parallel loop such as
+        ``GridSearchCV(n_jobs=-1)``); ``-1`` the same; a positive value that
+        many. Results for a fixed ``random_state`` do not depend on
+        ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and every Gibbs sample.
     verbose : int, default=0
@@ -284,9 +285,8 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return "reconstruction error", float(np.mean((np.asarray(X_mon) - R) ** 2))
 
     def _runner(self, rng):
-        n_threads = effective_n_threads(self.n_jobs)
         seed = int(rng.randint(_SEED_MAX))
-        return n_threads, BlockRunner(n_threads, seed)
+        return BlockRunner(effective_n_threads(self.n_jobs), seed)
 
     # ------------------------------------------------------------------
     # fitting
@@ -314,9 +314,9 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)
         X_mon = X[rng.permutation(n)[:_N_MONITOR]] if self.verbose else None
-        n_threads, runner = self._runner(rng)
+        runner = self._runner(rng)
         begin = time.perf_counter()
-        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+        with runner:
             trainer = CDTrainer(
                 self._params(),
                 self._train_state,
@@ -378,8 +378,8 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if first:
             self._initialize(X, check_random_state(self.random_state))
         n = X.shape[0]
-        n_threads, runner = self._runner(self._rng)
-        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+        runner = self._runner(self._rng)
+        with runner:
             trainer = CDTrainer(
                 self._params(),
                 self._train_state,
@@ -455,8 +455,8 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         v = self._validate_X(v, reset=False)
         if sp.issparse(v):
             v = v.toarray()
-        n_threads, runner = self._runner(self._rng)
-        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+        runner = self._runner(self._rng)
+        with runner:
             return sample_chains(
                 self._params(v.dtype), self.temperature, runner, v, n_steps=1
             )
@@ -490,8 +490,8 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self.random_state if random_state is None else random_state
         )
         params = self._params()
-        n_threads, runner = self._runner(rng)
-        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+        runner = self._runner(rng)
+        with runner:
             v0 = base_rate_samples(params, self.temperature, runner, n_samples)
             return sample_chains(params, self.temperature, runner, v0, n_steps)
 
@@ -548,8 +548,7 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 "free_energy or score_samples for Gaussian visible units."
             )
         X = self._validate_X(X, reset=False)
-        n_threads, runner = self._runner(check_random_state(0))
-        with threadpool_limits(limits=n_threads, user_api="blas"), runner:
+        with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
             return pseudo_log_likelihood(
                 self._params(X.dtype), X, self.temperature, runner
             )

@@ -77,9 +77,10 @@ class BlockRunner:
     per batch. With one thread, or one block, the blocks run inline in order.
     """
 
-    def __init__(self, n_threads, seed):
+    def __init__(self, n_threads, seed=None):
         self.n_threads = int(n_threads)
-        self.streams = make_streams(seed)
+        # streams only where there is randomness (``map``); ``each`` needs none
+        self.streams = None if seed is None else make_streams(seed)
         self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
         self._blocks = {}
 

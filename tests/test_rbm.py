@@ -1,0 +1,336 @@
+"""BoltzmannMachine as a user runs it."""
+
+import copy
+import pickle
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _brute import free_energy as brute_free_energy
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo._partition import log_partition_exact
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400] / 16.0, y[:400]
+
+
+def _binary(n=60, n_features=6, seed=0):
+    return (np.random.default_rng(seed).random((n, n_features)) < 0.4).astype(float)
+
+
+def _exact_loglik(rbm, X):
+    log_z = log_partition_exact(rbm._params(np.float64), rbm.temperature)
+    return np.mean(-rbm.free_energy(X) / rbm.temperature - log_z)
+
+
+# --------------------------------------------------------------------------
+# fitting, shapes, dtypes, sparse
+# --------------------------------------------------------------------------
+def test_fit_transform_shapes_and_attributes(digits):
+    X, _ = digits
+    rbm = BoltzmannMachine(n_components=16, max_iter=3, random_state=0).fit(X)
+    assert rbm.components_.shape == (16, 64)
+    assert rbm.intercept_hidden_.shape == (16,)
+    assert rbm.intercept_visible_.shape == (64,)
+    assert rbm.n_features_in_ == 64 and rbm.n_iter_ == 3
+    H = rbm.transform(X)
+    assert H.shape == (400, 16) and np.all((H >= 0) & (H <= 1))
+    assert rbm.inverse_transform(H).shape == (400, 64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_end_to_end(digits, dtype):
+    X = digits[0].astype(dtype)
+    rbm = BoltzmannMachine(n_components=8, max_iter=2, random_state=0).fit(X)
+    assert rbm.components_.dtype == dtype
+    assert rbm.transform(X).dtype == dtype
+    assert rbm.free_energy(X).dtype == dtype
+    assert rbm.inverse_transform(rbm.transform(X)).dtype == dtype
+    assert rbm.sample(3, n_steps=2).dtype == dtype
+    rbm.partial_fit(X[:10])
+    assert rbm.components_.dtype == dtype
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+def test_sparse_input_gives_the_same_model(digits, method):
+    X = (digits[0] > 0.5).astype(float)
+    kw = dict(n_components=8, max_iter=3, method=method, random_state=0)
+    dense = BoltzmannMachine(**kw).fit(X)
+    sparse = BoltzmannMachine(**kw).fit(sp.csr_matrix(X))
+    np.testing.assert_allclose(sparse.components_, dense.components_, rtol=1e-12)
+    np.testing.assert_allclose(
+        dense.transform(sp.csr_matrix(X)), dense.transform(X), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        dense.free_energy(sp.csr_matrix(X)), dense.free_energy(X), rtol=1e-12
+    )
+
+
+def test_gaussian_visible_units():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    X[:, 1] = X[:, 0] + 0.1 * rng.normal(size=200)  # structure to learn
+    rbm = BoltzmannMachine(n_components=4, visible="gaussian", max_iter=20,
+                           learning_rate=0.01, random_state=0).fit(X)
+    assert np.isfinite(rbm.components_).all()
+    np.testing.assert_allclose(rbm.free_energy(X[:5]), brute_free_energy(
+        rbm._params(), X[:5], 1.0))
+    # the model prefers the correlated data to data with the correlation broken
+    broken = X.copy()
+    broken[:, 1] = rng.permutation(broken[:, 1])
+    assert rbm.score(X) > rbm.score(broken)
+    # negative values are fine for Gaussian units
+    assert rbm.transform(-np.abs(X)).shape == (200, 4)
+
+
+# --------------------------------------------------------------------------
+# the physics
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("T", [0.5, 1.0, 2.0])
+def test_free_energy_against_enumeration(T):
+    X = _binary()
+    rbm = BoltzmannMachine(n_components=5, max_iter=5, temperature=T,
+                           random_state=0).fit(X)
+    np.testing.assert_allclose(
+        rbm.free_energy(X), brute_free_energy(rbm._params(), X, T), rtol=1e-10
+    )
+
+
+def test_training_raises_held_out_likelihood():
+    X, _ = load_digits(return_X_y=True)
+    X = (X > 7).astype(float)
+    train, test = X[:1200], X[1200:]
+    short = BoltzmannMachine(n_components=10, max_iter=0, random_state=0).fit(train)
+    trained = BoltzmannMachine(n_components=10, max_iter=15, random_state=0).fit(train)
+    # max_iter=0 is the initial model: independent pixels at the marginals
+    assert _exact_loglik(trained, test) > _exact_loglik(short, test) + 3.0
+
+
+def test_score_samples_is_exact_pseudo_likelihood():
+    X = _binary(n_features=5)
+    rbm = BoltzmannMachine(n_components=3, max_iter=3, random_state=0).fit(X)
+    pl = rbm.score_samples(X)
+    assert np.all(pl <= 0)
+    np.testing.assert_array_equal(pl, rbm.score_samples(X))  # deterministic
+    np.testing.assert_allclose(pl, rbm.pseudo_log_likelihood(X))
+    assert rbm.score(X) == pytest.approx(pl.mean())
+    # each conditional sums to one with its flipped counterpart
+    for i in range(5):
+        flip = X.copy()
+        flip[:, i] = 1 - flip[:, i]
+        dF = rbm.free_energy(flip) - rbm.free_energy(X)
+        p_keep = 1 / (1 + np.exp(-dF))
+        p_flip = 1 / (1 + np.exp(dF))
+        np.testing.assert_allclose(p_keep + p_flip, 1.0)
+
+
+def test_higher_temperature_softens_transform(digits):
+    X, _ = digits
+    rbm = BoltzmannMachine(n_components=16, max_iter=5, random_state=0).fit(X)
+    dist = []
+    for T in (0.25, 1.0, 4.0, 64.0):
+        rbm.set_params(temperature=T)
+        dist.append(np.abs(rbm.transform(X) - 0.5).mean())
+    assert all(a > b for a, b in zip(dist, dist[1:]))
+    assert dist[-1] < 0.01
+
+
+def test_sample_and_gibbs(digits):
+    X = (digits[0] > 0.5).astype(float)
+    rbm = BoltzmannMachine(n_components=16, max_iter=5, random_state=0).fit(X)
+    S = rbm.sample(50, n_steps=20, random_state=1)
+    assert S.shape == (50, 64) and set(np.unique(S)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(S, rbm.sample(50, n_steps=20, random_state=1))
+    assert not np.array_equal(S, rbm.sample(50, n_steps=20, random_state=2))
+    G = rbm.gibbs(X[:7])
+    assert G.shape == (7, 64) and set(np.unique(G)) <= {0.0, 1.0}
+    # samples resemble the data more than the random start does
+    assert np.abs(S.mean(axis=0) - X.mean(axis=0)).mean() < 0.15
+
+
+def test_partial_fit_is_correctly_scaled():
+    """An update on X and on X stacked twice is the same update."""
+    X = _binary(n=30)
+    rbm = BoltzmannMachine(n_components=4, method="pcd", batch_size=10,
+                           random_state=0).partial_fit(X)
+    twin = copy.deepcopy(rbm)
+    rbm.partial_fit(X)
+    twin.partial_fit(np.vstack([X, X]))
+    np.testing.assert_allclose(rbm.components_, twin.components_, rtol=1e-12)
+    np.testing.assert_allclose(rbm.intercept_visible_, twin.intercept_visible_,
+                               rtol=1e-12)
+
+
+def test_partial_fit_learns():
+    X, _ = load_digits(return_X_y=True)
+    X = (X > 7).astype(float)
+    rbm = BoltzmannMachine(n_components=10, learning_rate=0.05, random_state=0)
+    rbm.partial_fit(X[:20])
+    start = _exact_loglik(rbm, X[1200:])
+    for epoch in range(3):
+        for i in range(0, 1200, 20):
+            rbm.partial_fit(X[i : i + 20])
+    assert _exact_loglik(rbm, X[1200:]) > start + 3.0
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+def test_same_result_for_any_n_jobs(method):
+    X = (np.random.default_rng(0).random((1024, 64)) < 0.3).astype(np.float32)
+    kw = dict(n_components=128, batch_size=512, max_iter=2, method=method,
+              random_state=0)
+    one = BoltzmannMachine(n_jobs=1, **kw).fit(X)
+    two = BoltzmannMachine(n_jobs=2, **kw).fit(X)
+    np.testing.assert_array_equal(one.components_, two.components_)
+    np.testing.assert_array_equal(one.transform(X), two.transform(X))
+    np.testing.assert_array_equal(one.sample(5, n_steps=3), two.sample(5, n_steps=3))
+
+
+def test_fit_is_reproducible_and_seed_sensitive():
+    X = _binary()
+    a = BoltzmannMachine(n_components=4, max_iter=3, random_state=1).fit(X)
+    b = BoltzmannMachine(n_components=4, max_iter=3, random_state=1).fit(X)
+    c = BoltzmannMachine(n_components=4, max_iter=3, random_state=2).fit(X)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert not np.array_equal(a.components_, c.components_)
+
+
+def test_initial_visible_biases_match_data_marginals():
+    X = _binary(n=200)
+    rbm = BoltzmannMachine(n_components=3, max_iter=0, random_state=0).fit(X)
+    p = (X.sum(axis=0) + 1) / (len(X) + 2)
+    np.testing.assert_allclose(rbm.intercept_visible_, np.log(p / (1 - p)))
+    assert np.abs(rbm.components_).max() < 0.1
+
+
+# --------------------------------------------------------------------------
+# scikit-learn integration
+# --------------------------------------------------------------------------
+def test_pipeline_grid_search_over_temperature(digits):
+    X, y = digits
+    pipe = Pipeline([
+        ("rbm", BoltzmannMachine(n_components=16, max_iter=3, random_state=0)),
+        ("clf", LogisticRegression(max_iter=500)),
+    ])
+    search = GridSearchCV(pipe, {"rbm__temperature": [0.05, 1.0, 50.0]}, cv=2,
+                          n_jobs=2)
+    search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    # at T = 50 every feature is about 0.5: nearly useless to the classifier
+    assert search.best_params_["rbm__temperature"] != 50.0
+    assert scores[2] < scores[1]
+
+
+def test_pickle_round_trip(digits):
+    X, _ = digits
+    rbm = BoltzmannMachine(n_components=8, max_iter=2, random_state=0).fit(X)
+    clone = pickle.loads(pickle.dumps(rbm))
+    np.testing.assert_array_equal(clone.transform(X), rbm.transform(X))
+    np.testing.assert_array_equal(clone.score_samples(X), rbm.score_samples(X))
+    np.testing.assert_array_equal(clone.free_energy(X), rbm.free_energy(X))
+    # training state survives too: partial_fit continues identically
+    np.testing.assert_array_equal(
+        clone.partial_fit(X[:10]).components_, rbm.partial_fit(X[:10]).components_
+    )
+
+
+def test_pandas_output_and_feature_names(digits):
+    pd = pytest.importorskip("pandas")  # pandas is in the test extra
+    X, _ = digits
+    df = pd.DataFrame(X, columns=[f"px{i}" for i in range(64)])
+    rbm = BoltzmannMachine(n_components=3, max_iter=1, random_state=0)
+    rbm.set_output(transform="pandas")
+    out = rbm.fit_transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["boltzmannmachine0", "boltzmannmachine1",
+                                 "boltzmannmachine2"]
+    assert list(rbm.feature_names_in_) == list(df.columns)
+
+
+def test_verbose_prints_one_line_per_epoch(capsys, digits):
+    BoltzmannMachine(n_components=4, max_iter=3, verbose=1, random_state=0).fit(
+        digits[0]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert re.match(r"\[BoltzmannMachine\] Iteration 3, pseudo-likelihood = -\d+\.\d+, "
+                    r"time = \d+\.\d+s", lines[-1])
+
+
+# --------------------------------------------------------------------------
+# bad input
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 0.0]]), "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 0.0]]), "infinity"),
+        (np.array([[0.0, 2.0], [1.0, 0.0]]), "Values above 1"),
+        (np.array([[0.0, -0.5], [1.0, 0.0]]), "Negative values"),
+        (sp.csr_matrix(np.array([[0.0, 3.0], [1.0, 0.0]])), "Values above 1"),
+    ],
+)
+def test_bad_training_data(X, match):
+    with pytest.raises(ValueError, match=match):
+        BoltzmannMachine(n_components=2).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"temperature": 0.0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"temperature": np.inf}, "temperature"),
+        ({"temperature": np.nan}, "temperature"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"visible": "binary"}, "visible"),
+        ({"method": "pt"}, "method"),
+        ({"momentum": 1.0}, "momentum"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        BoltzmannMachine(**params).fit(_binary())
+
+
+def test_wrong_number_of_features_at_transform():
+    rbm = BoltzmannMachine(n_components=2, max_iter=1).fit(_binary())
+    for method in ("transform", "free_energy", "score_samples", "gibbs"):
+        with pytest.raises(ValueError, match="features"):
+            getattr(rbm, method)(_binary(n_features=4))
+    with pytest.raises(ValueError, match="n_components=2"):
+        rbm.inverse_transform(np.zeros((3, 5)))
+
+
+def test_bad_sample_arguments():
+    rbm = BoltzmannMachine(n_components=2, max_iter=1).fit(_binary())
+    with pytest.raises(ValueError, match="n_samples"):
+        rbm.sample(0)
+    with pytest.raises(ValueError, match="n_steps"):
+        rbm.sample(2, n_steps=0)
+
+
+def test_pseudo_likelihood_refused_for_gaussian_units():
+    rbm = BoltzmannMachine(n_components=2, visible="gaussian", max_iter=1)
+    rbm.fit(np.random.default_rng(0).normal(size=(20, 3)))
+    with pytest.raises(ValueError, match="bernoulli"):
+        rbm.pseudo_log_likelihood(np.zeros((2, 3)))
+
+
+# numpy warns of the overflow on the way; the point is the clear error at the end
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_divergence_is_an_error_not_nan():
+    X = np.random.default_rng(0).normal(size=(50, 4)) * 1e3
+    rbm = BoltzmannMachine(n_components=3, visible="gaussian", learning_rate=1e3,
+                           momentum=0.5, max_iter=50, random_state=0)
+    with pytest.raises(ValueError, match="diverged"):
+        rbm.fit(X)
