@@ -16,22 +16,19 @@ scikit-learn. The energy of a joint state at temperature ``T`` is
     P(v_i = 1 \\mid h) = \\sigma_T(a_i + W_{:,i}^\\top h) \\text{ (Bernoulli)}, \\qquad
     v \\mid h \\sim \\mathcal N(a + W^\\top h, T) \\text{ (Gaussian)}.
 
-Speed: every propagation is one GEMM into a preallocated buffer; bias,
-activation and sampling run in place, split over row blocks on threads, each
-block with its own random stream; the weight gradient and the momentum update
-are one GEMM (``beta = momentum``) into the velocity.
+Speed: every half-step is split over blocks of units on threads (BLAS capped
+at one thread each); a block does its GEMM into a preallocated buffer, then
+bias, activation and sampling in place, with its own random stream. The
+weight gradient, momentum, decay and step run per block of hidden units.
 """
 
 from dataclasses import dataclass
-from functools import partial
-
 import numpy as np
-from scipy.linalg import blas
-from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
 from .ops import _sigmoid_, _softplus_
 
 UNIT_TYPES = ("bernoulli", "gaussian")
+_TILE_ELEMENTS = 1 << 15  # size of a tile of the weight update (cache-sized)
 
 
 @dataclass
@@ -159,42 +156,25 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
         np.negative(dF, out=dF)
         out[i0 : i0 + chunk] = -_softplus_(dF, T).sum(axis=1) / T
 
-    # BLAS runs inside the worker threads here: cap it at one thread, always
-    # (so the rounding does not depend on the thread count either)
-    with threadpool_limits(limits=1, user_api="blas"):
-        if runner is None:
-            for i0 in starts:
-                work(i0)
-        else:
-            runner.each(work, starts)
+    if runner is None:
+        for i0 in starts:
+            work(i0)
+    else:  # inside the runner BLAS has one thread, so chunks run side by side
+        runner.each(work, starts)
     return out
 
 
 # --------------------------------------------------------------------------
-# sampling kernels (one row block each)
+# Gibbs half-steps, split over blocks of units on the runner's threads
 # --------------------------------------------------------------------------
-def _units_kernel(sl, gen, P, S, bias, T, unit, post_scale):
-    """On rows ``sl``: ``P <- mean(units)``; ``S <- sample``; ``P *= post_scale``."""
-    p = P[sl]
-    p += bias
-    if unit == "bernoulli":
-        _sigmoid_(p, T)
-    if S is not None:
-        s = S[sl]
-        if unit == "bernoulli":
-            gen.random(out=s, dtype=s.dtype)
-            np.less(s, p, out=s)
-        else:
-            gen.standard_normal(out=s, dtype=s.dtype)
-            if T != 1.0:
-                s *= np.sqrt(T)
-            s += p
-    if post_scale is not None:
-        p *= post_scale
-
-
 class Gibbs:
-    """Block Gibbs half-steps over batches of chains, on threads.
+    """Block Gibbs half-steps over a batch of chains, on threads.
+
+    Each half-step is split over contiguous blocks of the units it computes;
+    a block does its own single-threaded GEMM, bias, activation and sampling
+    (with its own random stream), so a whole half-step is one parallel phase.
+    Random numbers go to preallocated scratch, so nothing is allocated per
+    call.
 
     Parameters
     ----------
@@ -202,63 +182,83 @@ class Gibbs:
     temperature : float
     runner : BlockRunner
         Threads and per-block random streams.
+    max_rows : int
+        Most chains (rows) that one call handles.
     """
 
-    def __init__(self, params, temperature, runner):
+    def __init__(self, params, temperature, runner, max_rows):
         self.params = params
         self.T = float(temperature)
         self.runner = runner
+        self.max_rows = int(max_rows)
+        self._scratch = {}
+
+    def _noise(self, n, cols, width):
+        """Contiguous (n, len(cols)) scratch of block ``cols`` (no overlap)."""
+        buf = self._scratch.get(width)
+        if buf is None:
+            buf = np.empty(self.max_rows * width, self.params.dtype)
+            self._scratch[width] = buf
+        off, w = self.max_rows * cols.start, cols.stop - cols.start
+        return buf[off : off + n * w].reshape(n, w)
+
+    def _activate(self, p, bias, unit, S, cols, gen, width):
+        """``p <- mean of the units``; ``S[:, cols] <- a sample`` if given."""
+        p += bias
+        if unit == "bernoulli":
+            _sigmoid_(p, self.T)
+        if S is None:
+            return
+        u = self._noise(p.shape[0], cols, width)
+        if unit == "bernoulli":
+            gen.random(out=u, dtype=u.dtype)
+            np.less(u, p, out=S[:, cols])
+        else:
+            gen.standard_normal(out=u, dtype=u.dtype)
+            if self.T != 1.0:
+                u *= np.sqrt(self.T)
+            np.add(p, u, out=S[:, cols])
 
     def up(self, v, P, S=None, post_scale=None):
-        """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given."""
-        np.matmul(v, self.params.W.T, out=P)
-        self.runner.map(
-            partial(
-                _units_kernel,
-                P=P,
-                S=S,
-                bias=self.params.hidden_bias,
-                T=self.T,
-                unit="bernoulli",
-                post_scale=post_scale,
-            ),
-            P.shape[0],
-            P.shape[1],
-        )
+        """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
+
+        ``P`` is multiplied by ``post_scale`` after sampling, if given.
+        """
+        W, c = self.params.W, self.params.hidden_bias
+        n, H = P.shape
+
+        def block(cols, gen):
+            p = P[:, cols]
+            np.matmul(v, W[cols].T, out=p)
+            self._activate(p, c[cols], "bernoulli", S, cols, gen, H)
+            if post_scale is not None:
+                p *= post_scale
+
+        self.runner.map(block, H, n * H * self.params.n_visible)
 
     def down(self, h, P, S=None):
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
-        np.matmul(h, self.params.W, out=P)
-        self.runner.map(
-            partial(
-                _units_kernel,
-                P=P,
-                S=S,
-                bias=self.params.visible_bias,
-                T=self.T,
-                unit=self.params.visible,
-                post_scale=None,
-            ),
-            P.shape[0],
-            P.shape[1],
-        )
+        W, a, unit = self.params.W, self.params.visible_bias, self.params.visible
+        n, V = P.shape
 
-    def base_rate(self, Pv, S):
+        def block(cols, gen):
+            p = P[:, cols]
+            np.matmul(h, W[:, cols], out=p)
+            self._activate(p, a[cols], unit, S, cols, gen, V)
+
+        self.runner.map(block, V, n * V * self.params.n_hidden)
+
+    def base_rate(self, P, S):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
-        Pv.fill(0)
-        self.runner.map(
-            partial(
-                _units_kernel,
-                P=Pv,
-                S=S,
-                bias=self.params.visible_bias,
-                T=self.T,
-                unit=self.params.visible,
-                post_scale=None,
-            ),
-            Pv.shape[0],
-            Pv.shape[1],
-        )
+        a, unit = self.params.visible_bias, self.params.visible
+        n, V = P.shape
+
+        def block(cols, gen):
+            p = P[:, cols]
+            p.fill(0)
+            self._activate(p, a[cols], unit, S, cols, gen, V)
+
+        self.runner.map(block, V, n * V)
 
     def run(self, h, v, Pv, Ph, n_steps):
         """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
@@ -280,7 +280,7 @@ def sample_chains(params, temperature, runner, v0, n_steps):
     n, V = v0.shape
     H = params.n_hidden
     dtype = params.dtype
-    gibbs = Gibbs(params, temperature, runner)
+    gibbs = Gibbs(params, temperature, runner, n)
     v = np.array(v0, dtype=dtype, order="C", copy=True)
     h = np.empty((n, H), dtype)
     Ph = np.empty((n, H), dtype)
@@ -296,7 +296,7 @@ def sample_chains(params, temperature, runner, v0, n_steps):
 def base_rate_samples(params, temperature, runner, n):
     """``n`` visible samples from the biases-only model ``p(v) ∝ exp(a.v/T)``."""
     v = np.empty((n, params.n_visible), params.dtype)
-    Gibbs(params, temperature, runner).base_rate(np.empty_like(v), v)
+    Gibbs(params, temperature, runner, n).base_rate(np.empty_like(v), v)
     return v
 
 
@@ -336,7 +336,10 @@ class CDTrainer:
     batch, rows ``[max_batch, max_batch + n_neg)`` the chains, so the weight
     gradient over both phases is one GEMM over a contiguous row range, with
     the negative hidden probabilities stored pre-multiplied by
-    ``-n / n_neg``.
+    ``-n / n_neg`` (and all by the learning rate). That product, the
+    momentum, the weight decay and the step run per block of hidden units, on
+    the runner's threads, in tiles of contiguous rows of ``W`` small enough
+    that the scratch stays in cache.
     """
 
     def __init__(self, params, state, *, max_batch, persistent, n_chains,
@@ -348,14 +351,19 @@ class CDTrainer:
         self.n_chains = int(n_chains) if persistent else self.max_batch
         self.n_steps = int(n_steps)
         self.T = float(temperature)
-        self.gibbs = Gibbs(params, temperature, runner)
+        self.runner = runner
+        self.gibbs = Gibbs(params, temperature, runner,
+                           max(self.max_batch, self.n_chains))
         dtype, V, H = params.dtype, params.n_visible, params.n_hidden
         rows = self.max_batch + self.n_chains
         self.Vs = np.empty((rows, V), dtype)
         self.Hs = np.empty((rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
         self._h = np.empty((self.n_chains, H), dtype)
-        self._gemm, self._axpy = blas.get_blas_funcs(("gemm", "axpy"), dtype=dtype)
+        # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each; every
+        # block of hidden units owns a slice of this scratch
+        self._tile_rows = max(1, _TILE_ELEMENTS // V)
+        self._G_tiles = {}
         if persistent:
             if state.chains is None or state.chains.shape != (self.n_chains, H):
                 state.chains = self._start_chains()
@@ -368,6 +376,15 @@ class CDTrainer:
         h = np.empty((self.n_chains, self.params.n_hidden), self.params.dtype)
         self.gibbs.up(v, self.Hs[self.max_batch :], h)
         return h
+
+    def _tile_scratch(self, cols):
+        """Scratch for one tile of block ``cols`` (made once per block)."""
+        G = self._G_tiles.get(cols.start)
+        if G is None:
+            rows = min(self._tile_rows, cols.stop - cols.start)
+            G = self._G_tiles[cols.start] = np.empty(rows * self.params.n_visible,
+                                                      self.params.dtype)
+        return G
 
     def load(self, X, rows):
         """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer."""
@@ -388,35 +405,51 @@ class CDTrainer:
         v_neg, h_neg = self.Vs[mb:hi], self.Hs[mb:hi]
         h_chain = self._h[:n_neg]
 
+        # The learning rate is folded into the hidden probabilities as they are
+        # made (post_scale), so that the weight gradient is one plain product.
+        alpha = learning_rate / (self.T * n)
         # positive phase; CD starts its chains from a hidden sample of the data
-        g.up(v_pos, h_pos, None if self.persistent else h_chain)
+        g.up(v_pos, h_pos, None if self.persistent else h_chain, post_scale=alpha)
         # negative phase: k steps h -> v -> h; the last hidden probabilities
-        # are stored scaled by -n / n_neg for the single gradient GEMM
+        # are stored scaled by -alpha n / n_neg
         Pv = self.Pv[:n_neg]
         for k in range(self.n_steps):
             g.down(h_chain, Pv, v_neg)
             last = k == self.n_steps - 1
             sample = self.persistent or not last
             g.up(v_neg, h_neg, h_chain if sample else None,
-                 post_scale=-n / n_neg if last else None)
+                 post_scale=-alpha * n / n_neg if last else None)
 
-        alpha = learning_rate / (self.T * n)
-        # velocity <- momentum * velocity + alpha * (h_pos' v_pos - h_neg' v_neg),
-        # in one GEMM on the transposed (Fortran-order) views
-        vW = st.velocity_W
-        self._gemm(alpha, self.Vs[lo:hi].T, self.Hs[lo:hi].T, beta=momentum,
-                   c=vW.T, trans_b=1, overwrite_c=1)
-        if weight_decay:  # L2 on the weights only, in place (no temporary)
-            self._axpy(p.W.ravel(), vW.ravel(), a=-learning_rate * weight_decay)
-        p.W += vW
+        shrink = learning_rate * weight_decay
+        m, V, H = hi - lo, p.n_visible, p.n_hidden
+        Vs, Hs, vW, W = self.Vs[lo:hi], self.Hs[lo:hi], st.velocity_W, p.W
+        vc, c = st.velocity_hidden, p.hidden_bias
 
-        grad_c = self.Hs[lo:hi].sum(axis=0)
+        def update(cols, gen):
+            # for the hidden units `cols`, in tiles of contiguous rows of W:
+            # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW
+            G_all = self._tile_scratch(cols)
+            for r0 in range(cols.start, cols.stop, self._tile_rows):
+                rows = slice(r0, min(r0 + self._tile_rows, cols.stop))
+                G = G_all[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
+                np.matmul(Hs[:, rows].T, Vs, out=G)
+                v_t, W_t = vW[rows], W[rows]
+                v_t *= momentum
+                v_t += G
+                if shrink:  # L2 on the weights only; G is free again
+                    np.multiply(W_t, shrink, out=G)
+                    v_t -= G
+                W_t += v_t
+            vc[cols] *= momentum
+            vc[cols] += Hs[:, cols].sum(axis=0)
+            c[cols] += vc[cols]
+
+        self.runner.map(update, H, m * V * H)
+
         grad_a = v_pos.sum(axis=0)
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)
-        for vel, grad, par in (
-            (st.velocity_hidden, grad_c, p.hidden_bias),
-            (st.velocity_visible, grad_a, p.visible_bias),
-        ):
-            vel *= momentum
-            vel += alpha * grad
-            par += vel
+        grad_a *= alpha
+        va = st.velocity_visible
+        va *= momentum
+        va += grad_a
+        p.visible_bias += va

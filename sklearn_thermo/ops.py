@@ -30,7 +30,6 @@ calls inside its loops; they skip validation but share the arithmetic.
 import numbers
 
 import numpy as np
-from scipy.special import expit
 
 __all__ = [
     "boltzmann",
@@ -388,9 +387,16 @@ def _sigmoid_(z, T):
             np.greater(z, 0, out=z)
             z[half] = 0.5
             return z
-        with np.errstate(over="ignore"):
-            z *= inv
-    return expit(z, out=z)
+    # 1 / (1 + exp(-x / T)), in place; an overflow to inf is exact here (it
+    # gives 0), never NaN. Measured faster than scipy.special.expit.
+    with np.errstate(over="ignore"):
+        if T != 1.0:
+            np.multiply(z, -inv, out=z)
+        else:
+            np.negative(z, out=z)
+        np.exp(z, out=z)
+    z += 1
+    return np.reciprocal(z, out=z)
 
 
 def _softplus_(z, T):

@@ -17,7 +17,6 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_thermo._cd import (
     CDTrainer,
-    Gibbs,
     RBMParams,
     TrainState,
     base_rate_samples,
@@ -26,7 +25,7 @@ from sklearn_thermo._cd import (
     sample_chains,
 )
 from sklearn_thermo._partition import log_partition_exact
-from sklearn_thermo._threading import BlockRunner, effective_n_threads, row_blocks
+from sklearn_thermo._threading import BlockRunner, column_blocks, effective_n_threads
 
 
 @pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
@@ -89,7 +88,7 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1):
             n_steps=n_steps, temperature=T, runner=runner,
         )
         if persistent:  # let the fresh chains reach equilibrium first
-            Gibbs(p, T, runner).run(
+            trainer.gibbs.run(
                 state.chains, trainer.Vs[len(X):], trainer.Pv, trainer.Hs[len(X):], 50
             )
         before = (p.W.copy(), p.visible_bias.copy(), p.hidden_bias.copy())
@@ -148,9 +147,11 @@ def test_gaussian_gibbs_moments():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_do_not_depend_on_thread_count(dtype):
-    p0 = random_params(64, 128, scale=0.1, seed=9).astype(dtype)
-    X = (np.random.default_rng(10).random((512, 64)) < 0.3).astype(dtype)
-    assert len(row_blocks(512, 128)) > 1 and len(row_blocks(512, 64)) > 1
+    p0 = random_params(128, 256, scale=0.1, seed=9).astype(dtype)
+    X = (np.random.default_rng(10).random((512, 128)) < 0.3).astype(dtype)
+    # the work really is split: several blocks in every phase
+    assert len(column_blocks(256, 512 * 128 * 256)) > 1
+    assert len(column_blocks(128, 512 * 128 * 256)) > 1
     results = []
     for n_threads in (1, 2, 3):
         p = RBMParams(p0.W.copy(), p0.visible_bias.copy(), p0.hidden_bias.copy())
@@ -164,11 +165,14 @@ def test_results_do_not_depend_on_thread_count(dtype):
             np.testing.assert_array_equal(a, b)
 
 
-def test_row_blocks_cover_rows_in_order():
-    for n, w in [(1, 1), (10, 784), (100, 500), (10000, 10000)]:
-        blocks = row_blocks(n, w)
-        assert blocks[0].start == 0 and blocks[-1].stop == n
+def test_column_blocks_cover_columns_in_order():
+    for width, work in [(1, 1), (784, 10 * 784 * 500), (500, 100 * 784 * 500),
+                        (10000, 10**12)]:
+        blocks = column_blocks(width, work)
+        assert blocks[0].start == 0 and blocks[-1].stop == width
         assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
+        assert all(b.stop > b.start for b in blocks)
+    assert len(column_blocks(500, 10 * 784 * 500)) > 1  # small batches split too
 
 
 def test_effective_n_threads():

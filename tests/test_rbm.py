@@ -184,8 +184,8 @@ def test_partial_fit_learns():
 
 @pytest.mark.parametrize("method", ["cd", "pcd"])
 def test_same_result_for_any_n_jobs(method):
-    X = (np.random.default_rng(0).random((1024, 64)) < 0.3).astype(np.float32)
-    kw = dict(n_components=128, batch_size=512, max_iter=2, method=method,
+    X = (np.random.default_rng(0).random((1024, 128)) < 0.3).astype(np.float32)
+    kw = dict(n_components=256, batch_size=512, max_iter=2, method=method,
               random_state=0)
     one = BoltzmannMachine(n_jobs=1, **kw).fit(X)
     two = BoltzmannMachine(n_jobs=2, **kw).fit(X)
