@@ -58,7 +58,8 @@ def best_time(make, X, repeats):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--mnist", default=None, help="folder with t10k-images-idx3-ubyte.gz")
+    ap.add_argument("--mnist", default=None,
+                    help="folder with t10k-images-idx3-ubyte.gz")
     ap.add_argument("--n-components", type=int, default=500)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--repeats", type=int, default=3)
@@ -84,14 +85,14 @@ def main(argv=None):
     for dt in (np.float32, np.float64):
         X = X64.astype(dt)
         for bs in args.batch_sizes:
-            def ours():
+            def ours(bs=bs):
                 return BoltzmannMachine(
                     n_components=H, method="pcd", n_gibbs_steps=1, batch_size=bs,
                     learning_rate=0.01, max_iter=1, n_jobs=args.n_jobs,
                     random_state=0,
                 )
 
-            def ref():
+            def ref(bs=bs):
                 return BernoulliRBM(n_components=H, batch_size=bs, learning_rate=0.01,
                                     n_iter=1, random_state=0)
 

@@ -24,7 +24,9 @@ def _accuracy(train, test, y_train, y_test):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sklearn_thermo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m sklearn_thermo", description=__doc__
+    )
     parser.add_argument("--n-components", type=int, default=256)
     parser.add_argument("--max-iter", type=int, default=30)
     parser.add_argument("--random-state", type=int, default=0)

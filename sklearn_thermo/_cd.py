@@ -16,19 +16,20 @@ scikit-learn. The energy of a joint state at temperature ``T`` is
     P(v_i = 1 \\mid h) = \\sigma_T(a_i + W_{:,i}^\\top h) \\text{ (Bernoulli)}, \\qquad
     v \\mid h \\sim \\mathcal N(a + W^\\top h, T) \\text{ (Gaussian)}.
 
-Speed: every half-step is split over blocks of units on threads (BLAS capped
-at one thread each); a block does its GEMM into a preallocated buffer, then
-bias, activation and sampling in place, with its own random stream. The
-weight gradient, momentum, decay and step run per block of hidden units.
+Speed: every half-step is one GEMM into a preallocated buffer, on BLAS's own
+threads; bias, activation and sampling then run in place over row blocks on
+the runner's threads, each block with its own random stream. The weight
+gradient, momentum, decay and step run in cache-sized tiles of ``W``.
 """
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from .ops import _sigmoid_, _softplus_
 
 UNIT_TYPES = ("bernoulli", "gaussian")
-_TILE_ELEMENTS = 1 << 15  # size of a tile of the weight update (cache-sized)
+_TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update (cache-sized)
 
 
 @dataclass
@@ -165,16 +166,16 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
 
 
 # --------------------------------------------------------------------------
-# Gibbs half-steps, split over blocks of units on the runner's threads
+# Gibbs half-steps: one GEMM, then the elementwise work over row blocks
 # --------------------------------------------------------------------------
 class Gibbs:
-    """Block Gibbs half-steps over a batch of chains, on threads.
+    """Block Gibbs half-steps over a batch of chains.
 
-    Each half-step is split over contiguous blocks of the units it computes;
-    a block does its own single-threaded GEMM, bias, activation and sampling
-    (with its own random stream), so a whole half-step is one parallel phase.
-    Random numbers go to preallocated scratch, so nothing is allocated per
-    call.
+    Each half-step is one GEMM into a preallocated buffer (on BLAS's own
+    threads), then bias, activation and sampling in place over row blocks on
+    the runner's threads, block ``k`` drawing from random stream ``k``.
+    Uniforms are drawn straight into the sample buffer, so nothing is
+    allocated per call.
 
     Parameters
     ----------
@@ -182,83 +183,65 @@ class Gibbs:
     temperature : float
     runner : BlockRunner
         Threads and per-block random streams.
-    max_rows : int
-        Most chains (rows) that one call handles.
     """
 
-    def __init__(self, params, temperature, runner, max_rows):
+    def __init__(self, params, temperature, runner):
         self.params = params
         self.T = float(temperature)
         self.runner = runner
-        self.max_rows = int(max_rows)
-        self._scratch = {}
+        self._sqrt_T = np.sqrt(self.T)
 
-    def _noise(self, n, cols, width):
-        """Contiguous (n, len(cols)) scratch of block ``cols`` (no overlap)."""
-        buf = self._scratch.get(width)
-        if buf is None:
-            buf = np.empty(self.max_rows * width, self.params.dtype)
-            self._scratch[width] = buf
-        off, w = self.max_rows * cols.start, cols.stop - cols.start
-        return buf[off : off + n * w].reshape(n, w)
+    def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None):
+        """Over row blocks: ``P <- mean(units)``; ``S <- sample`` of rows
+        ``sample_from:``; then ``P *= post_scale`` (a scalar, or a pair for
+        the rows before and from ``sample_from``)."""
+        r = sample_from
+        T = self.T
 
-    def _activate(self, p, bias, unit, S, cols, gen, width):
-        """``p <- mean of the units``; ``S[:, cols] <- a sample`` if given."""
-        p += bias
-        if unit == "bernoulli":
-            _sigmoid_(p, self.T)
-        if S is None:
-            return
-        u = self._noise(p.shape[0], cols, width)
-        if unit == "bernoulli":
-            gen.random(out=u, dtype=u.dtype)
-            np.less(u, p, out=S[:, cols])
-        else:
-            gen.standard_normal(out=u, dtype=u.dtype)
-            if self.T != 1.0:
-                u *= np.sqrt(self.T)
-            np.add(p, u, out=S[:, cols])
-
-    def up(self, v, P, S=None, post_scale=None):
-        """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
-
-        ``P`` is multiplied by ``post_scale`` after sampling, if given.
-        """
-        W, c = self.params.W, self.params.hidden_bias
-        n, H = P.shape
-
-        def block(cols, gen):
-            p = P[:, cols]
-            np.matmul(v, W[cols].T, out=p)
-            self._activate(p, c[cols], "bernoulli", S, cols, gen, H)
-            if post_scale is not None:
+        def block(rows, gen):
+            p = P[rows]
+            p += bias
+            if unit == "bernoulli":
+                _sigmoid_(p, T)
+            lo = max(rows.start, r)
+            if S is not None and lo < rows.stop:
+                s, q = S[lo - r : rows.stop - r], P[lo : rows.stop]
+                if unit == "bernoulli":
+                    gen.random(out=s, dtype=s.dtype)
+                    np.less(s, q, out=s)
+                else:
+                    gen.standard_normal(out=s, dtype=s.dtype)
+                    if T != 1.0:
+                        s *= self._sqrt_T
+                    s += q
+            if isinstance(post_scale, tuple):
+                p[: max(0, r - rows.start)] *= post_scale[0]
+                p[max(0, r - rows.start) :] *= post_scale[1]
+            elif post_scale is not None:
                 p *= post_scale
 
-        self.runner.map(block, H, n * H * self.params.n_visible)
+        self.runner.map(block, P.shape[0], P.shape[1])
+
+    def up(self, v, P, S=None, post_scale=None, sample_from=0):
+        """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
+
+        Only rows ``sample_from:`` of ``P`` are sampled (into ``S``'s rows).
+        ``post_scale`` multiplies ``P`` after sampling: a scalar, or a pair
+        ``(first, rest)`` for rows before and from ``sample_from``.
+        """
+        np.matmul(v, self.params.W.T, out=P)
+        self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
+                    post_scale)
 
     def down(self, h, P, S=None):
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
-        W, a, unit = self.params.W, self.params.visible_bias, self.params.visible
-        n, V = P.shape
-
-        def block(cols, gen):
-            p = P[:, cols]
-            np.matmul(h, W[:, cols], out=p)
-            self._activate(p, a[cols], unit, S, cols, gen, V)
-
-        self.runner.map(block, V, n * V * self.params.n_hidden)
+        np.matmul(h, self.params.W, out=P)
+        self._units(P, self.params.visible_bias, self.params.visible, S)
 
     def base_rate(self, P, S):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
-        a, unit = self.params.visible_bias, self.params.visible
-        n, V = P.shape
-
-        def block(cols, gen):
-            p = P[:, cols]
-            p.fill(0)
-            self._activate(p, a[cols], unit, S, cols, gen, V)
-
-        self.runner.map(block, V, n * V)
+        P.fill(0)
+        self._units(P, self.params.visible_bias, self.params.visible, S)
 
     def run(self, h, v, Pv, Ph, n_steps):
         """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
@@ -280,7 +263,7 @@ def sample_chains(params, temperature, runner, v0, n_steps):
     n, V = v0.shape
     H = params.n_hidden
     dtype = params.dtype
-    gibbs = Gibbs(params, temperature, runner, n)
+    gibbs = Gibbs(params, temperature, runner)
     v = np.array(v0, dtype=dtype, order="C", copy=True)
     h = np.empty((n, H), dtype)
     Ph = np.empty((n, H), dtype)
@@ -296,7 +279,7 @@ def sample_chains(params, temperature, runner, v0, n_steps):
 def base_rate_samples(params, temperature, runner, n):
     """``n`` visible samples from the biases-only model ``p(v) ∝ exp(a.v/T)``."""
     v = np.empty((n, params.n_visible), params.dtype)
-    Gibbs(params, temperature, runner, n).base_rate(np.empty_like(v), v)
+    Gibbs(params, temperature, runner).base_rate(np.empty_like(v), v)
     return v
 
 
@@ -337,9 +320,8 @@ class CDTrainer:
     gradient over both phases is one GEMM over a contiguous row range, with
     the negative hidden probabilities stored pre-multiplied by
     ``-n / n_neg`` (and all by the learning rate). That product, the
-    momentum, the weight decay and the step run per block of hidden units, on
-    the runner's threads, in tiles of contiguous rows of ``W`` small enough
-    that the scratch stays in cache.
+    momentum, the weight decay and the step run in tiles of contiguous rows of
+    ``W`` small enough that the scratch stays in cache.
     """
 
     def __init__(self, params, state, *, max_batch, persistent, n_chains,
@@ -352,8 +334,7 @@ class CDTrainer:
         self.n_steps = int(n_steps)
         self.T = float(temperature)
         self.runner = runner
-        self.gibbs = Gibbs(params, temperature, runner,
-                           max(self.max_batch, self.n_chains))
+        self.gibbs = Gibbs(params, temperature, runner)
         dtype, V, H = params.dtype, params.n_visible, params.n_hidden
         rows = self.max_batch + self.n_chains
         self.Vs = np.empty((rows, V), dtype)
@@ -362,8 +343,8 @@ class CDTrainer:
         self._h = np.empty((self.n_chains, H), dtype)
         # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each; every
         # block of hidden units owns a slice of this scratch
-        self._tile_rows = max(1, _TILE_ELEMENTS // V)
-        self._G_tiles = {}
+        self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
+        self._G = np.empty(self._tile_rows * V, dtype)
         if persistent:
             if state.chains is None or state.chains.shape != (self.n_chains, H):
                 state.chains = self._start_chains()
@@ -376,15 +357,6 @@ class CDTrainer:
         h = np.empty((self.n_chains, self.params.n_hidden), self.params.dtype)
         self.gibbs.up(v, self.Hs[self.max_batch :], h)
         return h
-
-    def _tile_scratch(self, cols):
-        """Scratch for one tile of block ``cols`` (made once per block)."""
-        G = self._G_tiles.get(cols.start)
-        if G is None:
-            rows = min(self._tile_rows, cols.stop - cols.start)
-            G = self._G_tiles[cols.start] = np.empty(rows * self.params.n_visible,
-                                                      self.params.dtype)
-        return G
 
     def load(self, X, rows):
         """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer."""
@@ -408,43 +380,46 @@ class CDTrainer:
         # The learning rate is folded into the hidden probabilities as they are
         # made (post_scale), so that the weight gradient is one plain product.
         alpha = learning_rate / (self.T * n)
-        # positive phase; CD starts its chains from a hidden sample of the data
-        g.up(v_pos, h_pos, None if self.persistent else h_chain, post_scale=alpha)
-        # negative phase: k steps h -> v -> h; the last hidden probabilities
-        # are stored scaled by -alpha n / n_neg
         Pv = self.Pv[:n_neg]
-        for k in range(self.n_steps):
-            g.down(h_chain, Pv, v_neg)
-            last = k == self.n_steps - 1
-            sample = self.persistent or not last
-            g.up(v_neg, h_neg, h_chain if sample else None,
-                 post_scale=-alpha * n / n_neg if last else None)
+        scales = (alpha, -alpha * n / n_neg)
+        if self.persistent:
+            # k steps h -> v -> h of the chains, the last "-> h" stacked with
+            # the positive phase: one GEMM over the adjacent data and chain rows
+            for k in range(self.n_steps):
+                g.down(h_chain, Pv, v_neg)
+                if k < self.n_steps - 1:
+                    g.up(v_neg, h_neg, h_chain)
+            g.up(self.Vs[lo:hi], self.Hs[lo:hi], h_chain, post_scale=scales,
+                 sample_from=n)
+        else:
+            # CD: chains start from a hidden sample of the data
+            g.up(v_pos, h_pos, h_chain, post_scale=alpha)
+            for k in range(self.n_steps):
+                g.down(h_chain, Pv, v_neg)
+                last = k == self.n_steps - 1
+                g.up(v_neg, h_neg, None if last else h_chain,
+                     post_scale=scales[1] if last else None)
 
+        # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, in tiles of
+        # contiguous rows of W so that the scratch stays small and in cache
         shrink = learning_rate * weight_decay
-        m, V, H = hi - lo, p.n_visible, p.n_hidden
         Vs, Hs, vW, W = self.Vs[lo:hi], self.Hs[lo:hi], st.velocity_W, p.W
-        vc, c = st.velocity_hidden, p.hidden_bias
-
-        def update(cols, gen):
-            # for the hidden units `cols`, in tiles of contiguous rows of W:
-            # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW
-            G_all = self._tile_scratch(cols)
-            for r0 in range(cols.start, cols.stop, self._tile_rows):
-                rows = slice(r0, min(r0 + self._tile_rows, cols.stop))
-                G = G_all[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
-                np.matmul(Hs[:, rows].T, Vs, out=G)
-                v_t, W_t = vW[rows], W[rows]
-                v_t *= momentum
-                v_t += G
-                if shrink:  # L2 on the weights only; G is free again
-                    np.multiply(W_t, shrink, out=G)
-                    v_t -= G
-                W_t += v_t
-            vc[cols] *= momentum
-            vc[cols] += Hs[:, cols].sum(axis=0)
-            c[cols] += vc[cols]
-
-        self.runner.map(update, H, m * V * H)
+        H, V = p.n_hidden, p.n_visible
+        for r0 in range(0, H, self._tile_rows):
+            rows = slice(r0, min(r0 + self._tile_rows, H))
+            G = self._G[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
+            np.matmul(Hs[:, rows].T, Vs, out=G)
+            v_t, W_t = vW[rows], W[rows]
+            v_t *= momentum
+            v_t += G
+            if shrink:  # L2 on the weights only; G is free again
+                np.multiply(W_t, shrink, out=G)
+                v_t -= G
+            W_t += v_t
+        vc = st.velocity_hidden
+        vc *= momentum
+        vc += Hs.sum(axis=0)
+        p.hidden_bias += vc
 
         grad_a = v_pos.sum(axis=0)
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)

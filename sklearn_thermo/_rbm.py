@@ -32,7 +32,9 @@ _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
 
 
-class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class BoltzmannMachine(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Restricted Boltzmann machine with Bernoulli or Gaussian visible units.
 
     A drop-in for :class:`sklearn.neural_network.BernoulliRBM` (same fitted

@@ -2,9 +2,9 @@
 
 This module knows nothing of scikit-learn. It holds the one place that decides
 how many threads the CD core uses, and the machinery that makes results
-independent of that number: work is cut into blocks of units whose
-boundaries depend only on the shape of the work, each block runs its own
-single-threaded GEMM, and block ``k`` always draws from stream ``k``.
+independent of that number: elementwise and random-number work is cut into
+row blocks whose boundaries depend only on the array's shape, and block ``k``
+always draws from stream ``k``.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,29 +15,8 @@ from threadpoolctl import threadpool_info, threadpool_limits  # with scikit-lear
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
-#: Multiply-adds per block below which splitting costs more than it saves.
-MIN_BLOCK_WORK = 1 << 20
-#: Narrowest block of columns worth a GEMM of its own.
-MIN_BLOCK_WIDTH = 64
-
-
-_BLAS_WARM = False
-
-
-def _warm_single_threaded_blas():
-    """One float64 256^3 product, once per process, under the one-thread cap.
-
-    Measured with OpenBLAS 0.3.30/0.3.31 (numpy and scipy wheels): the first
-    single-threaded level-3 calls of a process run at half speed until one
-    large product has run (it sets up OpenBLAS's buffers; small products do
-    not). The block GEMMs of the core are all moderately small, so they would
-    stay slow for the whole fit without this (about 2 ms, once).
-    """
-    global _BLAS_WARM
-    if not _BLAS_WARM:
-        A = np.ones((256, 256))
-        np.matmul(A, A)
-        _BLAS_WARM = True
+#: Elements per block below which splitting costs more than it saves.
+MIN_BLOCK_ELEMENTS = 1 << 14
 
 
 def _thread_budget():
@@ -80,29 +59,28 @@ def make_streams(seed, n=MAX_BLOCKS):
     return [np.random.Generator(np.random.PCG64(s)) for s in children]
 
 
-def column_blocks(width, work):
-    """Split ``width`` columns (units) into contiguous blocks for ``work`` MACs.
+def row_blocks(n_rows, width):
+    """Split ``n_rows`` rows of ``width`` columns into contiguous blocks.
 
-    Depends on the shape of the work only, never on the thread count, so that
-    block ``k`` (drawing from stream ``k``, with its own single-threaded GEMM)
-    computes the same numbers for any ``n_jobs``.
+    Depends on the shape only, never on the thread count, so that block ``k``
+    (drawing from stream ``k``) covers the same rows for any ``n_jobs``. A
+    power of two blocks balances evenly over 2, 4, 8 ... threads.
     """
-    n_blocks = min(MAX_BLOCKS, work // MIN_BLOCK_WORK, width // MIN_BLOCK_WIDTH)
-    # a power of two balances evenly over 2, 4, 8 ... threads
+    n_blocks = min(MAX_BLOCKS, (n_rows * width) // MIN_BLOCK_ELEMENTS, n_rows)
     n_blocks = 1 << (int(max(1, n_blocks)).bit_length() - 1)
-    edges = np.linspace(0, width, n_blocks + 1).astype(np.intp)
+    edges = np.linspace(0, n_rows, n_blocks + 1).astype(np.intp)
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 class BlockRunner:
-    """Runs ``fn(block_slice, stream)`` over column blocks on a thread pool.
+    """Runs ``fn(rows, stream)`` over row blocks on a thread pool.
 
-    Used as a context manager: inside it, BLAS is capped at one thread (the
-    pattern of scikit-learn's KMeans), because the work, matrix products
-    included, is split over this runner's threads; no BLAS thread then spins
-    beside them, and a block's result does not depend on how many threads
-    there are. The pool lives as long as the runner (one fit), so no threads
-    are created per batch. With one thread, or one block, blocks run inline.
+    For elementwise and random-number work: the blocks call no BLAS (the
+    matrix products run outside, on BLAS's own threads). ``each`` is for
+    work that does call BLAS: it caps BLAS at one thread while it runs (the
+    pattern of scikit-learn's KMeans). The pool lives as long as the runner
+    (one fit), so no threads are created per batch. With one thread, or one
+    block, blocks run inline in order.
     """
 
     def __init__(self, n_threads, seed=None):
@@ -111,17 +89,16 @@ class BlockRunner:
         self.streams = None if seed is None else make_streams(seed)
         self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
         self._blocks = {}
-        self._limits = None
 
-    def blocks(self, width, work):
-        key = (width, work)
+    def blocks(self, n_rows, width):
+        key = (n_rows, width)
         if key not in self._blocks:
-            self._blocks[key] = column_blocks(width, work)
+            self._blocks[key] = row_blocks(n_rows, width)
         return self._blocks[key]
 
-    def map(self, fn, width, work):
-        """``fn(cols, stream)`` for the column blocks of ``width`` columns."""
-        blocks = self.blocks(width, work)
+    def map(self, fn, n_rows, width):
+        """``fn(rows, stream)`` for the row blocks of an (n_rows, width) array."""
+        blocks = self.blocks(n_rows, width)
         if self._pool is None or len(blocks) == 1:
             for k, sl in enumerate(blocks):
                 fn(sl, self.streams[k])
@@ -133,25 +110,24 @@ class BlockRunner:
             f.result()
 
     def each(self, fn, items):
-        """``fn(item)`` for every item, on the pool; for work without randomness."""
+        """``fn(item)`` for every item, on the pool, BLAS capped at one thread.
+
+        For work without randomness that calls BLAS inside the threads.
+        """
         if self._pool is None or len(items) < 2:
             for item in items:
                 fn(item)
             return
-        for f in [self._pool.submit(fn, item) for item in items]:
-            f.result()
+        with threadpool_limits(limits=1, user_api="blas"):
+            for f in [self._pool.submit(fn, item) for item in items]:
+                f.result()
 
     def close(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-            self._limits = None
 
     def __enter__(self):
-        self._limits = threadpool_limits(limits=1, user_api="blas")
-        _warm_single_threaded_blas()
         return self
 
     def __exit__(self, *exc):

@@ -25,7 +25,7 @@ from sklearn_thermo._cd import (
     sample_chains,
 )
 from sklearn_thermo._partition import log_partition_exact
-from sklearn_thermo._threading import BlockRunner, column_blocks, effective_n_threads
+from sklearn_thermo._threading import BlockRunner, effective_n_threads, row_blocks
 
 
 @pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
@@ -150,8 +150,7 @@ def test_results_do_not_depend_on_thread_count(dtype):
     p0 = random_params(128, 256, scale=0.1, seed=9).astype(dtype)
     X = (np.random.default_rng(10).random((512, 128)) < 0.3).astype(dtype)
     # the work really is split: several blocks in every phase
-    assert len(column_blocks(256, 512 * 128 * 256)) > 1
-    assert len(column_blocks(128, 512 * 128 * 256)) > 1
+    assert len(row_blocks(512, 256)) > 1 and len(row_blocks(512, 128)) > 1
     results = []
     for n_threads in (1, 2, 3):
         p = RBMParams(p0.W.copy(), p0.visible_bias.copy(), p0.hidden_bias.copy())
@@ -165,14 +164,13 @@ def test_results_do_not_depend_on_thread_count(dtype):
             np.testing.assert_array_equal(a, b)
 
 
-def test_column_blocks_cover_columns_in_order():
-    for width, work in [(1, 1), (784, 10 * 784 * 500), (500, 100 * 784 * 500),
-                        (10000, 10**12)]:
-        blocks = column_blocks(width, work)
-        assert blocks[0].start == 0 and blocks[-1].stop == width
+def test_row_blocks_cover_rows_in_order():
+    for n, width in [(1, 1), (10, 784), (100, 500), (10000, 10000)]:
+        blocks = row_blocks(n, width)
+        assert blocks[0].start == 0 and blocks[-1].stop == n
         assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
         assert all(b.stop > b.start for b in blocks)
-    assert len(column_blocks(500, 10 * 784 * 500)) > 1  # small batches split too
+    assert len(row_blocks(100, 784)) > 1  # a batch of 100 MNIST rows is split
 
 
 def test_effective_n_threads():

@@ -38,10 +38,14 @@ def test_temperature_scaling(T):
     np.testing.assert_allclose(
         ops.logsumexp(x, T, axis=1), T * special.logsumexp(x / T, axis=1)
     )
-    np.testing.assert_allclose(ops.softmax(x, T, axis=1), special.softmax(x / T, axis=1))
+    np.testing.assert_allclose(
+        ops.softmax(x, T, axis=1), special.softmax(x / T, axis=1)
+    )
     np.testing.assert_allclose(ops.sigmoid(x, T), special.expit(x / T))
     np.testing.assert_allclose(ops.softplus(x, T), T * np.logaddexp(0, x / T))
-    np.testing.assert_allclose(ops.free_energy(x, T, axis=1), -ops.logsumexp(-x, T, axis=1))
+    np.testing.assert_allclose(
+        ops.free_energy(x, T, axis=1), -ops.logsumexp(-x, T, axis=1)
+    )
     np.testing.assert_allclose(ops.boltzmann(x, T, axis=1), ops.softmax(-x, T, axis=1))
 
 

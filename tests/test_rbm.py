@@ -176,7 +176,7 @@ def test_partial_fit_learns():
     rbm = BoltzmannMachine(n_components=10, learning_rate=0.05, random_state=0)
     rbm.partial_fit(X[:20])
     start = _exact_loglik(rbm, X[1200:])
-    for epoch in range(3):
+    for _ in range(3):  # epochs
         for i in range(0, 1200, 20):
             rbm.partial_fit(X[i : i + 20])
     assert _exact_loglik(rbm, X[1200:]) > start + 3.0
