@@ -183,3 +183,14 @@ def test_effective_n_threads():
         assert effective_n_threads(-1) == 1
     with pytest.raises(ValueError, match="n_jobs == 0"):
         effective_n_threads(0)
+
+
+def test_no_oversubscription_inside_outer_joblib_loop():
+    """In GridSearchCV(n_jobs=-1)-style nesting each worker gets its share."""
+    from joblib import Parallel, cpu_count, delayed
+
+    n_outer = min(2, cpu_count())
+    inner = Parallel(n_jobs=n_outer)(
+        delayed(effective_n_threads)(None) for _ in range(n_outer)
+    )
+    assert all(1 <= k <= max(1, cpu_count() // n_outer) for k in inner)
