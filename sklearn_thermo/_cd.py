@@ -112,21 +112,20 @@ def free_energy(params, X, temperature):
 
     Lower is more probable: ``p(v) = exp(-F(v) / T) / Z``.
     """
-    X_ = X
-    P = _dot(X_, params.W.T)
+    P = _dot(X, params.W.T)
     P += params.hidden_bias
     _softplus_(P, temperature)
     F = -P.sum(axis=1)
-    F -= np.asarray(_dot(X_, params.visible_bias)).ravel()
+    F -= _dot(X, params.visible_bias).ravel()
     if params.visible == "gaussian":
-        F += 0.5 * _row_sq_norms(X_).astype(F.dtype, copy=False)
+        F += 0.5 * _row_sq_norms(X).astype(F.dtype, copy=False)
     return F
 
 
 def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 << 22):
     """Exact pseudo-log-likelihood ``sum_i log P(v_i | v_-i)`` of each row.
 
-    For Bernoulli visible units. ``P(v_i | v_-i) = sigma_T((F(v') - F(v)) / 1)``
+    For Bernoulli visible units. ``P(v_i | v_-i) = sigma((F(v') - F(v)) / T)``
     where ``v'`` is ``v`` with unit ``i`` replaced by ``1 - v_i``; every unit
     is counted (no random subset), so the result is deterministic. Costs
     ``O(n_samples * n_visible * n_hidden)`` elementwise work, done in row
@@ -160,7 +159,7 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
     if runner is None:
         for i0 in starts:
             work(i0)
-    else:  # inside the runner BLAS has one thread, so chunks run side by side
+    else:  # chunks side by side on threads; `each` caps BLAS at one thread
         runner.each(work, starts)
     return out
 
@@ -340,15 +339,15 @@ class CDTrainer:
         self.Vs = np.empty((rows, V), dtype)
         self.Hs = np.empty((rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
-        self._h = np.empty((self.n_chains, H), dtype)
-        # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each; every
-        # block of hidden units owns a slice of this scratch
+        # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each
         self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
         self._G = np.empty(self._tile_rows * V, dtype)
         if persistent:
             if state.chains is None or state.chains.shape != (self.n_chains, H):
                 state.chains = self._start_chains()
-            self._h = state.chains
+            self._h = state.chains  # hidden states of the persistent chains
+        else:
+            self._h = np.empty((self.n_chains, H), dtype)  # CD: fresh each batch
 
     def _start_chains(self):
         """Hidden states of fresh chains: ``h ~ P(h | v)``, ``v`` from base rates."""
