@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import joblib
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits  # with scikit-learn
+from threadpoolctl import ThreadpoolController, threadpool_limits  # with scikit-learn
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
@@ -29,11 +29,23 @@ def _thread_budget():
     """
     n_cpus = joblib.cpu_count()
     limits = [
-        info["num_threads"]
-        for info in threadpool_info()
-        if info.get("user_api") in ("blas", "openmp") and info.get("num_threads")
+        lib.num_threads
+        for lib in _controller().lib_controllers
+        if lib.user_api in ("blas", "openmp") and lib.num_threads
     ]
     return max(1, min([n_cpus, *limits]))
+
+
+_CONTROLLER = None
+
+
+def _controller():
+    """One ThreadpoolController per process (finding the libraries is slow;
+    reading their current thread limits from it is not)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def effective_n_threads(n_jobs):
