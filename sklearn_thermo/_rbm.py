@@ -71,9 +71,12 @@ class BoltzmannMachine(
         reaches the higher held-out likelihood (``benchmarks/bench_learning.py``).
     n_gibbs_steps : int, default=1
         Gibbs steps per update (the ``k`` of CD-k / PCD-k).
-    learning_rate : float, default=0.05
+    learning_rate : float or "auto", default="auto"
         Step size on the log-likelihood gradient, which is averaged over the
-        rows of a batch (so it does not depend on ``batch_size``).
+        rows of a batch (so it does not depend on ``batch_size``). ``"auto"``
+        is 0.05 for Bernoulli visible units and 0.005 for Gaussian ones, whose
+        unbounded visible values need a step one order of magnitude smaller
+        (Hinton 2010, section 13.2).
     learning_rate_schedule : {"linear", "constant"}, default="linear"
         ``"linear"``: epoch ``e`` of ``fit`` (from 0) uses
         ``learning_rate * (1 - e / max_iter)``, so the last epochs settle the
@@ -160,7 +163,10 @@ class BoltzmannMachine(
         "visible": [StrOptions({"bernoulli", "gaussian"})],
         "method": [StrOptions({"cd", "pcd"})],
         "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, np.inf, closed="neither")],
+        "learning_rate": [
+            Interval(Real, 0, np.inf, closed="neither"),
+            StrOptions({"auto"}),
+        ],
         "learning_rate_schedule": [StrOptions({"linear", "constant"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -180,7 +186,7 @@ class BoltzmannMachine(
         visible="bernoulli",
         method="cd",
         n_gibbs_steps=1,
-        learning_rate=0.05,
+        learning_rate="auto",
         learning_rate_schedule="linear",
         batch_size=20,
         max_iter=20,
@@ -268,13 +274,21 @@ class BoltzmannMachine(
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
 
-    def _check_finite(self, when):
-        params = (self.components_, self.intercept_hidden_, self.intercept_visible_)
-        if not all(np.isfinite(p).all() for p in params):
+    def _learning_rate(self):
+        if self.learning_rate == "auto":
+            return 0.05 if self.visible == "bernoulli" else 0.005
+        return self.learning_rate
+
+    def _check_finite(self, when, trainer):
+        # the chains' visible states overflow as soon as training runs away
+        # (Gaussian units), often while the weights are still finite
+        arrays = (self.components_, self.intercept_hidden_, self.intercept_visible_,
+                  trainer.Vs)
+        if not all(np.isfinite(a).all() for a in arrays):
             raise ValueError(
-                f"Training diverged {when}: the parameters became NaN or infinite. "
-                f"Lower learning_rate (now {self.learning_rate}) or momentum, or "
-                "scale the data."
+                f"Training diverged {when}: the parameters or the Gibbs chains "
+                f"became NaN or infinite. Lower learning_rate (now "
+                f"{self._learning_rate()}) or momentum, or scale the data."
             )
 
     def _monitor(self, X_mon, runner):
@@ -335,14 +349,14 @@ class BoltzmannMachine(
                     if epoch < self.momentum_warmup
                     else self.momentum
                 )
-                lr = self.learning_rate
+                lr = self._learning_rate()
                 if self.learning_rate_schedule == "linear":
                     lr *= 1.0 - epoch / self.max_iter
                 order = rng.permutation(n)
                 for batch in slices:
                     rows = trainer.load(X, order[batch])
                     trainer.step(rows, lr, momentum, self.weight_decay)
-                self._check_finite(f"in epoch {epoch + 1}")
+                self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:
                     name, value = self._monitor(X_mon, runner)
                     print(
@@ -393,8 +407,8 @@ class BoltzmannMachine(
                 runner=runner,
             )
             trainer.load(X, np.arange(n))
-            trainer.step(n, self.learning_rate, self.momentum, self.weight_decay)
-        self._check_finite("in partial_fit")
+            trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay)
+        self._check_finite("in partial_fit", trainer)
         return self
 
     # ------------------------------------------------------------------

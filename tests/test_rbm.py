@@ -326,8 +326,33 @@ def test_pseudo_likelihood_refused_for_gaussian_units():
         rbm.pseudo_log_likelihood(np.zeros((2, 3)))
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the way to the error
+def test_runaway_gaussian_training_is_an_error_not_huge_weights():
+    # on standardised digits a 10x too large step runs away: the weights stay
+    # finite for a while (1e200 ...) but the chains overflow; that must raise
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(load_digits().data)
+    rbm = BoltzmannMachine(n_components=256, visible="gaussian", learning_rate=0.05,
+                           max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="diverged"):
+        rbm.fit(X)
+
+
+def test_gaussian_defaults_learn_on_standardised_data():
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    rbm = BoltzmannMachine(n_components=64, visible="gaussian", max_iter=10,
+                           random_state=0).fit(X[:1200])
+    assert np.abs(rbm.components_).max() < 5
+    clf = LogisticRegression(max_iter=2000).fit(rbm.transform(X[:1200]), y[:1200])
+    assert clf.score(rbm.transform(X[1200:]), y[1200:]) > 0.8
+
+
 # numpy warns of the overflow on the way; the point is the clear error at the end
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the way to the error
 def test_divergence_is_an_error_not_nan():
     X = np.random.default_rng(0).normal(size=(50, 4)) * 1e3
     rbm = BoltzmannMachine(n_components=3, visible="gaussian", learning_rate=1e3,
