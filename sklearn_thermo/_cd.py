@@ -336,8 +336,9 @@ class CDTrainer:
         self.gibbs = Gibbs(params, temperature, runner)
         dtype, V, H = params.dtype, params.n_visible, params.n_hidden
         rows = self.max_batch + self.n_chains
-        self.Vs = np.empty((rows, V), dtype)
-        self.Hs = np.empty((rows, H), dtype)
+        # zeroed once: rows a smaller batch leaves untouched stay finite
+        self.Vs = np.zeros((rows, V), dtype)
+        self.Hs = np.zeros((rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
         # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each
         self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
