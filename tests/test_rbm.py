@@ -359,3 +359,29 @@ def test_divergence_is_an_error_not_nan():
                            momentum=0.5, max_iter=50, random_state=0)
     with pytest.raises(ValueError, match="diverged"):
         rbm.fit(X)
+
+
+def test_gaussian_samples_are_real_valued_and_near_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) + np.array([2.0, -1.0, 0.0, 0.5])
+    rbm = BoltzmannMachine(n_components=3, visible="gaussian", max_iter=10,
+                           random_state=0).fit(X)
+    S = rbm.sample(500, n_steps=50, random_state=0)
+    assert S.shape == (500, 4) and np.isfinite(S).all()
+    assert len(np.unique(S)) > 1000  # continuous values, not binary
+    np.testing.assert_allclose(S.mean(axis=0), X.mean(axis=0), atol=0.3)
+
+
+@pytest.mark.parametrize(
+    "param, values",
+    [("momentum_warmup", (0, 5)), ("learning_rate_schedule", ("linear", "constant")),
+     ("weight_decay", (0.0, 1e-2)), ("n_gibbs_steps", (1, 3))],
+)
+def test_training_parameters_take_effect(param, values):
+    X = _binary(n=100)
+    fitted = [
+        BoltzmannMachine(n_components=4, max_iter=8, random_state=0,
+                         **{param: value}).fit(X).components_
+        for value in values
+    ]
+    assert not np.allclose(fitted[0], fitted[1])
