@@ -28,7 +28,6 @@ import numpy as np
 
 from .ops import _sigmoid_, _softplus_
 
-UNIT_TYPES = ("bernoulli", "gaussian")
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update (cache-sized)
 
 
@@ -268,10 +267,8 @@ def sample_chains(params, temperature, runner, v0, n_steps):
     Ph = np.empty((n, H), dtype)
     Pv = np.empty((n, V), dtype)
     gibbs.up(v, Ph, h)
-    for step in range(n_steps):
-        gibbs.down(h, Pv, v)
-        if step < n_steps - 1:
-            gibbs.up(v, Ph, h)
+    gibbs.run(h, v, Pv, Ph, n_steps - 1)
+    gibbs.down(h, Pv, v)
     return v
 
 
