@@ -187,7 +187,9 @@ class Gibbs:
         self.params = params
         self.T = float(temperature)
         self.runner = runner
-        self._sqrt_T = np.sqrt(self.T)
+        # Python floats, not numpy float64 scalars: under NEP 50 those would
+        # run float32 arrays through float64 loops
+        self._sqrt_T = float(np.sqrt(self.T))
 
     def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None):
         """Over row blocks: ``P <- mean(units)``; ``S <- sample`` of rows
@@ -367,6 +369,9 @@ class CDTrainer:
 
     def step(self, n, learning_rate, momentum, weight_decay):
         """One parameter update from the ``n`` rows placed by :meth:`load`."""
+        # Python floats keep float32 arrays in float32 loops (NEP 50)
+        learning_rate, momentum = float(learning_rate), float(momentum)
+        weight_decay = float(weight_decay)
         p, st, g, mb = self.params, self.state, self.gibbs, self.max_batch
         n_neg = self.n_chains if self.persistent else n
         lo, hi = mb - n, mb + n_neg

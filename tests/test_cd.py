@@ -194,3 +194,35 @@ def test_no_oversubscription_inside_outer_joblib_loop():
         delayed(effective_n_threads)(None) for _ in range(n_outer)
     )
     assert all(1 <= k <= max(1, cpu_count() // n_outer) for k in inner)
+
+
+def test_float32_work_stays_float32(monkeypatch):
+    """Products and sampling see only float32, even with float64 scalars given."""
+    import sklearn_thermo._cd as cd
+
+    seen = []
+    real_less, real_matmul = np.less, np.matmul
+
+    def less(a, b, out=None):
+        seen.append((a.dtype, b.dtype, out.dtype))
+        return real_less(a, b, out=out)
+
+    def matmul(a, b, out=None):
+        seen.append((a.dtype, b.dtype, out.dtype))
+        return real_matmul(a, b, out=out)
+
+    monkeypatch.setattr(cd.np, "less", less)
+    monkeypatch.setattr(cd.np, "matmul", matmul)
+    p = random_params(6, 4, "gaussian").astype(np.float32)
+    X = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
+    state = TrainState.zeros(p)
+    with BlockRunner(1, 0) as runner:
+        for persistent in (False, True):
+            trainer = CDTrainer(p, state, max_batch=16, persistent=persistent,
+                                n_chains=8, n_steps=2, temperature=np.float64(2.0),
+                                runner=runner)
+            trainer.load(X, np.arange(16))
+            trainer.step(16, np.float64(0.01), np.float64(0.9), np.float64(1e-3))
+    assert seen and all(d == np.float32 for row in seen for d in row)
+    for a in (p.W, p.visible_bias, p.hidden_bias, *vars(state).values()):
+        assert a.dtype == np.float32
