@@ -7,7 +7,8 @@ package makes the temperature ``T`` explicit in its operators
 
 from . import ops
 from ._rbm import BoltzmannMachine
+from ._softmax import TemperedSoftmaxClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["BoltzmannMachine", "ops", "__version__"]
+__all__ = ["BoltzmannMachine", "TemperedSoftmaxClassifier", "ops", "__version__"]

@@ -3,7 +3,7 @@
 import scipy.sparse as sp
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo import BoltzmannMachine, TemperedSoftmaxClassifier
 
 _SMALL = dict(n_components=8, max_iter=5, batch_size=10, random_state=0)
 
@@ -68,6 +68,14 @@ _BERNOULLI_EXPECTED_FAILURES = {
 def _expected_failed_checks(estimator):
     if type(estimator) is BoltzmannMachine and estimator.visible == "bernoulli":
         return _BERNOULLI_EXPECTED_FAILURES
+    if isinstance(estimator, TemperedSoftmaxClassifier) and not estimator.fit_intercept:
+        return {
+            "check_class_weight_classifiers": (
+                "Without an intercept a linear model cannot express the class "
+                "prior this check relies on; LogisticRegression(fit_intercept="
+                "False) fails it in the same way."
+            )
+        }
     return {}
 
 
@@ -78,6 +86,10 @@ def _expected_failed_checks(estimator):
         BoltzmannMachine(visible="gaussian", method="pcd", n_gibbs_steps=2, **_SMALL),
         BernoulliOnUnitInterval(**_SMALL),
         BernoulliOnUnitInterval(method="pcd", **_SMALL),
+        TemperedSoftmaxClassifier(),
+        TemperedSoftmaxClassifier(temperature="auto", cv=2),
+        TemperedSoftmaxClassifier(temperature=0.5, class_weight="balanced"),
+        TemperedSoftmaxClassifier(temperature=2.0, fit_intercept=False),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

@@ -1,0 +1,433 @@
+"""TemperedSoftmaxClassifier: a softmax classifier at an explicit temperature."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import check_cv
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from . import ops
+
+#: Range searched by temperature="auto" (the optimum is clipped to it).
+_T_BOUNDS = (1e-2, 1e2)
+
+
+def _scores(X, coef, intercept):
+    """``f(x) = W x + b`` for every row, as an (n, K) array (K = 1 for binary)."""
+    F = np.asarray(X @ coef.T)
+    F += intercept
+    return F
+
+
+def _binary_as_two_states(F):
+    """Binary scores f as the two-state scores (0, f): softmax gives (1-p, p)."""
+    return np.hstack([np.zeros_like(F), F])
+
+
+def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
+    """Mean tempered cross-entropy plus ``alpha / 2 ||W||^2``, and its gradient.
+
+    .. math::
+
+        L(W, b) = \\frac{1}{\\sum_i s_i} \\sum_i -s_i
+                  \\log \\operatorname{softmax}_T(W x_i + b)_{y_i}
+                  + \\frac{\\alpha}{2} \\lVert W \\rVert^2
+
+    ``w`` packs ``W`` (K, d) then ``b`` (K,) when fitted; ``Y`` is one-hot
+    (n, K) for K > 1 classes' scores, or the 0/1 target (n, 1) for the binary
+    single-score model ``p(y=1|x) = sigmoid(f(x) / T)``. Knows nothing of
+    scikit-learn; every softmax and logsumexp goes through :mod:`.ops`.
+    """
+    n, d = X.shape
+    K = Y.shape[1]
+    dtype = X.dtype
+    W = w[: K * d].reshape(K, d)
+    b = w[K * d :] if fit_intercept else np.zeros(K)
+    F = _scores(X, W.astype(dtype, copy=False), b.astype(dtype, copy=False))
+    s_sum = sw.sum()
+    if K == 1:
+        f = F[:, 0]
+        # -log p(y|x) = softplus_T(-(2y - 1) f) / T
+        signed = f * (1 - 2 * Y[:, 0])
+        loss = ops.softplus(signed, T) / T
+        R = (ops.sigmoid(f, T) - Y[:, 0])[:, None]
+    else:
+        log_p = ops.log_softmax(F, T, axis=1)
+        loss = -(log_p * Y).sum(axis=1)
+        R = np.exp(log_p) - Y
+    value = float(sw @ loss) / s_sum + 0.5 * alpha * float(np.vdot(W, W))
+    R *= (sw / (s_sum * T))[:, None].astype(dtype, copy=False)  # dL/dF
+    grad_W = np.asarray(X.T @ R).T.astype(np.float64) + alpha * W
+    if not fit_intercept:
+        return value, grad_W.ravel()
+    return value, np.concatenate([grad_W.ravel(), R.sum(axis=0, dtype=np.float64)])
+
+
+class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
+    """Multinomial softmax classifier with an explicit temperature.
+
+    The class probabilities are a Boltzmann distribution over the classes,
+
+    .. math::
+
+        p(y \\mid x) = \\operatorname{softmax}\\left(\\frac{f(x)}{T}\\right)_y,
+        \\qquad f(x) = W x + b,
+
+    so the energy of class ``y`` is ``-f_y(x)``. For two classes there is a
+    single score ``f`` and ``p(y=1|x) = sigmoid(f(x) / T)``, as in
+    :class:`~sklearn.linear_model.LogisticRegression`.
+
+    With a float temperature, ``fit`` minimises the mean tempered
+    cross-entropy plus an L2 penalty by L-BFGS:
+
+    .. math::
+
+        \\frac{1}{\\sum_i s_i} \\sum_i -s_i \\log p(y_i \\mid x_i)
+        + \\frac{\\alpha}{2} \\lVert W \\rVert_F^2 .
+
+    At ``temperature=1`` this is ``LogisticRegression(C=1 / (alpha * sum_i s_i))``
+    (``C = 1 / (alpha * n_samples)`` without sample weights).
+
+    **How temperature and alpha interact.** Writing ``W = T W'`` shows that
+    fitting at ``(T, alpha)`` gives exactly the probabilities of fitting at
+    ``(1, alpha * T**2)``: with a fixed ``alpha`` a higher temperature means
+    stronger regularisation, hence softer probabilities; with ``alpha=0`` the
+    temperature cancels out of the fitted probabilities. ``temperature="auto"``
+    is different: it fits ``W`` at ``T = 1``, then chooses ``T`` after the
+    fact (temperature scaling, Guo et al. 2017), which changes the confidence
+    of the predictions but never their argmax.
+
+    Parameters
+    ----------
+    temperature : float or "auto", default=1.0
+        ``T > 0``. ``"auto"``: fit ``W`` at ``T = 1``, then choose ``T`` in
+        ``[0.01, 100]`` minimising the negative log-likelihood of out-of-fold
+        scores from ``cv`` internal folds (so all data trains ``W``); if that
+        likelihood varies by less than 1e-8 (relative) over the whole range
+        (e.g. all scores are about zero), ``T = 1``.
+    alpha : float, default=1e-4
+        L2 penalty on ``W`` (not on the intercept).
+    fit_intercept : bool, default=True
+        Fit the intercept ``b``.
+    max_iter : int, default=1000
+        Most L-BFGS iterations; a ConvergenceWarning says when they run out.
+    tol : float, default=1e-4
+        L-BFGS stops when the largest gradient component of the (mean,
+        sample-weight normalised) objective is below ``tol``, as in
+        LogisticRegression.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into the sample weights.
+    warm_start : bool, default=False
+        Start from the previous solution when refitting.
+    cv : int, cross-validation generator or iterable, default=5
+        Internal folds for ``temperature="auto"``, as in scikit-learn
+        (an int means that many stratified folds).
+    verbose : int, default=0
+        Print the L-BFGS result, and the chosen temperature for ``"auto"``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    temperature_ : float
+        The temperature in use after fit.
+    n_iter_ : ndarray of shape (1,)
+        L-BFGS iterations of the final fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_thermo import TemperedSoftmaxClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = TemperedSoftmaxClassifier(temperature=2.0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).round(3).sum()
+    1.0
+    """
+
+    _parameter_constraints: dict = {
+        "temperature": [Interval(Real, 0, np.inf, closed="neither"), StrOptions({"auto"})],
+        "alpha": [Interval(Real, 0, np.inf, closed="left")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
+        "cv": ["cv_object"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        temperature=1.0,
+        *,
+        alpha=1e-4,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-4,
+        class_weight=None,
+        warm_start=False,
+        cv=5,
+        verbose=0,
+    ):
+        self.temperature = temperature
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.cv = cv
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    def _solve(self, X, Y, sw, T, w0):
+        K, d = Y.shape[1], X.shape[1]
+        res = scipy.optimize.minimize(
+            tempered_loss_grad,
+            w0,
+            args=(X, Y, sw, self.alpha, T, self.fit_intercept),
+            method="L-BFGS-B",
+            jac=True,
+            options={
+                "maxiter": self.max_iter,
+                "maxls": 50,
+                "gtol": self.tol,
+                "ftol": 64 * np.finfo(float).eps,
+            },
+        )
+        if self.verbose:
+            print(f"[{type(self).__name__}] L-BFGS: {res.nit} iterations, "
+                  f"loss = {res.fun:.6g}, {res.message}")
+        if res.status == 1:
+            warnings.warn(
+                f"L-BFGS stopped at max_iter={self.max_iter} before the gradient "
+                f"fell below tol={self.tol}; increase max_iter or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        w = res.x
+        coef = w[: K * d].reshape(K, d)
+        intercept = w[K * d :] if self.fit_intercept else np.zeros(K)
+        return coef, intercept, int(res.nit)
+
+    def _initial(self, K, d):
+        size = K * d + (K if self.fit_intercept else 0)
+        if (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and self.coef_.shape == (K, d)
+        ):
+            w0 = [self.coef_.ravel()]
+            if self.fit_intercept:
+                w0.append(self.intercept_)
+            return np.concatenate(w0).astype(np.float64)
+        return np.zeros(size)
+
+    def _auto_temperature(self, X, y_enc, Y, sw, w0):
+        """Choose T on out-of-fold scores of fits at T = 1."""
+        F = np.zeros((X.shape[0], Y.shape[1]))
+        folds = check_cv(self.cv, y_enc, classifier=True)
+        for train, test in folds.split(np.zeros((len(y_enc), 1)), y_enc):
+            coef, b, _ = self._solve(X[train], Y[train], sw[train], 1.0, w0)
+            F[test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
+        if Y.shape[1] == 1:
+            F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
+
+        def nll(log_t):
+            log_p = ops.log_softmax(F, float(np.exp(log_t)), axis=1)
+            return -float(sw @ (log_p * Y).sum(axis=1)) / sw.sum()
+
+        lo, hi = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
+        grid = [nll(t) for t in np.linspace(lo, hi, 9)]
+        if max(grid) - min(grid) <= 1e-8 * max(1.0, abs(min(grid))):
+            return 1.0  # flat: the held-out loss carries no information on T
+        res = scipy.optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded",
+                                             options={"xatol": 1e-6})
+        return float(np.exp(res.x))
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; the loss is their weighted mean.
+
+        Returns
+        -------
+        self : TemperedSoftmaxClassifier
+        """
+        X, y = validate_data(self, X, y, accept_sparse="csr",
+                             dtype=(np.float64, np.float32))
+        check_classification_targets(y)
+        le = LabelEncoder()
+        y_enc = le.fit_transform(y)
+        self.classes_ = le.classes_
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                "TemperedSoftmaxClassifier needs samples of at least 2 classes in "
+                f"the data; got 1 class: {self.classes_[0]!r}."
+            )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        weighted = np.unique(y_enc[sw > 0])
+        if len(weighted) < 2:
+            raise ValueError(
+                "TemperedSoftmaxClassifier needs samples of at least 2 classes "
+                f"with positive sample_weight; got {len(weighted)} class(es)."
+            )
+        if self.class_weight is not None:
+            # weighted class frequencies, so that weights and repeats agree
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                      sample_weight=sw)
+            sw = sw * cw[y_enc]
+        if sw.sum() <= 0:
+            raise ValueError("The sample weights sum to zero: nothing to fit.")
+        if n_classes == 2:
+            Y = y_enc[:, None].astype(X.dtype)
+        else:
+            Y = np.eye(n_classes, dtype=X.dtype)[y_enc]
+        K, d = Y.shape[1], X.shape[1]
+        w0 = self._initial(K, d)
+        if self.temperature == "auto":
+            T = self._auto_temperature(X, y_enc, Y, sw, w0)
+            coef, intercept, n_iter = self._solve(X, Y, sw, 1.0, w0)
+            if self.verbose:
+                print(f"[{type(self).__name__}] temperature_ = {T:.4g}")
+        else:
+            T = float(self.temperature)
+            coef, intercept, n_iter = self._solve(X, Y, sw, T, w0)
+        self.coef_ = coef.astype(X.dtype)
+        self.intercept_ = intercept.astype(X.dtype)
+        self.temperature_ = T
+        self.n_iter_ = np.array([n_iter])
+        return self
+
+    # ------------------------------------------------------------------
+    def _state_scores(self, X):
+        """Scores of every class, (n, n_classes): (0, f) for binary problems."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=(np.float64, np.float32))
+        F = _scores(X, self.coef_.astype(X.dtype, copy=False),
+                    self.intercept_.astype(X.dtype, copy=False))
+        return _binary_as_two_states(F) if F.shape[1] == 1 else F
+
+    def decision_function(self, X):
+        """Scores ``f(x) / T``; their softmax (sigmoid if binary) is predict_proba.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column for binary problems (the score of ``classes_[1]``).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False,
+                          dtype=(np.float64, np.float32))
+        F = _scores(X, self.coef_.astype(X.dtype, copy=False),
+                    self.intercept_.astype(X.dtype, copy=False))
+        F /= self.temperature_
+        return F[:, 0] if F.shape[1] == 1 else F
+
+    def predict_proba(self, X):
+        """Class probabilities ``softmax(f(x) / T)``; rows sum to one.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return ops.softmax(self._state_scores(X), self.temperature_, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return ops.log_softmax(self._state_scores(X), self.temperature_, axis=1)
+
+    def predict(self, X):
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        scores = self._state_scores(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def free_energy(self, X):
+        """Free energy of the class distribution of each row.
+
+        .. math::
+
+            F(x) = -T \\log \\sum_y e^{f_y(x) / T}
+
+        (with scores ``(0, f)`` for binary problems). Sign: lower free energy
+        means a larger total weight of the classes, i.e. an input the model
+        scores more strongly; ``p(y|x) = exp((f_y(x) + F(x)) / T)``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples,)
+        """
+        return -ops.logsumexp(self._state_scores(X), self.temperature_, axis=1)
+
+    def predict_entropy(self, X):
+        """Entropy (nats) of the predicted class distribution of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        S : ndarray of shape (n_samples,)
+            Between 0 (certain) and ``log(n_classes)`` (uniform).
+        """
+        return ops.entropy(self._state_scores(X), self.temperature_, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,191 @@
+"""TemperedSoftmaxClassifier: equivalence, temperature, calibration, bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_thermo import TemperedSoftmaxClassifier
+from sklearn_thermo._softmax import tempered_loss_grad
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("data", ["digits", "cancer"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_unit_temperature_equals_logistic_regression(data, weighted, request):
+    X, y = request.getfixturevalue(data)
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    alpha = 1e-2
+    total = len(y) if sw is None else sw.sum()
+    ours = TemperedSoftmaxClassifier(1.0, alpha=alpha, tol=1e-10, max_iter=10000)
+    ours.fit(X, y, sample_weight=sw)
+    ref = LogisticRegression(C=1 / (total * alpha), tol=1e-10, max_iter=10000)
+    ref.fit(X, y, sample_weight=sw)
+    assert ours.coef_.shape == ref.coef_.shape
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4,
+                               atol=1e-4 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_matches_finite_differences(K, dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 4)).astype(dtype)
+    Y = (np.eye(K)[rng.integers(0, K, 30)] if K > 1
+         else rng.integers(0, 2, (30, 1))).astype(dtype)
+    sw = rng.uniform(0.5, 2, 30)
+    w = rng.normal(size=K * 4 + K)
+    args = (X, Y, sw, 0.1, 0.7, True)
+    eps = 1e-7 if dtype == np.float64 else 1e-2  # float32 loss: a coarser step
+    err = scipy.optimize.check_grad(lambda v: tempered_loss_grad(v, *args)[0],
+                                    lambda v: tempered_loss_grad(v, *args)[1], w,
+                                    epsilon=eps)
+    norm = np.linalg.norm(tempered_loss_grad(w, *args)[1])
+    assert err < (1e-6 if dtype == np.float64 else 1e-2) * max(1.0, norm)
+
+
+def test_temperature_and_alpha_interact_as_documented(digits):
+    X, y = digits
+    a = TemperedSoftmaxClassifier(2.0, alpha=1e-3, tol=1e-10).fit(X, y)
+    b = TemperedSoftmaxClassifier(1.0, alpha=4e-3, tol=1e-10).fit(X, y)
+    # exact identity; the tolerance is the solver's
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(a.coef_, 2.0 * b.coef_, rtol=1e-3, atol=1e-4)
+
+
+def test_higher_temperature_gives_softer_predictions(digits):
+    X, y = digits
+    entropies = [TemperedSoftmaxClassifier(T, alpha=1e-3).fit(X, y)
+                 .predict_entropy(X).mean() for T in (0.5, 1.0, 4.0)]
+    assert entropies[0] < entropies[1] < entropies[2]
+
+
+@pytest.mark.parametrize("data", ["digits", "cancer"])
+def test_methods_are_consistent(data, request):
+    X, y = request.getfixturevalue(data)
+    clf = TemperedSoftmaxClassifier(1.7, alpha=1e-3).fit(X, y)
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), P, atol=1e-12)
+    D = clf.decision_function(X)
+    if D.ndim == 1:  # binary: one score, like LogisticRegression
+        np.testing.assert_allclose(P[:, 1], 1 / (1 + np.exp(-D)))
+        states = np.column_stack([np.zeros_like(D), D]) * clf.temperature_
+    else:
+        np.testing.assert_allclose(P, np.exp(D) / np.exp(D).sum(axis=1, keepdims=True))
+        states = D * clf.temperature_
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+    T = clf.temperature_
+    F = -T * np.log(np.exp(states / T).sum(axis=1))
+    np.testing.assert_allclose(clf.free_energy(X), F, rtol=1e-10)
+    S = -(P * np.log(np.clip(P, 1e-300, None))).sum(axis=1)
+    np.testing.assert_allclose(clf.predict_entropy(X), S, atol=1e-10)
+
+
+def test_auto_temperature_calibrates(digits):
+    X, y = digits
+    # weak regularisation makes the T = 1 model overconfident on held-out data
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(y))
+    tr, te = idx[:1200], idx[1200:]
+    raw = TemperedSoftmaxClassifier(1.0, alpha=1e-6).fit(X[tr], y[tr])
+    auto = TemperedSoftmaxClassifier("auto", alpha=1e-6).fit(X[tr], y[tr])
+    assert auto.temperature_ > 1.2
+    # same argmax, better held-out log-likelihood
+    np.testing.assert_array_equal(auto.predict(X[te]), raw.predict(X[te]))
+    def nll(c):
+        return -np.mean(np.log(c.predict_proba(X[te])[np.arange(len(te)), y[te]]))
+    assert nll(auto) < nll(raw)
+    np.testing.assert_allclose(auto.coef_, raw.coef_)
+
+
+def test_auto_temperature_falls_back_when_flat():
+    X, y = make_classification(n_samples=60, random_state=0)
+    # an enormous penalty makes every score 0 up to rounding: T cannot matter
+    clf = TemperedSoftmaxClassifier("auto", alpha=1e12, fit_intercept=False).fit(X, y)
+    assert clf.temperature_ == 1.0
+
+
+def test_sparse_float32_string_labels(digits):
+    X, y = digits
+    labels = np.array(list("abcdefghij"))[y]
+    dense = TemperedSoftmaxClassifier(alpha=1e-3).fit(X, labels)
+    sparse = TemperedSoftmaxClassifier(alpha=1e-3).fit(sp.csr_matrix(X), labels)
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=1e-6, atol=1e-8)
+    assert set(dense.predict(X[:50])) <= set("abcdefghij")
+    c32 = TemperedSoftmaxClassifier(alpha=1e-3).fit(X.astype(np.float32), labels)
+    assert c32.coef_.dtype == np.float32
+    assert c32.predict_proba(X.astype(np.float32)).dtype == np.float32
+    assert (c32.predict(X) == dense.predict(X)).mean() > 0.98
+
+
+def test_warm_start_continues(digits):
+    X, y = digits
+    clf = TemperedSoftmaxClassifier(alpha=1e-3, warm_start=True, tol=1e-8).fit(X, y)
+    first = clf.n_iter_[0]
+    clf.fit(X, y)
+    assert clf.n_iter_[0] < first / 2
+
+
+def test_grid_search_over_temperature_and_calibrated_cv(digits):
+    X, y = digits
+    search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),
+                          {"temperature": [0.05, 1.0, 20.0]},
+                          scoring="neg_log_loss", cv=3, n_jobs=2).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.argmax(scores) == 0  # with this alpha a cold model fits best
+    cal = CalibratedClassifierCV(TemperedSoftmaxClassifier(), cv=3).fit(X, y)
+    np.testing.assert_allclose(cal.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_convergence_warning(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        TemperedSoftmaxClassifier(max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, X, y, match",
+    [
+        ({"temperature": 0.0}, None, None, "temperature"),
+        ({"temperature": -1.0}, None, None, "temperature"),
+        ({"temperature": np.inf}, None, None, "temperature"),
+        ({"temperature": np.nan}, None, None, "temperature"),
+        ({}, "nan", None, "NaN"),
+        ({}, None, "one", "2 classes"),
+    ],
+)
+def test_bad_input(params, X, y, match):
+    X0, y0 = make_classification(n_samples=30, random_state=0)
+    if isinstance(X, str):
+        X0 = X0.copy()
+        X0[0, 0] = np.nan
+    if isinstance(y, str):
+        y0 = np.zeros_like(y0)
+    with pytest.raises(ValueError, match=match):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            TemperedSoftmaxClassifier(**params).fit(X0, y0)
