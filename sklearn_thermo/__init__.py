@@ -5,10 +5,17 @@ package makes the temperature ``T`` explicit in its operators
 (:mod:`sklearn_thermo.ops`) and estimators.
 """
 
-from . import ops
+from . import calibration, metrics, ops
 from ._rbm import BoltzmannMachine
 from ._softmax import TemperedSoftmaxClassifier
 
 __version__ = "0.1.0"
 
-__all__ = ["BoltzmannMachine", "TemperedSoftmaxClassifier", "ops", "__version__"]
+__all__ = [
+    "BoltzmannMachine",
+    "TemperedSoftmaxClassifier",
+    "calibration",
+    "metrics",
+    "ops",
+    "__version__",
+]

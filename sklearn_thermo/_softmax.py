@@ -160,7 +160,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "temperature": [Interval(Real, 0, np.inf, closed="neither"), StrOptions({"auto"})],
+        "temperature": [
+            Interval(Real, 0, np.inf, closed="neither"),
+            StrOptions({"auto"}),
+        ],
         "alpha": [Interval(Real, 0, np.inf, closed="left")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
