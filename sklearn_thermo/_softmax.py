@@ -64,9 +64,11 @@ def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
         loss = ops.softplus(signed, T) / T
         R = (ops.sigmoid(f, T) - Y[:, 0])[:, None]
     else:
-        log_p = ops.log_softmax(F, T, axis=1)
-        loss = -(log_p * Y).sum(axis=1)
-        R = np.exp(log_p) - Y
+        # -log p(y|x) = logsumexp(F / T) - F_y / T; one exp pass for P and it
+        true_scores = (F * Y).sum(axis=1) / T
+        loss = ops._softmax_and_lse_(F, T) - true_scores
+        R = F
+        R -= Y
     value = float(sw @ loss) / s_sum + 0.5 * alpha * float(np.vdot(W, W))
     R *= (sw / (s_sum * T))[:, None].astype(dtype, copy=False)  # dL/dF
     grad_W = np.asarray(X.T @ R).T.astype(np.float64) + alpha * W

@@ -349,6 +349,22 @@ def log_softmax(x, temperature=1.0, *, axis=None):
     return np.maximum(z, -fmax, out=z)
 
 
+def _softmax_and_lse_(x, T):
+    """In place over rows: ``x <- softmax_T(x)``; returns ``logsumexp_T(x) / T``.
+
+    One ``exp`` pass for both (the loss needs the log-partition, its gradient
+    the probabilities). ``x`` is a finite 2-D float array, ``T > 0``; no
+    validation (for hot loops).
+    """
+    m = np.max(x, axis=1, keepdims=True)
+    z = _scaled_gap(x, m, T)
+    np.exp(z, out=x)
+    s = np.sum(x, axis=1, keepdims=True)
+    x /= s
+    with np.errstate(over="ignore"):
+        return (m / T + np.log(s))[:, 0]
+
+
 def boltzmann(energies, temperature=1.0, *, axis=None):
     """Boltzmann distribution ``p_i = exp(-E_i / T) / Z`` over states.
 
