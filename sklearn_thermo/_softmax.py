@@ -305,8 +305,6 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
                                       sample_weight=sw)
             sw = sw * cw[y_enc]
-        if sw.sum() <= 0:
-            raise ValueError("The sample weights sum to zero: nothing to fit.")
         if n_classes == 2:
             Y = y_enc[:, None].astype(X.dtype)
         else:
@@ -328,13 +326,17 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------
-    def _state_scores(self, X):
-        """Scores of every class, (n, n_classes): (0, f) for binary problems."""
+    def _raw_scores(self, X):
+        """``f(x)`` of the fitted model: (n, 1) for binary problems."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False,
                           dtype=(np.float64, np.float32))
-        F = _scores(X, self.coef_.astype(X.dtype, copy=False),
-                    self.intercept_.astype(X.dtype, copy=False))
+        return _scores(X, self.coef_.astype(X.dtype, copy=False),
+                       self.intercept_.astype(X.dtype, copy=False))
+
+    def _state_scores(self, X):
+        """Scores of every class, (n, n_classes): (0, f) for binary problems."""
+        F = self._raw_scores(X)
         return _binary_as_two_states(F) if F.shape[1] == 1 else F
 
     def decision_function(self, X):
@@ -349,11 +351,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             One column for binary problems (the score of ``classes_[1]``).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False,
-                          dtype=(np.float64, np.float32))
-        F = _scores(X, self.coef_.astype(X.dtype, copy=False),
-                    self.intercept_.astype(X.dtype, copy=False))
+        F = self._raw_scores(X)
         F /= self.temperature_
         return F[:, 0] if F.shape[1] == 1 else F
 
