@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._ais import log_partition_ais
 from ._cd import (
     CDTrainer,
     RBMParams,
@@ -26,10 +27,13 @@ from ._cd import (
     sample_chains,
     visible_mean,
 )
+from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._threading import BlockRunner, effective_n_threads
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
+#: log_partition(method="auto") enumerates exactly up to 2**_AUTO_EXACT_UNITS states.
+_AUTO_EXACT_UNITS = 20
 
 
 class BoltzmannMachine(
@@ -271,8 +275,11 @@ class BoltzmannMachine(
         else:
             a = total / n
         self.intercept_visible_ = a.astype(dtype)
+        # the base-rate model, for annealed importance sampling
+        self._base_visible_bias = self.intercept_visible_.copy()
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
+        self._log_z_cache = {}
 
     def _learning_rate(self):
         if self.learning_rate == "auto":
@@ -409,6 +416,7 @@ class BoltzmannMachine(
             trainer.load(X, np.arange(n))
             trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay)
         self._check_finite("in partial_fit", trainer)
+        self._log_z_cache = {}  # the model changed
         return self
 
     # ------------------------------------------------------------------
@@ -569,13 +577,103 @@ class BoltzmannMachine(
                 self._params(X.dtype), X, self.temperature, runner
             )
 
-    def score_samples(self, X):
-        """Per-row score: higher means more typical of the model.
+    def log_partition(self, method="auto", *, n_chains=100, n_betas=10000,
+                      return_bounds=False, random_state=None):
+        """Log partition function ``log Z`` of the fitted model at its temperature.
 
-        For Bernoulli visible units this is the exact pseudo-log-likelihood
-        (:meth:`pseudo_log_likelihood`). For Gaussian visible units it is the
-        unnormalised log-density ``-F(v) / T = log p(v) + log Z``, which ranks
-        rows like the log-likelihood.
+        .. math::
+
+            \\log Z = \\log \\sum_{v, h} e^{-E(v, h) / T}
+
+        (an integral over ``v`` for Gaussian visible units). The result is
+        cached and reused until the model changes (``fit``, ``partial_fit``,
+        or another temperature).
+
+        Parameters
+        ----------
+        method : {"auto", "exact", "ais"}, default="auto"
+            ``"exact"`` enumerates the smaller layer (the hidden layer for
+            Gaussian visible units, whose values are integrated in closed
+            form); up to 2**24 states. ``"ais"``: annealed importance sampling
+            from the base-rate model fitted to the training data's marginals
+            (Neal 2001; Salakhutdinov & Murray 2008). ``"auto"`` is exact when
+            that layer has at most 20 units, else AIS.
+        n_chains : int, default=100
+            AIS chains (importance samples).
+        n_betas : int, default=10000
+            AIS intermediate distributions, equally spaced in ``beta`` from 0
+            to 1 (at least 2).
+        return_bounds : bool, default=False
+            Also return ``(lower, upper)``: for AIS ``log(r -+ 3 s)`` with
+            ``r`` the mean importance weight and ``s`` its standard error (the
+            lower one taken in log space, ``estimate - 3 s / r``, where
+            ``r <= 3 s``, so both are always finite); for exact, the estimate.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the AIS chains; ``None`` uses the estimator's.
+
+        Returns
+        -------
+        log_z : float, or tuple (log_z, lower, upper)
+        """
+        check_is_fitted(self)
+        if method not in ("auto", "exact", "ais"):
+            raise ValueError(
+                f"method must be 'auto', 'exact' or 'ais'; got {method!r}."
+            )
+        if not isinstance(n_chains, Integral) or n_chains < 1:
+            raise ValueError(
+                f"n_chains must be a positive integer (AIS needs at least one "
+                f"chain; 100 is typical); got {n_chains!r}."
+            )
+        if not isinstance(n_betas, Integral) or n_betas < 2:
+            raise ValueError(
+                "n_betas must be an integer >= 2 (the base and the target "
+                f"distributions at least; 10000 is typical); got {n_betas!r}."
+            )
+        params = self._params()
+        units = min(params.n_visible, params.n_hidden)
+        if self.visible == "gaussian":
+            units = params.n_hidden
+        if method == "exact" and units > MAX_EXACT_UNITS:
+            raise ValueError(
+                f"This model is too large for the exact log Z: it would enumerate "
+                f"2**{units} states (at most 2**{MAX_EXACT_UNITS}). Use "
+                "method='ais' (annealed importance sampling) instead."
+            )
+        exact = method == "exact" or (method == "auto" and units <= _AUTO_EXACT_UNITS)
+        seed = self.random_state if random_state is None else random_state
+        key = (
+            "exact" if exact else ("ais", n_chains, n_betas,
+                                   seed if seed is None or isinstance(seed, Integral)
+                                   else id(seed)),
+            float(self.temperature),
+            self.visible,
+        )
+        cache = self.__dict__.setdefault("_log_z_cache", {})
+        if key not in cache:
+            if exact:
+                log_z = log_partition_exact(params, self.temperature)
+                cache[key] = (log_z, log_z, log_z)
+            else:
+                with self._runner(check_random_state(seed)) as runner:
+                    cache[key] = log_partition_ais(
+                        params, self.temperature, self._base_visible_bias,
+                        n_chains=n_chains, n_betas=n_betas, runner=runner,
+                    )
+        return cache[key] if return_bounds else cache[key][0]
+
+    def score_samples(self, X):
+        """Log-likelihood ``log p(v)`` of each row.
+
+        .. math::
+
+            \\log p(v) = -\\frac{F(v)}{T} - \\log Z
+
+        with ``log Z`` from :meth:`log_partition` (``method="auto"``: exact
+        for small models, annealed importance sampling otherwise), computed
+        once per fitted model. Higher means more typical. For a log-density of
+        Gaussian visible units, in nats per row. The pseudo-likelihood is
+        :meth:`pseudo_log_likelihood`.
 
         Parameters
         ----------
@@ -583,14 +681,13 @@ class BoltzmannMachine(
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
+        log_p : ndarray of shape (n_samples,)
         """
-        if self.visible == "bernoulli":
-            return self.pseudo_log_likelihood(X)
-        return -self.free_energy(X) / self.temperature
+        F = self.free_energy(X)
+        return -F / self.temperature - self.log_partition()
 
     def score(self, X, y=None):
-        """Mean of :meth:`score_samples` over the rows of X.
+        """Mean log-likelihood of the rows of X (see :meth:`score_samples`).
 
         Parameters
         ----------

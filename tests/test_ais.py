@@ -1,0 +1,101 @@
+"""Partition functions: exact enumeration, annealed importance sampling, log p(x)."""
+
+import numpy as np
+import pytest
+from _brute import free_energy as brute_free_energy
+from _brute import log_partition_bernoulli
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_thermo import BoltzmannMachine
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X = load_digits().data
+    data = {"bernoulli": (X > 7).astype(float),
+            "gaussian": StandardScaler().fit_transform(X)}
+    return {vis: (BoltzmannMachine(16, visible=vis, max_iter=15, random_state=0)
+                  .fit(d), d) for vis, d in data.items()}
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_ais_agrees_with_exact_within_its_bounds(trained, visible):
+    rbm, _ = trained[visible]
+    exact = rbm.log_partition("exact")
+    est, lower, upper = rbm.log_partition("ais", n_chains=100, n_betas=2000,
+                                          return_bounds=True, random_state=0)
+    assert lower <= exact <= upper
+    assert lower < est < upper and upper - lower < 0.5
+    assert rbm.log_partition("auto") == exact  # 16 hidden units: exact
+
+
+def test_ais_is_deterministic_and_independent_of_n_jobs(trained):
+    rbm, _ = trained["bernoulli"]
+    kw = dict(method="ais", n_chains=64, n_betas=200, random_state=3)
+    one = rbm.set_params(n_jobs=1).log_partition(**kw)
+    rbm._log_z_cache.clear()
+    two = rbm.set_params(n_jobs=2).log_partition(**kw)
+    assert one == two
+    assert one != rbm.log_partition(**dict(kw, random_state=4))
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("T", [1.0, 2.0])
+def test_score_samples_is_the_exact_log_likelihood(visible, T):
+    rng = np.random.default_rng(0)
+    X = ((rng.random((80, 5)) < 0.4).astype(float) if visible == "bernoulli"
+         else rng.normal(size=(80, 5)))
+    rbm = BoltzmannMachine(3, visible=visible, max_iter=5, temperature=T,
+                           random_state=0).fit(X)
+    if visible == "bernoulli":
+        log_z = log_partition_bernoulli(rbm._params(), T)
+        np.testing.assert_allclose(rbm.log_partition(), log_z, rtol=1e-12)
+        # probabilities over all 2**5 states sum to one
+        from _brute import states
+        assert np.exp(rbm.score_samples(states(5))).sum() == pytest.approx(1.0)
+    expected = -brute_free_energy(rbm._params(), X, T) / T - rbm.log_partition()
+    np.testing.assert_allclose(rbm.score_samples(X), expected, rtol=1e-10)
+    assert rbm.score(X) == pytest.approx(expected.mean())
+
+
+def test_training_data_scores_above_shuffled_pixels(trained):
+    rbm, X = trained["bernoulli"]
+    shuffled = np.random.default_rng(0).permuted(X, axis=1)
+    assert rbm.score(X) > rbm.score(shuffled) + 5
+
+
+def test_log_partition_cache_follows_the_model():
+    X = (np.random.default_rng(1).random((60, 6)) < 0.5).astype(float)
+    rbm = BoltzmannMachine(4, max_iter=3, random_state=0).fit(X)
+    first = rbm.log_partition()
+    assert rbm.log_partition() == first and len(rbm._log_z_cache) == 1
+    hot = rbm.set_params(temperature=2.0).log_partition()
+    assert hot != first
+    rbm.set_params(temperature=1.0).partial_fit(X)
+    assert rbm.log_partition() != first  # partial_fit changed the model
+    rbm.fit(X)
+    assert rbm.log_partition() == first  # same data and seed: same model again
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "ais", "n_betas": 1}, "n_betas"),
+        ({"method": "ais", "n_chains": 0}, "n_chains"),
+        ({"method": "annealing"}, "method"),
+    ],
+)
+def test_bad_log_partition_arguments(kwargs, match):
+    rbm = BoltzmannMachine(2, max_iter=1).fit(np.eye(3))
+    with pytest.raises(ValueError, match=match):
+        rbm.log_partition(**kwargs)
+
+
+def test_exact_refused_for_large_models_with_a_way_out():
+    X = (np.random.default_rng(2).random((40, 30)) < 0.5).astype(float)
+    rbm = BoltzmannMachine(30, max_iter=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="method='ais'"):
+        rbm.log_partition("exact")
+    # auto falls back to AIS for it
+    assert np.isfinite(rbm.log_partition("auto", n_betas=50, n_chains=8))
