@@ -99,3 +99,23 @@ def test_exact_refused_for_large_models_with_a_way_out():
         rbm.log_partition("exact")
     # auto falls back to AIS for it
     assert np.isfinite(rbm.log_partition("auto", n_betas=50, n_chains=8))
+
+
+def test_learns_a_known_rbm_to_its_own_likelihood():
+    """Trained on exact samples of a known RBM, the held-out log-likelihood
+    comes close to the known model's own (the optimum in expectation)."""
+    from _brute import random_params, states
+
+    known = random_params(8, 4, scale=3.0, seed=11)  # strong couplings
+    S = states(8)
+    log_p = -brute_free_energy(known, S, 1.0) - log_partition_bernoulli(known, 1.0)
+    rng = np.random.default_rng(0)
+    train = S[rng.choice(256, 8000, p=np.exp(log_p))]
+    test_idx = rng.choice(256, 5000, p=np.exp(log_p))
+    truth = log_p[test_idx].mean()
+    fitted = BoltzmannMachine(4, random_state=0).fit(train)
+    untrained = BoltzmannMachine(4, max_iter=0, random_state=0).fit(train)
+    gap_fitted = truth - fitted.score(S[test_idx])
+    gap_untrained = truth - untrained.score(S[test_idx])  # independent pixels
+    assert gap_untrained > 0.08  # the couplings matter ...
+    assert gap_fitted < 0.03 and gap_fitted < gap_untrained / 5  # ... and are learnt
