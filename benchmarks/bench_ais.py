@@ -1,0 +1,50 @@
+"""AIS speed: log Z of a 784 x 500 RBM with 100 chains x 10,000 betas.
+
+The model is trained for one epoch on binarised MNIST t10k when its folder is
+given (else on random binary data), in float32. Prints the AIS time, the
+estimate with its bounds, and the fraction of the machine's float32 GEMM rate
+reached, counting the two propagations per beta: 4 * n_chains * V * H flops.
+
+    python benchmarks/bench_ais.py --mnist ../shared/datasets/mnist-t10k
+"""
+
+import argparse
+import time
+
+import numpy as np
+from bench_cd_speed import gemm_rate, load_data
+
+from sklearn_thermo import BoltzmannMachine
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mnist", default=None)
+    ap.add_argument("--n-chains", type=int, default=100)
+    ap.add_argument("--n-betas", type=int, default=10000)
+    ap.add_argument("--n-components", type=int, default=500)
+    args = ap.parse_args(argv)
+
+    X, source = load_data(args.mnist)
+    X = X.astype(np.float32)
+    rbm = BoltzmannMachine(args.n_components, method="pcd", max_iter=1,
+                           random_state=0).fit(X)
+    V, H = X.shape[1], args.n_components
+    rate = gemm_rate(np.float32)
+    t = time.perf_counter()
+    est, lo, hi = rbm.log_partition("ais", n_chains=args.n_chains,
+                                    n_betas=args.n_betas, return_bounds=True,
+                                    random_state=0)
+    elapsed = time.perf_counter() - t
+    flops = 4.0 * args.n_chains * V * H * (args.n_betas - 1)
+    print(f"model: {V} x {H}, float32, 1 epoch PCD on {source}")
+    print(f"AIS {args.n_chains} chains x {args.n_betas} betas: {elapsed:.1f} s; "
+          f"log Z = {est:.2f} [{lo:.2f}, {hi:.2f}]")
+    print(f"float32 GEMM rate {rate / 1e9:.1f} GFLOP/s; AIS reached "
+          f"{flops / elapsed / rate:.1%} of it (target >= 40 %)")
+    print(f"held-out check: mean log p(x) of 1,000 rows = "
+          f"{rbm.score(X[:1000]):.2f} nats (AIS log Z)")
+
+
+if __name__ == "__main__":
+    main()
