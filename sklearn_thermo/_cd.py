@@ -191,16 +191,23 @@ class Gibbs:
         # run float32 arrays through float64 loops
         self._sqrt_T = float(np.sqrt(self.T))
 
-    def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None):
+    def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None,
+               beta=None, pre=None):
         """Over row blocks: ``P <- mean(units)``; ``S <- sample`` of rows
         ``sample_from:``; then ``P *= post_scale`` (a scalar, or a pair for
-        the rows before and from ``sample_from``)."""
+        the rows before and from ``sample_from``). ``beta`` (n, 1): an inverse
+        temperature per row (parallel tempering); ``pre`` receives the
+        pre-activations (bias included) before the activation."""
         r = sample_from
         T = self.T
 
         def block(rows, gen):
             p = P[rows]
             p += bias
+            if pre is not None:
+                pre[rows] = p
+            if beta is not None and unit == "bernoulli":
+                p *= beta[rows]
             if unit == "bernoulli":
                 _sigmoid_(p, T)
             lo = max(rows.start, r)
@@ -211,7 +218,9 @@ class Gibbs:
                     np.less(s, q, out=s)
                 else:
                     gen.standard_normal(out=s, dtype=s.dtype)
-                    if T != 1.0:
+                    if beta is not None:  # variance T / beta
+                        s *= np.sqrt(T / beta[lo:rows.stop])
+                    elif T != 1.0:
                         s *= self._sqrt_T
                     s += q
             if isinstance(post_scale, tuple):
@@ -222,21 +231,24 @@ class Gibbs:
 
         self.runner.map(block, P.shape[0], P.shape[1])
 
-    def up(self, v, P, S=None, post_scale=None, sample_from=0):
+    def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
+           pre=None):
         """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
 
         Only rows ``sample_from:`` of ``P`` are sampled (into ``S``'s rows).
         ``post_scale`` multiplies ``P`` after sampling: a scalar, or a pair
-        ``(first, rest)`` for rows before and from ``sample_from``.
+        ``(first, rest)`` for rows before and from ``sample_from``. ``beta``
+        and ``pre`` as in :meth:`_units`.
         """
         np.matmul(v, self.params.W.T, out=P)
         self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
-                    post_scale)
+                    post_scale, beta, pre)
 
-    def down(self, h, P, S=None):
+    def down(self, h, P, S=None, beta=None):
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
         np.matmul(h, self.params.W, out=P)
-        self._units(P, self.params.visible_bias, self.params.visible, S)
+        self._units(P, self.params.visible_bias, self.params.visible, S,
+                    beta=beta)
 
     def base_rate(self, P, S):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
@@ -372,7 +384,7 @@ class CDTrainer:
         # Python floats keep float32 arrays in float32 loops (NEP 50)
         learning_rate, momentum = float(learning_rate), float(momentum)
         weight_decay = float(weight_decay)
-        p, st, g, mb = self.params, self.state, self.gibbs, self.max_batch
+        g, mb = self.gibbs, self.max_batch
         n_neg = self.n_chains if self.persistent else n
         lo, hi = mb - n, mb + n_neg
         v_pos, h_pos = self.Vs[lo:mb], self.Hs[lo:mb]
@@ -402,6 +414,17 @@ class CDTrainer:
                 g.up(v_neg, h_neg, None if last else h_chain,
                      post_scale=scales[1] if last else None)
 
+        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay)
+
+    def _update(self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay):
+        """Apply the step from the scaled statistics in rows ``lo:hi``.
+
+        Rows ``lo:lo + n`` are the data (hidden probabilities scaled by the
+        learning rate), the rest the chains (scaled by ``-lr n / n_neg``).
+        """
+        p, st = self.params, self.state
+        alpha = learning_rate / (self.T * n)
+        v_pos, v_neg = self.Vs[lo : lo + n], self.Vs[lo + n : hi]
         # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, in tiles of
         # contiguous rows of W so that the scratch stays small and in cache
         shrink = learning_rate * weight_decay

@@ -28,6 +28,7 @@ from ._cd import (
     visible_mean,
 )
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
+from ._tempering import PTTrainer
 from ._threading import BlockRunner, effective_n_threads
 
 _SEED_MAX = np.iinfo(np.int32).max
@@ -68,11 +69,16 @@ class BoltzmannMachine(
         or probabilities such as grey levels scaled to ``[0, 1]``).
         ``"gaussian"`` means Gaussian units of variance ``T`` around
         ``a + W^T h``, for standardised data (e.g. after ``StandardScaler``).
-    method : {"cd", "pcd"}, default="cd"
+    method : {"cd", "pcd", "pt"}, default="cd"
         ``"cd"``: chains restarted at the data at each batch (Hinton 2002).
         ``"pcd"``: ``batch_size`` persistent chains carried across updates
-        (Tieleman 2008). On small models CD-1 with the decaying schedule
-        reaches the higher held-out likelihood (``benchmarks/bench_learning.py``).
+        (Tieleman 2008). ``"pt"``: parallel tempering, ``batch_size``
+        persistent chains at each of ``n_temperatures`` temperatures, with
+        Metropolis swaps between neighbours (Desjardins et al. 2010); the
+        gradient uses the chains at the model's temperature. On small models
+        CD-1 with the decaying schedule reaches the higher held-out
+        likelihood (``benchmarks/bench_learning.py``); on multimodal data PT
+        mixes where PCD's chains get stuck.
     n_gibbs_steps : int, default=1
         Gibbs steps per update (the ``k`` of CD-k / PCD-k).
     learning_rate : float or "auto", default="auto"
@@ -88,7 +94,13 @@ class BoltzmannMachine(
         ``"constant"``: ``learning_rate`` throughout. ``partial_fit`` always
         uses ``learning_rate``.
     batch_size : int, default=20
-        Rows per update; also the number of persistent chains.
+        Rows per update; also the number of persistent chains (per
+        temperature for ``"pt"``).
+    n_temperatures : int, default=10
+        Rungs of the parallel-tempering ladder (``method="pt"`` only).
+    max_temperature : float, default=10.0
+        Top of the ladder, as a multiple of ``temperature``; the ladder is
+        geometric from 1 to it, so it must be > 1 (``method="pt"`` only).
     max_iter : int, default=20
         Number of epochs (passes over the data) of ``fit``.
     momentum : float, default=0.9
@@ -132,6 +144,10 @@ class BoltzmannMachine(
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Number of epochs run by ``fit``.
+    swap_acceptance_ : ndarray of shape (n_temperatures - 1,)
+        With ``method="pt"``: the fraction of accepted swaps between each pair
+        of neighbouring temperatures during the last ``fit`` or
+        ``partial_fit``.
 
     See Also
     --------
@@ -165,7 +181,9 @@ class BoltzmannMachine(
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "visible": [StrOptions({"bernoulli", "gaussian"})],
-        "method": [StrOptions({"cd", "pcd"})],
+        "method": [StrOptions({"cd", "pcd", "pt"})],
+        "n_temperatures": [Interval(Integral, 2, None, closed="left")],
+        "max_temperature": [Interval(Real, 1, np.inf, closed="neither")],
         "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [
             Interval(Real, 0, np.inf, closed="neither"),
@@ -193,6 +211,8 @@ class BoltzmannMachine(
         learning_rate="auto",
         learning_rate_schedule="linear",
         batch_size=20,
+        n_temperatures=10,
+        max_temperature=10.0,
         max_iter=20,
         momentum=0.9,
         momentum_warmup=5,
@@ -209,6 +229,8 @@ class BoltzmannMachine(
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.batch_size = batch_size
+        self.n_temperatures = n_temperatures
+        self.max_temperature = max_temperature
         self.max_iter = max_iter
         self.momentum = momentum
         self.momentum_warmup = momentum_warmup
@@ -307,6 +329,17 @@ class BoltzmannMachine(
         R = visible_mean(params, H, self.temperature)
         return "reconstruction error", float(np.mean((np.asarray(X_mon) - R) ** 2))
 
+    def _trainer(self, max_batch, runner):
+        kwargs = dict(max_batch=max_batch, n_chains=self.batch_size,
+                      n_steps=self.n_gibbs_steps, temperature=self.temperature,
+                      runner=runner)
+        if self.method == "pt":
+            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
+            return PTTrainer(self._params(), self._train_state, betas=1.0 / ladder,
+                             **kwargs)
+        return CDTrainer(self._params(), self._train_state,
+                         persistent=self.method == "pcd", **kwargs)
+
     def _runner(self, rng):
         seed = int(rng.randint(_SEED_MAX))
         return BlockRunner(effective_n_threads(self.n_jobs), seed)
@@ -340,16 +373,7 @@ class BoltzmannMachine(
         runner = self._runner(rng)
         begin = time.perf_counter()
         with runner:
-            trainer = CDTrainer(
-                self._params(),
-                self._train_state,
-                max_batch=max_batch,
-                persistent=self.method == "pcd",
-                n_chains=self.batch_size,
-                n_steps=self.n_gibbs_steps,
-                temperature=self.temperature,
-                runner=runner,
-            )
+            trainer = self._trainer(max_batch, runner)
             for epoch in range(self.max_iter):
                 momentum = (
                     min(0.5, self.momentum)
@@ -372,6 +396,8 @@ class BoltzmannMachine(
                         f"time = {time.perf_counter() - begin:.2f}s"
                     )
         self.n_iter_ = self.max_iter
+        if self.method == "pt":
+            self.swap_acceptance_ = trainer.acceptance_rates
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -403,19 +429,12 @@ class BoltzmannMachine(
         n = X.shape[0]
         runner = self._runner(self._rng)
         with runner:
-            trainer = CDTrainer(
-                self._params(),
-                self._train_state,
-                max_batch=n,
-                persistent=self.method == "pcd",
-                n_chains=self.batch_size,
-                n_steps=self.n_gibbs_steps,
-                temperature=self.temperature,
-                runner=runner,
-            )
+            trainer = self._trainer(n, runner)
             trainer.load(X, np.arange(n))
             trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay)
         self._check_finite("in partial_fit", trainer)
+        if self.method == "pt":
+            self.swap_acceptance_ = trainer.acceptance_rates
         self._log_z_cache = {}  # the model changed
         return self
 

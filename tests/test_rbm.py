@@ -180,7 +180,7 @@ def test_partial_fit_learns():
     assert _exact_loglik(rbm, X[1200:]) > start + 3.0
 
 
-@pytest.mark.parametrize("method", ["cd", "pcd"])
+@pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
 def test_same_result_for_any_n_jobs(method):
     X = (np.random.default_rng(0).random((1024, 128)) < 0.3).astype(np.float32)
     kw = dict(n_components=256, batch_size=512, max_iter=2, method=method,
@@ -291,7 +291,10 @@ def test_bad_training_data(X, match):
         ({"batch_size": 0}, "batch_size"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"visible": "binary"}, "visible"),
-        ({"method": "pt"}, "method"),
+        ({"method": "gibbs"}, "method"),
+        ({"method": "pt", "max_temperature": 1.0}, "max_temperature"),
+        ({"method": "pt", "max_temperature": 0.5}, "max_temperature"),
+        ({"method": "pt", "n_temperatures": 1}, "n_temperatures"),
         ({"momentum": 1.0}, "momentum"),
     ],
 )
