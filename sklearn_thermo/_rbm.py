@@ -28,7 +28,7 @@ from ._cd import (
     visible_mean,
 )
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
-from ._tempering import PTTrainer
+from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
 
 _SEED_MAX = np.iinfo(np.int32).max
@@ -504,19 +504,27 @@ class BoltzmannMachine(
                 self._params(v.dtype), self.temperature, runner, v, n_steps=1
             )
 
-    def sample(self, n_samples=1, *, n_steps=1000, random_state=None):
-        """Draw visible samples from the model by block Gibbs sampling.
+    def sample(self, n_samples=1, *, method="gibbs", n_steps=1000,
+               random_state=None):
+        """Draw visible samples from the model.
 
-        Each chain starts from the biases-only model (independent units at
-        the data's marginals) and runs ``n_steps`` steps ``v -> h -> v`` at
-        the model's temperature.
+        Every chain starts from the biases-only model (independent units at
+        the training data's marginals).
 
         Parameters
         ----------
         n_samples : int, default=1
             Number of samples (independent chains).
+        method : {"gibbs", "pt", "annealed"}, default="gibbs"
+            ``"gibbs"``: ``n_steps`` block Gibbs steps at the model's
+            temperature. ``"pt"``: parallel tempering, ``n_samples`` replicas
+            at each temperature of the ladder (``n_temperatures`` rungs up to
+            ``max_temperature``) with swaps after every sweep; returns the
+            replicas at the model's temperature. ``"annealed"``: Gibbs sweeps
+            while cooling geometrically from ``max_temperature`` times the
+            temperature down to it, which escapes a single mode's basin.
         n_steps : int, default=1000
-            Gibbs steps per chain.
+            Gibbs sweeps per chain.
         random_state : int, RandomState instance or None, default=None
             Seed for the chains; ``None`` uses the estimator's
             ``random_state``.
@@ -529,14 +537,25 @@ class BoltzmannMachine(
         for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if method not in ("gibbs", "pt", "annealed"):
+            raise ValueError(
+                f"method must be 'gibbs', 'pt' or 'annealed'; got {method!r}."
+            )
         rng = check_random_state(
             self.random_state if random_state is None else random_state
         )
-        params = self._params()
-        runner = self._runner(rng)
-        with runner:
-            v0 = base_rate_samples(params, self.temperature, runner, n_samples)
-            return sample_chains(params, self.temperature, runner, v0, n_steps)
+        params, T = self._params(), self.temperature
+        with self._runner(rng) as runner:
+            v0 = base_rate_samples(params, T, runner, n_samples)
+            if method == "gibbs":
+                return sample_chains(params, T, runner, v0, n_steps)
+            if method == "annealed":
+                return sample_annealed(params, T, runner, v0, n_steps,
+                                       self.max_temperature)
+            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
+            swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
+            return sample_tempered(params, T, runner, 1.0 / ladder, v0, n_steps,
+                                   swap_rng)
 
     def free_energy(self, X):
         """Free energy of each row, ``F(v) = -T log sum_h exp(-E(v, h) / T)``.

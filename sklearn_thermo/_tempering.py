@@ -18,7 +18,65 @@ even pairs ``(0,1), (2,3) ...`` and odd pairs ``(1,2) ...`` in turn
 
 import numpy as np
 
-from ._cd import CDTrainer
+from ._cd import CDTrainer, Gibbs
+
+
+def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity,
+                  also=()):
+    """Metropolis exchanges between neighbouring temperatures, in place.
+
+    Rows ``k * n_per : (k + 1) * n_per`` of ``v``/``h`` are the replicas at
+    ``betas[k]``; ``pre`` holds ``c + W v``. Swaps rows of ``h`` and of every
+    array in ``also``. Returns the number of accepted swaps per pair.
+    """
+    E = -(v @ params.visible_bias).astype(np.float64)
+    E -= np.einsum("ij,ij->i", h, pre, dtype=np.float64)
+    if params.visible == "gaussian":
+        E += 0.5 * np.einsum("ij,ij->i", v, v, dtype=np.float64)
+    accepted = np.zeros(len(betas) - 1)
+    for k in range(parity, len(betas) - 1, 2):
+        i0, j0 = k * n_per, (k + 1) * n_per
+        log_ratio = (betas[k] - betas[k + 1]) * (
+            E[i0 : i0 + n_per] - E[j0 : j0 + n_per]) / temperature
+        accept = np.flatnonzero(np.log(rng.random(n_per)) < log_ratio)
+        accepted[k] = len(accept)
+        for a in (h, *also):
+            a[accept + i0], a[accept + j0] = a[accept + j0], a[accept + i0].copy()
+    return accepted
+
+
+def sample_tempered(params, temperature, runner, betas, v0, n_steps, rng):
+    """Parallel-tempering sampling: the ``beta = 1`` replicas after n_steps sweeps.
+
+    ``len(v0)`` replicas per temperature start from ``v0``.
+    """
+    n = len(v0)
+    beta_rows = np.repeat(betas, n)[:, None].astype(params.dtype)
+    v = np.tile(np.asarray(v0, dtype=params.dtype), (len(betas), 1))
+    h = np.empty((len(v), params.n_hidden), params.dtype)
+    Ph, pre = np.empty_like(h), np.empty_like(h)
+    Pv = np.empty_like(v)
+    g = Gibbs(params, temperature, runner)
+    g.up(v, Ph, h, beta=beta_rows)
+    for step in range(n_steps):
+        g.down(h, Pv, v, beta=beta_rows)
+        g.up(v, Ph, h, beta=beta_rows, pre=pre)
+        swap_replicas(params, temperature, betas, n, v, h, pre, rng, step % 2,
+                      also=(v,))
+    return v[:n].copy()
+
+
+def sample_annealed(params, temperature, runner, v0, n_steps, max_temperature):
+    """Annealed sampling: Gibbs sweeps cooling geometrically from
+    ``max_temperature * T`` to ``T`` over ``n_steps`` sweeps."""
+    v = np.array(v0, dtype=params.dtype, copy=True)
+    h = np.empty((len(v), params.n_hidden), params.dtype)
+    Ph, Pv = np.empty_like(h), np.empty_like(v)
+    for t in temperature * np.geomspace(max_temperature, 1.0, n_steps):
+        g = Gibbs(params, float(t), runner)
+        g.up(v, Ph, h)
+        g.down(h, Pv, v)
+    return v
 
 
 class PTTrainer(CDTrainer):
@@ -66,24 +124,12 @@ class PTTrainer(CDTrainer):
         self._swap(chains_v)
 
     def _swap(self, v):
-        """Metropolis exchanges of neighbouring replicas' joint states."""
-        p, h, nc = self.params, self._h, self.n_per
-        # E(v, h) = [|v|^2 / 2] - a.v - h.(c + W v); _pre holds c + W v
-        E = -(v @ p.visible_bias).astype(np.float64)
-        E -= np.einsum("ij,ij->i", h, self._pre, dtype=np.float64)
-        if p.visible == "gaussian":
-            E += 0.5 * np.einsum("ij,ij->i", v, v, dtype=np.float64)
-        for k in range(self._parity, len(self.betas) - 1, 2):
-            i = slice(k * nc, (k + 1) * nc)
-            j = slice((k + 1) * nc, (k + 2) * nc)
-            log_ratio = (self.betas[k] - self.betas[k + 1]) * (E[i] - E[j]) / self.T
-            accept = np.log(self._swap_rng.random(nc)) < log_ratio
-            self.accepted[k] += accept.sum()
-            self.attempted[k] += nc
-            if accept.any():
-                rows_i = np.flatnonzero(accept) + i.start
-                rows_j = np.flatnonzero(accept) + j.start
-                h[rows_i], h[rows_j] = h[rows_j], h[rows_i].copy()
+        """Exchanges of the persistent (hidden) states; v is resampled anyway."""
+        self.accepted += swap_replicas(self.params, self.T, self.betas, self.n_per,
+                                       v, self._h, self._pre, self._swap_rng,
+                                       self._parity)
+        pairs = np.arange(len(self.betas) - 1)
+        self.attempted[pairs % 2 == self._parity] += self.n_per
         self._parity ^= 1
 
     @property

@@ -57,3 +57,28 @@ def test_pt_trains_both_unit_types(visible):
     assert np.isfinite(rbm.components_).all()
     if visible == "bernoulli":
         assert rbm.score(X) > untrained.score(X) + 0.2  # strong check: BAS test above
+
+
+@pytest.mark.parametrize("method", ["gibbs", "pt", "annealed"])
+@pytest.mark.parametrize("T", [1.0, 0.7])
+def test_every_sampling_method_follows_the_model(method, T):
+    from _brute import joint_probabilities, random_params
+
+    known = random_params(4, 3, scale=1.0, seed=8)
+    rbm = BoltzmannMachine(3, temperature=T, n_temperatures=4, max_temperature=3.0,
+                           max_iter=0, random_state=0).fit(np.eye(4))
+    rbm.components_[:] = known.W
+    rbm.intercept_visible_[:] = known.visible_bias
+    rbm.intercept_hidden_[:] = known.hidden_bias
+    _, _, P = joint_probabilities(rbm._params(), T)
+    S = rbm.sample(20000, method=method, n_steps=30, random_state=1)
+    assert S.shape == (20000, 4) and set(np.unique(S)) <= {0.0, 1.0}
+    codes = (S @ (2 ** np.arange(4)[::-1])).astype(int)
+    freq = np.bincount(codes, minlength=16) / len(S)
+    assert 0.5 * np.abs(freq - P.sum(axis=1)).sum() < 0.03
+
+
+def test_bad_sampling_method():
+    rbm = BoltzmannMachine(2, max_iter=1).fit(np.eye(3))
+    with pytest.raises(ValueError, match="method"):
+        rbm.sample(2, method="metropolis")
