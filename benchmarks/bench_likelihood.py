@@ -1,0 +1,65 @@
+"""Held-out log-likelihood of CD-1, CD-10, PCD and PT at equal wall time.
+
+Binarised MNIST t10k (pixels / 255 > 0.5), first 8,000 rows train, last 2,000
+test, n_components=500. Each method gets the same training-time budget: one
+epoch is timed, then the number of epochs is set to fill the budget. The
+held-out mean log p(x) uses log Z from annealed importance sampling (100
+chains x 10,000 betas), with its bounds.
+
+    python benchmarks/bench_likelihood.py ../shared/datasets/mnist-t10k [--budget 60]
+"""
+
+import argparse
+import gzip
+import os
+import time
+
+import numpy as np
+
+from sklearn_thermo import BoltzmannMachine
+
+METHODS = {
+    "CD-1": dict(method="cd", n_gibbs_steps=1),
+    "CD-10": dict(method="cd", n_gibbs_steps=10),
+    "PCD-1": dict(method="pcd", n_gibbs_steps=1),
+    "PT-1 (10 temperatures)": dict(method="pt", n_gibbs_steps=1),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("mnist", help="folder with t10k-images-idx3-ubyte.gz")
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds per method")
+    ap.add_argument("--n-betas", type=int, default=10000)
+    ap.add_argument("--n-components", type=int, default=500)
+    args = ap.parse_args(argv)
+
+    with gzip.open(os.path.join(args.mnist, "t10k-images-idx3-ubyte.gz")) as f:
+        X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    X = (X / 255 > 0.5).astype(np.float32)
+    train, test = X[:8000], X[8000:]
+    print(f"binarised MNIST t10k: {len(train)} train / {len(test)} test, "
+          f"n_components={args.n_components}, {args.budget:.0f} s of training each, "
+          f"AIS 100 chains x {args.n_betas} betas\n")
+    print(f"{'method':24s} {'epochs':>6s} {'train s':>8s} {'test log p(x)':>14s} "
+          f"{'bounds':>18s} {'train log p(x)':>15s}")
+    for name, kw in METHODS.items():
+        t = time.perf_counter()
+        BoltzmannMachine(args.n_components, max_iter=1, random_state=0, **kw).fit(train)
+        per_epoch = time.perf_counter() - t
+        epochs = max(1, int(args.budget / per_epoch))
+        t = time.perf_counter()
+        rbm = BoltzmannMachine(args.n_components, max_iter=epochs, random_state=0,
+                               **kw).fit(train)
+        elapsed = time.perf_counter() - t
+        log_z, lo, hi = rbm.log_partition("ais", n_betas=args.n_betas,
+                                          return_bounds=True, random_state=0)
+        F_test = rbm.free_energy(test).mean() / rbm.temperature
+        F_train = rbm.free_energy(train[:2000]).mean() / rbm.temperature
+        print(f"{name:24s} {epochs:6d} {elapsed:8.1f} {-F_test - log_z:14.2f} "
+              f"[{-F_test - hi:7.2f}, {-F_test - lo:7.2f}] {-F_train - log_z:15.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
