@@ -143,7 +143,7 @@ class BoltzmannMachine(
         Visible biases ``a``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Number of epochs run by ``fit``.

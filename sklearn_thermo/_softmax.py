@@ -149,7 +149,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : ndarray of shape (1,)
         L-BFGS iterations of the final fit.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
 
     Examples
     --------

@@ -184,7 +184,7 @@ def expected_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
 @validate_params(_PARAMS, prefer_skip_nested_validation=True)
 def maximum_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
                               classwise=False, labels=None, sample_weight=None):
-    """Maximum calibration error (MCE): the largest |accuracy - confidence| gap.
+    """Maximum calibration error (MCE): the largest gap of accuracy and confidence.
 
     Parameters are those of :func:`expected_calibration_error`; the maximum
     is over non-empty bins (and over classes when ``classwise=True``).
