@@ -11,7 +11,8 @@ with biases ``a_A``, hidden units free) and move through the distributions
       \\prod_j \\left(1 + e^{\\beta (c_j + W_j v) / T}\\right),
     \\qquad 0 = \\beta_0 < \\dots < \\beta_K = 1,
 
-by one Gibbs step at each ``beta_k``, accumulating the log importance weight
+by one Gibbs step at each ``beta_k`` (the core's :class:`~._cd.Gibbs` with
+an inverse temperature per row), accumulating the log importance weight
 ``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in float64. Then
 ``log Z_B = log Z_A + log mean(w)``. The chains are vectorised; the matrix
 products run on BLAS's threads and the elementwise work and random numbers over
@@ -20,7 +21,8 @@ row blocks on the runner's threads, block ``k`` with random stream ``k``.
 
 import numpy as np
 
-from .ops import _sigmoid_, _softplus_
+from ._cd import Gibbs
+from .ops import _softplus_
 
 
 def _base_log_partition(a_A, n_hidden, visible, T):
@@ -46,69 +48,51 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
         delta method), so that both bounds are always finite.
     """
     T = float(temperature)
-    W, c, a_B = params.W, params.hidden_bias, params.visible_bias
+    W, a_B = params.W, params.visible_bias
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     dtype, V, H = params.dtype, params.n_visible, params.n_hidden
-    gaussian = params.visible == "gaussian"
     betas = np.linspace(0.0, 1.0, n_betas)
     delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
+    gibbs = Gibbs(params, T, runner)  # the core's Gibbs step, nothing re-written
 
     v = np.empty((n_chains, V), dtype)
-    x = np.empty((n_chains, H), dtype)  # c + W v
+    x = np.empty((n_chains, H), dtype)  # c + W v, captured by the hidden step
     h = np.empty((n_chains, H), dtype)
-    buf = np.empty((n_chains, H), dtype)
+    P = np.empty((n_chains, H), dtype)
     pv = np.empty((n_chains, V), dtype)
+    beta_col = np.empty((n_chains, 1), dtype)
     log_w = np.zeros(n_chains)
 
-    def sample_visible(beta):
-        # pre-activation (1 - beta) a_A + beta (a_B + h W), already in pv as h W
-        bias = (1 - beta) * a_A + beta * a_B
+    def visible_step(beta):
+        # v | h at beta: mean (1 - beta) a_A + beta (a_B + h W), variance T
+        np.matmul(h, W, out=pv)
+        np.multiply(pv, beta, out=pv)
+        gibbs._units(pv, (1 - beta) * a_A + beta * a_B, params.visible, v)
 
-        def block(rows, gen):
-            p, s = pv[rows], v[rows]
-            p *= beta
-            p += bias
-            if gaussian:
-                gen.standard_normal(out=s, dtype=dtype)
-                s *= np.sqrt(T)
-                s += p
-            else:
-                _sigmoid_(p, T)
-                gen.random(out=s, dtype=dtype)
-                np.less(s, p, out=s)
-
-        runner.map(block, n_chains, V)
-
-    # start: exact samples of the base model
-    pv.fill(0)
-    sample_visible(0.0)
+    pv.fill(0)  # start: exact samples of the base model
+    gibbs._units(pv, a_A, params.visible, v)
 
     for k in range(1, n_betas):
         b0, b1 = float(betas[k - 1]), float(betas[k])
-        np.matmul(v, W.T, out=x)
-        np.add(x, c, out=x)
         visible_gain = (b1 - b0) * np.matmul(v, delta_a).astype(np.float64)
+        # one Gibbs step at b1 starts with h ~ sigmoid(b1 x / T); x is kept
+        beta_col.fill(b1)
+        gibbs.up(v, P, h, beta=beta_col, pre=x)
 
-        def block(rows, gen, b0=b0, b1=b1, visible_gain=visible_gain):
-            xr, br, hr = x[rows], buf[rows], h[rows]
-            # log f_b1(v) - log f_b0(v): sum_j softplus(b1 x / T) - softplus(b0 x / T)
+        def gain(rows, gen, b0=b0, b1=b1, visible_gain=visible_gain):
+            # log f_b1(v) - log f_b0(v), v before the step:
+            # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
+            xr, br = x[rows], P[rows]  # P is free again after sampling
             np.multiply(xr, b1, out=br)
             _softplus_(br, T)
-            gain = br.sum(axis=1, dtype=np.float64)
+            total = br.sum(axis=1, dtype=np.float64)
             np.multiply(xr, b0, out=br)
             _softplus_(br, T)
-            gain -= br.sum(axis=1, dtype=np.float64)
-            gain += visible_gain[rows]
-            log_w[rows] += gain / T
-            # one Gibbs step at b1: h ~ sigmoid(b1 x / T), then v | h
-            np.multiply(xr, b1, out=br)
-            _sigmoid_(br, T)
-            gen.random(out=hr, dtype=dtype)
-            np.less(hr, br, out=hr)
+            total -= br.sum(axis=1, dtype=np.float64)
+            log_w[rows] += (total + visible_gain[rows]) / T
 
-        runner.map(block, n_chains, H)
-        np.matmul(h, W, out=pv)
-        sample_visible(b1)
+        runner.map(gain, n_chains, H)
+        visible_step(b1)
 
     log_z_A = _base_log_partition(a_A, H, params.visible, T)
     shift = float(log_w.max())
