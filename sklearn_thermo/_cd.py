@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ops import _sigmoid_, _softplus_
+from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update (cache-sized)
 
@@ -41,12 +41,19 @@ class RBMParams:
     visible_bias : ndarray of shape (n_visible,)  (``a``)
     hidden_bias : ndarray of shape (n_hidden,)  (``c``)
     visible : {"bernoulli", "gaussian"}
+    n_labels : int
+        When positive, the last ``n_labels`` visible units are not of type
+        ``visible`` but one softmax group (a one-hot label, as in the
+        classification RBM): ``P(y = k | h) = softmax_T(d + U^T h)_k``, with
+        ``d`` and ``U`` the last entries of ``visible_bias`` and columns of
+        ``W``.
     """
 
     W: np.ndarray
     visible_bias: np.ndarray
     hidden_bias: np.ndarray
     visible: str = "bernoulli"
+    n_labels: int = 0
 
     @property
     def n_visible(self):
@@ -67,6 +74,7 @@ class RBMParams:
             self.visible_bias.astype(dtype, copy=False),
             self.hidden_bias.astype(dtype, copy=False),
             self.visible,
+            self.n_labels,
         )
 
 
@@ -117,7 +125,8 @@ def free_energy(params, X, temperature):
     F = -P.sum(axis=1)
     F -= _dot(X, params.visible_bias).ravel()
     if params.visible == "gaussian":
-        F += 0.5 * _row_sq_norms(X).astype(F.dtype, copy=False)
+        Xg = X[:, : params.n_visible - params.n_labels] if params.n_labels else X
+        F += 0.5 * _row_sq_norms(Xg).astype(F.dtype, copy=False)
     return F
 
 
@@ -163,6 +172,19 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
     return out
 
 
+def _one_hot_draw(Q, S, gen):
+    """``S <- one-hot draws`` from the rows of probabilities ``Q`` (in place).
+
+    Inverse-CDF sampling: the first class whose cumulative probability
+    exceeds a uniform. ``S`` may be a strided view; ``Q`` is not modified.
+    """
+    u = gen.random((Q.shape[0], 1), dtype=S.dtype)
+    np.cumsum(Q, axis=1, out=S)
+    S[:, -1] = np.inf  # rounding must never leave a row without a class
+    np.greater(S, u, out=S)  # 0 ... 0 1 ... 1
+    S[:, 1:] -= S[:, :-1].copy()  # keep only the first 1
+
+
 # --------------------------------------------------------------------------
 # Gibbs half-steps: one GEMM, then the elementwise work over row blocks
 # --------------------------------------------------------------------------
@@ -192,12 +214,14 @@ class Gibbs:
         self._sqrt_T = float(np.sqrt(self.T))
 
     def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None,
-               beta=None, pre=None):
+               beta=None, pre=None, labels=0):
         """Over row blocks: ``P <- mean(units)``; ``S <- sample`` of rows
         ``sample_from:``; then ``P *= post_scale`` (a scalar, or a pair for
         the rows before and from ``sample_from``). ``beta`` (n, 1): an inverse
         temperature per row (parallel tempering); ``pre`` receives the
-        pre-activations (bias included) before the activation."""
+        pre-activations (bias included) before the activation. The last
+        ``labels`` columns, if any, form one softmax group (one-hot samples).
+        """
         r = sample_from
         T = self.T
 
@@ -206,23 +230,34 @@ class Gibbs:
             p += bias
             if pre is not None:
                 pre[rows] = p
+            px = p[:, :-labels] if labels else p
+            if labels:
+                pl = p[:, -labels:]
+                if beta is not None:
+                    pl *= beta[rows]
+                _softmax_and_lse_(pl, T)
             if beta is not None and unit == "bernoulli":
-                p *= beta[rows]
+                px *= beta[rows]
             if unit == "bernoulli":
-                _sigmoid_(p, T)
+                _sigmoid_(px, T)
             lo = max(rows.start, r)
             if S is not None and lo < rows.stop:
+                # draws fill whole contiguous rows (the generator needs that);
+                # label columns then take their own uniforms below
                 s, q = S[lo - r : rows.stop - r], P[lo : rows.stop]
+                sx, qx = (s[:, :-labels], q[:, :-labels]) if labels else (s, q)
                 if unit == "bernoulli":
                     gen.random(out=s, dtype=s.dtype)
-                    np.less(s, q, out=s)
+                    np.less(sx, qx, out=sx)
                 else:
                     gen.standard_normal(out=s, dtype=s.dtype)
                     if beta is not None:  # variance T / beta
-                        s *= np.sqrt(T / beta[lo:rows.stop])
+                        sx *= np.sqrt(T / beta[lo:rows.stop])
                     elif T != 1.0:
-                        s *= self._sqrt_T
-                    s += q
+                        sx *= self._sqrt_T
+                    sx += qx
+                if labels:
+                    _one_hot_draw(q[:, -labels:], s[:, -labels:], gen)
             if isinstance(post_scale, tuple):
                 p[: max(0, r - rows.start)] *= post_scale[0]
                 p[max(0, r - rows.start) :] *= post_scale[1]
@@ -248,12 +283,13 @@ class Gibbs:
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
         np.matmul(h, self.params.W, out=P)
         self._units(P, self.params.visible_bias, self.params.visible, S,
-                    beta=beta)
+                    beta=beta, labels=self.params.n_labels)
 
     def base_rate(self, P, S):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
         P.fill(0)
-        self._units(P, self.params.visible_bias, self.params.visible, S)
+        self._units(P, self.params.visible_bias, self.params.visible, S,
+                    labels=self.params.n_labels)
 
     def run(self, h, v, Pv, Ph, n_steps):
         """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
@@ -369,12 +405,23 @@ class CDTrainer:
         self.gibbs.up(v, self.Hs[self.max_batch :], h)
         return h
 
-    def load(self, X, rows):
-        """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer."""
+    def load(self, X, rows, Y=None):
+        """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer.
+
+        With label units (``params.n_labels > 0``), ``Y`` holds the one-hot
+        labels of all rows of ``X`` and ``Y[rows]`` fills the label columns.
+        """
         n = len(rows)
         dst = self.Vs[self.max_batch - n : self.max_batch]
+        K = self.params.n_labels
+        if K:
+            np.take(Y, rows, axis=0, out=dst[:, -K:])
+            dst = dst[:, :-K]
         if hasattr(X, "toarray"):
-            X[rows].toarray(out=dst)
+            if K:  # scipy writes only into contiguous arrays
+                dst[...] = X[rows].toarray()
+            else:
+                X[rows].toarray(out=dst)
         else:
             np.take(X, rows, axis=0, out=dst)
         return n

@@ -1,0 +1,367 @@
+"""The classification RBM's exact conditional ``p(y | x)`` and its gradient.
+
+Knows nothing of scikit-learn. The model is an :class:`~._cd.RBMParams` whose
+last ``K`` visible units are a one-hot label (``params.n_labels = K``):
+``W = [W_x | U]`` and ``visible_bias = [a | d]``. Summing the hidden units out,
+the negative free energy of ``(x, y = k)`` over ``T`` is
+
+.. math::
+
+    G_k(x) = -\\frac{F(x, k)}{T}
+           = \\frac{d_k}{T} + \\sum_j \\operatorname{softplus}\\Big(
+             \\frac{c_j + U_{jk} + W_j x}{T}\\Big),
+    \\qquad p(y = k \\mid x) = \\operatorname{softmax}(G(x))_k,
+
+(the terms of ``F`` that depend on ``x`` alone cancel in ``p(y | x)`` and are
+left out), so classification needs no sampling (Larochelle & Bengio 2008).
+
+Speed. The work is over a (rows, classes, hidden units) tensor of
+pre-activations ``z = (A_j + U_jk) / T`` with ``A = c + W_x x``. Its
+exponential factorises, ``e^z = e^{A_j / T} e^{U_jk / T}``, so one ``exp`` per
+(row, hidden unit) and one per (class, hidden unit) replace one per element;
+``softplus(z) = max(z, 0) + log(1 + e^{-|z|})`` with
+``e^{-|z|} = min(e^z, e^{-z})``, and ``sum_j log(1 + e^{-|z_j|})`` is the log of
+a product of factors in ``[1, 2]``, taken in halves so that one ``log`` per
+many elements suffices. That is exact to rounding while the factors are
+normal floats, which a range check on ``A`` and ``U`` guarantees; a chunk
+outside that range takes the direct softplus and sigmoid of :mod:`.ops`.
+Chunks of rows are sized to stay in cache, spread over the runner's threads
+in row blocks; the gradient of ``U`` is summed per block, in block order, so
+results do not depend on the number of threads.
+"""
+
+import threading
+
+import numpy as np
+
+from ._cd import CDTrainer
+from ._threading import MIN_BLOCK_ELEMENTS
+from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
+
+# elements of one (hidden units, rows) chunk buffer, and the fewest per block:
+# numpy's per-call overhead (and the GIL between calls) makes small chunks
+# slower even in one thread, and stops two threads from gaining on them
+_CHUNK_ELEMENTS = 1 << 17
+_BLOCK_ELEMENTS = 1 << 16
+_TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
+# |z| bound under which e^z and e^-z are normal floats: the factorised path
+_SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
+# factors in [1, 2] multiplied before one log: 2**64 and 2**512 stay finite
+_FOLD_TERMS = {np.dtype(np.float32): 64, np.dtype(np.float64): 512}
+
+
+def _sum_log(B, max_terms):
+    """``sum(log(B), axis=0)`` for ``B`` with entries in ``[1, 2]``.
+
+    Multiplies the two halves of the first axis together in place (``B`` is
+    overwritten; each half is a contiguous block) until each row holds up to
+    ``max_terms`` factors, then takes one log per remaining element.
+    """
+    width, terms = B.shape[0], 1
+    while width > 1 and 2 * terms <= max_terms:
+        half = width // 2
+        top = B[:half]
+        top *= B[width - half : width]
+        width -= half
+        terms *= 2
+    return np.log(B[:width]).sum(axis=0)
+
+
+class _Buffers(threading.local):
+    """Chunk scratch, one set per thread, allocated on first use."""
+
+    arrays = None
+
+
+class ConditionalKernel:
+    """``p(y | x)``, the gradient of ``log p(y | x)`` and ``E[h | x]``.
+
+    Rows are cut into blocks (by shape only) spread over the runner's
+    threads, and blocks into chunks of at most ``_CHUNK_ELEMENTS /
+    n_hidden`` rows. A chunk works on contiguous (hidden units, rows)
+    arrays, one class at a time, so that memory is ``O(n_hidden x rows)``
+    whatever the number of classes.
+
+    Parameters
+    ----------
+    params : RBMParams
+        With ``n_labels = K > 0``. Read at :meth:`prepare`.
+    temperature : float
+    runner : BlockRunner
+    """
+
+    def __init__(self, params, temperature, runner):
+        self.params = params
+        self.T = float(temperature)
+        self.runner = runner
+        K, H = params.n_labels, params.n_hidden
+        self.K, self.H = K, H
+        self.dtype = params.dtype
+        self.chunk_rows = max(1, _CHUNK_ELEMENTS // H)
+        self._local = _Buffers()
+        self._safe = _SAFE_EXPONENT[np.dtype(self.dtype)]
+        self._terms = _FOLD_TERMS[np.dtype(self.dtype)]
+
+    @property
+    def W_x(self):
+        return self.params.W[:, : -self.K]
+
+    def prepare(self):
+        """Read the current parameters (call after every update)."""
+        p, K = self.params, self.K
+        inv_t = p.dtype.type(1.0 / self.T)
+        self.Ut = np.ascontiguousarray(p.W[:, -K:].T) * inv_t  # (K, H)
+        with np.errstate(over="ignore"):
+            self.eu = np.exp(self.Ut)
+        self.dT = p.visible_bias[-K:] * inv_t
+        self.c_T = p.hidden_bias[:, None] * inv_t
+        self.u_max = float(np.max(np.abs(self.Ut)))
+
+    def _scratch(self, m):
+        """Five contiguous (H, m) arrays of this thread's scratch."""
+        b = self._local.arrays
+        size = self.H * self.chunk_rows
+        if b is None or b.shape[1] != size or b.dtype != self.dtype:
+            b = self._local.arrays = np.empty((5, size), self.dtype)
+        return [a[: self.H * m].reshape(self.H, m) for a in b]
+
+    def _chunk(self, Xc, G, D=None, Y=None, loss=None, out=None, gU=None):
+        """One chunk of rows ``Xc`` (m, V), dense or sparse.
+
+        ``G`` (m, K) <- ``-F(x, .) / T``. With ``D``: ``D <- p(y | x)`` and,
+        with ``Y`` also, ``D <- Y - p``, ``loss <- -log p(y | x)``. With
+        ``out`` (m, H): ``out <- sum_k D_k sigmoid(z_k)`` and ``gU`` (K, H)
+        ``+= sum_rows D_k sigmoid(z_k)``.
+        """
+        m = Xc.shape[0]
+        AT, EA, Xk, E, MT = self._scratch(m)
+        if hasattr(Xc, "toarray"):
+            AT[...] = (Xc @ self.W_x.T).T
+        else:
+            np.matmul(self.W_x, Xc.T, out=AT)
+        AT *= self.c_T.dtype.type(1.0 / self.T)
+        AT += self.c_T  # z_k = AT + U_k: scaled pre-activations
+        bound = max(float(np.max(AT)), -float(np.min(AT)))  # no temporary
+        fast = bound + self.u_max <= self._safe
+        if fast:
+            np.exp(AT, out=EA)
+        for k in range(self.K):
+            u = self.Ut[k][:, None]
+            np.add(AT, u, out=E)
+            if fast:
+                np.abs(E, out=Xk)
+                E += Xk  # 2 max(z, 0), exactly
+                g = E.sum(axis=0)
+                g *= 0.5
+                np.multiply(EA, self.eu[k][:, None], out=Xk)  # e^z
+                np.reciprocal(Xk, out=E)
+                np.minimum(E, Xk, out=E)  # e^-|z|
+                E += 1
+                g += _sum_log(E, self._terms)
+            else:  # saturated units: the direct, always-stable softplus
+                g = _softplus_(E, 1.0).sum(axis=0)
+            G[:, k] = g
+        G += self.dT
+        if D is None:
+            return
+        D[...] = G
+        lse = _softmax_and_lse_(D, 1.0)  # D <- p(y | x)
+        if Y is not None:
+            loss[...] = lse - np.einsum("ik,ik->i", G, Y)
+            np.subtract(Y, D, out=D)
+        if out is None:
+            return
+        for k in range(self.K):
+            if fast:  # sigmoid(z) = e^z / (1 + e^z)
+                np.multiply(EA, self.eu[k][:, None], out=Xk)
+                np.add(Xk, 1, out=E)
+                np.reciprocal(E, out=E)
+                E *= Xk
+            else:
+                np.add(AT, self.Ut[k][:, None], out=E)
+                _sigmoid_(E, 1.0)
+            E *= D[:, k]
+            if k == 0:
+                MT[...] = E
+            else:
+                MT += E
+            if gU is not None:
+                gU[k] += E.sum(axis=1)
+        out[...] = MT.T
+
+    def row_blocks(self, n):
+        """Row blocks of ``n`` rows (from the shape only)."""
+        width = max(1, self.H * MIN_BLOCK_ELEMENTS // _BLOCK_ELEMENTS)
+        return self.runner.blocks(n, width)
+
+    def _blocks(self, n, fn):
+        """``fn(block index, rows)`` over the row blocks, chunk by chunk."""
+        blocks = self.row_blocks(n)
+        step = self.chunk_rows
+
+        def run(item):
+            b, rows = item
+            for i in range(rows.start, rows.stop, step):
+                fn(b, slice(i, min(i + step, rows.stop)))
+
+        # `each` caps BLAS at one thread while blocks run side by side
+        self.runner.each(run, list(enumerate(blocks)))
+        return len(blocks)
+
+    def scores(self, X):
+        """``G = -F(x, y) / T`` of every row and class, (n, K)."""
+        self.prepare()
+        G = np.empty((X.shape[0], self.K), self.dtype)
+        self._blocks(X.shape[0], lambda b, r: self._chunk(X[r], G[r]))
+        return G
+
+    def hidden(self, X):
+        """``E[h | x] = sum_y p(y | x) sigmoid((c + U_y + W_x x) / T)``, (n, H)."""
+        self.prepare()
+        n = X.shape[0]
+        G = np.empty((n, self.K), self.dtype)
+        P = np.empty_like(G)
+        out = np.empty((n, self.H), self.dtype)
+        self._blocks(n, lambda b, r: self._chunk(X[r], G[r], P[r], out=out[r]))
+        return out
+
+    def gradient(self, Xb, Yb, M, D, loss, gU_blocks):
+        """Statistics of the gradient of ``sum_i log p(y_i | x_i)`` (times T).
+
+        ``Xb`` (n, V) data rows, ``Yb`` (n, K) their one-hot labels. On return
+        ``M`` (n, H) holds ``M_ij = sum_k (Y_ik - p_ik) sigmoid(z_ijk)``, ``D``
+        (n, K) holds ``Y - p``, ``loss`` (n,) holds ``-log p(y_i | x_i)`` and
+        ``gU_blocks[b]`` (K, H) the sum over block ``b`` of
+        ``(Y_ik - p_ik) sigmoid(z_ijk)``. The gradient of the mean
+        log-likelihood is these over ``n T``: ``M^T X`` for ``W_x``, column
+        sums of ``M`` for ``c``, of ``D`` for ``d``, and ``sum_b gU_b^T`` for
+        ``U``. Returns the number of blocks.
+        """
+        self.prepare()
+        n = Xb.shape[0]
+        gU_blocks[: len(self.row_blocks(n))] = 0
+        G = np.empty((n, self.K), self.dtype)
+
+        def fn(b, r):
+            self._chunk(Xb[r], G[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
+
+        return self._blocks(n, fn)
+
+
+class ClassRBMTrainer:
+    """Discriminative, generative or hybrid updates of a classification RBM.
+
+    Minimises ``-log p(y | x) - alpha log p(x, y)`` per row (Larochelle &
+    Bengio 2008): the first term by its exact gradient (:class:`ConditionalKernel`),
+    the second by CD-k on the joint ``(x, y)`` through :class:`~._cd.CDTrainer`
+    (``discriminative=False`` keeps only it, with weight ``alpha``). Momentum
+    is linear, so the two parts keep separate velocities whose sum is the
+    velocity of the summed gradient; both gradients are taken at the same
+    parameters. Weight decay (on ``W = [W_x | U]``) is applied once.
+
+    Parameters
+    ----------
+    params : RBMParams
+        With ``n_labels > 0``; updated in place.
+    state : TrainState
+        Velocities of the discriminative part.
+    cd_state : TrainState or None
+        Velocities of the generative part (None when ``alpha == 0``).
+    """
+
+    def __init__(self, params, state, cd_state, *, max_batch, discriminative,
+                 generative_weight, n_steps, temperature, runner):
+        self.params, self.state = params, state
+        self.discriminative = bool(discriminative)
+        self.alpha = float(generative_weight)
+        self.T = float(temperature)
+        self.max_batch = int(max_batch)
+        dtype, K, H = params.dtype, params.n_labels, params.n_hidden
+        V = params.n_visible - K
+        self.cd = None
+        if self.alpha > 0:
+            self.cd = CDTrainer(params, cd_state, max_batch=max_batch,
+                                persistent=False, n_chains=max_batch,
+                                n_steps=n_steps, temperature=temperature,
+                                runner=runner)
+        if not self.discriminative:
+            return
+        self.kernel = ConditionalKernel(params, temperature, runner)
+        mb = self.max_batch
+        self.Xb = None if self.cd is not None else np.empty((mb, V), dtype)
+        self.Yb = np.empty((mb, K), dtype)
+        self.A = np.empty((mb, H), dtype)
+        self.D = np.empty((mb, K), dtype)
+        self.loss = np.empty(mb, dtype)
+        self.gU = np.empty((len(self.kernel.row_blocks(mb)), K, H), dtype)
+        self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
+        self._G = np.empty(self._tile_rows * V, dtype)
+
+    def step(self, X, rows, Y, learning_rate, momentum, weight_decay):
+        """One update from rows ``rows`` of ``X`` with one-hot labels ``Y``.
+
+        Returns the summed ``-log p(y | x)`` of the rows before the update
+        (``nan`` for a purely generative trainer, which does not compute it).
+        """
+        n = len(rows)
+        lr, wd = float(learning_rate), float(weight_decay)
+        if not self.discriminative:
+            self.cd.load(X, rows, Y)
+            self.cd.step(n, lr * self.alpha, momentum, wd)
+            return np.nan
+        if self.cd is not None:  # the joint rows double as the data rows
+            self.cd.load(X, rows, Y)
+            mb = self.cd.max_batch
+            Xb = self.cd.Vs[mb - n : mb, : -self.params.n_labels]
+        else:
+            Xb = self.Xb[:n]
+            if hasattr(X, "toarray"):
+                X[rows].toarray(out=Xb)
+            else:
+                np.take(X, rows, axis=0, out=Xb)
+        Yb = self.Yb[:n]
+        np.take(Y, rows, axis=0, out=Yb)
+        A, D, loss = self.A[:n], self.D[:n], self.loss[:n]
+        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU)
+        total = float(loss.sum(dtype=np.float64))
+        if self.cd is not None:  # at the same parameters as the gradient above
+            self.cd.step(n, lr * self.alpha, momentum, 0.0)
+        self._apply(Xb, n, n_blocks, lr, float(momentum), wd)
+        return total
+
+    def _apply(self, Xb, n, n_blocks, lr, momentum, wd):
+        p, st, K = self.params, self.state, self.params.n_labels
+        dt = p.dtype.type
+        scale = dt(lr / (self.T * n))
+        A, D = self.A[:n], self.D[:n]
+        A *= scale  # M, scaled: the weight gradient is one plain product
+        shrink = dt(lr * wd)
+        W, vW = p.W, st.velocity_W
+        V = W.shape[1] - K
+        H = p.n_hidden
+        for r0 in range(0, H, self._tile_rows):
+            rows = slice(r0, min(r0 + self._tile_rows, H))
+            G = self._G[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
+            np.matmul(A[:, rows].T, Xb, out=G)
+            v_t, W_t = vW[rows, :V], W[rows, :V]
+            v_t *= dt(momentum)
+            v_t += G
+            if shrink:
+                np.multiply(W_t, shrink, out=G)
+                v_t -= G
+            W_t += v_t
+        gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
+        vU, U = vW[:, V:], W[:, V:]
+        vU *= dt(momentum)
+        vU += gU.T * scale
+        if shrink:
+            vU -= U * shrink
+        U += vU
+        vc = st.velocity_hidden
+        vc *= dt(momentum)
+        vc += A.sum(axis=0)
+        p.hidden_bias += vc
+        vd = st.velocity_visible[V:]
+        vd *= dt(momentum)
+        vd += D.sum(axis=0) * scale
+        p.visible_bias[V:] += vd
