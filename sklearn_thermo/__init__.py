@@ -6,6 +6,7 @@ package makes the temperature ``T`` explicit in its operators
 """
 
 from . import calibration, metrics, ops
+from ._energy import EnergyClassifier
 from ._rbm import BoltzmannMachine
 from ._softmax import TemperedSoftmaxClassifier
 
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BoltzmannMachine",
+    "EnergyClassifier",
     "TemperedSoftmaxClassifier",
     "calibration",
     "metrics",

@@ -302,11 +302,13 @@ class Gibbs:
             self.up(v, Ph, h)
 
 
-def sample_chains(params, temperature, runner, v0, n_steps):
+def sample_chains(params, temperature, runner, v0, n_steps, clamp=None):
     """Run Gibbs chains started at visible states ``v0``; return visible samples.
 
     ``v0`` of shape (n_chains, n_visible) is not modified. The chain first
     samples ``h ~ P(h | v0)``, then does ``n_steps`` steps ``h -> v -> h``.
+    ``clamp`` (n_chains, n_labels): label units held at these values (the
+    chains then sample ``p(x | y)``, with ``v0``'s label columns ignored).
     """
     n, V = v0.shape
     H = params.n_hidden
@@ -316,9 +318,17 @@ def sample_chains(params, temperature, runner, v0, n_steps):
     h = np.empty((n, H), dtype)
     Ph = np.empty((n, H), dtype)
     Pv = np.empty((n, V), dtype)
-    gibbs.up(v, Ph, h)
-    gibbs.run(h, v, Pv, Ph, n_steps - 1)
-    gibbs.down(h, Pv, v)
+    if clamp is None:
+        gibbs.up(v, Ph, h)
+        gibbs.run(h, v, Pv, Ph, n_steps - 1)
+        gibbs.down(h, Pv, v)
+        return v
+    labels = v[:, -params.n_labels :]
+    for _ in range(n_steps):
+        labels[...] = clamp
+        gibbs.up(v, Ph, h)
+        gibbs.down(h, Pv, v)
+    labels[...] = clamp
     return v
 
 

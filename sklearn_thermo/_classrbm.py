@@ -44,14 +44,17 @@ from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 _CHUNK_ELEMENTS = 1 << 17
 _BLOCK_ELEMENTS = 1 << 16
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
-# |z| bound under which e^z and e^-z are normal floats: the factorised path
+# largest pre-activation z for the factorised path: e^z stays finite
 _SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
-# factors in [1, 2] multiplied before one log: 2**64 and 2**512 stay finite
+# log of the largest product of factors taken before one log (with margin)
+_LOG_MAX = {np.dtype(np.float32): 85.0, np.dtype(np.float64): 705.0}
+# most factors per group (factors in [1, 2] when z <= 0: 2**64, 2**512)
 _FOLD_TERMS = {np.dtype(np.float32): 64, np.dtype(np.float64): 512}
 
 
 def _sum_log(B, max_terms):
-    """``sum(log(B), axis=0)`` for ``B`` with entries in ``[1, 2]``.
+    """``sum(log(B), axis=0)`` for ``B >= 1`` whose products of up to
+    ``max_terms`` entries stay finite.
 
     Multiplies the two halves of the first axis together in place (``B`` is
     overwritten; each half is a contiguous block) until each row holds up to
@@ -101,6 +104,7 @@ class ConditionalKernel:
         self._local = _Buffers()
         self._safe = _SAFE_EXPONENT[np.dtype(self.dtype)]
         self._terms = _FOLD_TERMS[np.dtype(self.dtype)]
+        self._log_max = _LOG_MAX[np.dtype(self.dtype)]
 
     @property
     def W_x(self):
@@ -115,7 +119,7 @@ class ConditionalKernel:
             self.eu = np.exp(self.Ut)
         self.dT = p.visible_bias[-K:] * inv_t
         self.c_T = p.hidden_bias[:, None] * inv_t
-        self.u_max = float(np.max(np.abs(self.Ut)))
+        self.u_top = float(np.max(self.Ut))
 
     def _scratch(self, m):
         """Five contiguous (H, m) arrays of this thread's scratch."""
@@ -141,24 +145,24 @@ class ConditionalKernel:
             np.matmul(self.W_x, Xc.T, out=AT)
         AT *= self.c_T.dtype.type(1.0 / self.T)
         AT += self.c_T  # z_k = AT + U_k: scaled pre-activations
-        bound = max(float(np.max(AT)), -float(np.min(AT)))  # no temporary
-        fast = bound + self.u_max <= self._safe
+        # softplus(z) = log(1 + e^z) summed as the log of a product, a group of
+        # factors at a time; each factor is at most 1 + e^z_max
+        z_max = float(np.max(AT)) + self.u_top
+        fast = z_max <= self._safe
         if fast:
-            np.exp(AT, out=EA)
+            # e^z underflowing to 0 is harmless: softplus and sigmoid are ~0
+            with np.errstate(under="ignore"):
+                np.exp(AT, out=EA)
+            # factors per group so that the group's product stays finite
+            terms = self._terms if z_max <= 0.0 else int(
+                min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
         for k in range(self.K):
-            u = self.Ut[k][:, None]
-            np.add(AT, u, out=E)
             if fast:
-                np.abs(E, out=Xk)
-                E += Xk  # 2 max(z, 0), exactly
-                g = E.sum(axis=0)
-                g *= 0.5
-                np.multiply(EA, self.eu[k][:, None], out=Xk)  # e^z
-                np.reciprocal(Xk, out=E)
-                np.minimum(E, Xk, out=E)  # e^-|z|
+                np.multiply(EA, self.eu[k][:, None], out=E)  # e^z
                 E += 1
-                g += _sum_log(E, self._terms)
+                g = _sum_log(E, max(1, terms))
             else:  # saturated units: the direct, always-stable softplus
+                np.add(AT, self.Ut[k][:, None], out=E)
                 g = _softplus_(E, 1.0).sum(axis=0)
             G[:, k] = g
         G += self.dT
@@ -172,11 +176,11 @@ class ConditionalKernel:
         if out is None:
             return
         for k in range(self.K):
-            if fast:  # sigmoid(z) = e^z / (1 + e^z)
-                np.multiply(EA, self.eu[k][:, None], out=Xk)
-                np.add(Xk, 1, out=E)
+            if fast:  # sigmoid(z) = 1 - 1 / (1 + e^z)
+                np.multiply(EA, self.eu[k][:, None], out=E)
+                E += 1
                 np.reciprocal(E, out=E)
-                E *= Xk
+                np.subtract(1, E, out=E)
             else:
                 np.add(AT, self.Ut[k][:, None], out=E)
                 _sigmoid_(E, 1.0)

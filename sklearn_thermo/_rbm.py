@@ -30,6 +30,7 @@ from ._cd import (
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
+from ._validation import check_visible_domain
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
@@ -251,29 +252,7 @@ class BoltzmannMachine(
         return self._check_domain(X)
 
     def _check_domain(self, X):
-        """Bernoulli visible units take values in [0, 1]; raise otherwise."""
-        if self.visible != "bernoulli":
-            return X
-        values = X.data if sp.issparse(X) else X
-        if not values.size:
-            return X
-        lo, hi = values.min(), values.max()
-        if lo < 0:
-            raise ValueError(
-                f"Negative values in data passed to {type(self).__name__}"
-                f"(visible='bernoulli') (minimum {lo:g}): Bernoulli visible units "
-                "need X in [0, 1]. Scale the data, e.g. with MinMaxScaler, or use "
-                "visible='gaussian' for standardised data."
-            )
-        if hi > 1:
-            raise ValueError(
-                f"Values above 1 in data passed to {type(self).__name__}"
-                f"(visible='bernoulli') (maximum {hi:g}): Bernoulli visible units "
-                "need X in [0, 1] (binary data or probabilities). Scale the data, "
-                "e.g. with MinMaxScaler, or use visible='gaussian' for "
-                "standardised data."
-            )
-        return X
+        return check_visible_domain(X, self.visible, type(self).__name__)
 
     def _params(self, dtype=None):
         """The fitted parameters as an RBMParams (views, not copies)."""
