@@ -43,6 +43,7 @@ from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 # slower even in one thread, and stops two threads from gaining on them
 _CHUNK_ELEMENTS = 1 << 17
 _BLOCK_ELEMENTS = 1 << 16
+_GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
 # largest pre-activation z for the factorised path: e^z stays finite
 _SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
@@ -129,20 +130,17 @@ class ConditionalKernel:
             b = self._local.arrays = np.empty((5, size), self.dtype)
         return [a[: self.H * m].reshape(self.H, m) for a in b]
 
-    def _chunk(self, Xc, G, D=None, Y=None, loss=None, out=None, gU=None):
-        """One chunk of rows ``Xc`` (m, V), dense or sparse.
+    def _chunk(self, Ac, G, D=None, Y=None, loss=None, out=None, gU=None):
+        """One chunk of rows, from their products ``Ac = X W_x^T`` (m, H).
 
         ``G`` (m, K) <- ``-F(x, .) / T``. With ``D``: ``D <- p(y | x)`` and,
         with ``Y`` also, ``D <- Y - p``, ``loss <- -log p(y | x)``. With
-        ``out`` (m, H): ``out <- sum_k D_k sigmoid(z_k)`` and ``gU`` (K, H)
-        ``+= sum_rows D_k sigmoid(z_k)``.
+        ``out`` (m, H; may be ``Ac`` itself): ``out <- sum_k D_k
+        sigmoid(z_k)`` and ``gU`` (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
         """
-        m = Xc.shape[0]
+        m = Ac.shape[0]
         AT, EA, Xk, E, MT = self._scratch(m)
-        if hasattr(Xc, "toarray"):
-            AT[...] = (Xc @ self.W_x.T).T
-        else:
-            np.matmul(self.W_x, Xc.T, out=AT)
+        AT[...] = Ac.T
         AT *= self.c_T.dtype.type(1.0 / self.T)
         AT += self.c_T  # z_k = AT + U_k: scaled pre-activations
         # softplus(z) = log(1 + e^z) summed as the log of a product, a group of
@@ -208,25 +206,44 @@ class ConditionalKernel:
             for i in range(rows.start, rows.stop, step):
                 fn(b, slice(i, min(i + step, rows.stop)))
 
-        # `each` caps BLAS at one thread while blocks run side by side
         self.runner.each(run, list(enumerate(blocks)))
         return len(blocks)
+
+    def _products(self, X):
+        """``X W_x^T`` in groups of rows: (group slice, products) pairs.
+
+        The matrix products run here, on BLAS's own threads and never inside
+        the row blocks, so that their rounding does not depend on the number
+        of threads; groups bound the memory for large X.
+        """
+        n = X.shape[0]
+        group = max(1, _GROUP_ELEMENTS // self.H)
+        for i in range(0, n, group):
+            rows = slice(i, min(i + group, n))
+            A = np.asarray(X[rows] @ self.W_x.T)
+            yield rows, A.astype(self.dtype, copy=False)
 
     def scores(self, X):
         """``G = -F(x, y) / T`` of every row and class, (n, K)."""
         self.prepare()
         G = np.empty((X.shape[0], self.K), self.dtype)
-        self._blocks(X.shape[0], lambda b, r: self._chunk(X[r], G[r]))
+        for rows, A in self._products(X):
+            Gg = G[rows]
+            self._blocks(A.shape[0],
+                         lambda b, r, A=A, Gg=Gg: self._chunk(A[r], Gg[r]))
         return G
 
     def hidden(self, X):
         """``E[h | x] = sum_y p(y | x) sigmoid((c + U_y + W_x x) / T)``, (n, H)."""
         self.prepare()
         n = X.shape[0]
-        G = np.empty((n, self.K), self.dtype)
-        P = np.empty_like(G)
         out = np.empty((n, self.H), self.dtype)
-        self._blocks(n, lambda b, r: self._chunk(X[r], G[r], P[r], out=out[r]))
+        for rows, A in self._products(X):
+            G = np.empty((A.shape[0], self.K), self.dtype)
+            P = np.empty_like(G)
+            Og = out[rows]
+            self._blocks(A.shape[0], lambda b, r, A=A, G=G, P=P, Og=Og:
+                         self._chunk(A[r], G[r], P[r], out=Og[r]))
         return out
 
     def gradient(self, Xb, Yb, M, D, loss, gU_blocks):
@@ -245,9 +262,10 @@ class ConditionalKernel:
         n = Xb.shape[0]
         gU_blocks[: len(self.row_blocks(n))] = 0
         G = np.empty((n, self.K), self.dtype)
+        np.matmul(Xb, self.W_x.T, out=M)  # read, then overwritten, chunk by chunk
 
         def fn(b, r):
-            self._chunk(Xb[r], G[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
+            self._chunk(M[r], G[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
 
         return self._blocks(n, fn)
 

@@ -1,0 +1,290 @@
+"""EnergyClassifier: probabilities, energies, training, sampling, bad input."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.special import logsumexp
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_thermo import EnergyClassifier
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X / 16.0, y, test_size=0.2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X_train, _, y_train, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return EnergyClassifier(n_components=64, max_iter=15, random_state=0).fit(
+            X_train, y_train)
+
+
+def _toy(n=200, seed=0):
+    """Two classes, each a binary prototype with 10% of its bits flipped."""
+    rng = np.random.default_rng(seed)
+    protos = np.array([[1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1]], float)
+    y = rng.integers(0, 2, n)
+    X = np.abs(protos[y] - (rng.random((n, 8)) < 0.1))
+    return X, y, protos
+
+
+def _quiet_fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+def test_digits_accuracy_beats_linear_baseline(digits, fitted):
+    X_train, X_test, y_train, y_test = digits
+    # LogisticRegression gets about 0.964 on this split; a short fit of a
+    # small model already gets close, the defaults exceed 0.975 (benchmark)
+    assert fitted.score(X_test, y_test) > 0.95
+
+
+def test_probabilities_are_the_softmax_of_the_decision_function(digits, fitted):
+    X_test = digits[1][:50]
+    P = fitted.predict_proba(X_test)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    G = fitted.decision_function(X_test)
+    np.testing.assert_allclose(P, np.exp(G - logsumexp(G, axis=1, keepdims=True)),
+                               rtol=1e-10)
+    np.testing.assert_allclose(fitted.predict_log_proba(X_test), np.log(P),
+                               rtol=1e-10)
+    np.testing.assert_array_equal(fitted.predict(X_test),
+                                  fitted.classes_[P.argmax(axis=1)])
+    # the energy score is log sum_y exp(-F(x, y)/T) = -F(x)/T
+    np.testing.assert_allclose(fitted.score_samples(X_test), logsumexp(G, axis=1),
+                               rtol=1e-12)
+    np.testing.assert_allclose(fitted.free_energy(X_test),
+                               -fitted.temperature * logsumexp(G, axis=1))
+
+
+@pytest.mark.parametrize("T", [1.0, 0.5, 3.0])
+def test_probabilities_equal_enumeration_over_hidden_states(T):
+    X, y, _ = _toy(60)
+    clf = _quiet_fit(EnergyClassifier(n_components=5, max_iter=3, temperature=T,
+                                      random_state=1), X, y)
+    W, U = clf.components_, clf.label_components_
+    c, d = clf.intercept_hidden_, clf.intercept_label_
+    Hs = np.array(list(itertools.product([0.0, 1.0], repeat=5)))
+    # p(y|x) from sum_h exp(-E(x, y, h)/T), E = -a.x - d_y - c.h - h.(W x + U_y)
+    neg_E = np.stack([d[k] + Hs @ c + (X @ W.T + U[:, k]) @ Hs.T for k in range(2)],
+                     axis=1) / T
+    log_joint = logsumexp(neg_E, axis=2)
+    P = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_proba(X), P, rtol=1e-10)
+    # binary decision_function: score of classes_[1] minus classes_[0]
+    np.testing.assert_allclose(clf.decision_function(X),
+                               log_joint[:, 1] - log_joint[:, 0], rtol=1e-10)
+
+
+def test_higher_temperature_gives_softer_probabilities(digits, fitted):
+    X_test = digits[1][:100]
+    entropies = []
+    for T in (0.5, 1.0, 2.0, 4.0):
+        P = fitted.set_params(temperature=T).predict_proba(X_test)
+        entropies.append(np.mean(-(P * np.log(P + 1e-300)).sum(axis=1)))
+    fitted.set_params(temperature=1.0)
+    assert np.all(np.diff(entropies) > 0)
+
+
+def test_transform_marginalises_the_label(digits, fitted):
+    X_test = digits[1][:20]
+    H = fitted.transform(X_test)
+    assert H.shape == (20, 64)
+    P = fitted.predict_proba(X_test)
+    Z = (X_test @ fitted.components_.T + fitted.intercept_hidden_)[:, :, None] \
+        + fitted.label_components_[None]
+    np.testing.assert_allclose(H, np.einsum("nk,njk->nj", P, 1 / (1 + np.exp(-Z))),
+                               rtol=1e-10)
+    names = fitted.get_feature_names_out()
+    assert names[0] == "energyclassifier0" and len(names) == 64
+
+
+def test_string_labels_sparse_and_float32(digits):
+    X_train, X_test, y_train, _ = digits
+    X_train, y_train = X_train[:300], y_train[:300]
+    names = np.array(list("abcdefghij"))
+    # discriminative: no sampling, so float32 follows float64's trajectory
+    kw = dict(n_components=16, max_iter=3, random_state=0, method="discriminative")
+    dense = _quiet_fit(EnergyClassifier(**kw), X_train, names[y_train])
+    assert set(dense.predict(X_test[:30])) <= set(names)
+    sparse = _quiet_fit(EnergyClassifier(**kw), sp.csr_matrix(X_train),
+                        names[y_train])
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X_test)),
+                               dense.predict_proba(X_test), rtol=1e-9)
+    f32 = _quiet_fit(EnergyClassifier(**kw), X_train.astype(np.float32),
+                     names[y_train])
+    assert f32.components_.dtype == np.float32
+    assert f32.predict_proba(X_test.astype(np.float32)).dtype == np.float32
+    assert f32.transform(X_test.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(f32.predict_proba(X_test.astype(np.float32)),
+                               dense.predict_proba(X_test), atol=2e-3)
+
+
+def test_fit_does_not_depend_on_n_jobs():
+    rng = np.random.default_rng(0)
+    X = (rng.random((1100, 20)) < 0.3).astype(float)
+    y = rng.integers(0, 4, 1100)
+    fits = [_quiet_fit(EnergyClassifier(n_components=128, batch_size=1100,
+                                        max_iter=2, n_jobs=j, random_state=0), X, y)
+            for j in (1, 2)]
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+
+
+@pytest.mark.parametrize("method", ["discriminative", "generative", "hybrid"])
+def test_every_method_learns(method):
+    X, y, _ = _toy(300)
+    clf = _quiet_fit(EnergyClassifier(n_components=16, method=method, max_iter=20,
+                                      random_state=0), X, y)
+    assert clf.score(X, y) > 0.95
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+
+
+def test_gaussian_features_in_a_pipeline(digits):
+    X_train, X_test, y_train, y_test = digits
+    pipe = make_pipeline(StandardScaler(), EnergyClassifier(
+        n_components=32, visible="gaussian", learning_rate=0.03, max_iter=10,
+        random_state=0))
+    _quiet_fit(pipe, X_train, y_train)
+    assert pipe.score(X_test, y_test) > 0.9
+
+
+def test_class_conditional_samples_resemble_their_class():
+    X, y, protos = _toy(400)
+    clf = _quiet_fit(EnergyClassifier(n_components=16, method="generative",
+                                      max_iter=30, random_state=0), X, y)
+    Xs, ys = clf.sample(200, y=np.arange(200) % 2, n_steps=200, random_state=0)
+    assert Xs.shape == (200, 8) and set(np.unique(Xs)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(ys, np.arange(200) % 2)
+    dist = np.abs(Xs[:, None, :] - protos[None]).sum(axis=2)  # (200, 2)
+    own = dist[np.arange(200), ys].mean()
+    other = dist[np.arange(200), 1 - ys].mean()
+    assert own < 2.0 < 6.0 < other
+    # y=None draws classes from the label biases; one label fills all rows
+    _, ys = clf.sample(50, random_state=1)
+    assert set(ys) <= {0, 1}
+    _, ys = clf.sample(5, y=1)
+    np.testing.assert_array_equal(ys, 1)
+    # same seed, same samples
+    a = clf.sample(10, y=0, n_steps=5, random_state=3)[0]
+    np.testing.assert_array_equal(a, clf.sample(10, y=0, n_steps=5, random_state=3)[0])
+
+
+def test_energy_score_separates_unseen_classes(digits):
+    X_train, X_test, y_train, y_test = digits
+    inside = y_train < 5
+    clf = _quiet_fit(EnergyClassifier(n_components=64, max_iter=15, random_state=0),
+                     X_train[inside], y_train[inside])
+    score = clf.score_samples(X_test)
+    auroc = roc_auc_score(y_test < 5, score)
+    assert auroc > 0.8  # in-distribution scores higher
+
+
+def test_partial_fit_streams_and_checks_classes(digits):
+    X_train, X_test, y_train, y_test = digits
+    clf = EnergyClassifier(n_components=32, random_state=0, method="discriminative")
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X_train[:10], y_train[:10])
+    for chunk in np.array_split(np.arange(len(y_train)), 5):
+        clf.partial_fit(X_train[chunk], y_train[chunk], classes=np.arange(10))
+    first = clf.score(X_test, y_test)
+    for _ in range(3):
+        for chunk in np.array_split(np.arange(len(y_train)), 5):
+            clf.partial_fit(X_train[chunk], y_train[chunk])
+    assert clf.score(X_test, y_test) >= first - 0.01
+    assert clf.score(X_test, y_test) > 0.85
+    assert clf.n_iter_ == 20
+    with pytest.raises(ValueError, match="labels not in classes_"):
+        clf.partial_fit(X_train[:5], np.array([0, 1, 2, 3, 11]))
+    with pytest.raises(ValueError, match="differ from those"):
+        clf.partial_fit(X_train[:5], y_train[:5], classes=[0, 1])
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        EnergyClassifier().partial_fit(X_train[:5], np.zeros(5), classes=[0])
+
+
+def test_early_stopping_keeps_the_best_validation_score(digits):
+    X_train, _, y_train, _ = digits
+    clf = _quiet_fit(EnergyClassifier(n_components=32, early_stopping=True,
+                                      n_iter_no_change=3, max_iter=40,
+                                      learning_rate_schedule="constant",
+                                      random_state=0), X_train, y_train)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.n_iter_ < 40
+
+
+def test_convergence_warning_when_max_iter_ends_training():
+    X, y, _ = _toy(100)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        EnergyClassifier(n_components=4, max_iter=2, random_state=0).fit(X, y)
+
+
+def test_grid_search_over_temperature(digits):
+    X_train, _, y_train, _ = digits
+    search = GridSearchCV(
+        EnergyClassifier(n_components=16, max_iter=3, random_state=0,
+                         method="discriminative"),
+        {"temperature": [0.5, 1.0, 2.0]}, cv=2, scoring="neg_log_loss")
+    _quiet_fit(search, X_train[:400], y_train[:400])
+    assert search.best_params_["temperature"] in (0.5, 1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.array([[0.1, np.nan]] * 4), [0, 1, 0, 1], "NaN"),
+        (np.array([[0.1, np.inf]] * 4), [0, 1, 0, 1], "infinity"),
+        (np.array([[0.1, 2.0]] * 4), [0, 1, 0, 1], "Values above 1"),
+        (np.array([[0.1, -2.0]] * 4), [0, 1, 0, 1], "Negative values"),
+        (np.array([[0.1, 0.2]] * 4), [0, 0, 0, 0], "at least 2 classes"),
+        (np.array([[0.1, 0.2]] * 4), [0, 1, 0], "inconsistent numbers of samples"),
+        (np.array([[0.1, 0.2]] * 4), [0.5, 1.5, 0.5, 1.5], "Unknown label type"),
+    ],
+)
+def test_bad_input_is_named(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        EnergyClassifier(n_components=2, max_iter=1).fit(X, y)
+
+
+def test_bad_calls_after_fit(digits, fitted):
+    X_test = digits[1]
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X_test[:, :10])
+    with pytest.raises(ValueError, match="Values above 1"):
+        fitted.predict_proba(X_test * 16)
+    disc = _quiet_fit(EnergyClassifier(n_components=4, max_iter=1,
+                                       method="discriminative"), *_toy(20)[:2])
+    with pytest.raises(ValueError, match="generative part"):
+        disc.sample(3)
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        fitted.sample(0)
+    with pytest.raises(ValueError, match="labels not in classes_"):
+        fitted.sample(2, y=[0, 42])
+    with pytest.raises(ValueError, match="temperature"):
+        EnergyClassifier(temperature=0).fit(*_toy(20)[:2])
+
+
+def test_divergence_is_reported_not_hidden():
+    X, y, _ = _toy(100)
+    clf = EnergyClassifier(visible="gaussian", method="generative", n_components=8,
+                           learning_rate=1e6, momentum=0.99, max_iter=20,
+                           random_state=0)
+    with pytest.raises(ValueError, match="Training diverged"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            clf.fit(X * 50, y)
