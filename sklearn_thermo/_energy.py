@@ -21,7 +21,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import ops
-from ._cd import RBMParams, TrainState, base_rate_samples, sample_chains
+from ._cd import (
+    RBMParams,
+    TrainState,
+    _row_sq_norms,
+    base_rate_samples,
+    sample_chains,
+)
 from ._classrbm import ClassRBMTrainer, ConditionalKernel
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import check_visible_domain
@@ -50,9 +56,13 @@ class EnergyClassifier(
     with ``softplus_T(z) = T log(1 + e^{z / T})``, ``W = components_``,
     ``U = label_components_``, ``c = intercept_hidden_`` and
     ``d = intercept_label_``. Prediction needs no sampling. Sign: a lower
-    free energy means a more probable pair. (Terms of the joint free energy
-    that depend on ``x`` alone, such as ``-a^T x``, cancel in ``p(y | x)``
-    and are left out of ``F``.)
+    free energy means a more probable pair. The joint model's complete free
+    energy adds the terms that depend on ``x`` alone,
+    ``F_0(x) = -a^T x`` (``+ ||x||^2 / 2`` for Gaussian features, ``a =
+    intercept_visible_``); they cancel in ``p(y | x)`` and in
+    :meth:`decision_function`, but :meth:`score_samples` and
+    :meth:`free_energy` include them, so that they measure the model's
+    density over ``x``.
 
     Training minimises ``-log p(y | x) - alpha log p(x, y)`` per sample:
     the first term by its exact gradient, the second by contrastive
@@ -597,15 +607,27 @@ class EnergyClassifier(
         scores = self._scores(X)  # checks that the model is fitted
         return self.classes_[np.argmax(scores, axis=1)]
 
+    def _visible_term(self, X):
+        """``-F_0(x) / T = (a.x - [||x||^2 / 2]) / T``: the x-only terms."""
+        X = self._validate_X(X)
+        a = self.intercept_visible_.astype(X.dtype, copy=False)
+        term = np.asarray(X @ a).ravel()
+        if self.visible == "gaussian":
+            term -= 0.5 * _row_sq_norms(X).astype(term.dtype, copy=False)
+        return term / self.temperature
+
     def free_energy(self, X):
-        """Free energy of each row with the label summed out.
+        """Free energy of each row, the label and the hidden units summed out.
 
         .. math::
 
-            F(x) = -T \\log \\sum_y e^{-F(x, y) / T}
+            F(x) = -T \\log \\sum_y e^{-(F_0(x) + F(x, y)) / T},
+            \\qquad p(x) = e^{-F(x) / T} / Z
 
-        Lower means more typical of the training data; it is ``-T`` times
-        :meth:`score_samples`.
+        with ``F_0`` the ``x``-only terms of the joint free energy (see the
+        class docstring). Lower means more probable under the model (more
+        typical of the training data for a generative or hybrid fit); it is
+        ``-T`` times :meth:`score_samples`.
 
         Parameters
         ----------
@@ -615,20 +637,25 @@ class EnergyClassifier(
         -------
         F : ndarray of shape (n_samples,)
         """
-        return -self.temperature * ops.logsumexp(self._scores(X), 1.0, axis=1)
+        return -self.temperature * self.score_samples(X)
 
     def score_samples(self, X):
         """Energy score of each row: higher means more typical (in-distribution).
 
         .. math::
 
-            s(x) = \\log \\sum_y e^{-F(x, y) / T} = -F(x) / T
+            s(x) = \\log \\sum_y e^{-(F_0(x) + F(x, y)) / T} = -F(x) / T
+                 = \\log p(x) + \\log Z
 
         the negative free energy over the temperature, as in energy-based
-        out-of-distribution detection (Liu et al. 2020), with the sign
-        chosen so that, like scikit-learn's outlier detectors, inliers score
-        high. For generative and hybrid models it is ``log p(x) + log Z``
-        up to the ``x``-only terms left out of ``F``; it is not normalised.
+        out-of-distribution detection (Liu et al. 2020), with the sign chosen
+        so that, like scikit-learn's outlier detectors, inliers score high.
+        It includes the ``x``-only terms ``F_0`` (see the class docstring),
+        so that it is the model's log-density up to the constant ``log Z``:
+        ``s(x) = logsumexp_y(-F(x, y) / T) - F_0(x) / T``, where the first
+        term is the log-sum-exp of the class scores of
+        :meth:`decision_function` (multiclass). Not normalised: compare
+        scores of one model.
 
         Parameters
         ----------
@@ -638,7 +665,9 @@ class EnergyClassifier(
         -------
         score : ndarray of shape (n_samples,)
         """
-        return ops.logsumexp(self._scores(X), 1.0, axis=1)
+        s = ops.logsumexp(self._scores(X), 1.0, axis=1)
+        s += self._visible_term(X)
+        return s
 
     def transform(self, X):
         """Hidden-unit probabilities given ``x``, the label marginalised.
