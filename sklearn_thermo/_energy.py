@@ -30,7 +30,7 @@ from ._cd import (
 )
 from ._classrbm import ClassRBMTrainer, ConditionalKernel
 from ._threading import BlockRunner, effective_n_threads
-from ._validation import check_visible_domain
+from ._validation import check_visible_domain, restore_on_error
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 1000  # training rows whose loss a generative fit monitors
@@ -369,6 +369,7 @@ class EnergyClassifier(
     # fitting
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y):
         """Fit the model by stochastic gradient descent with momentum.
 
@@ -471,6 +472,7 @@ class EnergyClassifier(
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def partial_fit(self, X, y, classes=None):
         """One pass over ``(X, y)`` in batches of ``batch_size``.
 

@@ -30,7 +30,7 @@ from ._cd import (
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
-from ._validation import check_visible_domain
+from ._validation import check_visible_domain, restore_on_error
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
@@ -330,6 +330,7 @@ class BoltzmannMachine(
     # fitting
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y=None):
         """Fit the model to X by ``max_iter`` epochs of CD-k or PCD-k.
 
@@ -383,6 +384,7 @@ class BoltzmannMachine(
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def partial_fit(self, X, y=None):
         """Make one parameter update from the rows of X.
 

@@ -19,6 +19,7 @@ from sklearn.utils.validation import (
 )
 
 from . import ops
+from ._validation import restore_on_error
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
 _T_BOUNDS = (1e-2, 1e2)
@@ -266,6 +267,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return float(np.exp(res.x))
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y, sample_weight=None):
         """Fit the classifier.
 

@@ -1,5 +1,7 @@
 """Input checks shared by the estimators (beyond scikit-learn's validators)."""
 
+import functools
+
 import scipy.sparse as sp
 
 
@@ -31,3 +33,27 @@ def check_visible_domain(X, visible, estimator_name):
             "standardised data."
         )
     return X
+
+
+def restore_on_error(method):
+    """Make a fit method leave the estimator as it was if it does not finish.
+
+    On any exception, ``KeyboardInterrupt`` included, the estimator's
+    attributes are put back as they were before the call, then the exception
+    propagates: an interrupted or diverged ``fit`` leaves an unfitted
+    estimator unfitted and a fitted one with its previous fit. Arrays that
+    the method updates in place (``partial_fit``) may hold a partly applied,
+    finite update.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
