@@ -41,7 +41,7 @@ from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
 # numpy's per-call overhead (and the GIL between calls) makes small chunks
 # slower even in one thread, and stops two threads from gaining on them
-_CHUNK_ELEMENTS = 1 << 17
+_CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
 _GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
@@ -54,21 +54,22 @@ _FOLD_TERMS = {np.dtype(np.float32): 64, np.dtype(np.float64): 512}
 
 
 def _sum_log(B, max_terms):
-    """``sum(log(B), axis=0)`` for ``B >= 1`` whose products of up to
-    ``max_terms`` entries stay finite.
+    """``sum(log(B), axis=1)`` for ``B`` (k, H, m) ``>= 1`` whose products of
+    up to ``max_terms`` entries stay finite.
 
-    Multiplies the two halves of the first axis together in place (``B`` is
-    overwritten; each half is a contiguous block) until each row holds up to
-    ``max_terms`` factors, then takes one log per remaining element.
+    Multiplies the two halves of the middle axis together in place (``B`` is
+    overwritten; each half is a contiguous block per class) until each
+    position holds up to ``max_terms`` factors, then takes one log per
+    remaining element.
     """
-    width, terms = B.shape[0], 1
+    width, terms = B.shape[1], 1
     while width > 1 and 2 * terms <= max_terms:
         half = width // 2
-        top = B[:half]
-        top *= B[width - half : width]
+        top = B[:, :half]
+        top *= B[:, width - half : width]
         width -= half
         terms *= 2
-    return np.log(B[:width]).sum(axis=0)
+    return np.log(B[:, :width]).sum(axis=1)
 
 
 class _Buffers(threading.local):
@@ -101,7 +102,10 @@ class ConditionalKernel:
         K, H = params.n_labels, params.n_hidden
         self.K, self.H = K, H
         self.dtype = params.dtype
-        self.chunk_rows = max(1, _CHUNK_ELEMENTS // H)
+        # a chunk's (classes, hidden units, rows) array has at most
+        # _CHUNK_ELEMENTS elements, or one row of one group of classes
+        self.chunk_rows = max(1, _CHUNK_ELEMENTS // (K * H))
+        self.group = min(K, max(1, _CHUNK_ELEMENTS // H))
         self._local = _Buffers()
         self._safe = _SAFE_EXPONENT[np.dtype(self.dtype)]
         self._terms = _FOLD_TERMS[np.dtype(self.dtype)]
@@ -122,13 +126,19 @@ class ConditionalKernel:
         self.c_T = p.hidden_bias[:, None] * inv_t
         self.u_top = float(np.max(self.Ut))
 
-    def _scratch(self, m):
-        """Five contiguous (H, m) arrays of this thread's scratch."""
+    def _scratch(self, m, kc):
+        """This thread's scratch: three (H, m) arrays and one (kc, H, m)."""
         b = self._local.arrays
-        size = self.H * self.chunk_rows
-        if b is None or b.shape[1] != size or b.dtype != self.dtype:
-            b = self._local.arrays = np.empty((5, size), self.dtype)
-        return [a[: self.H * m].reshape(self.H, m) for a in b]
+        flat = 3 * self.H * self.chunk_rows + self.group * self.H * self.chunk_rows
+        if b is None or b.size != flat or b.dtype != self.dtype:
+            b = self._local.arrays = np.empty(flat, self.dtype)
+        size = self.H * m
+        two = [b[i * size : (i + 1) * size].reshape(self.H, m) for i in range(3)]
+        return two + [b[3 * size : 3 * size + kc * size].reshape(kc, self.H, m)]
+
+    def _groups(self):
+        return [slice(k, min(k + self.group, self.K))
+                for k in range(0, self.K, self.group)]
 
     def _chunk(self, Ac, G, D=None, Y=None, loss=None, out=None, gU=None):
         """One chunk of rows, from their products ``Ac = X W_x^T`` (m, H).
@@ -137,9 +147,10 @@ class ConditionalKernel:
         with ``Y`` also, ``D <- Y - p``, ``loss <- -log p(y | x)``. With
         ``out`` (m, H; may be ``Ac`` itself): ``out <- sum_k D_k
         sigmoid(z_k)`` and ``gU`` (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
+        Classes are taken a group at a time as (classes, hidden, rows) arrays.
         """
         m = Ac.shape[0]
-        AT, EA, Xk, E, MT = self._scratch(m)
+        AT, EA, MT, E3 = self._scratch(m, self.group)
         AT[...] = Ac.T
         AT *= self.c_T.dtype.type(1.0 / self.T)
         AT += self.c_T  # z_k = AT + U_k: scaled pre-activations
@@ -154,15 +165,16 @@ class ConditionalKernel:
             # factors per group so that the group's product stays finite
             terms = self._terms if z_max <= 0.0 else int(
                 min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
-        for k in range(self.K):
+        for ks in self._groups():
+            E = E3[: ks.stop - ks.start]
             if fast:
-                np.multiply(EA, self.eu[k][:, None], out=E)  # e^z
+                np.multiply(self.eu[ks, :, None], EA, out=E)  # e^z
                 E += 1
                 g = _sum_log(E, max(1, terms))
             else:  # saturated units: the direct, always-stable softplus
-                np.add(AT, self.Ut[k][:, None], out=E)
-                g = _softplus_(E, 1.0).sum(axis=0)
-            G[:, k] = g
+                np.add(AT, self.Ut[ks, :, None], out=E)
+                g = _softplus_(E, 1.0).sum(axis=1)
+            G[:, ks] = g.T
         G += self.dT
         if D is None:
             return
@@ -173,22 +185,24 @@ class ConditionalKernel:
             np.subtract(Y, D, out=D)
         if out is None:
             return
-        for k in range(self.K):
+        DT = D.T
+        for i, ks in enumerate(self._groups()):
+            E = E3[: ks.stop - ks.start]
             if fast:  # sigmoid(z) = 1 - 1 / (1 + e^z)
-                np.multiply(EA, self.eu[k][:, None], out=E)
+                np.multiply(self.eu[ks, :, None], EA, out=E)
                 E += 1
                 np.reciprocal(E, out=E)
                 np.subtract(1, E, out=E)
             else:
-                np.add(AT, self.Ut[k][:, None], out=E)
+                np.add(AT, self.Ut[ks, :, None], out=E)
                 _sigmoid_(E, 1.0)
-            E *= D[:, k]
-            if k == 0:
-                MT[...] = E
+            E *= DT[ks, None, :]
+            if i == 0:
+                np.sum(E, axis=0, out=MT)
             else:
-                MT += E
+                MT += E.sum(axis=0)
             if gU is not None:
-                gU[k] += E.sum(axis=1)
+                gU[ks] += E.sum(axis=2)
         out[...] = MT.T
 
     def row_blocks(self, n):
