@@ -295,7 +295,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 "TemperedSoftmaxClassifier needs samples of at least 2 classes in "
                 f"the data; got 1 class: {self.classes_[0]!r}."
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                  ensure_non_negative=True)
         weighted = np.unique(y_enc[sw > 0])
         if len(weighted) < 2:
             raise ValueError(

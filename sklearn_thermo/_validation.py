@@ -2,19 +2,33 @@
 
 import functools
 
+import numpy as np
 import scipy.sparse as sp
 
 
 def check_visible_domain(X, visible, estimator_name):
-    """Bernoulli visible units take values in [0, 1]: raise a ValueError otherwise.
+    """Raise a ValueError for data outside the visible units' domain.
 
-    ``X`` has already been through ``validate_data`` (finite, numeric);
-    returns it unchanged.
+    Bernoulli units take values in [0, 1]. Gaussian units take any real
+    value, but their energies hold ``||x||^2 / 2``: values so large that it
+    overflows (about 1e154 in float64, 1e19 in float32) are refused, since
+    no energy, likelihood or update could be finite. ``X`` has already been
+    through ``validate_data`` (finite, numeric); returns it unchanged.
     """
-    if visible != "bernoulli":
-        return X
     values = X.data if sp.issparse(X) else X
     if not values.size:
+        return X
+    if visible != "bernoulli":
+        largest = float(np.max(np.abs(values)))
+        limit = float(np.sqrt(np.finfo(values.dtype).max / (4 * X.shape[1])))
+        if largest > limit:
+            raise ValueError(
+                f"Values too large for Gaussian visible units in data passed to "
+                f"{estimator_name} (largest |x| = {largest:.3g}, limit "
+                f"{limit:.3g} for {X.shape[1]} {values.dtype} features): their "
+                "energies overflow. Standardise the data, e.g. with "
+                "StandardScaler."
+            )
         return X
     lo, hi = values.min(), values.max()
     if lo < 0:

@@ -138,3 +138,10 @@ def test_fit_is_reproducible_across_runs_and_n_jobs(case):
         np.testing.assert_array_equal(other.components_, fits[0].components_)
         np.testing.assert_array_equal(other.intercept_hidden_,
                                       fits[0].intercept_hidden_)
+
+
+def test_softmax_fit_is_reproducible():
+    a = _fit(TemperedSoftmaxClassifier(temperature="auto", cv=2))
+    b = _fit(TemperedSoftmaxClassifier(temperature="auto", cv=2))
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.temperature_ == b.temperature_
