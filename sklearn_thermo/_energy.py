@@ -373,6 +373,10 @@ class EnergyClassifier(
     def fit(self, X, y):
         """Fit the model by stochastic gradient descent with momentum.
 
+        All or nothing: if the fit does not finish (bad input, divergence,
+        ``KeyboardInterrupt``), the estimator is left exactly as it was
+        before the call.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

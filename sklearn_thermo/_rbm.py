@@ -334,6 +334,10 @@ class BoltzmannMachine(
     def fit(self, X, y=None):
         """Fit the model to X by ``max_iter`` epochs of CD-k or PCD-k.
 
+        All or nothing: if the fit does not finish (bad input, divergence,
+        ``KeyboardInterrupt``), the estimator is left exactly as it was
+        before the call.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

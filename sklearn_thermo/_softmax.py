@@ -271,6 +271,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the classifier.
 
+        All or nothing: if the fit does not finish (bad input, divergence,
+        ``KeyboardInterrupt``), the estimator is left exactly as it was
+        before the call.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

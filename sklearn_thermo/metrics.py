@@ -109,7 +109,8 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     ece, mce : float
     """
     index, P = _as_class_probabilities(y_true, y_prob, labels)
-    weight = _check_sample_weight(sample_weight, index, dtype=np.float64)
+    weight = _check_sample_weight(sample_weight, index, dtype=np.float64,
+                                  ensure_non_negative=True)
     if classwise:
         pairs = [(P[:, k], (index == k).astype(float)) for k in range(P.shape[1])]
     else:

@@ -104,6 +104,33 @@ def test_bad_input(y_prob, match):
         expected_calibration_error([0, 1], y_prob)
 
 
+_Y = np.array([0, 1, 2, 1])
+_P = np.full((4, 3), 1 / 3)
+
+
+@pytest.mark.parametrize(
+    "y_true, y_prob, kwargs, match",
+    [
+        (_Y, np.where(np.eye(4, 3) > 0, np.inf, _P), {}, "infinity"),
+        (_Y[:3], _P, {}, "inconsistent numbers of samples"),
+        (_Y[:0], _P[:0], {}, "0 sample"),
+        (_Y, _P.astype(complex), {}, "Complex data"),
+        (_Y, np.full((4, 3), "a"), {}, "convert"),
+        (_Y, _P * 1e300, {}, r"\[0, 1\]"),
+        (np.array([0, 1, 2, 5]), _P, {}, "columns"),
+        (np.array([0, 1, np.nan, 1]), _P, {}, "labels not in labels"),
+        (_Y, _P[None], {}, "dim 3"),
+        (_Y, _P, {"n_bins": 0}, "n_bins"),
+        (_Y, _P, {"sample_weight": -np.ones(4)}, "Negative values"),
+        (_Y, _P, {"sample_weight": np.zeros(4)}, "non-zero"),
+    ],
+)
+def test_bad_input_table(y_true, y_prob, kwargs, match):
+    for metric in (expected_calibration_error, maximum_calibration_error):
+        with pytest.raises(ValueError, match=match):
+            metric(y_true, y_prob, **kwargs)
+
+
 def test_scorers_in_grid_search():
     X, y = load_digits(return_X_y=True)
     search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),
