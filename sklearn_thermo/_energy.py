@@ -29,6 +29,7 @@ from ._cd import (
     sample_chains,
 )
 from ._classrbm import ClassRBMTrainer, ConditionalKernel
+from ._progress import progress
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import check_visible_domain, restore_on_error
 
@@ -125,7 +126,9 @@ class EnergyClassifier(
         Seeds the initial weights, the batch order, the validation split and
         the Gibbs chains.
     verbose : int, default=0
-        Print one line per epoch (loss, validation score, time).
+        ``1`` prints one line per epoch (loss, validation score, time);
+        ``2`` adds a progress bar over the batches of each epoch (tqdm when
+        it is installed, else a plain counter on stderr).
 
     Attributes
     ----------
@@ -348,13 +351,15 @@ class EnergyClassifier(
                 "or momentum, or scale the data."
             )
 
-    def _epoch(self, trainer, X, Y, lr, momentum, rng):
+    def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit"):
         """One pass over X in random batches; the mean loss of the pass."""
         n = X.shape[0]
-        slices = gen_even_slices(n, int(np.ceil(n / self.batch_size)))
+        n_batches = int(np.ceil(n / self.batch_size))
+        slices = gen_even_slices(n, n_batches)
         order = rng.permutation(n)
         total = 0.0
-        for batch in slices:
+        for batch in progress(slices, total=n_batches, enabled=self.verbose >= 2,
+                              desc=desc):
             total += trainer.step(X, order[batch], Y, lr, momentum,
                                   self.weight_decay)
         return total / n
@@ -426,7 +431,8 @@ class EnergyClassifier(
                 lr = self._learning_rate()
                 if self.learning_rate_schedule == "linear":
                     lr *= 1.0 - epoch / self.max_iter
-                loss = self._epoch(trainer, X, Y, lr, self.momentum, rng)
+                loss = self._epoch(trainer, X, Y, lr, self.momentum, rng,
+                                   desc=f"epoch {epoch + 1}")
                 self._check_finite(f"in epoch {epoch + 1}")
                 if self.method == "generative":
                     loss = self._nll(X[monitor], y_idx[monitor], runner)

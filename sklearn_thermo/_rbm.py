@@ -28,6 +28,7 @@ from ._cd import (
     visible_mean,
 )
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
+from ._progress import progress
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import check_visible_domain, restore_on_error
@@ -133,6 +134,8 @@ class BoltzmannMachine(
         ``1`` prints one line per epoch with the time and a likelihood
         figure: the mean pseudo-log-likelihood of up to 100 training rows
         (Bernoulli) or their mean squared reconstruction error (Gaussian).
+        ``2`` adds a progress bar over the batches of each epoch (tqdm when
+        it is installed, else a plain counter on stderr).
 
     Attributes
     ----------
@@ -371,7 +374,9 @@ class BoltzmannMachine(
                 if self.learning_rate_schedule == "linear":
                     lr *= 1.0 - epoch / self.max_iter
                 order = rng.permutation(n)
-                for batch in slices:
+                bar = progress(slices, total=len(slices), enabled=self.verbose >= 2,
+                               desc=f"epoch {epoch + 1}")
+                for batch in bar:
                     rows = trainer.load(X, order[batch])
                     trainer.step(rows, lr, momentum, self.weight_decay)
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
@@ -670,13 +675,10 @@ class BoltzmannMachine(
             )
         exact = method == "exact" or (method == "auto" and units <= _AUTO_EXACT_UNITS)
         seed = self.random_state if random_state is None else random_state
-        key = (
-            "exact" if exact else ("ais", n_chains, n_betas,
-                                   seed if seed is None or isinstance(seed, Integral)
-                                   else id(seed)),
-            float(self.temperature),
-            self.visible,
-        )
+        # a string key: persistence formats such as skops want plain keys
+        seed_key = seed if seed is None or isinstance(seed, Integral) else id(seed)
+        how = "exact" if exact else f"ais {n_chains} {n_betas} {seed_key}"
+        key = f"{how} T={float(self.temperature)!r} {self.visible}"
         cache = self.__dict__.setdefault("_log_z_cache", {})
         if key not in cache:
             if exact:
