@@ -1,6 +1,6 @@
 """
 Energy scores for out-of-distribution detection, and class-conditional samples
-=============================================================================
+==============================================================================
 
 An :class:`~sklearn_thermo.EnergyClassifier` (a classification RBM, hybrid
 training) is fitted on scikit-learn's digits 0-4 only. Its energy score
