@@ -1,7 +1,6 @@
 """EnergyClassifier: the classification restricted Boltzmann machine."""
 
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -31,7 +30,7 @@ from ._cd import (
 from ._classrbm import ClassRBMTrainer, ConditionalKernel
 from ._progress import progress
 from ._threading import BlockRunner, effective_n_threads
-from ._validation import check_visible_domain, restore_on_error
+from ._validation import check_visible_domain, restore_on_error, warn_caller
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 1000  # training rows whose loss a generative fit monitors
@@ -466,14 +465,13 @@ class EnergyClassifier(
                     break
             else:
                 if self.max_iter > 0:
-                    warnings.warn(
+                    warn_caller(
                         f"EnergyClassifier stopped after max_iter={self.max_iter} "
                         "epochs while its "
                         f"{'validation score' if self.early_stopping else 'loss'}"
                         " was still improving; raise max_iter, or set tol or "
                         "n_iter_no_change to stop sooner.",
                         ConvergenceWarning,
-                        stacklevel=2,
                     )
         if best_params is not None:
             self._W[...], self._visible_bias[...] = best_params[:2]

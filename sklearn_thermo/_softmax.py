@@ -1,6 +1,5 @@
 """TemperedSoftmaxClassifier: a softmax classifier at an explicit temperature."""
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from . import ops
-from ._validation import restore_on_error
+from ._validation import restore_on_error, warn_caller
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
 _T_BOUNDS = (1e-2, 1e2)
@@ -220,11 +219,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             print(f"[{type(self).__name__}] L-BFGS: {res.nit} iterations, "
                   f"loss = {res.fun:.6g}, {res.message}")
         if res.status == 1:
-            warnings.warn(
+            warn_caller(
                 f"L-BFGS stopped at max_iter={self.max_iter} before the gradient "
                 f"fell below tol={self.tol}; increase max_iter or scale the data.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
         w = res.x
         coef = w[: K * d].reshape(K, d)

@@ -1,6 +1,9 @@
 """Input checks shared by the estimators (beyond scikit-learn's validators)."""
 
 import functools
+import os
+import sys
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -71,3 +74,28 @@ def restore_on_error(method):
             raise
 
     return wrapper
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _ours(frame):
+    """A frame of this package, or of scikit-learn's ``_fit_context`` wrapper."""
+    code = frame.f_code
+    if code.co_filename.startswith(_PACKAGE_DIR):
+        return True
+    module = frame.f_globals.get("__name__")
+    return code.co_name == "wrapper" and module == "sklearn.base"
+
+
+def warn_caller(message, category):
+    """``warnings.warn`` pointing at the first frame outside this package.
+
+    Fit methods sit under decorators (``_fit_context``, ``restore_on_error``)
+    and helpers, so no fixed ``stacklevel`` would reach the user's line.
+    """
+    level, frame = 2, sys._getframe(1)  # 2: the caller of warn_caller
+    while frame is not None and _ours(frame):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
