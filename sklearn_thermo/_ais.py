@@ -14,14 +14,17 @@ with biases ``a_A``, hidden units free) and move through the distributions
 by one Gibbs step at each ``beta_k`` (the core's :class:`~._cd.Gibbs` with
 an inverse temperature per row), accumulating the log importance weight
 ``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in float64. Then
-``log Z_B = log Z_A + log mean(w)``. The chains are vectorised; the matrix
-products run on BLAS's threads and the elementwise work and random numbers over
-row blocks on the runner's threads, block ``k`` with random stream ``k``.
+``log Z_B = log Z_A + log mean(w)``. The chains are independent: they are
+vectorised within blocks of rows, and each block is annealed from start to
+end on one thread (BLAS at one thread, its own random streams), so that two
+cores run two blocks with no synchronisation per ``beta`` -- faster than
+sharing every small matrix product between BLAS threads.
 """
 
 import numpy as np
 
 from ._cd import Gibbs
+from ._threading import BlockRunner, _controller, row_blocks
 from .ops import _softplus_
 
 
@@ -39,6 +42,12 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
                       n_betas, runner):
     """AIS estimate of ``log Z`` with bounds.
 
+    The chains are independent, so they are annealed in blocks of rows (fixed
+    by the shape alone, as :func:`~._threading.row_blocks`), each block on one
+    of the runner's threads from start to end with its own random streams and
+    BLAS at one thread: no synchronisation per ``beta``, and the same result
+    for any number of threads.
+
     Returns
     -------
     estimate, lower, upper : float
@@ -48,53 +57,22 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
         delta method), so that both bounds are always finite.
     """
     T = float(temperature)
-    W, a_B = params.W, params.visible_bias
     a_A = base_visible_bias.astype(params.dtype, copy=False)
-    dtype, V, H = params.dtype, params.n_visible, params.n_hidden
     betas = np.linspace(0.0, 1.0, n_betas)
-    delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
-    gibbs = Gibbs(params, T, runner)  # the core's Gibbs step, nothing re-written
-
-    v = np.empty((n_chains, V), dtype)
-    x = np.empty((n_chains, H), dtype)  # c + W v, captured by the hidden step
-    h = np.empty((n_chains, H), dtype)
-    P = np.empty((n_chains, H), dtype)
-    pv = np.empty((n_chains, V), dtype)
-    beta_col = np.empty((n_chains, 1), dtype)
+    blocks = row_blocks(n_chains, params.n_hidden)
+    # one seed per block from the runner's streams: block k always gets the same
+    seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
     log_w = np.zeros(n_chains)
 
-    def visible_step(beta):
-        # v | h at beta: mean (1 - beta) a_A + beta (a_B + h W), variance T
-        np.matmul(h, W, out=pv)
-        np.multiply(pv, beta, out=pv)
-        gibbs._units(pv, (1 - beta) * a_A + beta * a_B, params.visible, v)
+    def anneal_block(k):
+        rows = blocks[k]
+        with BlockRunner(1, seeds[k]) as own:
+            log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start, own)
 
-    pv.fill(0)  # start: exact samples of the base model
-    gibbs._units(pv, a_A, params.visible, v)
+    with _controller().limit(limits=1, user_api="blas"):
+        runner.each(anneal_block, list(range(len(blocks))))
 
-    for k in range(1, n_betas):
-        b0, b1 = float(betas[k - 1]), float(betas[k])
-        visible_gain = (b1 - b0) * np.matmul(v, delta_a).astype(np.float64)
-        # one Gibbs step at b1 starts with h ~ sigmoid(b1 x / T); x is kept
-        beta_col.fill(b1)
-        gibbs.up(v, P, h, beta=beta_col, pre=x)
-
-        def gain(rows, gen, b0=b0, b1=b1, visible_gain=visible_gain):
-            # log f_b1(v) - log f_b0(v), v before the step:
-            # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
-            xr, br = x[rows], P[rows]  # P is free again after sampling
-            np.multiply(xr, b1, out=br)
-            _softplus_(br, T)
-            total = br.sum(axis=1, dtype=np.float64)
-            np.multiply(xr, b0, out=br)
-            _softplus_(br, T)
-            total -= br.sum(axis=1, dtype=np.float64)
-            log_w[rows] += (total + visible_gain[rows]) / T
-
-        runner.map(gain, n_chains, H)
-        visible_step(b1)
-
-    log_z_A = _base_log_partition(a_A, H, params.visible, T)
+    log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     shift = float(log_w.max())
     w = np.exp(log_w - shift)
     r = float(w.mean())
@@ -103,3 +81,50 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
     upper = log_z_A + shift + np.log(r + 3 * s)
     lower = (log_z_A + shift + np.log(r - 3 * s)) if r > 3 * s else estimate - 3 * s / r
     return float(estimate), float(lower), float(upper)
+
+
+def _anneal(params, T, a_A, betas, n_chains, runner):
+    """Log importance weights of ``n_chains`` chains annealed through ``betas``."""
+    W, a_B = params.W, params.visible_bias
+    dtype, V, H = params.dtype, params.n_visible, params.n_hidden
+    delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
+    gibbs = Gibbs(params, T, runner, frozen=True)  # the core's Gibbs step
+
+    v = np.empty((n_chains, V), dtype)
+    x = np.empty((n_chains, H), dtype)  # c + W v, captured by the hidden step
+    h = np.empty((n_chains, H), dtype)
+    P = np.empty((n_chains, H), dtype)
+    pv = np.empty((n_chains, V), dtype)
+    beta_col = np.empty((n_chains, 1), dtype)
+    bias = np.empty(V, dtype)
+    log_w = np.zeros(n_chains)
+
+    pv.fill(0)  # start: exact samples of the base model
+    gibbs._units(pv, a_A, params.visible, v)
+
+    for k in range(1, len(betas)):
+        b0, b1 = float(betas[k - 1]), float(betas[k])
+        visible_gain = (b1 - b0) * np.matmul(v, delta_a).astype(np.float64)
+        # one Gibbs step at b1 starts with h ~ sigmoid(b1 x / T); x is kept
+        beta_col.fill(b1)
+        gibbs.up(v, P, h, beta=beta_col, pre=x)
+
+        # log f_b1(v) - log f_b0(v), v before the step:
+        # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
+        np.multiply(x, b1, out=P)  # P is free again after sampling
+        _softplus_(P, T)
+        gain = P.sum(axis=1, dtype=np.float64)
+        np.multiply(x, b0, out=P)
+        _softplus_(P, T)
+        gain -= P.sum(axis=1, dtype=np.float64)
+        gain += visible_gain
+        gain /= T
+        log_w += gain
+
+        # v | h at b1: mean (1 - b1) a_A + b1 (a_B + h W), variance T
+        np.matmul(h, W, out=pv)
+        pv *= b1
+        np.multiply(a_A, 1 - b1, out=bias)
+        bias += b1 * a_B
+        gibbs._units(pv, bias, params.visible, v)
+    return log_w

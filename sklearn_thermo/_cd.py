@@ -203,12 +203,22 @@ class Gibbs:
     temperature : float
     runner : BlockRunner
         Threads and per-block random streams.
+    frozen : bool, default=False
+        The parameters will not change while this object is used (sampling,
+        AIS): keep a contiguous copy of ``W^T`` for the hidden step.
     """
 
-    def __init__(self, params, temperature, runner):
+    def __init__(self, params, temperature, runner, *, frozen=False):
         self.params = params
-        self.T = float(temperature)
         self.runner = runner
+        self.set_temperature(temperature)
+        # BLAS multiplies by a contiguous W^T faster than by the view W.T
+        # (about 1.3x at 50-100 rows); worth a copy when W will not change
+        self._WT = np.ascontiguousarray(params.W.T) if frozen else None
+
+    def set_temperature(self, temperature):
+        """Sample at ``temperature`` from now on."""
+        self.T = float(temperature)
         # Python floats, not numpy float64 scalars: under NEP 50 those would
         # run float32 arrays through float64 loops
         self._sqrt_T = float(np.sqrt(self.T))
@@ -275,7 +285,8 @@ class Gibbs:
         ``(first, rest)`` for rows before and from ``sample_from``. ``beta``
         and ``pre`` as in :meth:`_units`.
         """
-        np.matmul(v, self.params.W.T, out=P)
+        WT = self.params.W.T if self._WT is None else self._WT
+        np.matmul(v, WT, out=P)
         self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
                     post_scale, beta, pre)
 
@@ -313,7 +324,7 @@ def sample_chains(params, temperature, runner, v0, n_steps, clamp=None):
     n, V = v0.shape
     H = params.n_hidden
     dtype = params.dtype
-    gibbs = Gibbs(params, temperature, runner)
+    gibbs = Gibbs(params, temperature, runner, frozen=n_steps > 1)
     v = np.array(v0, dtype=dtype, order="C", copy=True)
     h = np.empty((n, H), dtype)
     Ph = np.empty((n, H), dtype)
