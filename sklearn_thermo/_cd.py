@@ -277,16 +277,18 @@ class Gibbs:
         self.runner.map(block, P.shape[0], P.shape[1])
 
     def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
-           pre=None):
+           pre=None, have_products=False):
         """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
 
         Only rows ``sample_from:`` of ``P`` are sampled (into ``S``'s rows).
         ``post_scale`` multiplies ``P`` after sampling: a scalar, or a pair
         ``(first, rest)`` for rows before and from ``sample_from``. ``beta``
-        and ``pre`` as in :meth:`_units`.
+        and ``pre`` as in :meth:`_units`. ``have_products``: ``P`` already
+        holds ``v W^T`` (computed by the caller), so the GEMM is skipped.
         """
-        WT = self.params.W.T if self._WT is None else self._WT
-        np.matmul(v, WT, out=P)
+        if not have_products:
+            WT = self.params.W.T if self._WT is None else self._WT
+            np.matmul(v, WT, out=P)
         self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
                     post_scale, beta, pre)
 
@@ -447,11 +449,32 @@ class CDTrainer:
             np.take(X, rows, axis=0, out=dst)
         return n
 
-    def step(self, n, learning_rate, momentum, weight_decay):
-        """One parameter update from the ``n`` rows placed by :meth:`load`."""
+    def positive_rows(self, n):
+        """Views of the ``n`` data rows of the buffers: ``(visible, hidden)``."""
+        mb = self.max_batch
+        return self.Vs[mb - n : mb], self.Hs[mb - n : mb]
+
+    def step(self, n, learning_rate, momentum, weight_decay, *,
+             positive_products=False, extra_positive=None):
+        """One parameter update from the ``n`` rows placed by :meth:`load`.
+
+        Two hooks let another objective share this update (the hybrid
+        classification RBM), for CD only (not persistent chains):
+
+        positive_products : bool
+            The caller has put the products ``v W^T`` of the data rows in
+            :meth:`positive_rows`, so the positive phase skips its GEMM.
+        extra_positive : ndarray of shape (n, n_hidden), optional
+            Added to the data rows' scaled hidden probabilities before the
+            step: a further weight gradient ``extra_positive^T v`` and hidden
+            bias gradient, already scaled by its learning rate, that shares
+            the GEMM, the momentum and the weight decay of this one.
+        """
         # Python floats keep float32 arrays in float32 loops (NEP 50)
         learning_rate, momentum = float(learning_rate), float(momentum)
         weight_decay = float(weight_decay)
+        if self.persistent and (positive_products or extra_positive is not None):
+            raise ValueError("The positive-phase hooks are for CD, not PCD.")
         g, mb = self.gibbs, self.max_batch
         n_neg = self.n_chains if self.persistent else n
         lo, hi = mb - n, mb + n_neg
@@ -475,12 +498,15 @@ class CDTrainer:
                  sample_from=n)
         else:
             # CD: chains start from a hidden sample of the data
-            g.up(v_pos, h_pos, h_chain, post_scale=alpha)
+            g.up(v_pos, h_pos, h_chain, post_scale=alpha,
+                 have_products=positive_products)
             for k in range(self.n_steps):
                 g.down(h_chain, Pv, v_neg)
                 last = k == self.n_steps - 1
                 g.up(v_neg, h_neg, None if last else h_chain,
                      post_scale=scales[1] if last else None)
+        if extra_positive is not None:
+            h_pos += extra_positive
 
         self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay)
 

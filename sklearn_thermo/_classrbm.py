@@ -260,7 +260,7 @@ class ConditionalKernel:
                          self._chunk(A[r], G[r], P[r], out=Og[r]))
         return out
 
-    def gradient(self, Xb, Yb, M, D, loss, gU_blocks):
+    def gradient(self, Xb, Yb, M, D, loss, gU_blocks, keep=None):
         """Statistics of the gradient of ``sum_i log p(y_i | x_i)`` (times T).
 
         ``Xb`` (n, V) data rows, ``Yb`` (n, K) their one-hot labels. On return
@@ -270,13 +270,16 @@ class ConditionalKernel:
         ``(Y_ik - p_ik) sigmoid(z_ijk)``. The gradient of the mean
         log-likelihood is these over ``n T``: ``M^T X`` for ``W_x``, column
         sums of ``M`` for ``c``, of ``D`` for ``d``, and ``sum_b gU_b^T`` for
-        ``U``. Returns the number of blocks.
+        ``U``. Returns the number of blocks. ``keep`` (n, H), if given,
+        receives the products ``X W_x^T`` (which ``M`` holds only at first).
         """
         self.prepare()
         n = Xb.shape[0]
         gU_blocks[: len(self.row_blocks(n))] = 0
         G = np.empty((n, self.K), self.dtype)
         np.matmul(Xb, self.W_x.T, out=M)  # read, then overwritten, chunk by chunk
+        if keep is not None:
+            keep[...] = M
 
         def fn(b, r):
             self._chunk(M[r], G[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
@@ -290,22 +293,27 @@ class ClassRBMTrainer:
     Minimises ``-log p(y | x) - alpha log p(x, y)`` per row (Larochelle &
     Bengio 2008): the first term by its exact gradient (:class:`ConditionalKernel`),
     the second by CD-k on the joint ``(x, y)`` through :class:`~._cd.CDTrainer`
-    (``discriminative=False`` keeps only it, with weight ``alpha``). Momentum
-    is linear, so the two parts keep separate velocities whose sum is the
-    velocity of the summed gradient; both gradients are taken at the same
-    parameters. Weight decay (on ``W = [W_x | U]``) is applied once.
+    (``discriminative=False`` keeps only it, with weight ``alpha``). Both
+    gradients are taken at the same parameters.
+
+    A hybrid update is one CD update that carries the discriminative gradient
+    too: the products ``X W_x^T`` are computed once, for the conditional and
+    for CD's positive phase; the discriminative hidden statistics ``M`` are
+    added to CD's positive ones, so that one GEMM gives both weight gradients
+    and one momentum and one weight decay apply to their sum (momentum is
+    linear, so that is the same step as two velocities would give). The only
+    term that differs, the gradient of the label weights ``U``, is corrected
+    after the step.
 
     Parameters
     ----------
     params : RBMParams
         With ``n_labels > 0``; updated in place.
     state : TrainState
-        Velocities of the discriminative part.
-    cd_state : TrainState or None
-        Velocities of the generative part (None when ``alpha == 0``).
+        Velocities (of the summed gradient).
     """
 
-    def __init__(self, params, state, cd_state, *, max_batch, discriminative,
+    def __init__(self, params, state, *, max_batch, discriminative,
                  generative_weight, n_steps, temperature, runner):
         self.params, self.state = params, state
         self.discriminative = bool(discriminative)
@@ -316,7 +324,7 @@ class ClassRBMTrainer:
         V = params.n_visible - K
         self.cd = None
         if self.alpha > 0:
-            self.cd = CDTrainer(params, cd_state, max_batch=max_batch,
+            self.cd = CDTrainer(params, state, max_batch=max_batch,
                                 persistent=False, n_chains=max_batch,
                                 n_steps=n_steps, temperature=temperature,
                                 runner=runner)
@@ -330,8 +338,11 @@ class ClassRBMTrainer:
         self.D = np.empty((mb, K), dtype)
         self.loss = np.empty(mb, dtype)
         self.gU = np.empty((len(self.kernel.row_blocks(mb)), K, H), dtype)
-        self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
-        self._G = np.empty(self._tile_rows * V, dtype)
+        if self.cd is None:
+            self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
+            self._G = np.empty(self._tile_rows * V, dtype)
+        else:
+            self._YU = np.empty((mb, H), dtype)  # Y U^T of the hybrid step
 
     def step(self, X, rows, Y, learning_rate, momentum, weight_decay):
         """One update from rows ``rows`` of ``X`` with one-hot labels ``Y``.
@@ -341,31 +352,56 @@ class ClassRBMTrainer:
         """
         n = len(rows)
         lr, wd = float(learning_rate), float(weight_decay)
+        momentum = float(momentum)
         if not self.discriminative:
             self.cd.load(X, rows, Y)
             self.cd.step(n, lr * self.alpha, momentum, wd)
             return np.nan
-        if self.cd is not None:  # the joint rows double as the data rows
-            self.cd.load(X, rows, Y)
-            mb = self.cd.max_batch
-            Xb = self.cd.Vs[mb - n : mb, : -self.params.n_labels]
-        else:
+        Yb = self.Yb[:n]
+        np.take(Y, rows, axis=0, out=Yb)
+        A, D, loss = self.A[:n], self.D[:n], self.loss[:n]
+        if self.cd is None:
             Xb = self.Xb[:n]
             if hasattr(X, "toarray"):
                 X[rows].toarray(out=Xb)
             else:
                 np.take(X, rows, axis=0, out=Xb)
-        Yb = self.Yb[:n]
-        np.take(Y, rows, axis=0, out=Yb)
-        A, D, loss = self.A[:n], self.D[:n], self.loss[:n]
-        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU)
-        total = float(loss.sum(dtype=np.float64))
-        if self.cd is not None:  # at the same parameters as the gradient above
-            self.cd.step(n, lr * self.alpha, momentum, 0.0)
-        self._apply(Xb, n, n_blocks, lr, float(momentum), wd)
-        return total
+            n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU)
+            self._apply(Xb, n, n_blocks, lr, momentum, wd)
+            return float(loss.sum(dtype=np.float64))
+
+        # hybrid: the joint rows double as the data rows
+        K = self.params.n_labels
+        self.cd.load(X, rows, Y)
+        v_pos, h_pos = self.cd.positive_rows(n)
+        Xb = v_pos[:, :-K]
+        # X W_x^T kept in CD's positive rows; + Y U^T makes them [X Y] W^T
+        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU, keep=h_pos)
+        YU = self._YU[:n]
+        np.matmul(Yb, self.params.W[:, -K:].T, out=YU)
+        h_pos += YU
+        scale = A.dtype.type(lr / (self.T * n))
+        A *= scale  # the discriminative statistics, at their learning rate
+        self.cd.step(n, lr * self.alpha, momentum, wd, positive_products=True,
+                     extra_positive=A)
+        # the step gave U the gradient A^T Y; the conditional's is sum_b gU_b^T
+        gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
+        fix = gU.T * scale
+        fix -= A.T @ Yb
+        self._add(fix, D.sum(axis=0) * scale)
+        return float(loss.sum(dtype=np.float64))
+
+    def _add(self, dU, dd):
+        """Add ``dU`` to the label weights and ``dd`` to the label biases, and
+        to their velocities (as if they had been part of the step)."""
+        p, st, K = self.params, self.state, self.params.n_labels
+        for a in (p.W[:, -K:], st.velocity_W[:, -K:]):
+            a += dU
+        for a in (p.visible_bias[-K:], st.velocity_visible[-K:]):
+            a += dd
 
     def _apply(self, Xb, n, n_blocks, lr, momentum, wd):
+        """The discriminative step alone, from the kernel's statistics."""
         p, st, K = self.params, self.state, self.params.n_labels
         dt = p.dtype.type
         scale = dt(lr / (self.T * n))

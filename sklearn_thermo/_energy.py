@@ -328,14 +328,13 @@ class EnergyClassifier(
         self._visible_bias = np.concatenate([a, d]).astype(dtype)
         params = self._params()
         self._state = TrainState.zeros(params)
-        self._cd_state = TrainState.zeros(params)
         self._rng = rng
         self.n_iter_ = 0
         self.loss_curve_ = []
 
     def _trainer(self, max_batch, runner):
         return ClassRBMTrainer(
-            self._params(), self._state, self._cd_state, max_batch=max_batch,
+            self._params(), self._state, max_batch=max_batch,
             discriminative=self.method != "generative",
             generative_weight=self._generative_weight(),
             n_steps=self.n_gibbs_steps, temperature=self.temperature,

@@ -101,7 +101,7 @@ def test_discriminative_step_follows_exact_gradient(T):
     q = copy.deepcopy(p)
     lr = 1e-6
     with BlockRunner(2, 0) as runner:
-        trainer = ClassRBMTrainer(q, TrainState.zeros(q), None, max_batch=n,
+        trainer = ClassRBMTrainer(q, TrainState.zeros(q), max_batch=n,
                                   discriminative=True, generative_weight=0.0,
                                   n_steps=1, temperature=T, runner=runner)
         total = trainer.step(X, np.arange(n), Y, lr, 0.0, 0.0)
@@ -135,7 +135,7 @@ def test_training_is_identical_for_any_thread_count(alpha):
         p = _params(V, H, K, scale=0.1, dtype=np.float32, seed=8)
         with BlockRunner(threads, 9) as runner:
             trainer = ClassRBMTrainer(
-                p, TrainState.zeros(p), TrainState.zeros(p), max_batch=n,
+                p, TrainState.zeros(p), max_batch=n,
                 discriminative=True, generative_weight=alpha, n_steps=1,
                 temperature=1.0, runner=runner)
             assert len(trainer.kernel.row_blocks(n)) > 1
@@ -146,6 +146,34 @@ def test_training_is_identical_for_any_thread_count(alpha):
         np.testing.assert_array_equal(other.W, results[0].W)
         np.testing.assert_array_equal(other.hidden_bias, results[0].hidden_bias)
         np.testing.assert_array_equal(other.visible_bias, results[0].visible_bias)
+
+
+def test_hybrid_step_is_the_sum_of_its_two_steps():
+    # the hybrid update shares one GEMM, one momentum and one decay between the
+    # discriminative and the CD gradient: from the same parameters and the
+    # same random streams, its change is the sum of the two separate changes
+    n, V, H, K = 64, 10, 16, 4
+    rng = np.random.default_rng(3)
+    X = (rng.random((n, V)) < 0.4).astype(np.float64)
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    alpha, lr = 0.3, 0.05
+    changes = {}
+    for name, disc, weight in [("disc", True, 0.0), ("gen", False, alpha),
+                               ("hybrid", True, alpha)]:
+        p = _params(V, H, K, scale=0.2, seed=4)
+        before = copy.deepcopy(p)
+        with BlockRunner(2, 5) as runner:
+            trainer = ClassRBMTrainer(
+                p, TrainState.zeros(p), max_batch=n, discriminative=disc,
+                generative_weight=weight, n_steps=1, temperature=0.8,
+                runner=runner)
+            trainer.step(X, np.arange(n), Y, lr, 0.0, 0.0)
+        changes[name] = [p.W - before.W, p.visible_bias - before.visible_bias,
+                         p.hidden_bias - before.hidden_bias]
+    assert np.abs(changes["gen"][0]).max() > 1e-4  # both parts moved W
+    assert np.abs(changes["disc"][0]).max() > 1e-4
+    for h, d, g in zip(changes["hybrid"], changes["disc"], changes["gen"]):
+        np.testing.assert_allclose(h, d + g, rtol=1e-9, atol=1e-12)
 
 
 def test_label_units_are_one_hot_softmax_samples():
