@@ -2,7 +2,9 @@
 
 Binarised MNIST t10k (pixels / 255 > 0.5), first 8,000 rows train, last 2,000
 test, n_components=500. Each method gets the same training-time budget: one
-epoch is timed, then the number of epochs is set to fill the budget. The
+epoch is timed (the fastest of three, since shared machines slow down at
+times), then the number of epochs is set to fill the budget; the table shows
+the time each fit actually took. The
 held-out mean log p(x) uses log Z from annealed importance sampling (100
 chains x 10,000 betas), with its bounds.
 
@@ -44,9 +46,12 @@ def main(argv=None):
     print(f"{'method':24s} {'epochs':>6s} {'train s':>8s} {'test log p(x)':>14s} "
           f"{'bounds':>18s} {'train log p(x)':>15s}")
     for name, kw in METHODS.items():
-        t = time.perf_counter()
-        BoltzmannMachine(args.n_components, max_iter=1, random_state=0, **kw).fit(train)
-        per_epoch = time.perf_counter() - t
+        per_epoch = np.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            BoltzmannMachine(args.n_components, max_iter=1, random_state=0,
+                             **kw).fit(train)
+            per_epoch = min(per_epoch, time.perf_counter() - t)
         epochs = max(1, int(args.budget / per_epoch))
         t = time.perf_counter()
         rbm = BoltzmannMachine(args.n_components, max_iter=epochs, random_state=0,

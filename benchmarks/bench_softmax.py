@@ -9,9 +9,11 @@
    same split, with the same regularisation (target: equal or lower).
 
 Data: sklearn's digits (pixels / 16) and a synthetic 100,000 x 100, 10-class
-problem (make_classification). Best of ``--repeats`` timings.
+problem (make_classification). Each of ``--repeats`` repeats fits both back
+to back; the times are medians and the ratio the median of the per-repeat
+ratios.
 
-    python benchmarks/bench_softmax.py [--n-samples 100000] [--repeats 3]
+    python benchmarks/bench_softmax.py [--n-samples 100000] [--repeats 5]
 """
 
 import argparse
@@ -47,20 +49,26 @@ def objective(coef, intercept, X, y, alpha):
     return tempered_loss_grad(w, X, Y, np.ones(len(y)), alpha, 1.0, True)[0]
 
 
-def best_time(make, X, y, repeats):
-    best, est = np.inf, None
-    for _ in range(repeats):
-        est = make()
-        t = time.perf_counter()
-        est.fit(X, y)
-        best = min(best, time.perf_counter() - t)
-    return best, est
+def paired_times(makers, X, y, repeats):
+    """Per repeat, one fit of each maker back to back; returns the times
+    (repeats, len(makers)) and the last fitted estimators. Ratios taken within
+    a repeat cancel the minute-to-minute speed changes of a shared machine."""
+    times = np.empty((repeats, len(makers)))
+    fitted = [None] * len(makers)
+    for r in range(repeats):
+        for i, make in enumerate(makers):
+            est = make()
+            t = time.perf_counter()
+            est.fit(X, y)
+            times[r, i] = time.perf_counter() - t
+            fitted[i] = est
+    return times, fitted
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n-samples", type=int, default=100_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tol", type=float, default=1e-6)
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")  # ConvergenceWarnings are reported below
@@ -74,13 +82,15 @@ def main(argv=None):
             return TemperedSoftmaxClassifier(1.0, alpha=alpha, tol=args.tol,
                                              max_iter=10000)
 
-        t_ours, ours = best_time(ours_factory, X, y, args.repeats)
-        t_ref, ref = best_time(
-            lambda: LogisticRegression(C=1.0, tol=args.tol, max_iter=10000), X, y,
-            args.repeats)
+        times, (ours, ref) = paired_times(
+            [ours_factory,
+             lambda: LogisticRegression(C=1.0, tol=args.tol, max_iter=10000)],
+            X, y, args.repeats)
+        t_ours, t_ref = np.median(times, axis=0)
+        ratio = np.median(times[:, 0] / times[:, 1])
         f_ours = objective(ours.coef_, ours.intercept_, X, y, alpha)
         f_ref = objective(ref.coef_, ref.intercept_, X, y, alpha)
-        print(f"{name:38s} {t_ours:7.3f} {t_ref:7.3f} {t_ours / t_ref:6.2f} "
+        print(f"{name:38s} {t_ours:7.3f} {t_ref:7.3f} {ratio:6.2f} "
               f"{f_ours:15.10f} {abs(f_ours - f_ref) / abs(f_ref):9.1e}", flush=True)
 
     print("\n2. Held-out calibration (20 % test split, random_state=0; ECE with "
