@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_thermo._cd import (
     CDTrainer,
+    Gibbs,
     RBMParams,
     TrainState,
     base_rate_samples,
@@ -226,3 +227,24 @@ def test_float32_work_stays_float32(monkeypatch):
     assert seen and all(d == np.float32 for row in seen for d in row)
     for a in (p.W, p.visible_bias, p.hidden_bias, *vars(state).values()):
         assert a.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 20, 32, 33, 100])
+def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
+    # few float32 rows take another GEMM (W v^T, copied transposed): the
+    # probabilities and the samples drawn from them must not depend on that
+    rng = np.random.default_rng(n)
+    V, H = 30, 17
+    p = RBMParams(rng.normal(0, 1, (H, V)).astype(dtype),
+                  rng.normal(0, 1, V).astype(dtype),
+                  rng.normal(0, 1, H).astype(dtype))
+    v = (rng.random((n, V)) < 0.5).astype(dtype)
+    P, S = np.empty((n, H), dtype), np.empty((n, H), dtype)
+    with BlockRunner(1, 0) as runner:
+        Gibbs(p, 0.7, runner).up(v, P, S)
+    expected = 1 / (1 + np.exp(-(v.astype(float) @ p.W.T.astype(float)
+                                 + p.hidden_bias) / 0.7))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(P, expected, rtol=tol, atol=tol)
+    assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}
