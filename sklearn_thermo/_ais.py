@@ -27,6 +27,8 @@ from ._cd import Gibbs
 from ._threading import BlockRunner, _controller, row_blocks
 from .ops import _softplus_
 
+_CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
+
 
 def _base_log_partition(a_A, n_hidden, visible, T):
     """``log Z_A`` of the base model, hidden units free (each a factor 2)."""
@@ -42,8 +44,8 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
                       n_betas, runner):
     """AIS estimate of ``log Z`` with bounds.
 
-    The chains are independent, so they are annealed in blocks of rows (fixed
-    by the shape alone, as :func:`~._threading.row_blocks`), each block on one
+    The chains are independent, so they are annealed in blocks of at least
+    ``_CHAINS_PER_BLOCK`` rows (fixed by their number alone), each block on one
     of the runner's threads from start to end with its own random streams and
     BLAS at one thread: no synchronisation per ``beta``, and the same result
     for any number of threads.
@@ -59,7 +61,7 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(0.0, 1.0, n_betas)
-    blocks = row_blocks(n_chains, params.n_hidden)
+    blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
     log_w = np.zeros(n_chains)

@@ -35,7 +35,6 @@ import threading
 import numpy as np
 
 from ._cd import CDTrainer
-from ._threading import MIN_BLOCK_ELEMENTS
 from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
@@ -43,6 +42,7 @@ from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 # slower even in one thread, and stops two threads from gaining on them
 _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
+_MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
 _GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
 _TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
 # largest pre-activation z for the factorised path: e^z stays finite
@@ -207,8 +207,8 @@ class ConditionalKernel:
 
     def row_blocks(self, n):
         """Row blocks of ``n`` rows (from the shape only)."""
-        width = max(1, self.H * MIN_BLOCK_ELEMENTS // _BLOCK_ELEMENTS)
-        return self.runner.blocks(n, width)
+        width = max(1, self.H * _MIN_BLOCK // _BLOCK_ELEMENTS)
+        return self.runner.blocks(n, width, _MIN_BLOCK)
 
     def _blocks(self, n, fn):
         """``fn(block index, rows)`` over the row blocks, chunk by chunk."""

@@ -15,8 +15,12 @@ from threadpoolctl import ThreadpoolController  # with scikit-learn
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
-#: Elements per block below which splitting costs more than it saves.
-MIN_BLOCK_ELEMENTS = 1 << 14
+#: Elements per block below which splitting costs more than it saves. Large:
+#: on 2 cores, elementwise work split over threads between matrix products was
+#: measured slower than in one thread for every batch up to 1000 x 500 (the
+#: BLAS worker threads keep spinning after each product, and each dispatch
+#: costs tens of microseconds), so only arrays of several blocks are split.
+MIN_BLOCK_ELEMENTS = 1 << 17
 
 
 def _thread_budget():
@@ -71,14 +75,16 @@ def make_streams(seed, n=MAX_BLOCKS):
     return [np.random.Generator(np.random.PCG64(s)) for s in children]
 
 
-def row_blocks(n_rows, width):
+def row_blocks(n_rows, width, min_elements=None):
     """Split ``n_rows`` rows of ``width`` columns into contiguous blocks.
 
     Depends on the shape only, never on the thread count, so that block ``k``
     (drawing from stream ``k``) covers the same rows for any ``n_jobs``. A
     power of two blocks balances evenly over 2, 4, 8 ... threads.
     """
-    n_blocks = min(MAX_BLOCKS, (n_rows * width) // MIN_BLOCK_ELEMENTS, n_rows)
+    if min_elements is None:
+        min_elements = MIN_BLOCK_ELEMENTS
+    n_blocks = min(MAX_BLOCKS, (n_rows * width) // min_elements, n_rows)
     n_blocks = 1 << (int(max(1, n_blocks)).bit_length() - 1)
     edges = np.linspace(0, n_rows, n_blocks + 1).astype(np.intp)
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
@@ -102,10 +108,11 @@ class BlockRunner:
         self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
         self._blocks = {}
 
-    def blocks(self, n_rows, width):
-        key = (n_rows, width)
+    def blocks(self, n_rows, width, min_elements=None):
+        """:func:`row_blocks`, cached by shape."""
+        key = (n_rows, width, min_elements)
         if key not in self._blocks:
-            self._blocks[key] = row_blocks(n_rows, width)
+            self._blocks[key] = row_blocks(n_rows, width, min_elements)
         return self._blocks[key]
 
     def map(self, fn, n_rows, width):

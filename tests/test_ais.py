@@ -8,6 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo._ais import _CHAINS_PER_BLOCK
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def test_ais_agrees_with_exact_within_its_bounds(trained, visible):
 def test_ais_is_deterministic_and_independent_of_n_jobs(trained):
     rbm, _ = trained["bernoulli"]
     kw = dict(method="ais", n_chains=64, n_betas=200, random_state=3)
+    assert 64 // _CHAINS_PER_BLOCK > 1  # two blocks of chains, on two threads
     one = rbm.set_params(n_jobs=1).log_partition(**kw)
     rbm._log_z_cache.clear()
     two = rbm.set_params(n_jobs=2).log_partition(**kw)
