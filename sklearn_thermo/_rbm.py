@@ -126,8 +126,11 @@ class BoltzmannMachine(
         joblib control). ``None`` uses all cores this process may use (one
         when it runs inside an outer parallel loop such as
         ``GridSearchCV(n_jobs=-1)``); ``-1`` the same; a positive value that
-        many. Results for a fixed ``random_state`` do not depend on
-        ``n_jobs``.
+        many. Work is split only where the arrays are large (about 2^17
+        elements per thread, e.g. batches of several hundred rows), and
+        the annealed importance sampling of :meth:`log_partition` runs
+        blocks of chains side by side. Results for a fixed ``random_state``
+        do not depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and every Gibbs sample.
     verbose : int, default=0
