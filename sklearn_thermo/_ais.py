@@ -25,7 +25,7 @@ import numpy as np
 
 from ._cd import Gibbs
 from ._threading import BlockRunner, _controller, row_blocks
-from .ops import _softplus_
+from .ops import _softplus_, _softplus_row_sums
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
 
@@ -98,6 +98,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
     P = np.empty((n_chains, H), dtype)
     pv = np.empty((n_chains, V), dtype)
     beta_col = np.empty((n_chains, 1), dtype)
+    spare = np.empty((n_chains, H), dtype)
     bias = np.empty(V, dtype)
     log_w = np.zeros(n_chains)
 
@@ -113,15 +114,11 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
 
         # log f_b1(v) - log f_b0(v), v before the step:
         # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
-        np.multiply(x, b1, out=P)  # P is free again after sampling
-        _softplus_(P, T)
-        gain = P.sum(axis=1, dtype=np.float64)
-        np.multiply(x, b0, out=P)
-        _softplus_(P, T)
-        gain -= P.sum(axis=1, dtype=np.float64)
-        gain += visible_gain
-        gain /= T
-        log_w += gain
+        s1, s0 = _softplus_row_sums(x, (b1, b0), T, P, spare)  # P is free again
+        s1 -= s0
+        s1 += visible_gain
+        s1 /= T
+        log_w += s1
 
         # v | h at b1: mean (1 - b1) a_A + b1 (a_B + h W), variance T
         np.matmul(h, W, out=pv)

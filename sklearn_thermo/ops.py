@@ -432,6 +432,41 @@ def _softplus_(z, T):
     return _saturate_(z)
 
 
+def _softplus_row_sums(x, betas, T, absx, tmp):
+    """``sum_j softplus_T(b x_ij)`` for each row ``i`` and each ``b`` in ``betas``.
+
+    In float64, for ``betas >= 0`` and ``T > 0``. The softplus of
+    :func:`softplus`, split as
+
+    .. math::
+
+        \\sum_j \\operatorname{softplus}_T(b x_j)
+          = b \\sum_j \\max(x_j, 0) + T \\sum_j \\log(1 + e^{-b |x_j| / T}),
+
+    with ``sum_j max(x_j, 0) = (sum_j x_j + sum_j |x_j|) / 2``: ``|x|`` and
+    the first sum serve every ``b`` (AIS needs two per step), and
+    ``e^{-b |x| / T} <= 1`` never overflows (the sums are finite while they
+    fit in float64: any float32 input). ``absx`` and ``tmp`` (shaped
+    like ``x``) are overwritten, ``x`` is not. Returns shape
+    (len(betas), n_rows).
+    """
+    np.abs(x, out=absx)
+    relu = x.sum(axis=1, dtype=np.float64)
+    relu += absx.sum(axis=1, dtype=np.float64)
+    relu *= 0.5
+    out = np.empty((len(betas), x.shape[0]))
+    for i, b in enumerate(betas):
+        # an overflow to -inf is exact below: exp(-inf) = 0
+        with np.errstate(over="ignore", under="ignore"):
+            np.multiply(absx, -float(b) / T, out=tmp)
+            np.exp(tmp, out=tmp)
+        np.log1p(tmp, out=tmp)
+        out[i] = tmp.sum(axis=1, dtype=np.float64)
+        out[i] *= T
+        out[i] += float(b) * relu
+    return out
+
+
 def sigmoid(x, temperature=1.0):
     """Tempered logistic sigmoid.
 

@@ -223,3 +223,26 @@ def test_bad_input(fn):
 def test_empty_reduction_is_an_error(fn):
     with pytest.raises(ValueError, match="empty"):
         fn(np.zeros((2, 0)), 1.0, axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1e-3, 0.7, 1.0, 50.0])
+def test_softplus_row_sums_match_softplus(dtype, T):
+    # the split form AIS uses (shared |x|, relu sums in float64) against the
+    # public softplus, summed in float64; extremes included
+    from sklearn_thermo.ops import _softplus_row_sums
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((6, 40)) * 5).astype(dtype)
+    x[0, :4] = [1e30, -1e30, 0.0, 80.0]
+    if dtype == np.float32:  # sums in float64: the float32 extremes are fine
+        x[1, :2] = [np.finfo(dtype).max, -np.finfo(dtype).max]
+    betas = (0.0, 1e-4, 0.5, 1.0)
+    absx, tmp = np.empty_like(x), np.empty_like(x)
+    got = _softplus_row_sums(x, betas, T, absx, tmp)
+    assert got.shape == (len(betas), 6) and got.dtype == np.float64
+    for b, row in zip(betas, got):
+        want = ops.softplus(b * x.astype(np.float64), temperature=T).sum(axis=1)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(row, want, rtol=tol, atol=tol * x.shape[1] * T)
+    assert np.isfinite(got).all()
