@@ -61,7 +61,11 @@ def paired_times(makers, X, repeats, dtype):
     rates = np.empty(repeats)
     for r in range(repeats):
         rates[r] = gemm_rate(dtype, repeats=2)
-        for i, make in enumerate(makers):
+        # alternate the order: the second of two back-to-back runs was seen
+        # to be systematically slower (or faster) by several per cent
+        order = range(len(makers)) if r % 2 == 0 else reversed(range(len(makers)))
+        for i in order:
+            make = makers[i]
             est = make()
             t = time.perf_counter()
             est.fit(X)

@@ -113,8 +113,10 @@ def main():
         # each repeat fits every model back to back; a model's time over the
         # MLP's is taken within a repeat (the machine's speed drifts)
         times, fitted = {}, {}
-        for _ in range(args.repeats):
-            for name, est in makers():
+        for r in range(args.repeats):
+            # alternate the order: back-to-back runs show a bias by position
+            models = list(makers())
+            for name, est in (models if r % 2 == 0 else models[::-1]):
                 times.setdefault(name, []).append(timed_fit(est, X_train, y_train))
                 fitted[name] = est
         t_mlp = np.array(times[next(iter(times))])

@@ -56,7 +56,10 @@ def paired_times(makers, X, y, repeats):
     times = np.empty((repeats, len(makers)))
     fitted = [None] * len(makers)
     for r in range(repeats):
-        for i, make in enumerate(makers):
+        # alternate the order: back-to-back runs show a bias by position
+        order = range(len(makers)) if r % 2 == 0 else reversed(range(len(makers)))
+        for i in order:
+            make = makers[i]
             est = make()
             t = time.perf_counter()
             est.fit(X, y)
