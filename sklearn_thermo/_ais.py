@@ -71,6 +71,8 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
         with BlockRunner(1, seeds[k]) as own:
             log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start, own)
 
+    # BLAS at one thread also when the blocks run inline (``each`` caps it
+    # only on its pool): the same products, hence the same result, either way
     with _controller().limit(limits=1, user_api="blas"):
         runner.each(anneal_block, list(range(len(blocks))))
 

@@ -19,7 +19,8 @@ scikit-learn. The energy of a joint state at temperature ``T`` is
 Speed: every half-step is one GEMM into a preallocated buffer, on BLAS's own
 threads; bias, activation and sampling then run in place over row blocks on
 the runner's threads, each block with its own random stream. The weight
-gradient, momentum, decay and step run in cache-sized tiles of ``W``.
+gradient, momentum, decay and step run in tiles of rows of ``W`` whose
+scratch holds at most ``_TILE_ELEMENTS`` (one tile for a 784 x 500 model).
 """
 
 from dataclasses import dataclass
@@ -291,21 +292,24 @@ class Gibbs:
         and ``pre`` as in :meth:`_units`. ``have_products``: ``P`` already
         holds ``v W^T`` (computed by the caller), so the GEMM is skipped.
         """
-        if have_products:
-            pass
-        elif (self._WT is None and v.shape[0] <= _SMALL_ROWS
-              and P.dtype == np.float32):
-            W, n = self.params.W, v.shape[0]
+        if not have_products:
+            self._products(v, P)
+        self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
+                    post_scale, beta, pre)
+
+    def _products(self, v, P):
+        """``P <- v W^T``, by the fastest product BLAS offers for the shape."""
+        W, n = self.params.W, v.shape[0]
+        if self._WT is not None:
+            np.matmul(v, self._WT, out=P)
+        elif n <= _SMALL_ROWS and P.dtype == np.float32:
             if self._small is None:
                 self._small = np.empty(_SMALL_ROWS * W.shape[0], W.dtype)
             PT = self._small[: n * W.shape[0]].reshape(W.shape[0], n)
             np.matmul(W, v.T, out=PT)
             P[...] = PT.T
         else:
-            WT = self.params.W.T if self._WT is None else self._WT
-            np.matmul(v, WT, out=P)
-        self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
-                    post_scale, beta, pre)
+            np.matmul(v, W.T, out=P)
 
     def down(self, h, P, S=None, beta=None):
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
@@ -405,7 +409,7 @@ class CDTrainer:
     the negative hidden probabilities stored pre-multiplied by
     ``-n / n_neg`` (and all by the learning rate). That product, the
     momentum, the weight decay and the step run in tiles of contiguous rows of
-    ``W`` small enough that the scratch stays in cache.
+    ``W``, so that the scratch stays bounded (``_TILE_ELEMENTS``).
     """
 
     def __init__(self, params, state, *, max_batch, persistent, n_chains,
@@ -535,7 +539,7 @@ class CDTrainer:
         alpha = learning_rate / (self.T * n)
         v_pos, v_neg = self.Vs[lo : lo + n], self.Vs[lo + n : hi]
         # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, in tiles of
-        # contiguous rows of W so that the scratch stays small and in cache
+        # contiguous rows of W so that the scratch stays bounded
         shrink = learning_rate * weight_decay
         Vs, Hs, vW, W = self.Vs[lo:hi], self.Hs[lo:hi], st.velocity_W, p.W
         H, V = p.n_hidden, p.n_visible
