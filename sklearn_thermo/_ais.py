@@ -25,7 +25,7 @@ import numpy as np
 
 from ._cd import Gibbs
 from ._threading import BlockRunner, _controller, row_blocks
-from .ops import _softplus_, _softplus_row_sums
+from .ops import _softplus_, _softplus_row_gains
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
 
@@ -116,11 +116,10 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
 
         # log f_b1(v) - log f_b0(v), v before the step:
         # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
-        s1, s0 = _softplus_row_sums(x, (b1, b0), T, P, spare)  # P is free again
-        s1 -= s0
-        s1 += visible_gain
-        s1 /= T
-        log_w += s1
+        gain = _softplus_row_gains(x, b1, b0, T, P, spare)  # P is free again
+        gain += visible_gain
+        gain /= T
+        log_w += gain
 
         # v | h at b1: mean (1 - b1) a_A + b1 (a_B + h W), variance T
         np.matmul(h, W, out=pv)
