@@ -644,6 +644,12 @@ class BoltzmannMachine(
             ``r`` the mean importance weight and ``s`` its standard error (the
             lower one taken in log space, ``estimate - 3 s / r``, where
             ``r <= 3 s``, so both are always finite); for exact, the estimate.
+            The AIS bounds measure the spread of the weights that were drawn,
+            not the bias of an annealing too short for the model: AIS then
+            underestimates ``log Z`` (overestimates log-likelihoods), and the
+            bounds do not show it. For large trained models, repeat with
+            another ``random_state`` and more ``n_betas``; trust the estimate
+            once it stops rising.
         random_state : int, RandomState instance or None, default=None
             Seed of the AIS chains; ``None`` uses the estimator's.
 
