@@ -307,10 +307,12 @@ class Gibbs:
         self.runner.map(block, P.shape[0], P.shape[1])
 
     def _thresholds(self, shape):
-        """uint32 scratch for :func:`_bernoulli_draw`, kept between calls."""
-        if self._thr is None or self._thr.shape != shape:
-            self._thr = np.empty(shape, np.uint32)
-        return self._thr
+        """uint32 scratch for :func:`_bernoulli_draw`, kept between calls:
+        one buffer for the hidden and the visible steps, grown to the larger."""
+        size = shape[0] * shape[1]
+        if self._thr is None or self._thr.size < size:
+            self._thr = np.empty(size, np.uint32)
+        return self._thr[:size].reshape(shape)
 
     def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
            pre=None, have_products=False):
