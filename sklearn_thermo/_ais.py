@@ -68,7 +68,7 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
 
     def anneal_block(k):
         rows = blocks[k]
-        with BlockRunner(1, seeds[k]) as own:
+        with BlockRunner(1, seeds[k], limit_blas=False) as own:
             log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start, own)
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
@@ -92,7 +92,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
     W, a_B = params.W, params.visible_bias
     dtype, V, H = params.dtype, params.n_visible, params.n_hidden
     delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
-    gibbs = Gibbs(params, T, runner, frozen=True)  # the core's Gibbs step
+    gibbs = Gibbs(params, T, runner)  # the core's Gibbs step
 
     v = np.empty((n_chains, V), dtype)
     x = np.empty((n_chains, H), dtype)  # c + W v, captured by the hidden step
@@ -104,8 +104,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
     bias = np.empty(V, dtype)
     log_w = np.zeros(n_chains)
 
-    pv.fill(0)  # start: exact samples of the base model
-    gibbs._units(pv, a_A, params.visible, v)
+    gibbs.base_rate(pv, v, bias=a_A)  # start: exact samples of the base model
 
     for k in range(1, len(betas)):
         b0, b1 = float(betas[k - 1]), float(betas[k])
@@ -122,9 +121,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
         log_w += gain
 
         # v | h at b1: mean (1 - b1) a_A + b1 (a_B + h W), variance T
-        np.matmul(h, W, out=pv)
-        pv *= b1
         np.multiply(a_A, 1 - b1, out=bias)
         bias += b1 * a_B
-        gibbs._units(pv, bias, params.visible, v)
+        gibbs.down(h, pv, v, product_scale=b1, bias=bias)
     return log_w

@@ -27,13 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
+from ._core import _kernels
+from ._core._kernels import weight_step
+from .ops import _sigmoid_, _softplus_
 
-_TILE_ELEMENTS = 1 << 19  # most elements of the weight-update scratch (2 MB in float32)
-# Up to this many rows, BLAS (sgemm) computes W v^T, then copied transposed,
-# faster than v W^T: 1.65x at 10 rows, 1.4x at 20, even at 100; float32 only
-# (in float64 it gained nothing in whole training steps)
-_SMALL_ROWS = 32
 
 
 @dataclass
@@ -177,142 +174,75 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
     return out
 
 
-# The largest float32 below 2**32: ``p * _U32_SCALE`` fits a uint32 for any
-# probability p, in float32 or float64 arithmetic.
-_U32_SCALE = 4294967040.0
-
-
-def _bernoulli_draw(Q, S, gen, thresholds):
-    """``S <- (u < Q)`` with ``u`` uniform, from 32 raw random bits per unit.
-
-    The comparison ``bits < Q * (2^32 - 2^8)`` in integers: half the cost
-    of drawing float uniforms and comparing (numpy makes each float from a
-    32-bit draw anyway), with the same resolution, ``P(S = 1) = Q`` to
-    within ``2^-24 Q + 2^-32``. ``thresholds`` is a uint32 scratch shaped
-    like ``Q``; ``S`` may be a strided view.
-    """
-    n = Q.size
-    bits = gen.bit_generator.random_raw((n + 1) // 2).view(np.uint32)[:n]
-    np.multiply(Q, _U32_SCALE, out=thresholds, casting="unsafe")
-    np.less(bits.reshape(Q.shape), thresholds, out=S)
-
-
-def _one_hot_draw(Q, S, gen):
-    """``S <- one-hot draws`` from the rows of probabilities ``Q`` (in place).
-
-    Inverse-CDF sampling: the first class whose cumulative probability
-    exceeds a uniform. ``S`` may be a strided view; ``Q`` is not modified.
-    """
-    u = gen.random((Q.shape[0], 1), dtype=S.dtype)
-    np.cumsum(Q, axis=1, out=S)
-    S[:, -1] = np.inf  # rounding must never leave a row without a class
-    np.greater(S, u, out=S)  # 0 ... 0 1 ... 1
-    S[:, 1:] -= S[:, :-1].copy()  # keep only the first 1
-
-
 # --------------------------------------------------------------------------
-# Gibbs half-steps: one GEMM, then the elementwise work over row blocks
+# Gibbs half-steps: compiled kernels (product + bias + activation + draw)
 # --------------------------------------------------------------------------
+#: Fewest columns of a block of a half-step, and the most blocks.
+_MIN_BLOCK_COLUMNS = 32
+_MAX_BLOCKS = 8
+#: Least work (multiply-adds) per block: below it a thread costs more than it saves.
+_MIN_BLOCK_WORK = 1 << 18
+
+
+def update_blocks(n_rows, n_hidden, n_visible):
+    """Number of blocks of hidden units of a weight step (by shapes alone)."""
+    return column_blocks(n_visible, n_hidden, n_rows)
+
+
+def column_blocks(n_rows, width, depth):
+    """Number of column blocks of a half-step over an (n_rows, width) output
+    with ``depth`` terms per product: set by the shapes alone (a power of two),
+    never by the thread count, so results do not depend on ``n_jobs``."""
+    n = min(_MAX_BLOCKS, width // _MIN_BLOCK_COLUMNS,
+            (n_rows * width * (depth + 16)) // _MIN_BLOCK_WORK)
+    return 1 << (int(max(1, n)).bit_length() - 1)
+
+
 class Gibbs:
     """Block Gibbs half-steps over a batch of chains.
 
-    Each half-step is one GEMM into a preallocated buffer (on BLAS's own
-    threads), then bias, activation and sampling in place over row blocks on
-    the runner's threads, block ``k`` drawing from random stream ``k``.
-    Buffers are kept between calls: Gaussian noise is drawn straight into
-    the sample buffer, Bernoulli thresholds go to a kept uint32 scratch; the
-    one allocation per call is the raw random bits of the Bernoulli draws
-    (numpy's generators have no ``out=`` for them), cheaper than the float
-    uniforms it replaces.
+    Each half-step is one call of the compiled kernel
+    :func:`~._core._kernels.half_step`: blocks of output columns (units), each
+    one product on single-threaded BLAS and one fused pass of bias,
+    activation and draw, on the runner's threads. Random numbers are
+    counter-based, keyed by the runner's call counter, so results are the same
+    for any number of threads.
 
     Parameters
     ----------
     params : RBMParams
     temperature : float
     runner : BlockRunner
-        Threads and per-block random streams.
-    frozen : bool, default=False
-        The parameters will not change while this object is used (sampling,
-        AIS): keep a contiguous copy of ``W^T`` for the hidden step.
+        Thread count and the random keys.
     """
 
-    def __init__(self, params, temperature, runner, *, frozen=False):
+    def __init__(self, params, temperature, runner):
         self.params = params
         self.runner = runner
         self.set_temperature(temperature)
-        # BLAS multiplies by a contiguous W^T faster than by the view W.T
-        # (about 1.3x at 50-100 rows); worth a copy when W will not change
-        self._WT = np.ascontiguousarray(params.W.T) if frozen else None
-        self._small = None  # scratch of W v^T for few rows, made when needed
-        self._thr = None  # uint32 thresholds of the Bernoulli draws
 
     def set_temperature(self, temperature):
         """Sample at ``temperature`` from now on."""
         self.T = float(temperature)
-        # Python floats, not numpy float64 scalars: under NEP 50 those would
-        # run float32 arrays through float64 loops
-        self._sqrt_T = float(np.sqrt(self.T))
 
-    def _units(self, P, bias, unit, S=None, sample_from=0, post_scale=None,
-               beta=None, pre=None, labels=0):
-        """Over row blocks: ``P <- mean(units)``; ``S <- sample`` of rows
-        ``sample_from:``; then ``P *= post_scale`` (a scalar, or a pair for
-        the rows before and from ``sample_from``). ``beta`` (n, 1): an inverse
-        temperature per row (parallel tempering); ``pre`` receives the
-        pre-activations (bias included) before the activation. The last
-        ``labels`` columns, if any, form one softmax group (one-hot samples).
-        """
-        r = sample_from
-        T = self.T
-
-        def block(rows, gen):
-            p = P[rows]
-            p += bias
-            if pre is not None:
-                pre[rows] = p
-            px = p[:, :-labels] if labels else p
-            if labels:
-                pl = p[:, -labels:]
-                if beta is not None:
-                    pl *= beta[rows]
-                _softmax_and_lse_(pl, T)
-            if beta is not None and unit == "bernoulli":
-                px *= beta[rows]
-            if unit == "bernoulli":
-                _sigmoid_(px, T)
-            lo = max(rows.start, r)
-            if S is not None and lo < rows.stop:
-                # Gaussian noise fills whole contiguous rows (the generator
-                # needs that); label columns then take their own uniforms
-                s, q = S[lo - r : rows.stop - r], P[lo : rows.stop]
-                sx, qx = (s[:, :-labels], q[:, :-labels]) if labels else (s, q)
-                if unit == "bernoulli":
-                    thr = self._thresholds(P.shape)[lo : rows.stop, : qx.shape[1]]
-                    _bernoulli_draw(qx, sx, gen, thr)
-                else:
-                    gen.standard_normal(out=s, dtype=s.dtype)
-                    if beta is not None:  # variance T / beta
-                        sx *= np.sqrt(T / beta[lo:rows.stop])
-                    elif T != 1.0:
-                        sx *= self._sqrt_T
-                    sx += qx
-                if labels:
-                    _one_hot_draw(q[:, -labels:], s[:, -labels:], gen)
-            if isinstance(post_scale, tuple):
-                p[: max(0, r - rows.start)] *= post_scale[0]
-                p[max(0, r - rows.start) :] *= post_scale[1]
-            elif post_scale is not None:
-                p *= post_scale
-
-        self.runner.map(block, P.shape[0], P.shape[1])
-
-    def _thresholds(self, shape):
-        """uint32 scratch for :func:`_bernoulli_draw`, kept between calls:
-        one buffer for the hidden and the visible steps, grown to the larger."""
-        size = shape[0] * shape[1]
-        if self._thr is None or self._thr.size < size:
-            self._thr = np.empty(size, np.uint32)
-        return self._thr[:size].reshape(shape)
+    def _step(self, P, bias, *, X=None, transpose, unit, S=None, sample_from=0,
+              post_scale=None, beta=None, pre=None, labels=0, alpha=1.0,
+              products=True):
+        if isinstance(post_scale, tuple):
+            first, rest = post_scale
+        else:
+            first = rest = 1.0 if post_scale is None else post_scale
+        if beta is not None:
+            beta = np.ascontiguousarray(beta, dtype=P.dtype).reshape(-1)
+        depth = 0 if X is None or not products else X.shape[1]
+        _kernels.half_step(
+            P, bias, X=X, M=self.params.W if X is not None else None,
+            transpose_m=transpose, alpha=alpha, products=products,
+            gaussian=unit == "gaussian", temperature=self.T, beta=beta, pre=pre,
+            S=S, sample_from=sample_from, scale_first=first, scale_rest=rest,
+            n_labels=labels, key=self.runner.next_key(),
+            n_blocks=column_blocks(P.shape[0], P.shape[1], depth),
+            n_threads=self.runner.n_threads)
 
     def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
            pre=None, have_products=False):
@@ -321,39 +251,32 @@ class Gibbs:
         Only rows ``sample_from:`` of ``P`` are sampled (into ``S``'s rows).
         ``post_scale`` multiplies ``P`` after sampling: a scalar, or a pair
         ``(first, rest)`` for rows before and from ``sample_from``. ``beta``
-        and ``pre`` as in :meth:`_units`. ``have_products``: ``P`` already
-        holds ``v W^T`` (computed by the caller), so the GEMM is skipped.
+        (n, 1) is an inverse temperature per row (parallel tempering, AIS);
+        ``pre`` receives the pre-activations ``c + W v``. ``have_products``:
+        ``P`` already holds ``v W^T`` (computed by the caller).
         """
-        if not have_products:
-            self._products(v, P)
-        self._units(P, self.params.hidden_bias, "bernoulli", S, sample_from,
-                    post_scale, beta, pre)
+        self._step(P, self.params.hidden_bias, X=v, transpose=True,
+                   unit="bernoulli", S=S, sample_from=sample_from,
+                   post_scale=post_scale, beta=beta, pre=pre,
+                   products=not have_products)
 
-    def _products(self, v, P):
-        """``P <- v W^T``, by the fastest product BLAS offers for the shape."""
-        W, n = self.params.W, v.shape[0]
-        if self._WT is not None:
-            np.matmul(v, self._WT, out=P)
-        elif n <= _SMALL_ROWS and P.dtype == np.float32:
-            if self._small is None:
-                self._small = np.empty(_SMALL_ROWS * W.shape[0], W.dtype)
-            PT = self._small[: n * W.shape[0]].reshape(W.shape[0], n)
-            np.matmul(W, v.T, out=PT)
-            P[...] = PT.T
-        else:
-            np.matmul(v, W.T, out=P)
+    def down(self, h, P, S=None, beta=None, *, product_scale=1.0, bias=None):
+        """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given.
 
-    def down(self, h, P, S=None, beta=None):
-        """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given."""
-        np.matmul(h, self.params.W, out=P)
-        self._units(P, self.params.visible_bias, self.params.visible, S,
-                    beta=beta, labels=self.params.n_labels)
+        The pre-activations are ``product_scale * h W + bias`` (``bias``
+        defaults to the visible biases): AIS scales the product by its
+        ``beta`` and mixes the biases of two models.
+        """
+        self._step(P, self.params.visible_bias if bias is None else bias, X=h,
+                   transpose=False, unit=self.params.visible, S=S, beta=beta,
+                   labels=self.params.n_labels, alpha=product_scale)
 
-    def base_rate(self, P, S):
+    def base_rate(self, P, S, bias=None):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
         P.fill(0)
-        self._units(P, self.params.visible_bias, self.params.visible, S,
-                    labels=self.params.n_labels)
+        self._step(P, self.params.visible_bias if bias is None else bias,
+                   transpose=False, unit=self.params.visible, S=S,
+                   labels=self.params.n_labels)
 
     def run(self, h, v, Pv, Ph, n_steps):
         """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
@@ -377,7 +300,7 @@ def sample_chains(params, temperature, runner, v0, n_steps, clamp=None):
     n, V = v0.shape
     H = params.n_hidden
     dtype = params.dtype
-    gibbs = Gibbs(params, temperature, runner, frozen=n_steps > 1)
+    gibbs = Gibbs(params, temperature, runner)
     v = np.array(v0, dtype=dtype, order="C", copy=True)
     h = np.empty((n, H), dtype)
     Ph = np.empty((n, H), dtype)
@@ -461,9 +384,6 @@ class CDTrainer:
         self.Vs = np.zeros((rows, V), dtype)
         self.Hs = np.zeros((rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
-        # gradient tiles: contiguous rows of W, about _TILE_ELEMENTS each
-        self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
-        self._G = np.empty(self._tile_rows * V, dtype)
         if persistent:
             if state.chains is None or state.chains.shape != (self.n_chains, H):
                 state.chains = self._start_chains()
@@ -570,26 +490,13 @@ class CDTrainer:
         p, st = self.params, self.state
         alpha = learning_rate / (self.T * n)
         v_pos, v_neg = self.Vs[lo : lo + n], self.Vs[lo + n : hi]
-        # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, in tiles of
-        # contiguous rows of W so that the scratch stays bounded
-        shrink = learning_rate * weight_decay
-        Vs, Hs, vW, W = self.Vs[lo:hi], self.Hs[lo:hi], st.velocity_W, p.W
-        H, V = p.n_hidden, p.n_visible
-        for r0 in range(0, H, self._tile_rows):
-            rows = slice(r0, min(r0 + self._tile_rows, H))
-            G = self._G[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
-            np.matmul(Hs[:, rows].T, Vs, out=G)
-            v_t, W_t = vW[rows], W[rows]
-            v_t *= momentum
-            v_t += G
-            if shrink:  # L2 on the weights only; G is free again
-                np.multiply(W_t, shrink, out=G)
-                v_t -= G
-            W_t += v_t
-        vc = st.velocity_hidden
-        vc *= momentum
-        vc += Hs.sum(axis=0)
-        p.hidden_bias += vc
+        # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, and the hidden
+        # biases, in one kernel over blocks of hidden units
+        weight_step(self.Vs[lo:hi], self.Hs[lo:hi], p.W, st.velocity_W,
+                    p.hidden_bias, st.velocity_hidden, momentum=momentum,
+                    shrink=learning_rate * weight_decay,
+                    n_blocks=update_blocks(hi - lo, p.n_hidden, p.n_visible),
+                    n_threads=self.runner.n_threads)
 
         grad_a = v_pos.sum(axis=0)
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)

@@ -34,7 +34,7 @@ import threading
 
 import numpy as np
 
-from ._cd import CDTrainer
+from ._cd import CDTrainer, update_blocks, weight_step
 from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
@@ -44,7 +44,6 @@ _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
 _MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
 _GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
-_TILE_ELEMENTS = 1 << 17  # size of a tile of the weight update
 # largest pre-activation z for the factorised path: e^z stays finite
 _SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
 # log of the largest product of factors taken before one log (with margin)
@@ -320,6 +319,7 @@ class ClassRBMTrainer:
         self.alpha = float(generative_weight)
         self.T = float(temperature)
         self.max_batch = int(max_batch)
+        self.runner = runner
         dtype, K, H = params.dtype, params.n_labels, params.n_hidden
         V = params.n_visible - K
         self.cd = None
@@ -338,10 +338,7 @@ class ClassRBMTrainer:
         self.D = np.empty((mb, K), dtype)
         self.loss = np.empty(mb, dtype)
         self.gU = np.empty((len(self.kernel.row_blocks(mb)), K, H), dtype)
-        if self.cd is None:
-            self._tile_rows = min(H, max(1, _TILE_ELEMENTS // V))
-            self._G = np.empty(self._tile_rows * V, dtype)
-        else:
+        if self.cd is not None:
             self._YU = np.empty((mb, H), dtype)  # Y U^T of the hybrid step
 
     def step(self, X, rows, Y, learning_rate, momentum, weight_decay):
@@ -410,18 +407,11 @@ class ClassRBMTrainer:
         shrink = dt(lr * wd)
         W, vW = p.W, st.velocity_W
         V = W.shape[1] - K
-        H = p.n_hidden
-        for r0 in range(0, H, self._tile_rows):
-            rows = slice(r0, min(r0 + self._tile_rows, H))
-            G = self._G[: (rows.stop - r0) * V].reshape(rows.stop - r0, V)
-            np.matmul(A[:, rows].T, Xb, out=G)
-            v_t, W_t = vW[rows, :V], W[rows, :V]
-            v_t *= dt(momentum)
-            v_t += G
-            if shrink:
-                np.multiply(W_t, shrink, out=G)
-                v_t -= G
-            W_t += v_t
+        # the feature weights and the hidden biases: the core's weight step
+        weight_step(Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
+                    st.velocity_hidden, momentum=momentum, shrink=shrink,
+                    n_blocks=update_blocks(n, p.n_hidden, V),
+                    n_threads=self.runner.n_threads)
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         vU, U = vW[:, V:], W[:, V:]
         vU *= dt(momentum)
@@ -429,10 +419,6 @@ class ClassRBMTrainer:
         if shrink:
             vU -= U * shrink
         U += vU
-        vc = st.velocity_hidden
-        vc *= dt(momentum)
-        vc += A.sum(axis=0)
-        p.hidden_bias += vc
         vd = st.velocity_visible[V:]
         vd *= dt(momentum)
         vd += D.sum(axis=0) * scale

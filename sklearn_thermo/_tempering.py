@@ -56,7 +56,7 @@ def sample_tempered(params, temperature, runner, betas, v0, n_steps, rng):
     h = np.empty((len(v), params.n_hidden), params.dtype)
     Ph, pre = np.empty_like(h), np.empty_like(h)
     Pv = np.empty_like(v)
-    g = Gibbs(params, temperature, runner, frozen=True)
+    g = Gibbs(params, temperature, runner)
     g.up(v, Ph, h, beta=beta_rows)
     for step in range(n_steps):
         g.down(h, Pv, v, beta=beta_rows)
@@ -72,7 +72,7 @@ def sample_annealed(params, temperature, runner, v0, n_steps, max_temperature):
     v = np.array(v0, dtype=params.dtype, copy=True)
     h = np.empty((len(v), params.n_hidden), params.dtype)
     Ph, Pv = np.empty_like(h), np.empty_like(v)
-    g = Gibbs(params, temperature, runner, frozen=True)
+    g = Gibbs(params, temperature, runner)
     for t in temperature * np.geomspace(max_temperature, 1.0, n_steps):
         g.set_temperature(t)
         g.up(v, Ph, h)

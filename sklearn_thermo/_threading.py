@@ -13,6 +13,11 @@ import joblib
 import numpy as np
 from threadpoolctl import ThreadpoolController  # with scikit-learn
 
+from ._core._kernels import mix64
+
+_MASK64 = (1 << 64) - 1
+_GAMMA = 0x9E3779B97F4A7C15
+
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
 #: Elements per block below which splitting costs more than it saves. Large:
@@ -101,12 +106,23 @@ class BlockRunner:
     block, blocks run inline in order.
     """
 
-    def __init__(self, n_threads, seed=None):
+    def __init__(self, n_threads, seed=None, *, limit_blas=True):
         self.n_threads = int(n_threads)
-        # streams only where there is randomness (``map``); ``each`` needs none
+        # streams only where there is randomness; ``each`` needs none
         self.streams = None if seed is None else make_streams(seed)
+        # the compiled kernels' counter-based random numbers: one key per call
+        self._key = mix64(0 if seed is None else int(seed) & _MASK64)
+        self._calls = 0
         self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
         self._blocks = {}
+        self._limit_blas = limit_blas
+        self._limits = None
+
+    def next_key(self):
+        """The random key of the next kernel call (a function of the seed and
+        the number of calls so far only)."""
+        self._calls += 1
+        return mix64((self._key + self._calls * _GAMMA) & _MASK64)
 
     def blocks(self, n_rows, width, min_elements=None):
         """:func:`row_blocks`, cached by shape."""
@@ -146,8 +162,16 @@ class BlockRunner:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._limits is not None:
+            self._limits.restore_original_limits()
+            self._limits = None
 
     def __enter__(self):
+        # The core owns the parallelism: BLAS at one thread while the runner
+        # lives (its threads call BLAS side by side; OpenBLAS's own threads
+        # on products of tens of rows are slow, and very slow on a busy machine)
+        if self._limit_blas and self._limits is None:
+            self._limits = _controller().limit(limits=1, user_api="blas")
         return self
 
     def __exit__(self, *exc):

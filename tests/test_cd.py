@@ -200,24 +200,9 @@ def test_no_oversubscription_inside_outer_joblib_loop():
     assert all(1 <= k <= max(1, cpu_count() // n_outer) for k in inner)
 
 
-def test_float32_work_stays_float32(monkeypatch):
-    """Products and sampling see only float32 (and the uint32 draws of the
-    Bernoulli units), even with float64 scalars given."""
-    import sklearn_thermo._cd as cd
-
-    seen = []
-    real_less, real_matmul = np.less, np.matmul
-
-    def less(a, b, out=None):
-        seen.append((a.dtype, b.dtype, out.dtype))
-        return real_less(a, b, out=out)
-
-    def matmul(a, b, out=None):
-        seen.append((a.dtype, b.dtype, out.dtype))
-        return real_matmul(a, b, out=out)
-
-    monkeypatch.setattr(cd.np, "less", less)
-    monkeypatch.setattr(cd.np, "matmul", matmul)
+def test_float32_work_stays_float32():
+    """Parameters, velocities and chains stay float32 through CD and PCD
+    steps, even with float64 scalars given (the kernels take one dtype)."""
     p = random_params(6, 4, "gaussian").astype(np.float32)
     X = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
     state = TrainState.zeros(p)
@@ -228,8 +213,6 @@ def test_float32_work_stays_float32(monkeypatch):
                                 runner=runner)
             trainer.load(X, np.arange(16))
             trainer.step(16, np.float64(0.01), np.float64(0.9), np.float64(1e-3))
-    assert seen and all(d in (np.float32, np.uint32) for row in seen for d in row)
-    assert all(out == np.float32 for *_, out in seen)
     for a in (p.W, p.visible_bias, p.hidden_bias, *vars(state).values()):
         assert a.dtype == np.float32
 
@@ -237,8 +220,7 @@ def test_float32_work_stays_float32(monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 20, 32, 33, 100])
 def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
-    # few float32 rows take another GEMM (W v^T, copied transposed): the
-    # probabilities and the samples drawn from them must not depend on that
+    # the hidden step for any number of rows (one block of columns or several)
     rng = np.random.default_rng(n)
     V, H = 30, 17
     p = RBMParams(rng.normal(0, 1, (H, V)).astype(dtype),
@@ -253,24 +235,3 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(P, expected, rtol=tol, atol=tol)
     assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bernoulli_draws_have_the_given_probabilities(dtype):
-    # integer draws against scaled thresholds: 0 and 1 exact, the rest
-    # within sampling error; a strided output (label columns) works too
-    from sklearn_thermo._cd import _bernoulli_draw
-
-    probs = np.array([0.0, 1e-3, 0.3, 0.5, 0.9, 1.0], dtype)
-    n = 200_000
-    Q = np.tile(probs, (n, 1))
-    S = np.full((n, len(probs) + 2), -1.0, dtype)
-    thr = np.empty(Q.shape, np.uint32)
-    _bernoulli_draw(Q, S[:, :-2], np.random.default_rng(0), thr)
-    assert (S[:, -2:] == -1).all()  # columns outside the view untouched
-    assert set(np.unique(S[:, :-2])) <= {0.0, 1.0}
-    freq = S[:, :-2].mean(axis=0)
-    assert freq[0] == 0 and freq[-1] == 1
-    np.testing.assert_allclose(freq, probs, atol=4 * np.sqrt(0.25 / n))
-    # the columns are independent draws, not one uniform shared by a row
-    assert abs(np.corrcoef(S[:, 2], S[:, 3])[0, 1]) < 0.02

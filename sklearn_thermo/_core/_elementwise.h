@@ -1,0 +1,218 @@
+/* Fused elementwise passes of the CD core: bias + activation + draw, and
+ * decay + step. Included by _kernels.pyx; plain C, no Python.
+ *
+ * Random numbers are counter-based: the uniform of element e of a call with
+ * key k is a function of (k, e) alone (the SplitMix64 output at position e of
+ * the stream that starts at k), so a result never depends on how the work is
+ * split between threads.
+ */
+#ifndef SKLEARN_THERMO_ELEMENTWISE_H
+#define SKLEARN_THERMO_ELEMENTWISE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_GAMMA 0x9e3779b97f4a7c15ULL
+
+/* Runtime dispatch to AVX2/FMA (or AVX-512) versions of the loops where
+ * the compiler supports function multiversioning; the baseline otherwise. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__linux__) && (__GNUC__ >= 8)
+#define ST_CLONES \
+    __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define ST_CLONES
+#endif
+
+static inline uint64_t st_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* exp for float32, branch-free so that the loops around it vectorise:
+ * Cody-Waite reduction and Cephes' polynomial (about 1 ulp), argument
+ * clamped to [-87, 88] (results stay normal floats: no overflow, and a
+ * sigmoid built on it is exactly 1 above 87 and below 1e-38 under -88). */
+static inline float st_expf(float x)
+{
+    union { float f; int32_t i; } m, s;
+    float t, n, r, p;
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    t = x * 1.44269504088896341f;
+    m.f = t + 12582912.0f; /* 1.5 * 2^23: rounds t to the nearest integer */
+    n = m.f - 12582912.0f;
+    r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    s.i = (m.i - 0x4B400000 + 127) << 23; /* 2^n */
+    return p * s.f;
+}
+
+static inline double st_exp(double x) { return exp(x); }
+
+/* Uniforms in (0, 1]: 24 bits for float32, 53 for float64. With u in
+ * (0, 1], ``u <= p`` is never true for p = 0 and always for p = 1. */
+static inline float st_uniform_f(uint64_t h)
+{
+    return (float)((h >> 40) + 1) * 5.9604644775390625e-08f;
+}
+
+static inline double st_uniform_d(uint64_t h)
+{
+    return (double)((h >> 11) + 1) * 1.1102230246251565e-16;
+}
+
+/* A standard normal from one 64-bit hash (Box-Muller on two 32-bit halves). */
+static inline double st_normal(uint64_t h)
+{
+    double u1 = (double)((h >> 32) + 1) * 2.3283064365386963e-10; /* (0, 1] */
+    double u2 = (double)(h & 0xffffffffULL) * 2.3283064365386963e-10;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* One (row, column range) of a Gibbs half-step, in place on a row p of
+ * pre-activations (the products):
+ *   x = p + bias;  pre <- x (if pre);
+ *   p <- sigmoid(beta x / T) (Bernoulli) or x (Gaussian mean);
+ *   s <- a draw from p (if s), with uniforms of stream ``key`` at positions
+ *        base + j;
+ *   p <- p * scale.
+ * ``base`` is the element index of column 0 of this row. */
+#define ST_DEFINE_ROW(T, SUF, EXP, UNIFORM)                                     \
+ST_CLONES static void st_row_##SUF(                                             \
+    T *p, const T *bias, ptrdiff_t c0, ptrdiff_t c1, int gaussian, T scale_in,  \
+    T sigma, T *pre, T *s, uint64_t key, uint64_t base, T scale)                \
+{                                                                               \
+    ptrdiff_t j;                                                                \
+    if (pre != NULL) {                                                          \
+        for (j = c0; j < c1; j++) {                                             \
+            pre[j] = p[j] + bias[j];                                            \
+        }                                                                       \
+    }                                                                           \
+    if (gaussian) {                                                             \
+        for (j = c0; j < c1; j++) {                                             \
+            p[j] = p[j] + bias[j];                                              \
+        }                                                                       \
+    } else {                                                                    \
+        for (j = c0; j < c1; j++) {                                             \
+            p[j] = (T)1 / ((T)1 + EXP(-(p[j] + bias[j]) * scale_in));           \
+        }                                                                       \
+    }                                                                           \
+    if (s != NULL) {                                                            \
+        uint64_t z = key + (base + (uint64_t)c0) * ST_GAMMA;                    \
+        if (gaussian) {                                                         \
+            for (j = c0; j < c1; j++, z += ST_GAMMA) {                          \
+                s[j] = p[j] + sigma * (T)st_normal(st_mix64(z));                \
+            }                                                                   \
+        } else {                                                                \
+            for (j = c0; j < c1; j++, z += ST_GAMMA) {                          \
+                s[j] = UNIFORM(st_mix64(z)) <= p[j] ? (T)1 : (T)0;              \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    if (scale != (T)1) {                                                        \
+        for (j = c0; j < c1; j++) {                                             \
+            p[j] *= scale;                                                      \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_ROW(float, f, st_expf, st_uniform_f)
+ST_DEFINE_ROW(double, d, st_exp, st_uniform_d)
+
+/* One softmax group (a one-hot label) of a row, in place:
+ *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s);
+ *   p <- p * scale.  ``u`` is the row's uniform. */
+#define ST_DEFINE_SOFTMAX(T, SUF, UNIFORM)                                      \
+static void st_softmax_##SUF(T *p, const T *bias, ptrdiff_t k, T scale_in,      \
+                             T *s, uint64_t h, T scale)                         \
+{                                                                               \
+    ptrdiff_t j, pick = k - 1;                                                  \
+    T mx = -INFINITY, total = 0, u, acc = 0;                                    \
+    for (j = 0; j < k; j++) {                                                   \
+        p[j] = (p[j] + bias[j]) * scale_in;                                     \
+        mx = p[j] > mx ? p[j] : mx;                                             \
+    }                                                                           \
+    for (j = 0; j < k; j++) {                                                   \
+        p[j] = (T)exp((double)(p[j] - mx));                                     \
+        total += p[j];                                                          \
+    }                                                                           \
+    for (j = 0; j < k; j++) {                                                   \
+        p[j] /= total;                                                          \
+    }                                                                           \
+    if (s != NULL) {                                                            \
+        u = UNIFORM(h);                                                         \
+        for (j = 0; j < k; j++) {                                               \
+            acc += p[j];                                                        \
+            if (u <= acc) {                                                     \
+                pick = j;                                                       \
+                break;                                                          \
+            }                                                                   \
+        }                                                                       \
+        for (j = 0; j < k; j++) {                                               \
+            s[j] = j == pick ? (T)1 : (T)0;                                     \
+        }                                                                       \
+    }                                                                           \
+    if (scale != (T)1) {                                                        \
+        for (j = 0; j < k; j++) {                                               \
+            p[j] *= scale;                                                      \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_SOFTMAX(float, f, st_uniform_f)
+ST_DEFINE_SOFTMAX(double, d, st_uniform_d)
+
+/* The step of a block of weights after the velocity has been updated:
+ *   v <- v - shrink * w;  w <- w + v. */
+#define ST_DEFINE_STEP(T, SUF)                                                  \
+ST_CLONES static void st_step_##SUF(T *w, T *v, ptrdiff_t n, T shrink)          \
+{                                                                               \
+    ptrdiff_t j;                                                                \
+    if (shrink != (T)0) {                                                       \
+        for (j = 0; j < n; j++) {                                               \
+            v[j] -= shrink * w[j];                                              \
+            w[j] += v[j];                                                       \
+        }                                                                       \
+    } else {                                                                    \
+        for (j = 0; j < n; j++) {                                               \
+            w[j] += v[j];                                                       \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_STEP(float, f)
+ST_DEFINE_STEP(double, d)
+
+/* acc[j] <- m * acc[j] + sum_i x[i, j], rows of x ``ld`` apart (column sums
+ * in row order: the same result for any split of the columns). */
+#define ST_DEFINE_COLSUM(T, SUF)                                                \
+static void st_colsum_##SUF(const T *x, ptrdiff_t ld, ptrdiff_t n_rows,         \
+                            ptrdiff_t n, T m, T *acc)                           \
+{                                                                               \
+    ptrdiff_t i, j;                                                             \
+    for (j = 0; j < n; j++) {                                                   \
+        acc[j] *= m;                                                            \
+    }                                                                           \
+    for (i = 0; i < n_rows; i++) {                                              \
+        const T *row = x + i * ld;                                              \
+        for (j = 0; j < n; j++) {                                               \
+            acc[j] += row[j];                                                   \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_COLSUM(float, f)
+ST_DEFINE_COLSUM(double, d)
+
+#endif

@@ -1,0 +1,306 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Compiled kernels of the CD core: Gibbs half-steps and the weight step.
+
+Each kernel splits its output into blocks whose boundaries depend on the
+shapes alone, and runs the blocks on OpenMP threads (``prange``, dynamic
+schedule, so that a thread the OS has paused does not hold the others up).
+A block calls single-threaded BLAS (``scipy.linalg.cython_blas``) for its
+share of the matrix product, then makes one fused pass over its elements.
+Random numbers are counter-based (see ``_elementwise.h``): an element's
+uniform depends on the call's key and the element's position only. So for a
+given key the result is the same for any number of threads.
+
+The caller caps BLAS at one thread while these run (threadpoolctl), the
+pattern of scikit-learn's KMeans. Arrays are row-major with unit column
+stride; rows may be any distance apart.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
+from libc.math cimport sqrt
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+
+
+cdef extern from "_elementwise.h" nogil:
+    uint64_t st_mix64(uint64_t z)
+    void st_row_f(float *p, const float *bias, Py_ssize_t c0, Py_ssize_t c1,
+                  int gaussian, float scale_in, float sigma, float *pre, float *s,
+                  uint64_t key, uint64_t base, float scale)
+    void st_row_d(double *p, const double *bias, Py_ssize_t c0, Py_ssize_t c1,
+                  int gaussian, double scale_in, double sigma, double *pre,
+                  double *s, uint64_t key, uint64_t base, double scale)
+    void st_softmax_f(float *p, const float *bias, Py_ssize_t k, float scale_in,
+                      float *s, uint64_t h, float scale)
+    void st_softmax_d(double *p, const double *bias, Py_ssize_t k, double scale_in,
+                      double *s, uint64_t h, double scale)
+    void st_step_f(float *w, float *v, Py_ssize_t n, float shrink)
+    void st_step_d(double *w, double *v, Py_ssize_t n, double shrink)
+    void st_colsum_f(const float *x, Py_ssize_t ld, Py_ssize_t n_rows, Py_ssize_t n,
+                     float m, float *acc)
+    void st_colsum_d(const double *x, Py_ssize_t ld, Py_ssize_t n_rows,
+                     Py_ssize_t n, double m, double *acc)
+
+
+def mix64(uint64_t z):
+    """SplitMix64's finaliser: a key for a new call from a counter."""
+    return st_mix64(z)
+
+
+cdef inline Py_ssize_t _ld(object a, Py_ssize_t itemsize) except -1:
+    """Distance between rows in elements; columns must be adjacent."""
+    if a.ndim != 2 or (a.shape[1] > 1 and a.strides[1] != itemsize):
+        raise ValueError("kernel arrays need 2 dimensions and adjacent columns")
+    if a.shape[0] <= 1:
+        return max(1, a.shape[1])
+    if a.strides[0] % itemsize or a.strides[0] < itemsize * a.shape[1]:
+        raise ValueError("kernel arrays need rows at least a row apart")
+    return a.strides[0] // itemsize
+
+
+cdef inline void _gemm(char *ta, char *tb, int m, int n, int k, floating alpha,
+                       floating *a, int lda, floating *b, int ldb, floating beta,
+                       floating *c, int ldc) noexcept nogil:
+    if floating is float:
+        sgemm(ta, tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(ta, tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+
+
+cdef void _half_block(
+    Py_ssize_t blk, Py_ssize_t n_blocks, Py_ssize_t n, Py_ssize_t width,
+    Py_ssize_t n_units, floating *X, Py_ssize_t ldx, floating *M,
+    Py_ssize_t k, bint transpose_m, floating alpha, floating *P, Py_ssize_t ldp,
+    floating *bias, bint gaussian, double temperature, floating *beta,
+    floating *pre, Py_ssize_t ldpre, floating *S, Py_ssize_t lds,
+    Py_ssize_t sample_from, floating scale_first, floating scale_rest,
+    uint64_t key,
+) noexcept nogil:
+    cdef Py_ssize_t c0 = blk * width // n_blocks
+    cdef Py_ssize_t c1 = (blk + 1) * width // n_blocks
+    cdef Py_ssize_t i, u1 = n_units if c1 > n_units else c1
+    cdef floating b, sigma, scale
+    cdef floating *s_row
+    cdef floating *pre_row
+    if c1 <= c0:
+        return
+    if X != NULL:
+        # P[:, c0:c1] = alpha X op(M)[:, c0:c1], in BLAS's column-major terms
+        if transpose_m:  # M (width x k): rows c0:c1 of M
+            _gemm(b"T", b"N", <int>(c1 - c0), <int>n, <int>k, alpha,
+                  M + c0 * k, <int>k, X, <int>ldx, 0.0, P + c0, <int>ldp)
+        else:  # M (k x width): columns c0:c1 of M
+            _gemm(b"N", b"N", <int>(c1 - c0), <int>n, <int>k, alpha,
+                  M + c0, <int>width, X, <int>ldx, 0.0, P + c0, <int>ldp)
+    if u1 <= c0:
+        return  # a block of label units only: the softmax pass does them
+    for i in range(n):
+        b = beta[i] if beta != NULL else 1.0
+        sigma = <floating>sqrt(temperature / b)
+        scale = scale_first if i < sample_from else scale_rest
+        s_row = S + (i - sample_from) * lds if (S != NULL and i >= sample_from) else NULL
+        pre_row = pre + i * ldpre if pre != NULL else NULL
+        if floating is float:
+            st_row_f(P + i * ldp, bias, c0, u1, gaussian, <float>(b / temperature),
+                     sigma, pre_row, s_row, key, <uint64_t>(i * width), scale)
+        else:
+            st_row_d(P + i * ldp, bias, c0, u1, gaussian, b / temperature,
+                     sigma, pre_row, s_row, key, <uint64_t>(i * width), scale)
+
+
+def half_step(
+    floating[:, :] P,
+    floating[::1] bias,
+    *,
+    X=None,
+    M=None,
+    bint transpose_m=False,
+    double alpha=1.0,
+    bint products=True,
+    bint gaussian=False,
+    double temperature=1.0,
+    beta=None,
+    pre=None,
+    S=None,
+    Py_ssize_t sample_from=0,
+    double scale_first=1.0,
+    double scale_rest=1.0,
+    Py_ssize_t n_labels=0,
+    uint64_t key=0,
+    Py_ssize_t n_blocks=1,
+    int n_threads=1,
+):
+    """One Gibbs half-step over all rows of ``P`` (n x width), in place.
+
+    ``P <- alpha X op(M)`` (``op(M) = M^T`` if ``transpose_m``) when
+    ``products``, else ``P`` already holds the products (or ``X`` is None and
+    they are taken as 0); then per element ``x = P + bias``, ``pre <- x``,
+    ``P <- sigmoid(beta x / T)`` (Bernoulli) or ``x`` (Gaussian mean), rows
+    ``sample_from:`` of ``P`` drawn into ``S`` (Bernoulli; Gaussian with
+    variance ``T / beta``), and ``P *= scale_first`` for rows before
+    ``sample_from``, ``scale_rest`` from it. The last ``n_labels`` columns
+    form one softmax group (a one-hot draw). ``beta`` (n,) is an inverse
+    temperature per row. The work is ``n_blocks`` blocks of columns.
+    """
+    cdef Py_ssize_t n = P.shape[0], width = P.shape[1], k = 0
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef Py_ssize_t ldp = _ld(np.asarray(P), isz), ldx = 1, ldpre = 1, lds = 1
+    cdef floating[:, :] Xv, Mv, Sv, prev
+    cdef floating[::1] betav
+    cdef floating *Xp = NULL
+    cdef floating *Mp = NULL
+    cdef floating *Sp = NULL
+    cdef floating *prep = NULL
+    cdef floating *betap = NULL
+    cdef floating *row
+    cdef Py_ssize_t n_units = width - n_labels, blk, i
+    cdef floating a = <floating>alpha, sf = <floating>scale_first
+    cdef floating sr = <floating>scale_rest, scale
+    cdef double T = temperature
+    if bias.shape[0] != width:
+        raise ValueError("bias must have one entry per column of P")
+    if n == 0 or width == 0:
+        return
+    if X is not None:
+        Xv = X
+        Mv = M
+        Xp = &Xv[0, 0]
+        ldx = _ld(X, isz)
+        if transpose_m:
+            k = Mv.shape[1]
+            ok = Mv.shape[0] == width
+        else:
+            k = Mv.shape[0]
+            ok = Mv.shape[1] == width
+        if not (ok and Xv.shape[1] == k and Xv.shape[0] == n):
+            raise ValueError("shapes of X, M and P do not agree")
+        if _ld(M, isz) != (k if transpose_m else width):
+            raise ValueError("M must be C-contiguous")
+        Mp = &Mv[0, 0]
+        if not products:
+            Xp = NULL  # P holds the products already
+    if S is not None and n > sample_from:
+        Sv = S
+        if Sv.shape[0] != n - sample_from or Sv.shape[1] != width:
+            raise ValueError("S must have the shape of the sampled rows of P")
+        Sp = &Sv[0, 0]
+        lds = _ld(S, isz)
+    if pre is not None:
+        prev = pre
+        if prev.shape[0] != n or prev.shape[1] != width:
+            raise ValueError("pre must have the shape of P")
+        prep = &prev[0, 0]
+        ldpre = _ld(pre, isz)
+    if beta is not None:
+        betav = beta
+        if betav.shape[0] != n:
+            raise ValueError("beta must have one entry per row")
+        betap = &betav[0]
+    with nogil:
+        if n_threads > 1 and n_blocks > 1:
+            for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
+                _half_block(blk, n_blocks, n, width, n_units, Xp, ldx, Mp, k,
+                            transpose_m, a, &P[0, 0], ldp, &bias[0], gaussian, T,
+                            betap, prep, ldpre, Sp, lds, sample_from, sf, sr, key)
+        else:
+            for blk in range(n_blocks):
+                _half_block(blk, n_blocks, n, width, n_units, Xp, ldx, Mp, k,
+                            transpose_m, a, &P[0, 0], ldp, &bias[0], gaussian, T,
+                            betap, prep, ldpre, Sp, lds, sample_from, sf, sr, key)
+        if n_labels > 0:
+            # label positions after all element positions of the call
+            for i in range(n):
+                row = &P[i, 0] + n_units
+                scale = sf if i < sample_from else sr
+                if prep != NULL:
+                    for blk in range(n_labels):
+                        prep[i * ldpre + n_units + blk] = row[blk] + bias[n_units + blk]
+                if floating is float:
+                    st_softmax_f(row, &bias[n_units], n_labels,
+                                 <float>((betap[i] if betap != NULL else 1.0) / T),
+                                 Sp + (i - sample_from) * lds + n_units
+                                 if (Sp != NULL and i >= sample_from) else NULL,
+                                 st_mix64(key + <uint64_t>(n * width + i) * 0x9e3779b97f4a7c15ULL),
+                                 scale)
+                else:
+                    st_softmax_d(row, &bias[n_units], n_labels,
+                                 (betap[i] if betap != NULL else 1.0) / T,
+                                 Sp + (i - sample_from) * lds + n_units
+                                 if (Sp != NULL and i >= sample_from) else NULL,
+                                 st_mix64(key + <uint64_t>(n * width + i) * 0x9e3779b97f4a7c15ULL),
+                                 scale)
+
+
+cdef void _step_block(
+    Py_ssize_t blk, Py_ssize_t n_blocks, Py_ssize_t m, Py_ssize_t H, Py_ssize_t V,
+    floating *Vs, Py_ssize_t ldv, floating *Hs, Py_ssize_t ldh, floating *W,
+    Py_ssize_t ldw, floating *vW, Py_ssize_t ldvw, floating *c, floating *vc,
+    floating momentum, floating shrink,
+) noexcept nogil:
+    cdef Py_ssize_t r0 = blk * H // n_blocks, r1 = (blk + 1) * H // n_blocks, j
+    if r1 <= r0:
+        return
+    # vW[r0:r1] = momentum vW[r0:r1] + Hs[:, r0:r1]^T Vs
+    _gemm(b"N", b"T", <int>V, <int>(r1 - r0), <int>m, 1.0, Vs, <int>ldv,
+          Hs + r0, <int>ldh, momentum, vW + r0 * ldvw, <int>ldvw)
+    for j in range(r0, r1):
+        if floating is float:
+            st_step_f(W + j * ldw, vW + j * ldvw, V, shrink)
+        else:
+            st_step_d(W + j * ldw, vW + j * ldvw, V, shrink)
+    if floating is float:
+        st_colsum_f(Hs + r0, ldh, m, r1 - r0, momentum, vc + r0)
+    else:
+        st_colsum_d(Hs + r0, ldh, m, r1 - r0, momentum, vc + r0)
+    for j in range(r0, r1):
+        c[j] += vc[j]
+
+
+def weight_step(
+    floating[:, :] Vs,
+    floating[:, :] Hs,
+    floating[:, :] W,
+    floating[:, :] velocity_W,
+    floating[::1] hidden_bias,
+    floating[::1] velocity_hidden,
+    *,
+    double momentum,
+    double shrink,
+    Py_ssize_t n_blocks=1,
+    int n_threads=1,
+):
+    """The weight and hidden-bias step from scaled statistics, in place.
+
+    ``vW <- momentum vW + Hs^T Vs``, ``vW -= shrink W``, ``W += vW``;
+    ``vc <- momentum vc + sum(Hs, axis=0)``, ``c += vc``. ``Hs`` holds the
+    hidden statistics already scaled by the learning rate (negative for the
+    model's side). Blocks of rows of ``W`` (hidden units) run in parallel.
+    ``W`` and ``vW`` may be column blocks of larger arrays (rows apart).
+    """
+    cdef Py_ssize_t m = Vs.shape[0], V = W.shape[1], H = W.shape[0], blk
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef Py_ssize_t ldv = _ld(np.asarray(Vs), isz), ldh = _ld(np.asarray(Hs), isz)
+    cdef Py_ssize_t ldw = _ld(np.asarray(W), isz), ldvw = _ld(np.asarray(velocity_W), isz)
+    cdef floating mo = <floating>momentum, sh = <floating>shrink
+    if (Hs.shape[0] != m or Hs.shape[1] != H or Vs.shape[1] != V
+            or velocity_W.shape[0] != H or velocity_W.shape[1] != V
+            or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H):
+        raise ValueError("shapes of the statistics and the parameters do not agree")
+    if H == 0 or V == 0:
+        return
+    if m == 0:
+        raise ValueError("no rows of statistics")
+    with nogil:
+        if n_threads > 1 and n_blocks > 1:
+            for blk in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
+                _step_block(blk, n_blocks, m, H, V, &Vs[0, 0], ldv, &Hs[0, 0], ldh,
+                            &W[0, 0], ldw, &velocity_W[0, 0], ldvw, &hidden_bias[0],
+                            &velocity_hidden[0], mo, sh)
+        else:
+            for blk in range(n_blocks):
+                _step_block(blk, n_blocks, m, H, V, &Vs[0, 0], ldv, &Hs[0, 0], ldh,
+                            &W[0, 0], ldw, &velocity_W[0, 0], ldvw, &hidden_bias[0],
+                            &velocity_hidden[0], mo, sh)

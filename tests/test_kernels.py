@@ -1,0 +1,197 @@
+"""The compiled kernels of the CD core against slow, obviously correct numpy."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from sklearn_thermo._core._kernels import half_step, weight_step
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def reference_half_step(P0, bias, X, M, transpose_m, alpha, T, beta, scales,
+                        sample_from, n_labels, gaussian):
+    """The deterministic part of a half-step, in float64: (P, pre)."""
+    M = M.astype(float)
+    prod = P0.astype(float) if X is None else alpha * X.astype(float) @ (
+        M.T if transpose_m else M)
+    pre = prod + bias
+    b = np.ones(len(pre)) if beta is None else beta.astype(float)
+    units = pre.shape[1] - n_labels
+    P = pre.copy()
+    if not gaussian:
+        P[:, :units] = _sigmoid(b[:, None] * pre[:, :units] / T)
+    if n_labels:
+        z = b[:, None] * pre[:, units:] / T
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        P[:, units:] = z / z.sum(axis=1, keepdims=True)
+    P[:sample_from] *= scales[0]
+    P[sample_from:] *= scales[1]
+    return P, pre
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 20, 33, 100])
+@pytest.mark.parametrize("transpose_m", [True, False])
+def test_half_step_matches_its_formula(dtype, n, transpose_m):
+    rng = np.random.default_rng(n)
+    k, width = 30, 70
+    X = (rng.random((n, k)) < 0.5).astype(dtype)
+    M = rng.normal(0, 0.5, (width, k) if transpose_m else (k, width)).astype(dtype)
+    bias = rng.normal(0, 1, width).astype(dtype)
+    beta = rng.uniform(0.2, 1, n).astype(dtype)
+    P = np.empty((n, width), dtype)
+    pre = np.empty_like(P)
+    sf = n // 3
+    S = np.empty((n - sf, width), dtype)
+    half_step(P, bias, X=X, M=M, transpose_m=transpose_m, alpha=0.8,
+              temperature=0.7, beta=beta, pre=pre, S=S, sample_from=sf,
+              scale_first=2.0, scale_rest=-0.5, key=3, n_blocks=4)
+    P_ref, pre_ref = reference_half_step(None, bias, X, M, transpose_m, 0.8, 0.7,
+                                         beta, (2.0, -0.5), sf, 0, False)
+    np.testing.assert_allclose(P, P_ref, rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_allclose(pre, pre_ref, rtol=TOL[dtype], atol=TOL[dtype])
+    assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_label_group_is_a_softmax_with_one_hot_draws(dtype):
+    rng = np.random.default_rng(0)
+    n, units, K = 40_000, 5, 4
+    bias = np.concatenate([rng.normal(size=units), np.log([1, 2, 3, 4])]).astype(dtype)
+    P = np.zeros((n, units + K), dtype)
+    S = np.empty_like(P)
+    pre = np.empty_like(P)
+    half_step(P, bias, S=S, pre=pre, n_labels=K, temperature=1.0, key=5)
+    P_ref, _ = reference_half_step(np.zeros((n, units + K)), bias, None,
+                                   np.zeros((1, 1)), False, 1.0, 1.0, None,
+                                   (1, 1), 0, K, False)
+    np.testing.assert_allclose(P, P_ref, rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_allclose(pre, np.broadcast_to(bias, P.shape), rtol=1e-6)
+    labels = S[:, units:]
+    assert (labels.sum(axis=1) == 1).all() and set(np.unique(labels)) == {0, 1}
+    np.testing.assert_allclose(labels.mean(axis=0), np.arange(1, 5) / 10,
+                               atol=4 * np.sqrt(0.25 / n))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bernoulli_draws_have_the_given_probabilities(dtype):
+    # p = 0 and p = 1 exact, the rest within sampling error; a strided output
+    # works, and the columns are independent draws
+    probs = np.array([0.0, 1e-3, 0.3, 0.5, 0.9, 1.0])
+    with np.errstate(divide="ignore"):
+        logits = np.log(probs) - np.log1p(-probs)
+    n = 200_000
+    P = np.zeros((n, len(probs)), dtype)
+    S = np.full((n, len(probs) + 2), -1.0, dtype)
+    half_step(P, logits.astype(dtype), S=S[:, :-2], key=11, n_blocks=1)
+    assert (S[:, -2:] == -1).all()  # columns outside the view untouched
+    assert set(np.unique(S[:, :-2])) <= {0.0, 1.0}
+    freq = S[:, :-2].mean(axis=0)
+    assert freq[0] == 0 and freq[-1] == 1
+    np.testing.assert_allclose(freq, probs, atol=4 * np.sqrt(0.25 / n))
+    assert abs(np.corrcoef(S[:, 2], S[:, 3])[0, 1]) < 0.02
+    # successive rows are independent too
+    assert abs(np.corrcoef(S[1:, 3], S[:-1, 3])[0, 1]) < 0.02
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gaussian_draws_have_mean_and_variance_t_over_beta(dtype):
+    n = 100_000
+    bias = np.array([0.0, 1.5, -2.0], dtype)
+    beta = np.where(np.arange(n) < n // 2, 1.0, 0.25).astype(dtype)
+    P = np.zeros((n, 3), dtype)
+    S = np.empty_like(P)
+    half_step(P, bias, S=S, gaussian=True, temperature=2.0, beta=beta, key=13)
+    np.testing.assert_array_equal(P, np.broadcast_to(bias, P.shape))
+    for rows, var in ((slice(0, n // 2), 2.0), (slice(n // 2, n), 8.0)):
+        s = S[rows].astype(float)
+        np.testing.assert_allclose(s.mean(axis=0), bias, atol=5 * np.sqrt(var / s.shape[0]))
+        np.testing.assert_allclose(s.var(axis=0), var, rtol=0.03)
+    # normal tails, not just the right variance
+    z = (S[: n // 2] - bias) / np.sqrt(2.0)
+    tail = 0.0027  # P(|z| > 3) of a standard normal
+    assert abs(np.mean(np.abs(z) > 3) - tail) < 5 * np.sqrt(tail / z.size)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_results_depend_on_the_key_not_on_threads(dtype):
+    rng = np.random.default_rng(1)
+    n, k, width = 64, 50, 256
+    X = (rng.random((n, k)) < 0.5).astype(dtype)
+    M = rng.normal(0, 0.3, (width, k)).astype(dtype)
+    bias = rng.normal(0, 1, width).astype(dtype)
+
+    def run(key, threads):
+        P = np.empty((n, width), dtype)
+        S = np.empty_like(P)
+        with threadpool_limits(1, user_api="blas"):
+            half_step(P, bias, X=X, M=M, transpose_m=True, S=S, key=key,
+                      n_blocks=8, n_threads=threads)
+        return P, S
+
+    P1, S1 = run(7, 1)
+    for threads in (2, 3, 4):
+        P2, S2 = run(7, threads)
+        np.testing.assert_array_equal(P1, P2)
+        np.testing.assert_array_equal(S1, S2)
+    _, S3 = run(8, 1)
+    assert np.mean(S1 != S3) > 0.2  # another key: other draws
+
+
+def reference_weight_step(Vs, Hs, W, vW, c, vc, momentum, shrink):
+    vW = momentum * vW.astype(float) + Hs.astype(float).T @ Vs.astype(float)
+    vW -= shrink * W.astype(float)
+    vc = momentum * vc.astype(float) + Hs.astype(float).sum(axis=0)
+    return W + vW, vW, c + vc, vc
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_weight_step_matches_its_formula(dtype, threads):
+    rng = np.random.default_rng(2)
+    m, H, V = 24, 37, 29
+    Vs = rng.random((m, V)).astype(dtype)
+    Hs = rng.normal(0, 0.1, (m, H)).astype(dtype)
+    # W and vW as column blocks of wider arrays (label columns after them)
+    W_full = rng.normal(0, 1, (H, V + 3)).astype(dtype)
+    vW_full = rng.normal(0, 0.1, (H, V + 3)).astype(dtype)
+    c, vc = rng.normal(size=H).astype(dtype), rng.normal(size=H).astype(dtype)
+    expected = reference_weight_step(Vs, Hs, W_full[:, :V], vW_full[:, :V], c, vc,
+                                     0.9, 1e-3)
+    labels_before = W_full[:, V:].copy(), vW_full[:, V:].copy()
+    with threadpool_limits(1, user_api="blas"):
+        weight_step(Vs, Hs, W_full[:, :V], vW_full[:, :V], c, vc, momentum=0.9,
+                    shrink=1e-3, n_blocks=4, n_threads=threads)
+    for got, want in zip((W_full[:, :V], vW_full[:, :V], c, vc), expected):
+        np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_array_equal(W_full[:, V:], labels_before[0])
+    np.testing.assert_array_equal(vW_full[:, V:], labels_before[1])
+
+
+def test_weight_step_without_momentum_ignores_old_velocity():
+    # momentum 0: a non-finite old velocity must not leak into the step
+    W = np.zeros((4, 3))
+    vW = np.full((4, 3), np.nan)
+    c, vc = np.zeros(4), np.zeros(4)
+    weight_step(np.ones((2, 3)), np.ones((2, 4)), W, vW, c, vc, momentum=0.0,
+                shrink=0.0)
+    np.testing.assert_array_equal(W, 2.0)
+
+
+def test_kernels_refuse_mixed_dtypes_and_bad_shapes():
+    P = np.zeros((3, 4), np.float32)
+    with pytest.raises((TypeError, ValueError)):
+        half_step(P, np.zeros(4, np.float64))
+    with pytest.raises(ValueError, match="bias"):
+        half_step(P, np.zeros(5, np.float32))
+    with pytest.raises(ValueError, match="shapes"):
+        half_step(P, np.zeros(4, np.float32), X=np.zeros((3, 2), np.float32),
+                  M=np.zeros((4, 3), np.float32), transpose_m=True)
+    with pytest.raises(ValueError, match="adjacent columns"):
+        half_step(np.zeros((4, 3), np.float32).T, np.zeros(4, np.float32))
