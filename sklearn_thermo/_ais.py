@@ -89,7 +89,7 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
 
 def _anneal(params, T, a_A, betas, n_chains, runner):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``."""
-    W, a_B = params.W, params.visible_bias
+    a_B = params.visible_bias
     dtype, V, H = params.dtype, params.n_visible, params.n_hidden
     delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
     gibbs = Gibbs(params, T, runner)  # the core's Gibbs step

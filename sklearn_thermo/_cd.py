@@ -32,7 +32,6 @@ from ._core._kernels import weight_step
 from .ops import _sigmoid_, _softplus_
 
 
-
 @dataclass
 class RBMParams:
     """Parameters of an RBM; arrays are updated in place by the trainer.

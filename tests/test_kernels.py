@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
-
 from sklearn_thermo._core._kernels import half_step, weight_step
+from threadpoolctl import threadpool_limits
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -111,7 +110,8 @@ def test_gaussian_draws_have_mean_and_variance_t_over_beta(dtype):
     np.testing.assert_array_equal(P, np.broadcast_to(bias, P.shape))
     for rows, var in ((slice(0, n // 2), 2.0), (slice(n // 2, n), 8.0)):
         s = S[rows].astype(float)
-        np.testing.assert_allclose(s.mean(axis=0), bias, atol=5 * np.sqrt(var / s.shape[0]))
+        np.testing.assert_allclose(s.mean(axis=0), bias,
+                                   atol=5 * np.sqrt(var / s.shape[0]))
         np.testing.assert_allclose(s.var(axis=0), var, rtol=0.03)
     # normal tails, not just the right variance
     z = (S[: n // 2] - bias) / np.sqrt(2.0)
