@@ -40,7 +40,10 @@ def _openmp_flags(compiler):
 class BuildExt(build_ext):
     def build_extensions(self):
         flags = _openmp_flags(self.compiler)
-        optimise = [] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        # -fno-trapping-math: the clamps and selects of the elementwise loops
+        # become vector min/max/blend (nothing here relies on FP traps)
+        optimise = ([] if self.compiler.compiler_type == "msvc"
+                    else ["-O3", "-fno-trapping-math"])
         for ext in self.extensions:
             ext.extra_compile_args = [*optimise, *flags, *ext.extra_compile_args]
             ext.extra_link_args = [*flags, *ext.extra_link_args]

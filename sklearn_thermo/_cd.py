@@ -177,8 +177,8 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
 # Gibbs half-steps: compiled kernels (product + bias + activation + draw)
 # --------------------------------------------------------------------------
 #: Fewest columns of a block of a half-step, and the most blocks.
-_MIN_BLOCK_COLUMNS = 32
-_MAX_BLOCKS = 8
+_MIN_BLOCK_COLUMNS = 64
+_MAX_BLOCKS = 4
 #: Least work (multiply-adds) per block: below it a thread costs more than it saves.
 _MIN_BLOCK_WORK = 1 << 18
 

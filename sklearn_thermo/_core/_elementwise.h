@@ -1,10 +1,12 @@
 /* Fused elementwise passes of the CD core: bias + activation + draw, and
  * decay + step. Included by _kernels.pyx; plain C, no Python.
  *
- * Random numbers are counter-based: the uniform of element e of a call with
- * key k is a function of (k, e) alone (the SplitMix64 output at position e of
- * the stream that starts at k), so a result never depends on how the work is
- * split between threads.
+ * Random numbers are counter-based: the random bits of element e of a call
+ * with the 64-bit key (k0, k1) are H(H(e + k0) ^ k1), H a 32-bit integer
+ * hash (Wellons' lowbias32), a function of (key, e) alone. So a result
+ * never depends on how the work is split between threads, and the loops
+ * vectorise (32-bit lanes). Element indices are taken modulo 2^32 within
+ * one call.
  */
 #ifndef SKLEARN_THERMO_ELEMENTWISE_H
 #define SKLEARN_THERMO_ELEMENTWISE_H
@@ -13,14 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ST_GAMMA 0x9e3779b97f4a7c15ULL
-
-/* Runtime dispatch to AVX2/FMA (or AVX-512) versions of the loops where
- * the compiler supports function multiversioning; the baseline otherwise. */
+/* Runtime dispatch to AVX2 + FMA (x86-64-v3) versions of the loops where the
+ * compiler supports function multiversioning on ISA levels; the baseline
+ * otherwise. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__) && (__GNUC__ >= 8)
-#define ST_CLONES \
-    __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+    defined(__linux__) && (__GNUC__ >= 12)
+#define ST_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define ST_CLONES
 #endif
@@ -40,8 +40,9 @@ static inline float st_expf(float x)
 {
     union { float f; int32_t i; } m, s;
     float t, n, r, p;
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
+    /* in the operand order of maxps / minps, so that the loops vectorise */
+    x = x > -87.0f ? x : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     t = x * 1.44269504088896341f;
     m.f = t + 12582912.0f; /* 1.5 * 2^23: rounds t to the nearest integer */
     n = m.f - 12582912.0f;
@@ -60,23 +61,43 @@ static inline float st_expf(float x)
 
 static inline double st_exp(double x) { return exp(x); }
 
-/* Uniforms in (0, 1]: 24 bits for float32, 53 for float64. With u in
- * (0, 1], ``u <= p`` is never true for p = 0 and always for p = 1. */
-static inline float st_uniform_f(uint64_t h)
+static inline uint32_t st_hash32(uint32_t x)
 {
-    return (float)((h >> 40) + 1) * 5.9604644775390625e-08f;
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
 }
 
-static inline double st_uniform_d(uint64_t h)
+static inline uint32_t st_bits(uint32_t e, uint32_t k0, uint32_t k1)
 {
-    return (double)((h >> 11) + 1) * 1.1102230246251565e-16;
+    return st_hash32(st_hash32(e + k0) ^ k1);
 }
 
-/* A standard normal from one 64-bit hash (Box-Muller on two 32-bit halves). */
-static inline double st_normal(uint64_t h)
+/* Uniforms in (0, 1] from the bits of element e: 24 bits for float32, 53
+ * (two hashes) for float64. With u in (0, 1], ``u <= p`` is never true for
+ * p = 0 and always for p = 1. */
+static inline float st_uniform_f(uint32_t e, uint32_t k0, uint32_t k1)
 {
-    double u1 = (double)((h >> 32) + 1) * 2.3283064365386963e-10; /* (0, 1] */
-    double u2 = (double)(h & 0xffffffffULL) * 2.3283064365386963e-10;
+    return (float)((int32_t)(st_bits(e, k0, k1) >> 8) + 1) * 5.9604644775390625e-08f;
+}
+
+static inline double st_uniform_d(uint32_t e, uint32_t k0, uint32_t k1)
+{
+    uint32_t hi = st_bits(e, k0, k1);
+    uint32_t lo = st_hash32(hi ^ k0 ^ 0x5bd1e995U);
+    return ((double)(int32_t)(hi >> 1) * 4194304.0 + (double)(int32_t)(lo >> 10)
+            + 1.0) * 1.1102230246251565e-16;
+}
+
+/* A standard normal from element e (Box-Muller on two 32-bit hashes). */
+static inline double st_normal(uint32_t e, uint32_t k0, uint32_t k1)
+{
+    uint32_t a = st_bits(e, k0, k1), b = st_hash32(a ^ k0 ^ 0x5bd1e995U);
+    double u1 = ((double)a + 1.0) * 2.3283064365386963e-10; /* (0, 1] */
+    double u2 = (double)b * 2.3283064365386963e-10;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
@@ -94,6 +115,8 @@ ST_CLONES static void st_row_##SUF(                                             
     T sigma, T *pre, T *s, uint64_t key, uint64_t base, T scale)                \
 {                                                                               \
     ptrdiff_t j;                                                                \
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);                    \
+    uint32_t e0 = (uint32_t)base;                                               \
     if (pre != NULL) {                                                          \
         for (j = c0; j < c1; j++) {                                             \
             pre[j] = p[j] + bias[j];                                            \
@@ -109,14 +132,13 @@ ST_CLONES static void st_row_##SUF(                                             
         }                                                                       \
     }                                                                           \
     if (s != NULL) {                                                            \
-        uint64_t z = key + (base + (uint64_t)c0) * ST_GAMMA;                    \
         if (gaussian) {                                                         \
-            for (j = c0; j < c1; j++, z += ST_GAMMA) {                          \
-                s[j] = p[j] + sigma * (T)st_normal(st_mix64(z));                \
+            for (j = c0; j < c1; j++) {                                         \
+                s[j] = p[j] + sigma * (T)st_normal(e0 + (uint32_t)j, k0, k1);   \
             }                                                                   \
         } else {                                                                \
-            for (j = c0; j < c1; j++, z += ST_GAMMA) {                          \
-                s[j] = UNIFORM(st_mix64(z)) <= p[j] ? (T)1 : (T)0;              \
+            for (j = c0; j < c1; j++) {                                         \
+                s[j] = UNIFORM(e0 + (uint32_t)j, k0, k1) <= p[j] ? (T)1 : (T)0; \
             }                                                                   \
         }                                                                       \
     }                                                                           \
@@ -131,11 +153,11 @@ ST_DEFINE_ROW(float, f, st_expf, st_uniform_f)
 ST_DEFINE_ROW(double, d, st_exp, st_uniform_d)
 
 /* One softmax group (a one-hot label) of a row, in place:
- *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s);
- *   p <- p * scale.  ``u`` is the row's uniform. */
+ *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s) with the
+ *   uniform of element e;  p <- p * scale. */
 #define ST_DEFINE_SOFTMAX(T, SUF, UNIFORM)                                      \
 static void st_softmax_##SUF(T *p, const T *bias, ptrdiff_t k, T scale_in,      \
-                             T *s, uint64_t h, T scale)                         \
+                             T *s, uint64_t key, uint64_t e, T scale)           \
 {                                                                               \
     ptrdiff_t j, pick = k - 1;                                                  \
     T mx = -INFINITY, total = 0, u, acc = 0;                                    \
@@ -151,7 +173,7 @@ static void st_softmax_##SUF(T *p, const T *bias, ptrdiff_t k, T scale_in,      
         p[j] /= total;                                                          \
     }                                                                           \
     if (s != NULL) {                                                            \
-        u = UNIFORM(h);                                                         \
+        u = UNIFORM((uint32_t)e, (uint32_t)key, (uint32_t)(key >> 32));         \
         for (j = 0; j < k; j++) {                                               \
             acc += p[j];                                                        \
             if (u <= acc) {                                                     \

@@ -34,9 +34,9 @@ cdef extern from "_elementwise.h" nogil:
                   int gaussian, double scale_in, double sigma, double *pre,
                   double *s, uint64_t key, uint64_t base, double scale)
     void st_softmax_f(float *p, const float *bias, Py_ssize_t k, float scale_in,
-                      float *s, uint64_t h, float scale)
+                      float *s, uint64_t key, uint64_t e, float scale)
     void st_softmax_d(double *p, const double *bias, Py_ssize_t k, double scale_in,
-                      double *s, uint64_t h, double scale)
+                      double *s, uint64_t key, uint64_t e, double scale)
     void st_step_f(float *w, float *v, Py_ssize_t n, float shrink)
     void st_step_d(double *w, double *v, Py_ssize_t n, double shrink)
     void st_colsum_f(const float *x, Py_ssize_t ld, Py_ssize_t n_rows, Py_ssize_t n,
@@ -223,15 +223,13 @@ def half_step(
                                  <float>((betap[i] if betap != NULL else 1.0) / T),
                                  Sp + (i - sample_from) * lds + n_units
                                  if (Sp != NULL and i >= sample_from) else NULL,
-                                 st_mix64(key + <uint64_t>(n * width + i) * 0x9e3779b97f4a7c15ULL),
-                                 scale)
+                                 key, <uint64_t>(n * width + i), scale)
                 else:
                     st_softmax_d(row, &bias[n_units], n_labels,
                                  (betap[i] if betap != NULL else 1.0) / T,
                                  Sp + (i - sample_from) * lds + n_units
                                  if (Sp != NULL and i >= sample_from) else NULL,
-                                 st_mix64(key + <uint64_t>(n * width + i) * 0x9e3779b97f4a7c15ULL),
-                                 scale)
+                                 key, <uint64_t>(n * width + i), scale)
 
 
 cdef void _step_block(
