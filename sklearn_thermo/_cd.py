@@ -234,14 +234,14 @@ class Gibbs:
         if beta is not None:
             beta = np.ascontiguousarray(beta, dtype=P.dtype).reshape(-1)
         depth = 0 if X is None or not products else X.shape[1]
-        _kernels.half_step(
+        n_blocks = column_blocks(P.shape[0], P.shape[1], depth)
+        self.runner.call(
+            ("half_step", P.shape, depth, n_blocks), _kernels.half_step,
             P, bias, X=X, M=self.params.W if X is not None else None,
             transpose_m=transpose, alpha=alpha, products=products,
             gaussian=unit == "gaussian", temperature=self.T, beta=beta, pre=pre,
             S=S, sample_from=sample_from, scale_first=first, scale_rest=rest,
-            n_labels=labels, key=self.runner.next_key(),
-            n_blocks=column_blocks(P.shape[0], P.shape[1], depth),
-            n_threads=self.runner.n_threads)
+            n_labels=labels, key=self.runner.next_key(), n_blocks=n_blocks)
 
     def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
            pre=None, have_products=False):
@@ -491,11 +491,11 @@ class CDTrainer:
         v_pos, v_neg = self.Vs[lo : lo + n], self.Vs[lo + n : hi]
         # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, and the hidden
         # biases, in one kernel over blocks of hidden units
-        weight_step(self.Vs[lo:hi], self.Hs[lo:hi], p.W, st.velocity_W,
-                    p.hidden_bias, st.velocity_hidden, momentum=momentum,
-                    shrink=learning_rate * weight_decay,
-                    n_blocks=update_blocks(hi - lo, p.n_hidden, p.n_visible),
-                    n_threads=self.runner.n_threads)
+        n_blocks = update_blocks(hi - lo, p.n_hidden, p.n_visible)
+        self.runner.call(("weight_step", hi - lo, n_blocks), weight_step,
+                         self.Vs[lo:hi], self.Hs[lo:hi], p.W, st.velocity_W,
+                         p.hidden_bias, st.velocity_hidden, momentum=momentum,
+                         shrink=learning_rate * weight_decay, n_blocks=n_blocks)
 
         grad_a = v_pos.sum(axis=0)
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)

@@ -408,10 +408,11 @@ class ClassRBMTrainer:
         W, vW = p.W, st.velocity_W
         V = W.shape[1] - K
         # the feature weights and the hidden biases: the core's weight step
-        weight_step(Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
-                    st.velocity_hidden, momentum=momentum, shrink=shrink,
-                    n_blocks=update_blocks(n, p.n_hidden, V),
-                    n_threads=self.runner.n_threads)
+        n_blocks = update_blocks(n, p.n_hidden, V)
+        self.runner.call(("weight_step", n, n_blocks), weight_step,
+                         Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
+                         st.velocity_hidden, momentum=momentum, shrink=shrink,
+                         n_blocks=n_blocks)
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         vU, U = vW[:, V:], W[:, V:]
         vU *= dt(momentum)

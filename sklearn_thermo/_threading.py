@@ -7,6 +7,8 @@ row blocks whose boundaries depend only on the array's shape, and block ``k``
 always draws from stream ``k``.
 """
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import joblib
@@ -95,6 +97,84 @@ def row_blocks(n_rows, width, min_elements=None):
     return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
+class ThreadChooser:
+    """The thread count of each kind of kernel call, chosen by measurement.
+
+    On a quiet machine the core's threads make each call faster; on a busy
+    one (a notebook, a CI runner, ``pytest -n 2``) a thread the OS has paused
+    holds up every parallel region it belongs to, and the same call can be
+    tens of times slower than in one thread. The kernels give the same result
+    for any thread count, so each call may take whichever has been faster
+    lately: per kind of call (its shapes), the last times with ``n_threads``
+    and with one thread are kept, the faster count is used, and the other is
+    tried again after a while (an interval that doubles, up to
+    ``max_interval`` seconds, while it keeps losing), so that a change of
+    load is followed within seconds at a small cost.
+    """
+
+    def __init__(self, n_threads, *, interval=0.1, max_interval=5.0,
+                 clock=time.perf_counter):
+        self.n_threads = int(n_threads)
+        self._clock = clock
+        self._interval, self._max_interval = interval, max_interval
+        self._kinds = {}
+        self._lock = threading.Lock()
+
+    def choose(self, kind):
+        """The thread count for the next call of ``kind``."""
+        if self.n_threads == 1:
+            return 1
+        with self._lock:
+            return self._choose(kind)
+
+    def _choose(self, kind):
+        st = self._kinds.get(kind)
+        if st is None:  # [time with n threads, time with one, next try, interval]
+            self._kinds[kind] = [None, None, 0.0, self._interval]
+            return self.n_threads
+        many, one, next_try, _ = st
+        if many is None:
+            return self.n_threads
+        if one is None:
+            return 1
+        best, other = (self.n_threads, 1) if many <= one else (1, self.n_threads)
+        if self._clock() >= next_try:
+            return other
+        return best
+
+    def record(self, kind, n_threads, seconds):
+        """Note that a call of ``kind`` with ``n_threads`` took ``seconds``."""
+        with self._lock:
+            self._record(kind, n_threads, seconds)
+
+    def _record(self, kind, n_threads, seconds):
+        st = self._kinds.get(kind)
+        if st is None or self.n_threads == 1:
+            return
+        many, one = st[0], st[1]
+        was_best = (many is None or one is None
+                    or (many <= one) == (n_threads != 1))
+        st[0 if n_threads != 1 else 1] = seconds
+        if many is not None and one is not None and not was_best:
+            # a try of the other count: if it lost again, wait longer
+            won = (st[0] <= st[1]) == (n_threads != 1)
+            st[3] = self._interval if won else min(2 * st[3], self._max_interval)
+            st[2] = self._clock() + st[3]
+
+
+_CHOOSERS = {}
+_CHOOSERS_LOCK = threading.Lock()
+
+
+def thread_chooser(n_threads):
+    """The process's :class:`ThreadChooser` for ``n_threads``: what one fit
+    learns about the machine's load, the next one starts from."""
+    with _CHOOSERS_LOCK:
+        if n_threads not in _CHOOSERS:
+            _CHOOSERS[n_threads] = ThreadChooser(n_threads)
+        return _CHOOSERS[n_threads]
+
+
 class BlockRunner:
     """Runs ``fn(rows, stream)`` over row blocks on a thread pool.
 
@@ -117,6 +197,18 @@ class BlockRunner:
         self._blocks = {}
         self._limit_blas = limit_blas
         self._limits = None
+        self.chooser = thread_chooser(self.n_threads)
+
+    def call(self, kind, kernel, *args, **kwargs):
+        """``kernel(*args, n_threads=..., **kwargs)``, on the thread count that
+        :class:`ThreadChooser` picks for ``kind`` (results do not depend on it)."""
+        n = self.chooser.choose(kind)
+        if self.n_threads == 1:
+            return kernel(*args, n_threads=1, **kwargs)
+        t = time.perf_counter()
+        out = kernel(*args, n_threads=n, **kwargs)
+        self.chooser.record(kind, n, time.perf_counter() - t)
+        return out
 
     def next_key(self):
         """The random key of the next kernel call (a function of the seed and

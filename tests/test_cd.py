@@ -235,3 +235,24 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(P, expected, rtol=tol, atol=tol)
     assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}
+
+
+def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
+    from sklearn_thermo._threading import ThreadChooser
+
+    now = [0.0]
+    ch = ThreadChooser(4, interval=1.0, max_interval=4.0, clock=lambda: now[0])
+    k = ("half_step", (10, 5))
+    assert ch.choose(k) == 4  # first call: all threads
+    ch.record(k, 4, 1.0)
+    assert ch.choose(k) == 1  # then one thread, to compare
+    ch.record(k, 1, 0.1)
+    assert ch.choose(k) == 4  # the loser is tried at once (no try scheduled yet)
+    ch.record(k, 4, 1.0)  # ... and loses: next try after 2 s
+    assert [ch.choose(k) for _ in range(3)] == [1, 1, 1]
+    now[0] = 2.5
+    assert ch.choose(k) == 4
+    ch.record(k, 4, 0.05)  # the machine got quiet: many threads win
+    now[0] = 2.6
+    assert ch.choose(k) == 4
+    assert ThreadChooser(1).choose(k) == 1
