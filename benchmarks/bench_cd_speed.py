@@ -10,6 +10,12 @@ shared machine's speed cancel. Flops are counted as 10 * V * H per sample per
 CD-1 update.
 
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k
+    python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k --busy
+
+With ``--busy``, two CPU-bound background processes run (started and stopped
+by the script) while ours at the default ``n_jobs``, ours at ``n_jobs=1`` and
+BernoulliRBM are fitted, and the digits defaults case is added.
+Results go to ``benchmarks/RESULTS.md``.
 """
 
 import argparse
@@ -18,8 +24,8 @@ import os
 import time
 
 import numpy as np
+from _results import busy_machine, machine, write_section
 from sklearn.neural_network import BernoulliRBM
-from threadpoolctl import threadpool_info
 
 from sklearn_thermo import BoltzmannMachine
 
@@ -49,7 +55,7 @@ def gemm_rate(dtype, n=2048, repeats=5):
     return 2 * n**3 / best
 
 
-def paired_times(makers, X, repeats, dtype):
+def paired_times(makers, X, repeats, dtype, measure_gemm=True):
     """Per repeat: the GEMM rate, then one fit of each maker, back to back.
 
     Shared machines change speed from minute to minute (here by up to 3x), so
@@ -60,7 +66,7 @@ def paired_times(makers, X, repeats, dtype):
     times = np.empty((repeats, len(makers)))
     rates = np.empty(repeats)
     for r in range(repeats):
-        rates[r] = gemm_rate(dtype, repeats=2)
+        rates[r] = gemm_rate(dtype, repeats=2) if measure_gemm else np.nan
         # alternate the order: the second of two back-to-back runs was seen
         # to be systematically slower (or faster) by several per cent
         order = range(len(makers)) if r % 2 == 0 else reversed(range(len(makers)))
@@ -73,6 +79,73 @@ def paired_times(makers, X, repeats, dtype):
     return times, rates
 
 
+def _ours(H, bs, n_jobs):
+    def make():
+        return BoltzmannMachine(
+            n_components=H, method="pcd", n_gibbs_steps=1, batch_size=bs,
+            learning_rate=0.01, max_iter=1, n_jobs=n_jobs, random_state=0,
+        )
+    return make
+
+
+def _ref(H, bs):
+    def make():
+        return BernoulliRBM(n_components=H, batch_size=bs, learning_rate=0.01,
+                            n_iter=1, random_state=0)
+    return make
+
+
+def quiet(X64, args, lines):
+    n, V = X64.shape
+    H = args.n_components
+    flops_per_sample = 10 * V * H
+    lines += ["| dtype | batch | ours | BernoulliRBM | speed-up | "
+              "fraction of GEMM rate |", "| --- | --- | --- | --- | --- | --- |"]
+    for dt in (np.float32, np.float64):
+        X = X64.astype(dt)
+        for bs in args.batch_sizes:
+            times, rates_r = paired_times([_ours(H, bs, args.n_jobs), _ref(H, bs)],
+                                          X, args.repeats, dt)
+            t_ours, t_ref = np.median(times, axis=0)
+            speedup = np.median(times[:, 1] / times[:, 0])
+            frac = np.median(n * flops_per_sample / times[:, 0] / rates_r)
+            lines.append(f"| {np.dtype(dt).name} | {bs} | {t_ours:.3f} s | "
+                         f"{t_ref:.3f} s | {speedup:.2f}x | {frac:.1%} |")
+            print(lines[-1], flush=True)
+
+
+def busy(X64, args, lines):
+    """Two CPU-bound background processes: ours at the default n_jobs, ours at
+    n_jobs=1 and BernoulliRBM, alternated; then the digits defaults case."""
+    from sklearn.datasets import load_digits
+
+    H = args.n_components
+    X = X64.astype(np.float32)
+    digits = load_digits().data / 16
+    lines += ["| case | ours, default n_jobs | ours, n_jobs=1 | BernoulliRBM | "
+              "default / n_jobs=1 | BernoulliRBM / ours |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    cases = [(f"MNIST, float32, batch {bs}, 1 epoch PCD-1", X,
+              [_ours(H, bs, None), _ours(H, bs, 1), _ref(H, bs)])
+             for bs in args.batch_sizes]
+    cases.append(("digits / 16, BoltzmannMachine(max_iter=10) vs "
+                  "BernoulliRBM(256, n_iter=10)",
+                  digits,
+                  [lambda: BoltzmannMachine(max_iter=10, random_state=0),
+                   lambda: BoltzmannMachine(max_iter=10, n_jobs=1, random_state=0),
+                   lambda: BernoulliRBM(256, n_iter=10, random_state=0)]))
+    with busy_machine(2):
+        for name, data, makers in cases:
+            times, _ = paired_times(makers, data, args.repeats, np.float32,
+                                    measure_gemm=False)
+            t = np.median(times, axis=0)
+            r_jobs = np.median(times[:, 0] / times[:, 1])
+            r_ref = np.median(times[:, 2] / times[:, 0])
+            lines.append(f"| {name} | {t[0]:.3f} s | {t[1]:.3f} s | {t[2]:.3f} s | "
+                         f"{r_jobs:.2f}x | {r_ref:.2f}x |")
+            print(lines[-1], flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mnist", default=None,
@@ -81,46 +154,39 @@ def main(argv=None):
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n-jobs", type=int, default=None)
+    ap.add_argument("--busy", action="store_true",
+                    help="run under two CPU-bound background processes")
     args = ap.parse_args(argv)
 
     X64, source = load_data(args.mnist)
     n, V = X64.shape
-    H = args.n_components
-    blas = [(i["internal_api"], i["num_threads"]) for i in threadpool_info()
-            if i["user_api"] == "blas"]
-    print(f"data: {source}, {n} x {V}; n_components={H}; 1 epoch of PCD-1")
-    print(f"cores: {os.cpu_count()}; BLAS: {blas}\n")
+    print(f"data: {source}, {n} x {V}; n_components={args.n_components}; "
+          "1 epoch of PCD-1")
+    print(machine(), "\n")
+    lines = []
+    if args.busy:
+        lines.append(f"Busy machine (two CPU-bound background processes), {source}, "
+                     f"n_components={args.n_components}; medians over "
+                     f"{args.repeats} repeats, ratios are medians of per-repeat "
+                     "ratios, fits alternated.\n")
+        busy(X64, args, lines)
+        write_section("CD speed, busy machine", "\n".join(lines),
+                      "python benchmarks/bench_cd_speed.py --busy " + _data_arg(args))
+        return
     rates = {dt: gemm_rate(dt) for dt in (np.float32, np.float64)}
-    for dt, r in rates.items():
-        print(f"GEMM rate {np.dtype(dt).name}: {r / 1e9:7.1f} GFLOP/s")
-    print()
-    header = (f"{'dtype':8s} {'batch':>5s} {'ours s':>8s} {'sklearn s':>9s} "
-              f"{'ours samples/s':>15s} {'speed-up':>8s} {'GEMM frac':>9s}")
-    print(header)
-    print("-" * len(header))
-    flops_per_sample = 10 * V * H
-    for dt in (np.float32, np.float64):
-        X = X64.astype(dt)
-        for bs in args.batch_sizes:
-            def ours(bs=bs):
-                return BoltzmannMachine(
-                    n_components=H, method="pcd", n_gibbs_steps=1, batch_size=bs,
-                    learning_rate=0.01, max_iter=1, n_jobs=args.n_jobs,
-                    random_state=0,
-                )
+    lines.append(f"Quiet machine, {source} ({n} x {V}), n_components="
+                 f"{args.n_components}, one epoch of PCD-1; GEMM rate "
+                 f"{rates[np.float32] / 1e9:.0f} GFLOP/s float32, "
+                 f"{rates[np.float64] / 1e9:.0f} float64 (measured again before "
+                 f"each repeat); 10 V H flops per sample; medians over "
+                 f"{args.repeats} repeats.\n")
+    quiet(X64, args, lines)
+    write_section("CD speed, quiet machine", "\n".join(lines),
+                  "python benchmarks/bench_cd_speed.py " + _data_arg(args))
 
-            def ref(bs=bs):
-                return BernoulliRBM(n_components=H, batch_size=bs, learning_rate=0.01,
-                                    n_iter=1, random_state=0)
 
-            times, rates_r = paired_times([ours, ref], X, args.repeats, dt)
-            t_ours, t_ref = np.median(times, axis=0)
-            speedup = np.median(times[:, 1] / times[:, 0])
-            frac = np.median(n * flops_per_sample / times[:, 0] / rates_r)
-            print(f"{np.dtype(dt).name:8s} {bs:5d} {t_ours:8.3f} {t_ref:9.3f} "
-                  f"{n / t_ours:15.0f} {speedup:7.2f}x {frac:8.1%}", flush=True)
-    print("\n(medians over repeats; speed-up and GEMM fraction are medians of "
-          "per-repeat ratios, each repeat measuring the GEMM rate, then both fits)")
+def _data_arg(args):
+    return f"--mnist {args.mnist}" if args.mnist else ""
 
 
 if __name__ == "__main__":

@@ -151,15 +151,24 @@ class ThreadChooser:
         st = self._kinds.get(kind)
         if st is None or self.n_threads == 1:
             return
-        many, one = st[0], st[1]
-        was_best = (many is None or one is None
-                    or (many <= one) == (n_threads != 1))
-        st[0 if n_threads != 1 else 1] = seconds
-        if many is not None and one is not None and not was_best:
-            # a try of the other count: if it lost again, wait longer
-            won = (st[0] <= st[1]) == (n_threads != 1)
-            st[3] = self._interval if won else min(2 * st[3], self._max_interval)
-            st[2] = self._clock() + st[3]
+        i = 0 if n_threads != 1 else 1
+        complete = st[0] is not None and st[1] is not None
+        was_best = not complete or (st[0] <= st[1]) == (i == 0)
+        if was_best and st[i] is not None:
+            st[i] = 0.5 * (st[i] + seconds)  # smoothed: one slow call is noise
+        else:
+            st[i] = seconds  # a try of the other count replaces its old time
+        if st[0] is None or st[1] is None:
+            return
+        is_best = (st[0] <= st[1]) == (i == 0)
+        if was_best and not is_best or not was_best and is_best:
+            # the counts swapped places: check the new loser again soon
+            st[3] = self._interval
+        elif complete and not was_best:
+            st[3] = min(2 * st[3], self._max_interval)  # the try lost again
+        else:
+            return
+        st[2] = self._clock() + st[3]
 
 
 _CHOOSERS = {}

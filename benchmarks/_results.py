@@ -1,0 +1,78 @@
+"""Helpers shared by the benchmarks: the machine's description, a busy
+machine, and ``benchmarks/RESULTS.md``, where each script writes its section."""
+
+import contextlib
+import datetime
+import multiprocessing as mp
+import os
+import platform
+import re
+import time
+
+import numpy as np
+import scipy
+import sklearn
+from threadpoolctl import threadpool_info
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+
+
+def machine():
+    """One line: CPU, cores, BLAS, versions, date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        cpu = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
+        flags = re.search(r"flags\s*:\s*(.*)", text).group(1).split()
+        isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+        cpu = f"{cpu} ({isa})"
+    except (OSError, AttributeError):
+        pass
+    blas = sorted({f"{i['internal_api']} {i['version']}" for i in threadpool_info()
+                   if i["user_api"] == "blas"})
+    return (f"{cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}; Python "
+            f"{platform.python_version()}, numpy {np.__version__}, scipy "
+            f"{scipy.__version__}, scikit-learn {sklearn.__version__}; "
+            f"{datetime.date.today().isoformat()}")
+
+
+def write_section(name, body, command):
+    """Replace (or add) section ``name`` of RESULTS.md with ``body``."""
+    text = open(RESULTS).read() if os.path.exists(RESULTS) else (
+        "# Benchmark results\n\nWritten by the scripts in this folder; each "
+        "section says the command that wrote it and the machine it ran on.\n")
+    section = (f"<!-- {name} -->\n## {name}\n\n`{command}`\n\nMachine: "
+               f"{machine()}\n\n{body.strip()}\n<!-- /{name} -->")
+    pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->",
+                         re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else (
+        text.rstrip() + "\n\n" + section + "\n")
+    with open(RESULTS, "w") as f:
+        f.write(text)
+    print(f"\n(written to {RESULTS}, section '{name}')")
+
+
+def _spin(stop):
+    x = 0
+    while not stop.is_set():
+        for _ in range(100_000):
+            x += 1
+
+
+@contextlib.contextmanager
+def busy_machine(n_processes=2):
+    """``n_processes`` CPU-bound background processes while the block runs."""
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_spin, args=(stop,), daemon=True)
+             for _ in range(n_processes)]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # let them get going
+    try:
+        yield
+    finally:
+        stop.set()
+        for p in procs:
+            p.join()
