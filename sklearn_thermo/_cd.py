@@ -29,6 +29,7 @@ import numpy as np
 
 from ._core import _kernels
 from ._core._kernels import weight_step
+from ._threading import work_kind
 from .ops import _sigmoid_, _softplus_
 
 
@@ -236,7 +237,8 @@ class Gibbs:
         depth = 0 if X is None or not products else X.shape[1]
         n_blocks = column_blocks(P.shape[0], P.shape[1], depth)
         self.runner.call(
-            ("half_step", P.shape, depth, n_blocks), _kernels.half_step,
+            work_kind("half_step", n_blocks, P.shape[0], P.shape[1], depth + 16),
+            _kernels.half_step,
             P, bias, X=X, M=self.params.W if X is not None else None,
             transpose_m=transpose, alpha=alpha, products=products,
             gaussian=unit == "gaussian", temperature=self.T, beta=beta, pre=pre,
@@ -492,7 +494,8 @@ class CDTrainer:
         # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, and the hidden
         # biases, in one kernel over blocks of hidden units
         n_blocks = update_blocks(hi - lo, p.n_hidden, p.n_visible)
-        self.runner.call(("weight_step", hi - lo, n_blocks), weight_step,
+        self.runner.call(work_kind("weight_step", n_blocks, hi - lo, p.n_hidden,
+                                   p.n_visible), weight_step,
                          self.Vs[lo:hi], self.Hs[lo:hi], p.W, st.velocity_W,
                          p.hidden_bias, st.velocity_hidden, momentum=momentum,
                          shrink=learning_rate * weight_decay, n_blocks=n_blocks)

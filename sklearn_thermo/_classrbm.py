@@ -35,6 +35,7 @@ import threading
 import numpy as np
 
 from ._cd import CDTrainer, update_blocks, weight_step
+from ._threading import work_kind
 from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
@@ -409,7 +410,8 @@ class ClassRBMTrainer:
         V = W.shape[1] - K
         # the feature weights and the hidden biases: the core's weight step
         n_blocks = update_blocks(n, p.n_hidden, V)
-        self.runner.call(("weight_step", n, n_blocks), weight_step,
+        self.runner.call(work_kind("weight_step", n_blocks, n, p.n_hidden, V),
+                         weight_step,
                          Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
                          st.velocity_hidden, momentum=momentum, shrink=shrink,
                          n_blocks=n_blocks)

@@ -121,16 +121,19 @@ class BoltzmannMachine(
         softer (``transform`` closer to 0.5, samples more random). Training at
         ``T`` follows the exact log-likelihood gradient at ``T``.
     n_jobs : int, default=None
-        Threads for the elementwise and random-number work of the CD core
-        (the matrix products use BLAS's own threads, which threadpoolctl and
-        joblib control). ``None`` uses all cores this process may use (one
-        when it runs inside an outer parallel loop such as
-        ``GridSearchCV(n_jobs=-1)``); ``-1`` the same; a positive value that
-        many. Work is split only where the arrays are large (about 2^17
-        elements per thread, e.g. batches of several hundred rows), and
-        the annealed importance sampling of :meth:`log_partition` runs
-        blocks of chains side by side. Results for a fixed ``random_state``
-        do not depend on ``n_jobs``.
+        Threads of the CD core. Each Gibbs half-step and weight update is
+        split into blocks of units (by the shapes alone) that run on these
+        threads, each block one product on single-threaded BLAS and one
+        compiled pass of activation and sampling; BLAS is held at one thread
+        while the core runs. ``None`` uses all cores this process may use
+        (one when it runs inside an outer parallel loop such as
+        ``GridSearchCV(n_jobs=-1)``, or fewer under a threadpoolctl limit);
+        ``-1`` the same; a positive value that many. On a busy machine, where
+        parallel work waits for threads the OS has paused, each kind of step
+        uses whichever of these threads or one has been faster lately. The
+        annealed importance sampling of :meth:`log_partition` runs blocks of
+        chains side by side. Results for a fixed ``random_state`` do not
+        depend on ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and every Gibbs sample.
     verbose : int, default=0

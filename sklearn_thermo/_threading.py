@@ -105,11 +105,13 @@ class ThreadChooser:
     holds up every parallel region it belongs to, and the same call can be
     tens of times slower than in one thread. The kernels give the same result
     for any thread count, so each call may take whichever has been faster
-    lately: per kind of call (its shapes), the last times with ``n_threads``
-    and with one thread are kept, the faster count is used, and the other is
-    tried again after a while (an interval that doubles, up to
-    ``max_interval`` seconds, while it keeps losing), so that a change of
-    load is followed within seconds at a small cost.
+    lately. Per kind of call (a kernel and the order of magnitude of its
+    work), the recent times with ``n_threads`` and with one thread are kept
+    and the faster count is used; the other is tried again after a while
+    (an interval that doubles, up to ``max_interval`` seconds, while it
+    keeps losing), so that a change of load is followed within seconds at a
+    small cost. A kind seen for the first time starts with the count that
+    won last for any kind.
     """
 
     def __init__(self, n_threads, *, interval=0.1, max_interval=5.0,
@@ -117,7 +119,9 @@ class ThreadChooser:
         self.n_threads = int(n_threads)
         self._clock = clock
         self._interval, self._max_interval = interval, max_interval
+        # kind -> [time with n_threads, time with one, next try, interval]
         self._kinds = {}
+        self._last_winner = self.n_threads
         self._lock = threading.Lock()
 
     def choose(self, kind):
@@ -125,50 +129,54 @@ class ThreadChooser:
         if self.n_threads == 1:
             return 1
         with self._lock:
-            return self._choose(kind)
+            st = self._kinds.get(kind)
+            if st is None or (st[0] is None and st[1] is None):
+                return self._last_winner
+            best = self._best(st)
+            if self._clock() >= st[2]:
+                return 1 if best != 1 else self.n_threads  # try the other
+            return best
 
-    def _choose(self, kind):
-        st = self._kinds.get(kind)
-        if st is None:  # [time with n threads, time with one, next try, interval]
-            self._kinds[kind] = [None, None, 0.0, self._interval]
-            return self.n_threads
-        many, one, next_try, _ = st
-        if many is None:
-            return self.n_threads
-        if one is None:
-            return 1
-        best, other = (self.n_threads, 1) if many <= one else (1, self.n_threads)
-        if self._clock() >= next_try:
-            return other
-        return best
+    def _best(self, st):
+        if st[0] is None or st[1] is None:
+            return self.n_threads if st[0] is not None else 1
+        return self.n_threads if st[0] <= st[1] else 1
 
     def record(self, kind, n_threads, seconds):
         """Note that a call of ``kind`` with ``n_threads`` took ``seconds``."""
+        if self.n_threads == 1:
+            return
         with self._lock:
-            self._record(kind, n_threads, seconds)
+            st = self._kinds.setdefault(kind, [None, None, 0.0, self._interval])
+            i = 0 if n_threads != 1 else 1
+            first = st[0] is None and st[1] is None
+            was_best = first or self._best(st) == n_threads
+            if was_best and st[i] is not None:
+                st[i] += 0.25 * (seconds - st[i])  # smoothed: one slow call is noise
+            else:
+                st[i] = seconds  # a try of the other count replaces its old time
+            is_best = self._best(st) == n_threads
+            if is_best:
+                self._last_winner = n_threads
+            if first:
+                pass  # try the other count after the first interval
+            elif was_best != is_best:
+                st[3] = self._interval  # swapped places: check the loser soon
+            elif not was_best:
+                st[3] = min(2 * st[3], self._max_interval)  # the try lost again
+            else:
+                return
+            st[2] = self._clock() + st[3]
 
-    def _record(self, kind, n_threads, seconds):
-        st = self._kinds.get(kind)
-        if st is None or self.n_threads == 1:
-            return
-        i = 0 if n_threads != 1 else 1
-        complete = st[0] is not None and st[1] is not None
-        was_best = not complete or (st[0] <= st[1]) == (i == 0)
-        if was_best and st[i] is not None:
-            st[i] = 0.5 * (st[i] + seconds)  # smoothed: one slow call is noise
-        else:
-            st[i] = seconds  # a try of the other count replaces its old time
-        if st[0] is None or st[1] is None:
-            return
-        is_best = (st[0] <= st[1]) == (i == 0)
-        if was_best and not is_best or not was_best and is_best:
-            # the counts swapped places: check the new loser again soon
-            st[3] = self._interval
-        elif complete and not was_best:
-            st[3] = min(2 * st[3], self._max_interval)  # the try lost again
-        else:
-            return
-        st[2] = self._clock() + st[3]
+
+def work_kind(name, n_blocks, *sizes):
+    """A kind of kernel call for :class:`ThreadChooser`: the kernel, its
+    number of blocks and the order of magnitude (power of two) of its work,
+    the product of ``sizes``."""
+    work = 1
+    for n in sizes:
+        work *= max(1, int(n))
+    return name, n_blocks, work.bit_length()
 
 
 _CHOOSERS = {}

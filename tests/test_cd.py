@@ -238,21 +238,31 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
 
 
 def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
-    from sklearn_thermo._threading import ThreadChooser
+    from sklearn_thermo._threading import ThreadChooser, work_kind
 
     now = [0.0]
     ch = ThreadChooser(4, interval=1.0, max_interval=4.0, clock=lambda: now[0])
-    k = ("half_step", (10, 5))
-    assert ch.choose(k) == 4  # first call: all threads
+    k = work_kind("half_step", 4, 10, 5)
+    assert ch.choose(k) == 4  # a new kind: the last winner (all threads at first)
     ch.record(k, 4, 1.0)
-    assert ch.choose(k) == 1  # then one thread, to compare
-    ch.record(k, 1, 0.1)
-    assert ch.choose(k) == 4  # the loser is tried at once (no try scheduled yet)
+    assert ch.choose(k) == 4  # the other count is tried after the interval
+    now[0] = 1.0
+    assert ch.choose(k) == 1
+    ch.record(k, 1, 0.1)  # one thread wins (a busy machine)
+    assert ch.choose(k) == 1
+    now[0] = 2.0
+    assert ch.choose(k) == 4  # the loser is checked again soon after a swap
     ch.record(k, 4, 1.0)  # ... and loses: next try after 2 s
-    assert [ch.choose(k) for _ in range(3)] == [1, 1, 1]
-    now[0] = 2.5
+    now[0] = 3.5
+    assert ch.choose(k) == 1
+    # a new kind starts with the count that won last
+    assert ch.choose(work_kind("weight_step", 2, 10, 5)) == 1
+    now[0] = 4.0
     assert ch.choose(k) == 4
     ch.record(k, 4, 0.05)  # the machine got quiet: many threads win
-    now[0] = 2.6
     assert ch.choose(k) == 4
+    assert ch.choose(work_kind("weight_step", 2, 10, 5)) == 4
     assert ThreadChooser(1).choose(k) == 1
+    # the kind is the order of magnitude of the work
+    assert work_kind("w", 2, 100, 784) == work_kind("w", 2, 101, 784)
+    assert work_kind("w", 2, 100, 784) != work_kind("w", 2, 400, 784)
