@@ -170,7 +170,7 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
         for i0 in starts:
             work(i0)
     else:  # chunks side by side on threads; `each` caps BLAS at one thread
-        runner.each(work, starts)
+        runner.each(work, starts, work=chunk * V * H)
     return out
 
 
@@ -181,7 +181,7 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
 _MIN_BLOCK_COLUMNS = 64
 _MAX_BLOCKS = 4
 #: Least work (multiply-adds) per block: below it a thread costs more than it saves.
-_MIN_BLOCK_WORK = 1 << 18
+_MIN_BLOCK_WORK = 1 << 20
 
 
 def update_blocks(n_rows, n_hidden, n_visible):

@@ -240,32 +240,34 @@ class BlockRunner:
             self._blocks[key] = row_blocks(n_rows, width, min_elements)
         return self._blocks[key]
 
-    def map(self, fn, n_rows, width):
-        """``fn(rows, stream)`` for the row blocks of an (n_rows, width) array."""
-        blocks = self.blocks(n_rows, width)
-        if self._pool is None or len(blocks) == 1:
-            for k, sl in enumerate(blocks):
-                fn(sl, self.streams[k])
-            return
-        futures = [
-            self._pool.submit(fn, sl, self.streams[k]) for k, sl in enumerate(blocks)
-        ]
-        for f in futures:
-            f.result()
-
-    def each(self, fn, items):
+    def each(self, fn, items, work=1):
         """``fn(item)`` for every item, on the pool, BLAS capped at one thread.
 
-        For work without randomness that calls BLAS inside the threads.
+        For work without randomness that calls BLAS inside the threads (a
+        result must not depend on which thread runs an item). ``work``, the
+        size of one item's work, sorts the calls into kinds for the
+        :class:`ThreadChooser`, which may run them all in this thread.
         """
         if self._pool is None or len(items) < 2:
             for item in items:
                 fn(item)
             return
-        # the cached controller: a fresh threadpool_limits costs ~0.25 ms
-        with _controller().limit(limits=1, user_api="blas"):
+        kind = work_kind("each:" + getattr(fn, "__qualname__", "?"),
+                         len(items), work)
+        n = self.chooser.choose(kind)
+        t = time.perf_counter()
+        if n == 1:
+            for item in items:
+                fn(item)
+        elif self._limits is not None:  # BLAS already capped for the runner
             for f in [self._pool.submit(fn, item) for item in items]:
                 f.result()
+        else:
+            # the cached controller: a fresh threadpool_limits costs ~0.25 ms
+            with _controller().limit(limits=1, user_api="blas"):
+                for f in [self._pool.submit(fn, item) for item in items]:
+                    f.result()
+        self.chooser.record(kind, n, time.perf_counter() - t)
 
     def close(self):
         if self._pool is not None:
