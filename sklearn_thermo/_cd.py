@@ -16,11 +16,10 @@ scikit-learn. The energy of a joint state at temperature ``T`` is
     P(v_i = 1 \\mid h) = \\sigma_T(a_i + W_{:,i}^\\top h) \\text{ (Bernoulli)}, \\qquad
     v \\mid h \\sim \\mathcal N(a + W^\\top h, T) \\text{ (Gaussian)}.
 
-Speed: every half-step is one GEMM into a preallocated buffer, on BLAS's own
-threads; bias, activation and sampling then run in place over row blocks on
-the runner's threads, each block with its own random stream. The weight
-gradient, momentum, decay and step run in tiles of rows of ``W`` whose
-scratch holds at most ``_TILE_ELEMENTS`` (one tile for a 784 x 500 model).
+Speed: every half-step and every weight step is one call of a compiled kernel
+(:mod:`._core._kernels`): blocks of units, set by the shapes alone, each one
+product on single-threaded BLAS and one fused pass of bias, activation and
+counter-based sampling (or of decay and step), on the runner's threads.
 """
 
 from dataclasses import dataclass
@@ -364,8 +363,8 @@ class CDTrainer:
     gradient over both phases is one GEMM over a contiguous row range, with
     the negative hidden probabilities stored pre-multiplied by
     ``-n / n_neg`` (and all by the learning rate). That product, the
-    momentum, the weight decay and the step run in tiles of contiguous rows of
-    ``W``, so that the scratch stays bounded (``_TILE_ELEMENTS``).
+    momentum, the weight decay and the step are one kernel call over blocks of
+    rows of ``W``, with no scratch.
     """
 
     def __init__(self, params, state, *, max_batch, persistent, n_chains,
