@@ -1,10 +1,11 @@
-"""Thread counts, per-block random streams and a block-parallel map.
+"""Thread counts, random keys and streams, and the runner of the CD core.
 
 This module knows nothing of scikit-learn. It holds the one place that decides
-how many threads the CD core uses, and the machinery that makes results
-independent of that number: elementwise and random-number work is cut into
-row blocks whose boundaries depend only on the array's shape, and block ``k``
-always draws from stream ``k``.
+how many threads the CD core uses (:func:`effective_n_threads`, then per call
+:class:`ThreadChooser`), and the machinery that makes results independent of
+that number: the compiled kernels draw counter-based random numbers from one
+key per call (:meth:`BlockRunner.next_key`), and work done in Python threads is
+cut into row blocks whose boundaries depend only on the array's shape.
 """
 
 import threading
@@ -22,11 +23,8 @@ _GAMMA = 0x9E3779B97F4A7C15
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
-#: Elements per block below which splitting costs more than it saves. Large:
-#: on 2 cores, elementwise work split over threads between matrix products was
-#: measured slower than in one thread for every batch up to 1000 x 500 (the
-#: BLAS worker threads keep spinning after each product, and each dispatch
-#: costs tens of microseconds), so only arrays of several blocks are split.
+#: Default elements per row block below which splitting costs more than it
+#: saves (a dispatch to a Python thread costs tens of microseconds).
 MIN_BLOCK_ELEMENTS = 1 << 17
 
 
