@@ -24,7 +24,7 @@ sharing every small matrix product between BLAS threads.
 import numpy as np
 
 from ._cd import Gibbs
-from ._threading import BlockRunner, _controller, row_blocks
+from ._threading import BlockRunner, blas_capped, row_blocks
 from .ops import _softplus_, _softplus_row_gains
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
@@ -69,11 +69,12 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
     def anneal_block(k):
         rows = blocks[k]
         with BlockRunner(1, seeds[k], limit_blas=False) as own:
-            log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start, own)
+            log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start,
+                                  own, check=runner.check)
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
     # only on its pool): the same products, hence the same result, either way
-    with _controller().limit(limits=1, user_api="blas"):
+    with blas_capped():
         runner.each(anneal_block, list(range(len(blocks))))
 
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
@@ -87,8 +88,15 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
     return float(estimate), float(lower), float(upper)
 
 
-def _anneal(params, T, a_A, betas, n_chains, runner):
-    """Log importance weights of ``n_chains`` chains annealed through ``betas``."""
+_CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
+
+
+def _anneal(params, T, a_A, betas, n_chains, runner, check=None):
+    """Log importance weights of ``n_chains`` chains annealed through ``betas``.
+
+    ``check()``, if given, is called every ``_CHECK_EVERY`` betas and raises
+    to abandon the work (an interrupted caller).
+    """
     a_B = params.visible_bias
     dtype, V, H = params.dtype, params.n_visible, params.n_hidden
     delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
@@ -107,6 +115,8 @@ def _anneal(params, T, a_A, betas, n_chains, runner):
     gibbs.base_rate(pv, v, bias=a_A)  # start: exact samples of the base model
 
     for k in range(1, len(betas)):
+        if check is not None and k % _CHECK_EVERY == 0:
+            check()
         b0, b1 = float(betas[k - 1]), float(betas[k])
         visible_gain = (b1 - b0) * np.matmul(v, delta_a).astype(np.float64)
         # one Gibbs step at b1 starts with h ~ sigmoid(b1 x / T); x is kept

@@ -82,26 +82,61 @@ class RBMParams:
 # --------------------------------------------------------------------------
 # deterministic propagations (no sampling): used by transform, free energy ...
 # --------------------------------------------------------------------------
-def _dot(X, M):
-    """``X @ M`` for dense or scipy.sparse ``X``, as a dense array."""
-    out = X @ M
-    return np.asarray(out)
+#: Elements (rows x units) of one chunk of inference: memory beyond the output
+#: stays bounded whatever the number of rows.
+INFERENCE_ELEMENTS = 1 << 18
 
 
-def hidden_proba(params, X, temperature):
+def map_rows(fn, n_rows, width, runner=None):
+    """``fn(rows)`` over chunks of at most ``INFERENCE_ELEMENTS / width`` rows.
+
+    The chunks depend on the shape only; on ``runner`` (whose BLAS runs at one
+    thread) they run side by side on its threads, so a row's result does not
+    depend on the thread count, nor on other calls running concurrently.
+    """
+    step = max(1, INFERENCE_ELEMENTS // max(1, int(width)))
+    chunks = [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+    if runner is None:
+        for rows in chunks:
+            fn(rows)
+    else:
+        runner.each(fn, chunks, work=step * width)
+
+
+def _product(X, M, out):
+    """``out <- X @ M`` for a dense or scipy.sparse ``X``."""
+    if hasattr(X, "toarray"):
+        out[...] = (X @ M)
+    else:
+        np.matmul(X, M, out=out)
+    return out
+
+
+def hidden_proba(params, X, temperature, runner=None):
     """``P(h = 1 | v)`` for each row of ``X`` (dense or sparse)."""
-    P = _dot(X, params.W.T)
-    P += params.hidden_bias
-    return _sigmoid_(P, temperature)
+    out = np.empty((X.shape[0], params.n_hidden), params.dtype)
+
+    def fn(rows):
+        P = _product(X[rows], params.W.T, out[rows])
+        P += params.hidden_bias
+        _sigmoid_(P, temperature)
+
+    map_rows(fn, X.shape[0], params.n_hidden, runner)
+    return out
 
 
-def visible_mean(params, H, temperature):
+def visible_mean(params, H, temperature, runner=None):
     """``E[v | h]`` for each row of ``H``."""
-    M = _dot(H, params.W)
-    M += params.visible_bias
-    if params.visible == "bernoulli":
-        _sigmoid_(M, temperature)
-    return M
+    out = np.empty((H.shape[0], params.n_visible), params.dtype)
+
+    def fn(rows):
+        M = _product(H[rows], params.W, out[rows])
+        M += params.visible_bias
+        if params.visible == "bernoulli":
+            _sigmoid_(M, temperature)
+
+    map_rows(fn, H.shape[0], params.n_visible, runner)
+    return out
 
 
 def _row_sq_norms(X):
@@ -110,7 +145,7 @@ def _row_sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def free_energy(params, X, temperature):
+def free_energy(params, X, temperature, runner=None):
     """Free energy ``F(v) = -T log sum_h exp(-E(v, h) / T)`` of each row.
 
     .. math::
@@ -118,16 +153,26 @@ def free_energy(params, X, temperature):
         F(v) = [\\tfrac12 \\lVert v \\rVert^2] - a \\cdot v
                - \\sum_j \\operatorname{softplus}_T(c_j + W_j v)
 
-    Lower is more probable: ``p(v) = exp(-F(v) / T) / Z``.
+    Lower is more probable: ``p(v) = exp(-F(v) / T) / Z``. In row chunks
+    of bounded memory.
     """
-    P = _dot(X, params.W.T)
-    P += params.hidden_bias
-    _softplus_(P, temperature)
-    F = -P.sum(axis=1)
-    F -= _dot(X, params.visible_bias).ravel()
-    if params.visible == "gaussian":
-        Xg = X[:, : params.n_visible - params.n_labels] if params.n_labels else X
-        F += 0.5 * _row_sq_norms(Xg).astype(F.dtype, copy=False)
+    n = X.shape[0]
+    F = np.empty(n, params.dtype)
+
+    def fn(rows):
+        Xc = X[rows]
+        P = _product(Xc, params.W.T,
+                     np.empty((rows.stop - rows.start, params.n_hidden), F.dtype))
+        P += params.hidden_bias
+        _softplus_(P, temperature)
+        f = -P.sum(axis=1)
+        f -= np.asarray(Xc @ params.visible_bias).ravel()
+        if params.visible == "gaussian":
+            Xg = Xc[:, : params.n_visible - params.n_labels] if params.n_labels else Xc
+            f += 0.5 * _row_sq_norms(Xg).astype(f.dtype, copy=False)
+        F[rows] = f
+
+    map_rows(fn, n, params.n_hidden, runner)
     return F
 
 

@@ -316,8 +316,8 @@ class BoltzmannMachine(
         if self.visible == "bernoulli":
             value = pseudo_log_likelihood(params, X_mon, self.temperature, runner)
             return "pseudo-likelihood", float(np.mean(value))
-        H = hidden_proba(params, X_mon, self.temperature)
-        R = visible_mean(params, H, self.temperature)
+        H = hidden_proba(params, X_mon, self.temperature, runner)
+        R = visible_mean(params, H, self.temperature, runner)
         return "reconstruction error", float(np.mean((np.asarray(X_mon) - R) ** 2))
 
     def _trainer(self, max_batch, runner):
@@ -330,6 +330,11 @@ class BoltzmannMachine(
                              **kwargs)
         return CDTrainer(self._params(), self._train_state,
                          persistent=self.method == "pcd", **kwargs)
+
+    def _inference_runner(self):
+        """Threads for inference: row chunks side by side, BLAS at one thread
+        (results do not depend on n_jobs, nor on concurrent calls)."""
+        return BlockRunner(effective_n_threads(self.n_jobs))
 
     def _runner(self, rng):
         seed = int(rng.randint(_SEED_MAX))
@@ -457,7 +462,8 @@ class BoltzmannMachine(
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return hidden_proba(self._params(X.dtype), X, self.temperature)
+        with self._inference_runner() as runner:
+            return hidden_proba(self._params(X.dtype), X, self.temperature, runner)
 
     def inverse_transform(self, X):
         """Mean visible units given hidden values, ``E[v | h]``.
@@ -480,7 +486,8 @@ class BoltzmannMachine(
                 f"X has {H.shape[1]} columns, but inverse_transform expects "
                 f"n_components={self.n_components} hidden values per row."
             )
-        return visible_mean(self._params(H.dtype), H, self.temperature)
+        with self._inference_runner() as runner:
+            return visible_mean(self._params(H.dtype), H, self.temperature, runner)
 
     def gibbs(self, v):
         """One Gibbs step from ``v``: sample ``h ~ p(h|v)``, then ``v' ~ p(v|h)``.
@@ -579,7 +586,8 @@ class BoltzmannMachine(
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return free_energy(self._params(X.dtype), X, self.temperature)
+        with self._inference_runner() as runner:
+            return free_energy(self._params(X.dtype), X, self.temperature, runner)
 
     def pseudo_log_likelihood(self, X):
         """Exact pseudo-log-likelihood of each row (Bernoulli units).
@@ -611,7 +619,7 @@ class BoltzmannMachine(
                 "free_energy or score_samples for Gaussian visible units."
             )
         X = self._validate_X(X, reset=False)
-        with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
+        with self._inference_runner() as runner:
             return pseudo_log_likelihood(
                 self._params(X.dtype), X, self.temperature, runner
             )

@@ -37,8 +37,9 @@ def _thread_budget():
     core.
     """
     n_cpus = joblib.cpu_count()
+    saved = _BLAS_CAP.original  # while the core caps BLAS, the limits before it
     limits = [
-        lib.num_threads
+        saved.get(id(lib), lib.num_threads) if saved else lib.num_threads
         for lib in _controller().lib_controllers
         if lib.user_api in ("blas", "openmp") and lib.num_threads
     ]
@@ -55,6 +56,53 @@ def _controller():
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER
+
+
+class _BlasCap:
+    """BLAS capped at one thread while any runner of this process needs it.
+
+    The cap is process-wide (BLAS libraries have one thread setting), so
+    runners in concurrent threads share it: the first to enter sets it, the
+    last to leave restores what was there before the first (nested limits
+    restored one by one would restore in the wrong order when they interleave).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count = 0
+        self._limiter = None
+        self.original = None  # {id(library controller): threads} under the cap
+
+    def acquire(self):
+        with self._lock:
+            if self._count == 0:
+                libs = _controller().lib_controllers
+                self.original = {id(lib): lib.num_threads for lib in libs
+                                 if lib.user_api == "blas"}
+                self._limiter = _controller().limit(limits=1, user_api="blas")
+            self._count += 1
+
+    def release(self):
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+                self.original = None
+
+
+_BLAS_CAP = _BlasCap()
+
+
+class blas_capped:
+    """Context: BLAS at one thread (shared, see :class:`_BlasCap`)."""
+
+    def __enter__(self):
+        _BLAS_CAP.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        _BLAS_CAP.release()
 
 
 def effective_n_threads(n_jobs):
@@ -190,6 +238,10 @@ def thread_chooser(n_threads):
         return _CHOOSERS[n_threads]
 
 
+class Cancelled(Exception):
+    """Raised in a worker thread whose caller was interrupted."""
+
+
 class BlockRunner:
     """Runs ``fn(rows, stream)`` over row blocks on a thread pool.
 
@@ -211,7 +263,10 @@ class BlockRunner:
         self._pool = ThreadPoolExecutor(self.n_threads) if self.n_threads > 1 else None
         self._blocks = {}
         self._limit_blas = limit_blas
-        self._limits = None
+        self._capped = False
+        # set when the caller stops waiting (an interrupt): long work items
+        # poll it (:meth:`check`) so that their threads stop promptly
+        self.stop = threading.Event()
         self.chooser = thread_chooser(self.n_threads)
 
     def call(self, kind, kernel, *args, **kwargs):
@@ -257,30 +312,45 @@ class BlockRunner:
         if n == 1:
             for item in items:
                 fn(item)
-        elif self._limits is not None:  # BLAS already capped for the runner
-            for f in [self._pool.submit(fn, item) for item in items]:
-                f.result()
+        elif self._capped:  # BLAS already capped for the runner
+            self._wait([self._pool.submit(fn, item) for item in items])
         else:
-            # the cached controller: a fresh threadpool_limits costs ~0.25 ms
-            with _controller().limit(limits=1, user_api="blas"):
-                for f in [self._pool.submit(fn, item) for item in items]:
-                    f.result()
+            with blas_capped():
+                self._wait([self._pool.submit(fn, item) for item in items])
         self.chooser.record(kind, n, time.perf_counter() - t)
+
+    def _wait(self, futures):
+        try:
+            for f in futures:
+                f.result()
+        except BaseException:
+            # an interrupt (or a failed item): cancel what has not started and
+            # tell the running items to stop, then let the exception through
+            self.stop.set()
+            for f in futures:
+                f.cancel()
+            raise
+
+    def check(self):
+        """Raise :class:`Cancelled` if the caller has stopped waiting."""
+        if self.stop.is_set():
+            raise Cancelled()
 
     def close(self):
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._limits is not None:
-            self._limits.restore_original_limits()
-            self._limits = None
+        if self._capped:
+            _BLAS_CAP.release()
+            self._capped = False
 
     def __enter__(self):
         # The core owns the parallelism: BLAS at one thread while the runner
         # lives (its threads call BLAS side by side; OpenBLAS's own threads
         # on products of tens of rows are slow, and very slow on a busy machine)
-        if self._limit_blas and self._limits is None:
-            self._limits = _controller().limit(limits=1, user_api="blas")
+        if self._limit_blas and not self._capped:
+            _BLAS_CAP.acquire()
+            self._capped = True
         return self
 
     def __exit__(self, *exc):
