@@ -47,6 +47,9 @@ _MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
 _GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
 # largest pre-activation z for the factorised path: e^z stays finite
 _SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
+# largest |d|, |c|, |U| over T for the factorised path: sums of H terms stay
+# far from overflow in float32
+_MAX_SCALED = 1e30
 # log of the largest product of factors taken before one log (with margin)
 _LOG_MAX = {np.dtype(np.float32): 85.0, np.dtype(np.float64): 705.0}
 # most factors per group (factors in [1, 2] when z <= 0: 2**64, 2**512)
@@ -70,6 +73,24 @@ def _sum_log(B, max_terms):
         width -= half
         terms *= 2
     return np.log(B[:, :width]).sum(axis=1)
+
+
+def _soft_gap_(E, T):
+    """In place, for ``E >= 0``: ``E <- T log(1 + e^{-E / T})``, in ``[0, T log 2]``.
+
+    In float64 when ``T`` is below the dtype's smallest normal number, so
+    that ``E / T`` is never ``0 / 0``.
+    """
+    work = E.astype(np.float64) if T < np.finfo(E.dtype).tiny else E
+    with np.errstate(over="ignore", under="ignore"):
+        work /= T  # overflow to inf is exact below: e^-inf = 0
+        np.negative(work, out=work)
+        np.exp(work, out=work)
+        np.log1p(work, out=work)
+        work *= T
+    if work is not E:
+        E[...] = work
+    return E
 
 
 class _Buffers(threading.local):
@@ -117,14 +138,31 @@ class ConditionalKernel:
 
     def prepare(self):
         """Read the current parameters (call after every update)."""
-        p, K = self.params, self.K
-        inv_t = p.dtype.type(1.0 / self.T)
-        self.Ut = np.ascontiguousarray(p.W[:, -K:].T) * inv_t  # (K, H)
-        with np.errstate(over="ignore"):
+        p, K, T = self.params, self.K, self.T
+        self.U = np.ascontiguousarray(p.W[:, -K:].T)  # (K, H), in energy units
+        self.d = p.visible_bias[-K:].astype(np.float64)
+        self.c = p.hidden_bias
+        # the factorised path works on z / T; it needs 1 / T, U / T, d / T and
+        # c / T finite and e^(U / T) finite (checked in float64)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            inv_t = 1.0 / T
+            u_top = float(np.max(self.U)) * inv_t
+            scaled = (np.abs(self.d).max() * inv_t,
+                      float(np.abs(self.c).max(initial=0.0)) * inv_t,
+                      float(np.abs(self.U).max()) * inv_t)
+        self.u_top = u_top
+        self._factorised = (
+            inv_t < _MAX_SCALED and u_top <= self._safe
+            and all(np.isfinite(v) and v < _MAX_SCALED for v in scaled)
+        )
+        if not self._factorised:
+            return
+        t = p.dtype.type(inv_t)
+        self.Ut = self.U * t
+        with np.errstate(over="ignore", under="ignore"):
             self.eu = np.exp(self.Ut)
-        self.dT = p.visible_bias[-K:] * inv_t
-        self.c_T = p.hidden_bias[:, None] * inv_t
-        self.u_top = float(np.max(self.Ut))
+        self.dT = p.visible_bias[-K:] * t
+        self.c_T = p.hidden_bias[:, None] * t
 
     def _scratch(self, m, kc):
         """This thread's scratch: three (H, m) arrays and one (kc, H, m)."""
@@ -140,48 +178,41 @@ class ConditionalKernel:
         return [slice(k, min(k + self.group, self.K))
                 for k in range(0, self.K, self.group)]
 
-    def _chunk(self, Ac, G, D=None, Y=None, loss=None, out=None, gU=None):
+    def _chunk(self, Ac, G, S, D=None, Y=None, loss=None, out=None, gU=None):
         """One chunk of rows, from their products ``Ac = X W_x^T`` (m, H).
 
-        ``G`` (m, K) <- ``-F(x, .) / T``. With ``D``: ``D <- p(y | x)`` and,
-        with ``Y`` also, ``D <- Y - p``, ``loss <- -log p(y | x)``. With
-        ``out`` (m, H; may be ``Ac`` itself): ``out <- sum_k D_k
-        sigmoid(z_k)`` and ``gU`` (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
-        Classes are taken a group at a time as (classes, hidden, rows) arrays.
+        ``G`` (m, K) <- ``-F(x, .) / T`` (saturated at the dtype's largest
+        value where it lies beyond it) and ``S`` (m, K) <- ``G`` minus its
+        row maximum, computed without that saturation (``p(y | x) =
+        softmax(S)``). With ``D``: ``D <- p(y | x)`` and, with ``Y`` also,
+        ``D <- Y - p``, ``loss <- -log p(y | x)``. With ``out`` (m, H; may
+        be ``Ac`` itself): ``out <- sum_k D_k sigmoid(z_k)`` and ``gU``
+        (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
         """
         m = Ac.shape[0]
         AT, EA, MT, E3 = self._scratch(m, self.group)
-        AT[...] = Ac.T
-        AT *= self.c_T.dtype.type(1.0 / self.T)
-        AT += self.c_T  # z_k = AT + U_k: scaled pre-activations
-        # softplus(z) = log(1 + e^z) summed as the log of a product, a group of
-        # factors at a time; each factor is at most 1 + e^z_max
-        z_max = float(np.max(AT)) + self.u_top
-        fast = z_max <= self._safe
+        fast = False
+        if self._factorised:
+            AT[...] = Ac.T
+            with np.errstate(over="ignore"):
+                AT *= self.c_T.dtype.type(1.0 / self.T)
+            AT += self.c_T  # z_k = AT + U_k / T: scaled pre-activations
+            a_top = float(np.max(AT))
+            z_max = a_top + self.u_top
+            fast = a_top <= self._safe and z_max <= self._safe
         if fast:
-            # e^z underflowing to 0 is harmless: softplus and sigmoid are ~0
-            with np.errstate(under="ignore"):
-                np.exp(AT, out=EA)
-            # factors per group so that the group's product stays finite
-            terms = self._terms if z_max <= 0.0 else int(
-                min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
-        for ks in self._groups():
-            E = E3[: ks.stop - ks.start]
-            if fast:
-                np.multiply(self.eu[ks, :, None], EA, out=E)  # e^z
-                E += 1
-                g = _sum_log(E, max(1, terms))
-            else:  # saturated units: the direct, always-stable softplus
-                np.add(AT, self.Ut[ks, :, None], out=E)
-                g = _softplus_(E, 1.0).sum(axis=1)
-            G[:, ks] = g.T
-        G += self.dT
+            self._scores_factorised(AT, EA, E3, z_max, G)
+            np.subtract(G, G.max(axis=1, keepdims=True), out=S)
+        else:
+            AT[...] = Ac.T
+            AT += self.c[:, None]
+            self._scores_stable(AT, E3, G, S)
         if D is None:
             return
-        D[...] = G
-        lse = _softmax_and_lse_(D, 1.0)  # D <- p(y | x)
+        D[...] = S
+        lse = _softmax_and_lse_(D, 1.0)  # D <- p(y | x); lse = log sum e^S
         if Y is not None:
-            loss[...] = lse - np.einsum("ik,ik->i", G, Y)
+            loss[...] = lse - np.einsum("ik,ik->i", S, Y)
             np.subtract(Y, D, out=D)
         if out is None:
             return
@@ -193,9 +224,9 @@ class ConditionalKernel:
                 E += 1
                 np.reciprocal(E, out=E)
                 np.subtract(1, E, out=E)
-            else:
-                np.add(AT, self.Ut[ks, :, None], out=E)
-                _sigmoid_(E, 1.0)
+            else:  # AT holds the clipped pre-activations y (energy units)
+                np.add(AT, self.U[ks, :, None], out=E)
+                _sigmoid_(E, self.T)
             E *= DT[ks, None, :]
             if i == 0:
                 np.sum(E, axis=0, out=MT)
@@ -204,6 +235,59 @@ class ConditionalKernel:
             if gU is not None:
                 gU[ks] += E.sum(axis=2)
         out[...] = MT.T
+
+    def _scores_factorised(self, AT, EA, E3, z_max, G):
+        """``G = d / T + sum_j log(1 + e^{a_j} e^{u_jk})`` from ``AT = a``
+        (H, m), every factor finite (checked by the caller)."""
+        # e^z underflowing to 0 is harmless: softplus and sigmoid are ~0
+        with np.errstate(under="ignore"):
+            np.exp(AT, out=EA)
+        # factors per group so that the group's product stays finite
+        terms = self._terms if z_max <= 0.0 else int(
+            min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
+        for ks in self._groups():
+            E = E3[: ks.stop - ks.start]
+            with np.errstate(under="ignore"):
+                np.multiply(self.eu[ks, :, None], EA, out=E)  # e^z
+            E += 1
+            G[:, ks] = _sum_log(E, max(1, terms)).T
+        G += self.dT
+
+    def _scores_stable(self, Y, E3, G, S):
+        """``G`` and ``S`` for any finite parameters, ``T > 0`` and
+        pre-activations ``Y = c + W_x x`` (H, m) that may be infinite.
+
+        In energy units, ``T softplus((y + u) / T) = max(y, 0) + h(y, u)``
+        with ``h(y, u) = max(u, -y) + min(y, 0) + T log(1 + e^{-|y + u| / T})``
+        bounded by ``|u| + T log 2``: the unbounded ``max(y, 0)`` is the same
+        for every class and cancels in ``S``; it is added back, in float64,
+        for ``G``. Nothing is divided by ``T`` before the class maximum is
+        taken, so the ``T -> 0`` limit (argmax, one-hot) is reached exactly.
+        ``Y`` is clipped in place to a finite range (``+-inf`` give the
+        limits ``h = u`` and ``h = 0``).
+        """
+        T = self.T
+        big = np.finfo(Y.dtype).max / 4
+        with np.errstate(over="ignore"):
+            R = np.maximum(Y, 0).sum(axis=0, dtype=np.float64)  # may be inf
+        np.clip(Y, -big, big, out=Y)
+        low = np.minimum(Y, 0)
+        negF = np.empty((Y.shape[1], self.K))
+        for ks in self._groups():
+            E = E3[: ks.stop - ks.start]
+            np.add(Y, self.U[ks, :, None], out=E)  # y + u
+            np.abs(E, out=E)
+            _soft_gap_(E, T)
+            E += np.maximum(self.U[ks, :, None], -Y)
+            E += low
+            negF[:, ks] = E.sum(axis=1, dtype=np.float64).T
+        negF += self.d
+        fmax = np.finfo(G.dtype).max
+        with np.errstate(over="ignore"):
+            top = negF.max(axis=1, keepdims=True)
+            np.clip((negF - top) / T, -fmax, 0.0, out=negF)
+            S[...] = negF
+            G[...] = np.clip((top + R[:, None]) / T, -fmax, fmax) + negF
 
     def row_blocks(self, n):
         """Row blocks of ``n`` rows (from the shape only)."""
@@ -228,24 +312,40 @@ class ConditionalKernel:
 
         The matrix products run here, on BLAS's own threads and never inside
         the row blocks, so that their rounding does not depend on the number
-        of threads; groups bound the memory for large X.
+        of threads; groups bound the memory for large X. A row whose product
+        overflows is recomputed scaled by its largest ``|x|`` in float64, so
+        that it holds ``+-inf`` where the true value is beyond the dtype's
+        range, never NaN.
         """
         n = X.shape[0]
         group = max(1, _GROUP_ELEMENTS // self.H)
+        Wt = self.W_x.T
         for i in range(0, n, group):
             rows = slice(i, min(i + group, n))
-            A = np.asarray(X[rows] @ self.W_x.T)
-            yield rows, A.astype(self.dtype, copy=False)
+            with np.errstate(over="ignore", invalid="ignore"):
+                A = np.asarray(X[rows] @ Wt).astype(self.dtype, copy=False)
+            bad = ~np.isfinite(A).all(axis=1)
+            if bad.any():
+                Xb = X[rows][bad]
+                Xb = np.asarray(Xb.toarray() if hasattr(Xb, "toarray") else Xb,
+                                dtype=np.float64)
+                scale = np.abs(Xb).max(axis=1, keepdims=True)
+                with np.errstate(over="ignore"):
+                    Ab = ((Xb / scale) @ Wt.astype(np.float64)) * scale
+                    A[bad] = Ab
+            yield rows, A
 
     def scores(self, X):
-        """``G = -F(x, y) / T`` of every row and class, (n, K)."""
+        """``G = -F(x, y) / T`` and ``S = G - max_y G`` of every row and
+        class, (n, K) each; ``p(y | x) = softmax(S)``."""
         self.prepare()
         G = np.empty((X.shape[0], self.K), self.dtype)
+        S = np.empty_like(G)
         for rows, A in self._products(X):
-            Gg = G[rows]
-            self._blocks(A.shape[0],
-                         lambda b, r, A=A, Gg=Gg: self._chunk(A[r], Gg[r]))
-        return G
+            Gg, Sg = G[rows], S[rows]
+            self._blocks(A.shape[0], lambda b, r, A=A, Gg=Gg, Sg=Sg:
+                         self._chunk(A[r], Gg[r], Sg[r]))
+        return G, S
 
     def hidden(self, X):
         """``E[h | x] = sum_y p(y | x) sigmoid((c + U_y + W_x x) / T)``, (n, H)."""
@@ -254,10 +354,10 @@ class ConditionalKernel:
         out = np.empty((n, self.H), self.dtype)
         for rows, A in self._products(X):
             G = np.empty((A.shape[0], self.K), self.dtype)
-            P = np.empty_like(G)
+            S, P = np.empty_like(G), np.empty_like(G)
             Og = out[rows]
-            self._blocks(A.shape[0], lambda b, r, A=A, G=G, P=P, Og=Og:
-                         self._chunk(A[r], G[r], P[r], out=Og[r]))
+            self._blocks(A.shape[0], lambda b, r, A=A, G=G, S=S, P=P, Og=Og:
+                         self._chunk(A[r], G[r], S[r], P[r], out=Og[r]))
         return out
 
     def gradient(self, Xb, Yb, M, D, loss, gU_blocks, keep=None):
@@ -277,12 +377,13 @@ class ConditionalKernel:
         n = Xb.shape[0]
         gU_blocks[: len(self.row_blocks(n))] = 0
         G = np.empty((n, self.K), self.dtype)
+        S = np.empty_like(G)
         np.matmul(Xb, self.W_x.T, out=M)  # read, then overwritten, chunk by chunk
         if keep is not None:
             keep[...] = M
 
         def fn(b, r):
-            self._chunk(M[r], G[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
+            self._chunk(M[r], G[r], S[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
 
         return self._blocks(n, fn)
 
@@ -409,12 +510,12 @@ class ClassRBMTrainer:
         W, vW = p.W, st.velocity_W
         V = W.shape[1] - K
         # the feature weights and the hidden biases: the core's weight step
-        n_blocks = update_blocks(n, p.n_hidden, V)
-        self.runner.call(work_kind("weight_step", n_blocks, n, p.n_hidden, V),
+        w_blocks = update_blocks(n, p.n_hidden, V)
+        self.runner.call(work_kind("weight_step", w_blocks, n, p.n_hidden, V),
                          weight_step,
                          Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
                          st.velocity_hidden, momentum=momentum, shrink=shrink,
-                         n_blocks=n_blocks)
+                         n_blocks=w_blocks)
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         vU, U = vW[:, V:], W[:, V:]
         vU *= dt(momentum)

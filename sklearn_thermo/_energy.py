@@ -363,10 +363,10 @@ class EnergyClassifier(
         return total / n
 
     def _nll(self, X, y_idx, runner):
-        G = ConditionalKernel(self._params(X.dtype), self.temperature,
-                              runner).scores(X)
-        lse = ops.logsumexp(G, 1.0, axis=1)
-        return float(np.mean(lse - G[np.arange(len(y_idx)), y_idx]))
+        _, S = ConditionalKernel(self._params(X.dtype), self.temperature,
+                                 runner).scores(X)
+        lse = ops.logsumexp(S, 1.0, axis=1)
+        return float(np.mean(lse - S[np.arange(len(y_idx)), y_idx]))
 
     # ------------------------------------------------------------------
     # fitting
@@ -438,9 +438,9 @@ class EnergyClassifier(
                 self.n_iter_ = epoch + 1
                 message = f"loss = {loss:.4f}"
                 if self.early_stopping:
-                    G = ConditionalKernel(self._params(X.dtype), self.temperature,
-                                          runner).scores(X_val)
-                    score = float(np.mean(np.argmax(G, axis=1) == y_val))
+                    _, S = ConditionalKernel(self._params(X.dtype),
+                                             self.temperature, runner).scores(X_val)
+                    score = float(np.mean(np.argmax(S, axis=1) == y_val))
                     self.validation_scores_.append(score)
                     message += f", validation score = {score:.4f}"
                     criterion = -score
@@ -548,7 +548,8 @@ class EnergyClassifier(
     # inference
     # ------------------------------------------------------------------
     def _scores(self, X):
-        """``-F(x, y) / T`` for every row and class, (n, n_classes)."""
+        """``G = -F(x, y) / T`` and ``S = G - max_y G`` for every row and
+        class, (n, n_classes) each; ``S`` is exact where ``G`` saturates."""
         check_is_fitted(self)
         X = self._validate_X(X)
         with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
@@ -573,8 +574,9 @@ class EnergyClassifier(
             ``classes_[0]``, whose sigmoid is the probability of
             ``classes_[1]``.
         """
-        G = self._scores(X)
-        return G[:, 1] - G[:, 0] if G.shape[1] == 2 else G
+        G, S = self._scores(X)
+        # two classes: the difference of S is exact where G saturates
+        return S[:, 1] - S[:, 0] if G.shape[1] == 2 else G
 
     def predict_proba(self, X):
         """Class probabilities ``p(y | x)``, exact; rows sum to one.
@@ -587,7 +589,7 @@ class EnergyClassifier(
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.softmax(self._scores(X), 1.0, axis=1)
+        return ops.softmax(self._scores(X)[1], 1.0, axis=1)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably.
@@ -600,7 +602,7 @@ class EnergyClassifier(
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.log_softmax(self._scores(X), 1.0, axis=1)
+        return ops.log_softmax(self._scores(X)[1], 1.0, axis=1)
 
     def predict(self, X):
         """The most probable class of each row (lowest free energy).
@@ -613,17 +615,19 @@ class EnergyClassifier(
         -------
         y : ndarray of shape (n_samples,)
         """
-        scores = self._scores(X)  # checks that the model is fitted
-        return self.classes_[np.argmax(scores, axis=1)]
+        _, S = self._scores(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(S, axis=1)]
 
     def _visible_term(self, X):
         """``-F_0(x) / T = (a.x - [||x||^2 / 2]) / T``: the x-only terms."""
         X = self._validate_X(X)
-        a = self.intercept_visible_.astype(X.dtype, copy=False)
-        term = np.asarray(X @ a).ravel()
+        # in float64: over a small T it can exceed float32's range
+        a = self.intercept_visible_.astype(np.float64)
+        term = np.asarray(X @ a, dtype=np.float64).ravel()
         if self.visible == "gaussian":
-            term -= 0.5 * _row_sq_norms(X).astype(term.dtype, copy=False)
-        return term / self.temperature
+            term -= 0.5 * _row_sq_norms(X).astype(np.float64)
+        with np.errstate(over="ignore"):
+            return term / self.temperature
 
     def free_energy(self, X):
         """Free energy of each row, the label and the hidden units summed out.
@@ -674,9 +678,12 @@ class EnergyClassifier(
         -------
         score : ndarray of shape (n_samples,)
         """
-        s = ops.logsumexp(self._scores(X), 1.0, axis=1)
+        G, S = self._scores(X)
+        # logsumexp(G) = max G + logsumexp(S), the max taken where S is 0
+        top = G[np.arange(len(G)), np.argmax(S, axis=1)].astype(np.float64)
+        s = ops.logsumexp(S, 1.0, axis=1).astype(np.float64) + top
         s += self._visible_term(X)
-        return s
+        return ops._saturate_(s).astype(G.dtype, copy=False)
 
     def transform(self, X):
         """Hidden-unit probabilities given ``x``, the label marginalised.

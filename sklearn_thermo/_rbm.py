@@ -31,12 +31,18 @@ from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._progress import progress
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
-from ._validation import check_visible_domain, restore_on_error
+from ._validation import (
+    check_visible_domain,
+    content_key,
+    restore_on_error,
+    seed_key,
+)
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
 #: log_partition(method="auto") enumerates exactly up to 2**_AUTO_EXACT_UNITS states.
 _AUTO_EXACT_UNITS = 20
+_CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 
 
 class BoltzmannMachine(
@@ -441,7 +447,6 @@ class BoltzmannMachine(
         self._check_finite("in partial_fit", trainer)
         if self.method == "pt":
             self.swap_acceptance_ = trainer.acceptance_rates
-        self._log_z_cache = {}  # the model changed
         return self
 
     # ------------------------------------------------------------------
@@ -633,8 +638,11 @@ class BoltzmannMachine(
             \\log Z = \\log \\sum_{v, h} e^{-E(v, h) / T}
 
         (an integral over ``v`` for Gaussian visible units). The result is
-        cached and reused until the model changes (``fit``, ``partial_fit``,
-        or another temperature).
+        cached, keyed by what it depends on: the parameters' values (an edit
+        in place is noticed), the temperature, the method and its settings,
+        and the seed's value (an integer, or a RandomState's state). It is
+        computed on a snapshot of the parameters, so a concurrent ``fit``
+        cannot mix two models into one value.
 
         Parameters
         ----------
@@ -695,22 +703,38 @@ class BoltzmannMachine(
             )
         exact = method == "exact" or (method == "auto" and units <= _AUTO_EXACT_UNITS)
         seed = self.random_state if random_state is None else random_state
-        # a string key: persistence formats such as skops want plain keys
-        seed_key = seed if seed is None or isinstance(seed, Integral) else id(seed)
-        how = "exact" if exact else f"ais {n_chains} {n_betas} {seed_key}"
-        key = f"{how} T={float(self.temperature)!r} {self.visible}"
+        # a snapshot: a fit or an in-place edit in another thread cannot
+        # change the model under the computation, and the key is its content
+        params = RBMParams(params.W.copy(), params.visible_bias.copy(),
+                           params.hidden_bias.copy(), params.visible)
+        base = self._base_visible_bias.copy()
+        how = "exact" if exact else ("ais", n_chains, n_betas, seed_key(seed))
+        key = content_key(params.W, params.visible_bias, params.hidden_bias,
+                          base, params.visible, float(self.temperature), how)
+        # string keys: persistence formats such as skops want plain keys
         cache = self.__dict__.setdefault("_log_z_cache", {})
-        if key not in cache:
+        value = cache.get(key)
+        if value is None:
             if exact:
                 log_z = log_partition_exact(params, self.temperature)
-                cache[key] = (log_z, log_z, log_z)
+                value = (log_z, log_z, log_z)
             else:
                 with self._runner(check_random_state(seed)) as runner:
-                    cache[key] = log_partition_ais(
-                        params, self.temperature, self._base_visible_bias,
+                    value = log_partition_ais(
+                        params, self.temperature, base,
                         n_chains=n_chains, n_betas=n_betas, runner=runner,
                     )
-        return cache[key] if return_bounds else cache[key][0]
+            if not np.isfinite(value[0]):
+                raise ValueError(
+                    f"log Z is beyond float64's range at temperature="
+                    f"{self.temperature!r}: it scales as 1/T. Use a larger "
+                    "temperature."
+                )
+            if how == "exact" or how[-1] is not None:
+                if len(cache) >= _CACHE_SIZE:
+                    cache.pop(next(iter(cache)))
+                cache[key] = value
+        return value if return_bounds else value[0]
 
     def score_samples(self, X):
         """Log-likelihood ``log p(v)`` of each row.
@@ -734,7 +758,19 @@ class BoltzmannMachine(
         log_p : ndarray of shape (n_samples,)
         """
         F = self.free_energy(X)
-        return -F / self.temperature - self.log_partition()
+        T = float(self.temperature)
+        log_z = self.log_partition()
+        with np.errstate(over="ignore", invalid="ignore"):
+            s = -F.astype(np.float64) / T - log_z
+        if not (np.isfinite(s).all() and np.abs(s).max(initial=0)
+                <= np.finfo(F.dtype).max):
+            raise ValueError(
+                f"score_samples is beyond the range of {F.dtype} at "
+                f"temperature={self.temperature!r}: log-likelihoods scale as "
+                "1/T. Use a larger temperature (or float64 data), or "
+                "free_energy, which is finite at every temperature > 0."
+            )
+        return s.astype(F.dtype, copy=False)
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of X (see :meth:`score_samples`).

@@ -1,7 +1,10 @@
 """Input checks shared by the estimators (beyond scikit-learn's validators)."""
 
+import copy
 import functools
+import hashlib
 import os
+import numbers
 import sys
 import warnings
 
@@ -53,19 +56,21 @@ def check_visible_domain(X, visible, estimator_name):
 
 
 def restore_on_error(method):
-    """Make a fit method leave the estimator as it was if it does not finish.
+    """Make a fit method all-or-nothing.
 
     On any exception, ``KeyboardInterrupt`` included, the estimator's
     attributes are put back as they were before the call, then the exception
     propagates: an interrupted or diverged ``fit`` leaves an unfitted
-    estimator unfitted and a fitted one with its previous fit. Arrays that
-    the method updates in place (``partial_fit``) may hold a partly applied,
-    finite update.
+    estimator unfitted and a fitted one with its previous fit. The fitted
+    state (everything but the constructor's parameters) is saved as a deep
+    copy, since ``partial_fit`` updates its arrays in place.
     """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        saved = dict(self.__dict__)
+        names = set(self.get_params(deep=False))
+        saved = {k: v if k in names else copy.deepcopy(v)
+                 for k, v in self.__dict__.items()}
         try:
             return method(self, *args, **kwargs)
         except BaseException:
@@ -99,3 +104,29 @@ def warn_caller(message, category):
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def content_key(*parts):
+    """A short hex digest of arrays (their dtype, shape and bytes) and
+    scalars: a cache key that changes whenever the content does, including
+    edits made in place."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(f"{part.dtype.str}{part.shape}".encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def seed_key(seed):
+    """A cache key for a ``random_state`` value: the integer, or the state of
+    a RandomState instance (never its ``id``, which Python reuses)."""
+    if seed is None or isinstance(seed, numbers.Integral):
+        return repr(seed)
+    if isinstance(seed, np.random.RandomState):
+        name, keys, pos, gauss, cached = seed.get_state()
+        return content_key(name, keys, pos, gauss, cached)
+    return None  # not cacheable

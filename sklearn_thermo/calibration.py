@@ -150,6 +150,11 @@ class ReliabilityDisplay:
         display : ReliabilityDisplay
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        if not (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")):
+            raise TypeError(
+                f"{cls.__name__}.from_estimator needs a fitted classifier with "
+                f"predict_proba and classes_; got {type(estimator).__name__}."
+            )
         name = type(estimator).__name__ if name is None else name
         return cls.from_predictions(
             y, estimator.predict_proba(X), n_bins=n_bins, strategy=strategy,

@@ -44,7 +44,17 @@ def _as_class_probabilities(y_true, y_prob, labels):
     y_prob = check_array(y_prob, ensure_2d=False, dtype=(np.float64, np.float32),
                          input_name="y_prob")
     check_consistent_length(y_true, y_prob)
-    labels = np.unique(y_true) if labels is None else np.asarray(labels)
+    try:
+        labels = np.unique(y_true) if labels is None else np.asarray(labels)
+        if labels.ndim != 1 or len(np.unique(labels)) != len(labels):
+            raise ValueError(
+                f"labels must be a 1-D list of distinct classes; got {labels!r}."
+            )
+    except TypeError as e:
+        raise ValueError(
+            "y_true (and labels) must hold class labels of one comparable type "
+            f"(numbers or strings, no None); sorting them failed: {e}."
+        ) from None
     if y_prob.ndim == 1:  # binary: probability of the greater label
         if len(labels) > 2:
             raise ValueError(
@@ -68,35 +78,66 @@ def _as_class_probabilities(y_true, y_prob, labels):
         raise ValueError(
             "The rows of y_prob must sum to one (a probability for every class)."
         )
-    index = np.searchsorted(labels, y_true)
-    index = np.clip(index, 0, len(labels) - 1)
-    if not np.all(labels[index] == y_true):
-        unknown = sorted(set(np.unique(y_true)) - set(labels))
+    # labels in any order (the columns' order): search through a sorter
+    try:
+        sorter = np.argsort(labels)
+        pos = np.searchsorted(labels, y_true, sorter=sorter)
+    except TypeError as e:
+        raise ValueError(
+            "y_true and labels must hold class labels of one comparable type "
+            f"(numbers or strings, no None): {e}."
+        ) from None
+    index = sorter[np.clip(pos, 0, len(labels) - 1)]
+    known = labels[index] == y_true
+    if not np.all(known):
+        unknown = sorted(map(str, set(y_true[~known].tolist())))
         raise ValueError(f"y_true has labels not in labels: {unknown}.")
     return index, y_prob
 
 
-def _bin_edges(conf, n_bins, strategy):
+def _bin_index(conf, n_bins, strategy):
+    """The bin of each confidence, bins ``(e_m, e_{m+1}]`` (the first closed
+    on the left); memory in the number of rows, whatever ``n_bins``."""
     if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
-    edges = np.quantile(conf, np.linspace(0.0, 1.0, n_bins + 1))
+        # edges e_m = m * (1 / n_bins), as np.linspace makes them: the bin of
+        # c is about ceil(c n_bins) - 1, then moved by one where rounding
+        # put it on the wrong side of an edge
+        step = 1.0 / n_bins
+        b = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+        b -= (b > 0) & (conf <= b * step)
+        b += (b < n_bins - 1) & (conf > (b + 1) * step)
+        return b
+    # quantile edges: more bins than rows would only repeat edges
+    n_edges = min(n_bins, len(conf)) + 1
+    edges = np.quantile(conf, np.linspace(0.0, 1.0, n_edges))
     edges[0], edges[-1] = 0.0, 1.0
-    return np.unique(edges)
+    edges = np.unique(edges)
+    return np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0,
+                   len(edges) - 2)
 
 
 def _curve(conf, hit, weight, n_bins, strategy):
     """Per-bin mean confidence, accuracy and weight (empty bins dropped)."""
-    edges = _bin_edges(conf, n_bins, strategy)
-    # bins (e_m, e_{m+1}], the first one closed on the left
-    which = np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0,
-                    len(edges) - 2)
-    total = np.bincount(which, weights=weight, minlength=len(edges) - 1)
+    _, which = np.unique(_bin_index(conf, n_bins, strategy), return_inverse=True)
+    total = np.bincount(which, weights=weight)
     conf_sum = np.bincount(which, weights=weight * conf, minlength=len(total))
     hit_sum = np.bincount(which, weights=weight * hit, minlength=len(total))
     keep = total > 0
     return conf_sum[keep] / total[keep], hit_sum[keep] / total[keep], total[keep]
 
 
+_PARAMS = {
+    "y_true": ["array-like"],
+    "y_prob": ["array-like"],
+    "n_bins": [Interval(Integral, 1, None, closed="left")],
+    "strategy": [StrOptions({"uniform", "quantile"})],
+    "classwise": ["boolean"],
+    "labels": ["array-like", None],
+    "sample_weight": ["array-like", None],
+}
+
+
+@validate_params(_PARAMS, prefer_skip_nested_validation=True)
 def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
                        classwise=False, labels=None, sample_weight=None):
     """Binned (confidence, accuracy, weight) curves and the ECE and MCE.
@@ -111,6 +152,10 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     index, P = _as_class_probabilities(y_true, y_prob, labels)
     weight = _check_sample_weight(sample_weight, index, dtype=np.float64,
                                   ensure_non_negative=True)
+    if not weight.any():
+        raise ValueError("sample_weight is zero for every row: nothing to score.")
+    # scaled to a largest weight of 1: sums of large weights cannot overflow
+    weight = weight / weight.max()
     if classwise:
         pairs = [(P[:, k], (index == k).astype(float)) for k in range(P.shape[1])]
     else:
@@ -126,15 +171,6 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     return curves, float(np.mean(eces)), float(max(gaps))
 
 
-_PARAMS = {
-    "y_true": ["array-like"],
-    "y_prob": ["array-like"],
-    "n_bins": [Interval(Integral, 1, None, closed="left")],
-    "strategy": [StrOptions({"uniform", "quantile"})],
-    "classwise": ["boolean"],
-    "labels": ["array-like", None],
-    "sample_weight": ["array-like", None],
-}
 
 
 @validate_params(_PARAMS, prefer_skip_nested_validation=True)
@@ -217,6 +253,11 @@ class _CalibrationScorer:
         self.metric, self.kwargs = metric, kwargs
 
     def __call__(self, estimator, X, y, sample_weight=None):
+        if not hasattr(estimator, "predict_proba"):
+            raise TypeError(
+                f"A calibration scorer needs a classifier with predict_proba; "
+                f"{type(estimator).__name__} has none."
+            )
         P = estimator.predict_proba(X)
         return -self.metric(y, P, labels=estimator.classes_,
                             sample_weight=sample_weight, **self.kwargs)

@@ -63,7 +63,13 @@ def _check_temperature(temperature):
 
 def _as_float_array(x, name="x"):
     """Convert to a float32/float64 ndarray; refuse NaN, inf, complex, objects."""
-    x = np.asarray(x)
+    try:
+        x = np.asarray(x)
+    except ValueError as e:  # ragged nested sequences
+        raise ValueError(
+            f"{name} must be a rectangular array of numbers (nested lists of "
+            f"equal lengths): {e}"
+        ) from None
     kind = x.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} must be real; got a complex array.")
@@ -123,7 +129,7 @@ def _scaled_gap(x, m, T):
             # an overflowing x - m is -inf, and exp(-inf) = 0 is exact there
             z = np.subtract(x, m)
             z /= t
-    return z
+    return np.asarray(z)  # 0-d input gives a numpy scalar: make it an array
 
 
 def _tail(T, s, m, dtype):
@@ -181,6 +187,7 @@ def logsumexp(x, temperature=1.0, *, axis=None, keepdims=False):
     x = _as_float_array(x)
     T = _check_temperature(temperature)
     _check_axis(x, axis)
+    x = x.reshape(1) if x.ndim == 0 else x  # a Python or numpy scalar
     m = np.max(x, axis=axis, keepdims=True)
     z = None if T == 0 else _scaled_gap(x, m, T)
     if z is None:
@@ -250,6 +257,7 @@ def entropy(x, temperature=1.0, *, axis=None, keepdims=False):
     x = _as_float_array(x)
     T = _check_temperature(temperature)
     _check_axis(x, axis)
+    x = x.reshape(1) if x.ndim == 0 else x  # a Python or numpy scalar
     m = np.max(x, axis=axis, keepdims=True)
     z = None if T == 0 else _scaled_gap(x, m, T)
     if z is None:
@@ -358,6 +366,10 @@ def _softmax_and_lse_(x, T):
     """
     m = np.max(x, axis=1, keepdims=True)
     z = _scaled_gap(x, m, T)
+    if z is None:  # T underflows in x's dtype: the hard limit is exact
+        x[...] = _hard_softmax(x, m, 1)
+        with np.errstate(over="ignore", divide="ignore"):
+            return (m / T - np.log(x.max(axis=1, keepdims=True)))[:, 0]
     np.exp(z, out=x)
     s = np.sum(x, axis=1, keepdims=True)
     x /= s
@@ -397,6 +409,14 @@ def _sigmoid_(z, T):
     if T != 1.0:
         with np.errstate(over="ignore", divide="ignore"):
             inv = _cast_t(1.0 / T if T > 0 else np.inf, z.dtype)
+        if np.isinf(inv) and T > 0:
+            # 1 / T overflows the dtype: divide in float64 instead (exact for
+            # T down to the smallest subnormal, where x / T can still be ~1)
+            w = z.astype(np.float64)
+            with np.errstate(over="ignore"):
+                w /= T
+            z[...] = _sigmoid_(w, 1.0)
+            return z
         if np.isinf(inv):
             # hard limit: a step that is 0.5 exactly at 0
             half = z == 0

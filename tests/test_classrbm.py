@@ -48,8 +48,8 @@ def test_scores_match_enumeration(dtype, T):
     p = _params(5, 6, 4, dtype=dtype)
     X = np.random.default_rng(1).random((30, 5)).astype(dtype)
     with BlockRunner(1) as runner:
-        G = ConditionalKernel(p, T, runner).scores(X)
-    assert G.dtype == dtype
+        G, S = ConditionalKernel(p, T, runner).scores(X)
+    assert G.dtype == dtype and S.dtype == dtype
     rtol = 1e-12 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(G, _brute_scores(p, X, T), rtol=rtol, atol=rtol)
 
@@ -62,13 +62,95 @@ def test_scores_stable_from_tiny_to_saturated_weights(scale, dtype):
     p = _params(V, H, K, scale=scale, dtype=dtype, seed=2)
     X = np.random.default_rng(3).random((25, V)).astype(dtype)
     with BlockRunner(1) as runner:
-        G = ConditionalKernel(p, 1.0, runner).scores(X)
+        G, _ = ConditionalKernel(p, 1.0, runner).scores(X)
     W, U = p.W[:, :V].astype(float), p.W[:, V:].astype(float)
     Z = (X @ W.T + p.hidden_bias)[:, :, None] + U[None]
     ref = p.visible_bias[V:] + np.logaddexp(0, Z).sum(axis=1)
     assert np.isfinite(G).all()
     tol = 1e-11 if dtype == np.float64 else 3e-6
     np.testing.assert_allclose(G, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def _log_space_reference(p, X, T):
+    """``G`` and ``S = G - max G`` in float64 log space, directly."""
+    V = p.n_visible - p.n_labels
+    W, U = p.W[:, :V].astype(float), p.W[:, V:].astype(float)
+    A = np.asarray(X, dtype=float) @ W.T + p.hidden_bias.astype(float)
+    Z = (A[:, :, None] + U[None]) / T
+    G = p.visible_bias[V:].astype(float) / T + np.logaddexp(0, Z).sum(axis=1)
+    return G, G - G.max(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T", [1e-4, 1e-2, 0.3, 1.0, 50.0])
+@pytest.mark.parametrize("scale", [0.1, 30.0, 3000.0])
+def test_conditional_matches_log_space_reference(dtype, T, scale):
+    # small T and large weights: exp of the pre-activations overflows while
+    # exp of the label weights underflows (the factorised path's trap)
+    V, H, K = 6, 40, 4
+    p = _params(V, H, K, scale=scale, dtype=dtype, seed=5)
+    X = np.random.default_rng(6).random((40, V)).astype(dtype)
+    with BlockRunner(1) as runner:
+        G, S = ConditionalKernel(p, T, runner).scores(X)
+    G_ref, S_ref = _log_space_reference(p, X, T)
+    assert np.isfinite(G).all() and np.isfinite(S).all()
+    assert (S <= 0).all() and (S.max(axis=1) == 0).all()
+    rtol = 1e-9 if dtype == np.float64 else 2e-5
+    # probabilities to within rounding of the scores' scale
+    P, P_ref = np.exp(S.astype(float)), np.exp(S_ref)
+    P /= P.sum(axis=1, keepdims=True)
+    P_ref /= P_ref.sum(axis=1, keepdims=True)
+    scale_G = np.abs(G_ref).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(S, S_ref, rtol=rtol, atol=rtol * scale_G.max())
+    np.testing.assert_allclose(G, G_ref, rtol=rtol, atol=rtol * scale_G.max())
+    top_gap = np.sort(S_ref, axis=1)[:, -2]
+    clear = top_gap < -1e-3 * scale_G[:, 0]  # no near-tie at the top
+    np.testing.assert_array_equal(np.argmax(S, 1)[clear], np.argmax(S_ref, 1)[clear])
+    np.testing.assert_allclose(P, P_ref, atol=1e-4 if dtype == np.float32 else 1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T", [1e-30, 1e-300, 5e-324])
+def test_conditional_reaches_the_hard_limit(dtype, T):
+    # T -> 0: p(y | x) is one-hot on argmax_k d_k + sum_j max(c_j + U_jk + W_j x, 0)
+    V, H, K = 6, 30, 5
+    p = _params(V, H, K, scale=2.0, dtype=dtype, seed=7)
+    X = np.random.default_rng(8).random((50, V)).astype(dtype)
+    with BlockRunner(1) as runner:
+        G, S = ConditionalKernel(p, T, runner).scores(X)
+    assert np.isfinite(G).all() and np.isfinite(S).all()
+    W, U = p.W[:, :V].astype(float), p.W[:, V:].astype(float)
+    A = X.astype(float) @ W.T + p.hidden_bias
+    hard = p.visible_bias[V:] + np.maximum(A[:, :, None] + U[None], 0).sum(axis=1)
+    np.testing.assert_array_equal(np.argmax(S, axis=1), np.argmax(hard, axis=1))
+    P = np.exp(S.astype(float))
+    np.testing.assert_array_equal(P.sum(axis=1), 1.0)  # one-hot, exactly
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_conditional_finite_for_inputs_near_the_dtype_limit(dtype):
+    # products X W^T that overflow the dtype: probabilities stay exact and
+    # the scores saturate instead of becoming NaN
+    V, H, K = 5, 12, 3
+    p = _params(V, H, K, scale=1.0, dtype=dtype, seed=9)
+    big = np.finfo(dtype).max / 3
+    X = np.array([[big, -big, big, 0, 1], [1, 0, 0.5, 0.2, 0.1],
+                  [-big, -big, 0, big, big]], dtype=dtype)
+    with BlockRunner(1) as runner:
+        G, S = ConditionalKernel(p, 1.0, runner).scores(X)
+    assert np.isfinite(G).all() and np.isfinite(S).all()
+    # reference: the limit h = u (pre-activation +inf) or 0 (-inf), in float64
+    W, U = p.W[:, :V].astype(float), p.W[:, V:].astype(float)
+    Xs = X.astype(float) / np.abs(X.astype(float)).max(axis=1, keepdims=True)
+    direction = Xs @ W.T
+    A_mid = X[1:2].astype(float) @ W.T + p.hidden_bias
+    for i in (0, 2):
+        h = np.where(direction[i][:, None] > 0, U, 0.0)
+        ref = p.visible_bias[V:] + h.sum(axis=0)
+        np.testing.assert_allclose(S[i], ref - ref.max(), rtol=1e-5, atol=1e-4)
+    ref_mid = p.visible_bias[V:] + np.logaddexp(0, A_mid[:, :, None] + U[None]).sum(1)
+    np.testing.assert_allclose(S[1], (ref_mid - ref_mid.max())[0], rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_hidden_is_label_marginalised_expectation():
