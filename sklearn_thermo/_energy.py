@@ -17,7 +17,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from . import ops
 from ._cd import (
@@ -30,10 +30,39 @@ from ._cd import (
 from ._classrbm import ClassRBMTrainer, ConditionalKernel
 from ._progress import progress
 from ._threading import BlockRunner, effective_n_threads
-from ._validation import check_visible_domain, restore_on_error, warn_caller
+from ._validation import (
+    STRUCTURAL_PARAMS,
+    check_fitted_params,
+    check_visible_domain,
+    restore_on_error,
+    warn_caller,
+)
 
 _SEED_MAX = np.iinfo(np.int32).max
 _N_MONITOR = 1000  # training rows whose loss a generative fit monitors
+
+
+def _check_classes(classes):
+    """The sorted distinct labels of ``classes``; a clear error for a list
+    that is not 1-D, mixes incomparable types (None) or holds NaN."""
+    classes = np.asarray(classes)
+    if classes.ndim != 1:
+        raise ValueError(
+            f"classes must be a 1-D list of labels; got an array of shape "
+            f"{classes.shape}."
+        )
+    try:
+        unique = np.unique(classes)
+    except TypeError:
+        raise ValueError(
+            "classes must hold labels of one comparable type (numbers or "
+            f"strings, no None); got {classes.tolist()!r}."
+        ) from None
+    if unique.dtype == object:
+        check_classification_targets(unique)
+    if unique.dtype.kind in "fc" and not np.isfinite(unique).all():
+        raise ValueError(f"classes must be finite labels; got {classes.tolist()!r}.")
+    return unique
 
 
 class EnergyClassifier(
@@ -329,6 +358,7 @@ class EnergyClassifier(
         params = self._params()
         self._state = TrainState.zeros(params)
         self._rng = rng
+        self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
         self.n_iter_ = 0
         self.loss_curve_ = []
 
@@ -340,12 +370,15 @@ class EnergyClassifier(
             n_steps=self.n_gibbs_steps, temperature=self.temperature,
             runner=runner)
 
-    def _check_finite(self, when):
-        arrays = (self._W, self._visible_bias, self.intercept_hidden_)
+    def _check_finite(self, when, trainer):
+        arrays = [self._W, self._visible_bias, self.intercept_hidden_]
+        if trainer.cd is not None:
+            # Gaussian chains overflow while the weights are still finite
+            arrays.append(trainer.cd.Vs)
         if not all(np.isfinite(a).all() for a in arrays):
             raise ValueError(
-                f"Training diverged {when}: the parameters became NaN or "
-                f"infinite. Lower learning_rate (now {self._learning_rate()}) "
+                f"Training diverged {when}: the parameters or the Gibbs chains "
+                f"became NaN or infinite. Lower learning_rate (now {self._learning_rate()}) "
                 "or momentum, or scale the data."
             )
 
@@ -431,7 +464,7 @@ class EnergyClassifier(
                     lr *= 1.0 - epoch / self.max_iter
                 loss = self._epoch(trainer, X, Y, lr, self.momentum, rng,
                                    desc=f"epoch {epoch + 1}")
-                self._check_finite(f"in epoch {epoch + 1}")
+                self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.method == "generative":
                     loss = self._nll(X[monitor], y_idx[monitor], runner)
                 self.loss_curve_.append(loss)
@@ -502,21 +535,23 @@ class EnergyClassifier(
             The updated model.
         """
         first = not hasattr(self, "classes_")
-        if first:
-            if classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit "
-                    "(every label the model will ever see)."
-                )
-            classes = np.unique(np.asarray(classes))
-            if len(classes) < 2:
-                raise ValueError(
-                    f"classes needs at least 2 labels; got {classes.tolist()}."
-                )
-        elif classes is not None and not np.array_equal(
-                np.unique(np.asarray(classes)), self.classes_):
+        if first and classes is None:
             raise ValueError(
-                f"classes {np.unique(classes).tolist()} differ from those of "
+                "classes must be passed on the first call to partial_fit "
+                "(every label the model will ever see)."
+            )
+        if not first:
+            check_fitted_params(self)
+        if classes is not None:
+            classes = _check_classes(classes)
+        if first and len(classes) < 2:
+            raise ValueError(
+                f"classes needs at least 2 labels; got {classes.tolist()}."
+            )
+        if not first and classes is not None and not np.array_equal(
+                classes, self.classes_):
+            raise ValueError(
+                f"classes {classes.tolist()} differ from those of "
                 f"the first call to partial_fit, {self.classes_.tolist()}."
             )
         dtype = (np.float64, np.float32) if first else self._W.dtype
@@ -537,7 +572,7 @@ class EnergyClassifier(
             trainer = self._trainer(max_batch, runner)
             loss = self._epoch(trainer, X, Y, self._learning_rate(),
                                self.momentum, self._rng)
-            self._check_finite("in partial_fit")
+            self._check_finite("in partial_fit", trainer)
             if self.method == "generative":
                 loss = self._nll(X[:_N_MONITOR], y_idx[:_N_MONITOR], runner)
         self.loss_curve_.append(loss)
@@ -550,7 +585,7 @@ class EnergyClassifier(
     def _scores(self, X):
         """``G = -F(x, y) / T`` and ``S = G - max_y G`` for every row and
         class, (n, n_classes) each; ``S`` is exact where ``G`` saturates."""
-        check_is_fitted(self)
+        check_fitted_params(self)
         X = self._validate_X(X)
         with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
             return ConditionalKernel(self._params(X.dtype), self.temperature,
@@ -701,7 +736,7 @@ class EnergyClassifier(
         -------
         H : ndarray of shape (n_samples, n_components)
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         X = self._validate_X(X)
         with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
             return ConditionalKernel(self._params(X.dtype), self.temperature,
@@ -735,7 +770,7 @@ class EnergyClassifier(
         y : ndarray of shape (n_samples,)
             Their classes.
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")

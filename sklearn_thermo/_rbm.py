@@ -13,7 +13,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from ._ais import log_partition_ais
 from ._cd import (
@@ -32,6 +32,8 @@ from ._progress import progress
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
+    STRUCTURAL_PARAMS,
+    check_fitted_params,
     check_visible_domain,
     content_key,
     restore_on_error,
@@ -299,6 +301,7 @@ class BoltzmannMachine(
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
         self._log_z_cache = {}
+        self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
 
     def _learning_rate(self):
         if self.learning_rate == "auto":
@@ -434,6 +437,8 @@ class BoltzmannMachine(
             The updated model.
         """
         first = not hasattr(self, "components_")
+        if not first:
+            check_fitted_params(self)
         dtype = (np.float64, np.float32) if first else self.components_.dtype
         X = self._validate_X(X, reset=first, dtype=dtype)
         if first:
@@ -465,7 +470,7 @@ class BoltzmannMachine(
         H : ndarray of shape (n_samples, n_components)
             Same dtype as X (float32 or float64).
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         X = self._validate_X(X, reset=False)
         with self._inference_runner() as runner:
             return hidden_proba(self._params(X.dtype), X, self.temperature, runner)
@@ -484,7 +489,7 @@ class BoltzmannMachine(
             ``sigmoid_T(a + h W)`` for Bernoulli units, ``a + h W`` for
             Gaussian ones.
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         H = check_array(X, dtype=(np.float64, np.float32))
         if H.shape[1] != self.n_components:
             raise ValueError(
@@ -507,7 +512,7 @@ class BoltzmannMachine(
         v_new : ndarray of shape (n_samples, n_features)
             Binary samples for Bernoulli units, real ones for Gaussian units.
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         v = self._validate_X(v, reset=False)
         if sp.issparse(v):
             v = v.toarray()
@@ -546,7 +551,7 @@ class BoltzmannMachine(
         -------
         X : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
@@ -589,7 +594,7 @@ class BoltzmannMachine(
         -------
         F : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         X = self._validate_X(X, reset=False)
         with self._inference_runner() as runner:
             return free_energy(self._params(X.dtype), X, self.temperature, runner)
@@ -617,7 +622,7 @@ class BoltzmannMachine(
         -------
         pl : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         if self.visible != "bernoulli":
             raise ValueError(
                 "pseudo_log_likelihood is defined for visible='bernoulli'; use "
@@ -676,7 +681,7 @@ class BoltzmannMachine(
         -------
         log_z : float, or tuple (log_z, lower, upper)
         """
-        check_is_fitted(self)
+        check_fitted_params(self)
         if method not in ("auto", "exact", "ais"):
             raise ValueError(
                 f"method must be 'auto', 'exact' or 'ais'; got {method!r}."

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.validation import check_is_fitted
 
 
 def check_visible_domain(X, visible, estimator_name):
@@ -130,3 +131,32 @@ def seed_key(seed):
         name, keys, pos, gauss, cached = seed.get_state()
         return content_key(name, keys, pos, gauss, cached)
     return None  # not cacheable
+
+
+#: Parameters of the Boltzmann estimators that fix the fitted model's shape
+#: or energy: changing one after fit needs a new fit.
+STRUCTURAL_PARAMS = ("n_components", "visible")
+
+
+def check_fitted_params(estimator):
+    """Check that ``estimator`` is fitted and that its current parameters may
+    be used with its fitted model.
+
+    Every parameter is validated again (``set_params`` does not validate, and
+    prediction reads some of them, the temperature first among them); a
+    structural parameter (:data:`STRUCTURAL_PARAMS`) changed since the fit
+    raises a ValueError that says so. The others (``temperature``,
+    ``n_jobs``, ``verbose`` and the training settings, which the next
+    ``partial_fit`` uses) may change after fit.
+    """
+    check_is_fitted(estimator)
+    estimator._validate_params()
+    fitted = getattr(estimator, "_fitted_structure", {})
+    for name, value in fitted.items():
+        current = getattr(estimator, name)
+        if current != value:
+            raise ValueError(
+                f"{type(estimator).__name__} was fitted with {name}={value!r}, "
+                f"but {name} is now {current!r}: the fitted model cannot change "
+                f"it. Call fit to use {name}={current!r}, or set it back."
+            )
