@@ -192,6 +192,19 @@ class EnergyClassifier(
     BoltzmannMachine : The unsupervised RBM (no labels).
     TemperedSoftmaxClassifier : A linear softmax classifier with a temperature.
 
+    Notes
+    -----
+    Parameters after fit: ``temperature``, ``n_jobs``, ``verbose`` and the
+    training settings (used by the next ``partial_fit``) may be changed with
+    ``set_params`` on a fitted model, and are validated when they are used;
+    ``n_components`` and ``visible`` fix the fitted model, and a method
+    called after either has changed raises a ValueError (fit again).
+
+    Threads: a fitted model may be used for inference from several threads
+    at once (each result equals the serial one). Do not fit it, or change
+    its parameters, while another thread uses it: give each thread a
+    ``sklearn.base.clone``.
+
     References
     ----------
     H. Larochelle and Y. Bengio, "Classification using discriminative

@@ -182,6 +182,17 @@ class BoltzmannMachine(
     ``p_i = (sum_n x_ni + 1) / (n + 2)`` (Bernoulli) or ``a_i = mean_n x_ni``
     (Gaussian).
 
+    Parameters after fit: ``temperature``, ``n_jobs``, ``verbose`` and the
+    training settings (used by the next ``partial_fit``) may be changed with
+    ``set_params`` on a fitted model, and are validated when they are used;
+    ``n_components`` and ``visible`` fix the fitted model, and a method
+    called after either has changed raises a ValueError (fit again).
+
+    Threads: a fitted model may be used for inference from several threads
+    at once (each result equals the serial one). Do not fit it, or change
+    its parameters, while another thread uses it: give each thread a
+    ``sklearn.base.clone``.
+
     References
     ----------
     G. E. Hinton, "A Practical Guide to Training Restricted Boltzmann
@@ -327,7 +338,9 @@ class BoltzmannMachine(
             return "pseudo-likelihood", float(np.mean(value))
         H = hidden_proba(params, X_mon, self.temperature, runner)
         R = visible_mean(params, H, self.temperature, runner)
-        return "reconstruction error", float(np.mean((np.asarray(X_mon) - R) ** 2))
+        if sp.issparse(X_mon):  # at most _N_MONITOR rows
+            X_mon = X_mon.toarray()
+        return "reconstruction error", float(np.mean((X_mon - R) ** 2))
 
     def _trainer(self, max_batch, runner):
         kwargs = dict(max_batch=max_batch, n_chains=self.batch_size,

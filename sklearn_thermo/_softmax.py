@@ -77,6 +77,17 @@ def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
     return value, np.concatenate([grad_W.ravel(), R.sum(axis=0, dtype=np.float64)])
 
 
+def _check_class_weight(class_weight):
+    """A clear error for class weights that are not finite numbers >= 0."""
+    for label, weight in class_weight.items():
+        ok = isinstance(weight, Real) and not isinstance(weight, bool)
+        if not ok or not np.isfinite(weight) or weight < 0:
+            raise ValueError(
+                f"class_weight must map classes to finite weights >= 0; got "
+                f"{weight!r} for class {label!r}."
+            )
+
+
 class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     """Multinomial softmax classifier with an explicit temperature.
 
@@ -299,17 +310,26 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                   ensure_non_negative=True)
+        if isinstance(self.class_weight, dict):
+            _check_class_weight(self.class_weight)
+        if self.class_weight is not None:
+            # weighted class frequencies, so that weights and repeats agree
+            top = sw.max(initial=0.0)
+            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
+                                      sample_weight=sw / top if top > 0 else sw)
+            sw = sw * cw[y_enc]
+        # the loss is a weighted mean: scaling the weights changes nothing
+        # but keeps their sums finite (weights of 1e308 would overflow)
+        top = sw.max(initial=0.0)
+        if top > 0:
+            sw = sw / top
         weighted = np.unique(y_enc[sw > 0])
         if len(weighted) < 2:
             raise ValueError(
                 "TemperedSoftmaxClassifier needs samples of at least 2 classes "
-                f"with positive sample_weight; got {len(weighted)} class(es)."
+                "with positive weight (sample_weight times class_weight); got "
+                f"{len(weighted)} class(es)."
             )
-        if self.class_weight is not None:
-            # weighted class frequencies, so that weights and repeats agree
-            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
-                                      sample_weight=sw)
-            sw = sw * cw[y_enc]
         if n_classes == 2:
             Y = y_enc[:, None].astype(X.dtype)
         else:

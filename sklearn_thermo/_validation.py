@@ -13,14 +13,21 @@ import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 
+#: Values this many machine epsilons outside [0, 1] are rounding, not data.
+_ROUNDING_ULPS = 8
+
+
 def check_visible_domain(X, visible, estimator_name):
     """Raise a ValueError for data outside the visible units' domain.
 
-    Bernoulli units take values in [0, 1]. Gaussian units take any real
-    value, but their energies hold ``||x||^2 / 2``: values so large that it
-    overflows (about 1e154 in float64, 1e19 in float32) are refused, since
+    Bernoulli units take values in [0, 1]; values outside it by no more
+    than floating-point rounding (``_ROUNDING_ULPS`` epsilons of the dtype,
+    as MinMaxScaler produces) are clipped into it, on a copy. Gaussian
+    units take any real value, but their energies hold ``||x||^2 / 2``:
+    values so large that it overflows (about 1e154 in float64, 1e19 in float32) are refused, since
     no energy, likelihood or update could be finite. ``X`` has already been
-    through ``validate_data`` (finite, numeric); returns it unchanged.
+    through ``validate_data`` (finite, numeric); returns it, or its clipped
+    copy.
     """
     values = X.data if sp.issparse(X) else X
     if not values.size:
@@ -38,11 +45,20 @@ def check_visible_domain(X, visible, estimator_name):
             )
         return X
     lo, hi = values.min(), values.max()
+    # within rounding of [0, 1] (MinMaxScaler returns 1.0000000000000002):
+    # accepted and clipped, on a copy
+    tol = _ROUNDING_ULPS * np.finfo(values.dtype).eps
+    if (lo < 0 and lo >= -tol) or (hi > 1 and hi <= 1 + tol):
+        X = X.copy()
+        np.clip(X.data if sp.issparse(X) else X, 0, 1,
+                out=X.data if sp.issparse(X) else X)
+        return X
     if lo < 0:
         raise ValueError(
             f"Negative values in data passed to {estimator_name}"
             f"(visible='bernoulli') (minimum {lo:g}): Bernoulli visible units "
-            "need X in [0, 1]. Scale the data, e.g. with MinMaxScaler, or use "
+            "need X in [0, 1]. Scale the data, e.g. with MinMaxScaler(clip=True) "
+            "(clip: new data can fall outside the training range), or use "
             "visible='gaussian' for standardised data."
         )
     if hi > 1:
@@ -50,7 +66,8 @@ def check_visible_domain(X, visible, estimator_name):
             f"Values above 1 in data passed to {estimator_name}"
             f"(visible='bernoulli') (maximum {hi:g}): Bernoulli visible units "
             "need X in [0, 1] (binary data or probabilities). Scale the data, "
-            "e.g. with MinMaxScaler, or use visible='gaussian' for "
+            "e.g. with MinMaxScaler(clip=True) (clip: new data can fall outside "
+            "the training range), or use visible='gaussian' for "
             "standardised data."
         )
     return X
