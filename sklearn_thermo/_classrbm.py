@@ -44,7 +44,6 @@ from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
 _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
 _MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
-_GROUP_ELEMENTS = 1 << 22  # rows x hidden units of one group at inference
 # largest pre-activation z for the factorised path: e^z stays finite
 _SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
 # largest |d|, |c|, |U| over T for the factorised path: sums of H terms stay
@@ -165,14 +164,18 @@ class ConditionalKernel:
         self.c_T = p.hidden_bias[:, None] * t
 
     def _scratch(self, m, kc):
-        """This thread's scratch: three (H, m) arrays and one (kc, H, m)."""
+        """This thread's scratch: three (H, m) arrays, one (kc, H, m) and
+        one (m, H) for the products at inference."""
         b = self._local.arrays
-        flat = 3 * self.H * self.chunk_rows + self.group * self.H * self.chunk_rows
+        size_max = self.H * self.chunk_rows
+        flat = 4 * size_max + self.group * size_max
         if b is None or b.size != flat or b.dtype != self.dtype:
             b = self._local.arrays = np.empty(flat, self.dtype)
         size = self.H * m
-        two = [b[i * size : (i + 1) * size].reshape(self.H, m) for i in range(3)]
-        return two + [b[3 * size : 3 * size + kc * size].reshape(kc, self.H, m)]
+        three = [b[i * size : (i + 1) * size].reshape(self.H, m) for i in range(3)]
+        E3 = b[3 * size : 3 * size + kc * size].reshape(kc, self.H, m)
+        A = b[flat - size_max : flat - size_max + size].reshape(m, self.H)
+        return three + [E3, A]
 
     def _groups(self):
         return [slice(k, min(k + self.group, self.K))
@@ -190,7 +193,7 @@ class ConditionalKernel:
         (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
         """
         m = Ac.shape[0]
-        AT, EA, MT, E3 = self._scratch(m, self.group)
+        AT, EA, MT, E3, _ = self._scratch(m, self.group)
         fast = False
         if self._factorised:
             AT[...] = Ac.T
@@ -307,33 +310,34 @@ class ConditionalKernel:
         self.runner.each(run, list(enumerate(blocks)))
         return len(blocks)
 
-    def _products(self, X):
-        """``X W_x^T`` in groups of rows: (group slice, products) pairs.
+    def _products(self, X, rows):
+        """``X[rows] W_x^T`` (m, H) in this thread's scratch.
 
-        The matrix products run here, on BLAS's own threads and never inside
-        the row blocks, so that their rounding does not depend on the number
-        of threads; groups bound the memory for large X. A row whose product
+        Computed chunk by chunk inside the row blocks (BLAS at one thread,
+        chunks fixed by the shape: the same rounding for any thread count),
+        so that memory beyond the output stays bounded. A row whose product
         overflows is recomputed scaled by its largest ``|x|`` in float64, so
         that it holds ``+-inf`` where the true value is beyond the dtype's
         range, never NaN.
         """
-        n = X.shape[0]
-        group = max(1, _GROUP_ELEMENTS // self.H)
+        m = rows.stop - rows.start
+        A = self._scratch(m, self.group)[4]
+        Xr = X[rows]
         Wt = self.W_x.T
-        for i in range(0, n, group):
-            rows = slice(i, min(i + group, n))
-            with np.errstate(over="ignore", invalid="ignore"):
-                A = np.asarray(X[rows] @ Wt).astype(self.dtype, copy=False)
-            bad = ~np.isfinite(A).all(axis=1)
-            if bad.any():
-                Xb = X[rows][bad]
-                Xb = np.asarray(Xb.toarray() if hasattr(Xb, "toarray") else Xb,
-                                dtype=np.float64)
-                scale = np.abs(Xb).max(axis=1, keepdims=True)
-                with np.errstate(over="ignore"):
-                    Ab = ((Xb / scale) @ Wt.astype(np.float64)) * scale
-                    A[bad] = Ab
-            yield rows, A
+        with np.errstate(over="ignore", invalid="ignore"):
+            if hasattr(Xr, "toarray"):
+                A[...] = Xr @ Wt
+            else:
+                np.matmul(Xr, Wt, out=A)
+        bad = ~np.isfinite(A).all(axis=1)
+        if bad.any():
+            Xb = Xr[bad]
+            Xb = np.asarray(Xb.toarray() if hasattr(Xb, "toarray") else Xb,
+                            dtype=np.float64)
+            scale = np.abs(Xb).max(axis=1, keepdims=True)
+            with np.errstate(over="ignore"):
+                A[bad] = ((Xb / scale) @ Wt.astype(np.float64)) * scale
+        return A
 
     def scores(self, X):
         """``G = -F(x, y) / T`` and ``S = G - max_y G`` of every row and
@@ -341,23 +345,36 @@ class ConditionalKernel:
         self.prepare()
         G = np.empty((X.shape[0], self.K), self.dtype)
         S = np.empty_like(G)
-        for rows, A in self._products(X):
-            Gg, Sg = G[rows], S[rows]
-            self._blocks(A.shape[0], lambda b, r, A=A, Gg=Gg, Sg=Sg:
-                         self._chunk(A[r], Gg[r], Sg[r]))
+        self._blocks(X.shape[0], lambda b, r:
+                     self._chunk(self._products(X, r), G[r], S[r]))
         return G, S
+
+    def map_scores(self, X, fn, out):
+        """``out[rows] = fn(G, S)`` chunk by chunk, with ``G`` and ``S`` of
+        those rows as in :meth:`scores`: memory beyond ``out`` stays bounded."""
+        self.prepare()
+        K, dtype = self.K, self.dtype
+
+        def run(b, r):
+            G = np.empty((r.stop - r.start, K), dtype)
+            S = np.empty_like(G)
+            self._chunk(self._products(X, r), G, S)
+            out[r] = fn(G, S)
+
+        self._blocks(X.shape[0], run)
+        return out
 
     def hidden(self, X):
         """``E[h | x] = sum_y p(y | x) sigmoid((c + U_y + W_x x) / T)``, (n, H)."""
         self.prepare()
         n = X.shape[0]
         out = np.empty((n, self.H), self.dtype)
-        for rows, A in self._products(X):
-            G = np.empty((A.shape[0], self.K), self.dtype)
-            S, P = np.empty_like(G), np.empty_like(G)
-            Og = out[rows]
-            self._blocks(A.shape[0], lambda b, r, A=A, G=G, S=S, P=P, Og=Og:
-                         self._chunk(A[r], G[r], S[r], P[r], out=Og[r]))
+
+        def run(b, r):
+            G = np.empty((3, r.stop - r.start, self.K), self.dtype)
+            self._chunk(self._products(X, r), G[0], G[1], G[2], out=out[r])
+
+        self._blocks(n, run)
         return out
 
     def gradient(self, Xb, Yb, M, D, loss, gU_blocks, keep=None):

@@ -595,20 +595,25 @@ class EnergyClassifier(
     # ------------------------------------------------------------------
     # inference
     # ------------------------------------------------------------------
-    def _scores(self, X):
-        """``G = -F(x, y) / T`` and ``S = G - max_y G`` for every row and
-        class, (n, n_classes) each; ``S`` is exact where ``G`` saturates."""
+    def _map_scores(self, X, fn, tail=(), dtype=None):
+        """``fn(G, S)`` of every row, chunk by chunk (bounded memory), with
+        ``G = -F(x, y) / T`` and ``S = G - max_y G`` (n, n_classes); ``S`` is
+        exact where ``G`` saturates. Returns (validated X, output)."""
         check_fitted_params(self)
         X = self._validate_X(X)
+        out = np.empty((X.shape[0], *tail), X.dtype if dtype is None else dtype)
         with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
-            return ConditionalKernel(self._params(X.dtype), self.temperature,
-                                     runner).scores(X)
+            ConditionalKernel(self._params(X.dtype), self.temperature,
+                              runner).map_scores(X, fn, out)
+        return X, out
 
     def decision_function(self, X):
         """Negative free energies over the temperature, ``-F(x, y) / T``.
 
         Their softmax over classes is :meth:`predict_proba`; higher means a
-        more probable class.
+        more probable class. Where ``-F / T`` lies beyond the dtype's range
+        (tiny temperatures, huge inputs) it saturates at the largest finite
+        value; :meth:`predict_proba` and :meth:`predict` stay exact there.
 
         Parameters
         ----------
@@ -622,9 +627,11 @@ class EnergyClassifier(
             ``classes_[0]``, whose sigmoid is the probability of
             ``classes_[1]``.
         """
-        G, S = self._scores(X)
-        # two classes: the difference of S is exact where G saturates
-        return S[:, 1] - S[:, 0] if G.shape[1] == 2 else G
+        check_fitted_params(self)
+        if len(self.classes_) == 2:
+            # the difference of S is exact where G saturates
+            return self._map_scores(X, lambda G, S: S[:, 1] - S[:, 0])[1]
+        return self._map_scores(X, lambda G, S: G, (len(self.classes_),))[1]
 
     def predict_proba(self, X):
         """Class probabilities ``p(y | x)``, exact; rows sum to one.
@@ -637,7 +644,9 @@ class EnergyClassifier(
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.softmax(self._scores(X)[1], 1.0, axis=1)
+        check_fitted_params(self)
+        return self._map_scores(X, lambda G, S: ops.softmax(S, 1.0, axis=1),
+                                (len(self.classes_),))[1]
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably.
@@ -650,7 +659,9 @@ class EnergyClassifier(
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.log_softmax(self._scores(X)[1], 1.0, axis=1)
+        check_fitted_params(self)
+        return self._map_scores(X, lambda G, S: ops.log_softmax(S, 1.0, axis=1),
+                                (len(self.classes_),))[1]
 
     def predict(self, X):
         """The most probable class of each row (lowest free energy).
@@ -663,12 +674,13 @@ class EnergyClassifier(
         -------
         y : ndarray of shape (n_samples,)
         """
-        _, S = self._scores(X)  # checks that the model is fitted
-        return self.classes_[np.argmax(S, axis=1)]
+        _, index = self._map_scores(X, lambda G, S: np.argmax(S, axis=1),
+                                    dtype=np.intp)
+        return self.classes_[index]
 
     def _visible_term(self, X):
-        """``-F_0(x) / T = (a.x - [||x||^2 / 2]) / T``: the x-only terms."""
-        X = self._validate_X(X)
+        """``-F_0(x) / T = (a.x - [||x||^2 / 2]) / T``: the x-only terms, for
+        validated ``X``, in float64."""
         # in float64: over a small T it can exceed float32's range
         a = self.intercept_visible_.astype(np.float64)
         term = np.asarray(X @ a, dtype=np.float64).ravel()
@@ -726,12 +738,14 @@ class EnergyClassifier(
         -------
         score : ndarray of shape (n_samples,)
         """
-        G, S = self._scores(X)
-        # logsumexp(G) = max G + logsumexp(S), the max taken where S is 0
-        top = G[np.arange(len(G)), np.argmax(S, axis=1)].astype(np.float64)
-        s = ops.logsumexp(S, 1.0, axis=1).astype(np.float64) + top
+        def log_marginal(G, S):
+            # logsumexp(G) = max G + logsumexp(S), the max taken where S is 0
+            top = G[np.arange(len(G)), np.argmax(S, axis=1)].astype(np.float64)
+            return ops.logsumexp(S, 1.0, axis=1).astype(np.float64) + top
+
+        X, s = self._map_scores(X, log_marginal, dtype=np.float64)
         s += self._visible_term(X)
-        return ops._saturate_(s).astype(G.dtype, copy=False)
+        return ops._saturate_(s).astype(X.dtype, copy=False)
 
     def transform(self, X):
         """Hidden-unit probabilities given ``x``, the label marginalised.

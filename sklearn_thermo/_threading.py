@@ -10,7 +10,7 @@ cut into row blocks whose boundaries depend only on the array's shape.
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import joblib
 import numpy as np
@@ -19,6 +19,7 @@ from threadpoolctl import ThreadpoolController  # with scikit-learn
 from ._core._kernels import mix64
 
 _MASK64 = (1 << 64) - 1
+_POLL_SECONDS = 0.05  # how often a wait for the pool looks for interrupts
 _GAMMA = 0x9E3779B97F4A7C15
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
@@ -321,6 +322,15 @@ class BlockRunner:
 
     def _wait(self, futures):
         try:
+            # short timed waits: a blocked wait would hold an interrupt back
+            # until the work is done (the main thread runs signal handlers
+            # only between waits)
+            pending = futures
+            while pending:
+                pending = wait(pending, timeout=_POLL_SECONDS,
+                               return_when=FIRST_EXCEPTION).not_done
+                if any(f.done() and f.exception() for f in futures):
+                    break
             for f in futures:
                 f.result()
         except BaseException:
