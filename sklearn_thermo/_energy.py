@@ -745,7 +745,14 @@ class EnergyClassifier(
 
         X, s = self._map_scores(X, log_marginal, dtype=np.float64)
         s += self._visible_term(X)
-        return ops._saturate_(s).astype(X.dtype, copy=False)
+        if not (np.isfinite(s).all() and np.abs(s).max(initial=0)
+                <= np.finfo(X.dtype).max):
+            raise ValueError(
+                f"score_samples is beyond the range of {X.dtype} at "
+                f"temperature={self.temperature!r}: the scores scale as 1/T. "
+                "Use a larger temperature (or float64 data)."
+            )
+        return s.astype(X.dtype, copy=False)
 
     def transform(self, X):
         """Hidden-unit probabilities given ``x``, the label marginalised.

@@ -45,15 +45,8 @@ def check_visible_domain(X, visible, estimator_name):
             )
         return X
     lo, hi = values.min(), values.max()
-    # within rounding of [0, 1] (MinMaxScaler returns 1.0000000000000002):
-    # accepted and clipped, on a copy
     tol = _ROUNDING_ULPS * np.finfo(values.dtype).eps
-    if (lo < 0 and lo >= -tol) or (hi > 1 and hi <= 1 + tol):
-        X = X.copy()
-        np.clip(X.data if sp.issparse(X) else X, 0, 1,
-                out=X.data if sp.issparse(X) else X)
-        return X
-    if lo < 0:
+    if lo < -tol:
         raise ValueError(
             f"Negative values in data passed to {estimator_name}"
             f"(visible='bernoulli') (minimum {lo:g}): Bernoulli visible units "
@@ -61,7 +54,7 @@ def check_visible_domain(X, visible, estimator_name):
             "(clip: new data can fall outside the training range), or use "
             "visible='gaussian' for standardised data."
         )
-    if hi > 1:
+    if hi > 1 + tol:
         raise ValueError(
             f"Values above 1 in data passed to {estimator_name}"
             f"(visible='bernoulli') (maximum {hi:g}): Bernoulli visible units "
@@ -70,6 +63,12 @@ def check_visible_domain(X, visible, estimator_name):
             "the training range), or use visible='gaussian' for "
             "standardised data."
         )
+    if lo < 0 or hi > 1:
+        # within rounding of [0, 1] (MinMaxScaler returns 1.0000000000000002):
+        # accepted and clipped, on a copy
+        X = X.copy()
+        np.clip(X.data if sp.issparse(X) else X, 0, 1,
+                out=X.data if sp.issparse(X) else X)
     return X
 
 
