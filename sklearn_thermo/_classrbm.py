@@ -36,7 +36,7 @@ import numpy as np
 
 from ._cd import CDTrainer, update_blocks, weight_step
 from ._threading import work_kind
-from .ops import _sigmoid_, _softmax_and_lse_, _softplus_
+from .ops import _sigmoid_, _softmax_and_lse_
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
 # numpy's per-call overhead (and the GIL between calls) makes small chunks
@@ -80,7 +80,7 @@ def _soft_gap_(E, T):
     In float64 when ``T`` is below the dtype's smallest normal number, so
     that ``E / T`` is never ``0 / 0``.
     """
-    work = E.astype(np.float64) if T < np.finfo(E.dtype).tiny else E
+    work = E.astype(np.float64) if T < float(np.finfo(E.dtype).tiny) else E
     with np.errstate(over="ignore", under="ignore"):
         work /= T  # overflow to inf is exact below: e^-inf = 0
         np.negative(work, out=work)

@@ -391,8 +391,8 @@ class EnergyClassifier(
         if not all(np.isfinite(a).all() for a in arrays):
             raise ValueError(
                 f"Training diverged {when}: the parameters or the Gibbs chains "
-                f"became NaN or infinite. Lower learning_rate (now {self._learning_rate()}) "
-                "or momentum, or scale the data."
+                "became NaN or infinite. Lower learning_rate (now "
+                f"{self._learning_rate()}) or momentum, or scale the data."
             )
 
     def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit"):

@@ -3,15 +3,14 @@
 import copy
 import functools
 import hashlib
-import os
 import numbers
+import os
 import sys
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
-
 
 #: Values this many machine epsilons outside [0, 1] are rounding, not data.
 _ROUNDING_ULPS = 8
@@ -24,8 +23,9 @@ def check_visible_domain(X, visible, estimator_name):
     than floating-point rounding (``_ROUNDING_ULPS`` epsilons of the dtype,
     as MinMaxScaler produces) are clipped into it, on a copy. Gaussian
     units take any real value, but their energies hold ``||x||^2 / 2``:
-    values so large that it overflows (about 1e154 in float64, 1e19 in float32) are refused, since
-    no energy, likelihood or update could be finite. ``X`` has already been
+    values so large that it overflows (about 1e154 in float64, 1e19 in
+    float32) are refused, since no energy, likelihood or update could be
+    finite. ``X`` has already been
     through ``validate_data`` (finite, numeric); returns it, or its clipped
     copy.
     """

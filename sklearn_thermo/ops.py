@@ -120,6 +120,11 @@ def _scaled_gap(x, m, T):
     t = _cast_t(T, x.dtype)
     if t == 0:
         return None
+    if x.dtype != np.float64 and T < float(np.finfo(x.dtype).tiny):
+        # T is subnormal in x's dtype (rounded, imprecise): divide in float64
+        with np.errstate(over="ignore"):
+            z = (x.astype(np.float64) - m) / T
+        return np.asarray(np.maximum(z, -_finfo_max(x.dtype)).astype(x.dtype))
     with np.errstate(over="ignore"):
         if T >= 1:
             # divide first so nothing can overflow (t may be inf: gaps are 0)
@@ -440,6 +445,12 @@ def _softplus_(z, T):
     t = _cast_t(T, z.dtype) if T > 0 else 0
     if t == 0:
         return np.maximum(z, 0, out=z)
+    if z.dtype != np.float64 and T < float(np.finfo(z.dtype).tiny):
+        # T is subnormal in z's dtype (rounded, imprecise): work in float64
+        w = _softplus_(z.astype(np.float64), T)
+        fmax = _finfo_max(z.dtype)
+        z[...] = np.clip(w, -fmax, fmax, out=w)
+        return z
     relu = np.maximum(z, 0)
     np.abs(z, out=z)
     with np.errstate(over="ignore"):

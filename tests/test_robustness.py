@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-
 from sklearn_thermo._core._kernels import weight_step
+
 from sklearn_thermo import (
     BoltzmannMachine,
     EnergyClassifier,

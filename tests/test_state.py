@@ -410,3 +410,15 @@ def test_softmax_kernel_float32_at_a_temperature_below_its_range():
     lse = _softmax_and_lse_(x, 1e-300)
     np.testing.assert_array_equal(x, [[0, 0.5, 0.5], [0, 0, 1]])
     assert lse.shape == (2,)
+
+
+@pytest.mark.parametrize("fn", [ops.softplus, ops.logsumexp, ops.softmax,
+                                ops.log_softmax])
+def test_float32_at_temperatures_subnormal_in_float32(fn):
+    # T rounds badly in float32 (1e-44 -> 9.8e-45): computed in float64
+    x = np.array([0.0, 1e-44, -3e-44], np.float32)
+    T = 1e-44
+    got = fn(x, T)
+    ref = fn(x.astype(np.float64), T)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-50)
