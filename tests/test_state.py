@@ -421,4 +421,5 @@ def test_float32_at_temperatures_subnormal_in_float32(fn):
     got = fn(x, T)
     ref = fn(x.astype(np.float64), T)
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-50)
+    # to float32 precision: results below float32.tiny are subnormal there
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-45)
