@@ -287,10 +287,11 @@ class ConditionalKernel:
         negF += self.d
         fmax = np.finfo(G.dtype).max
         with np.errstate(over="ignore"):
-            top = negF.max(axis=1, keepdims=True)
-            np.clip((negF - top) / T, -fmax, 0.0, out=negF)
-            S[...] = negF
-            G[...] = np.clip((top + R[:, None]) / T, -fmax, fmax) + negF
+            # negF finite, R >= 0 finite or +inf: no NaN in either
+            G[...] = np.clip((negF + R[:, None]) / T, -fmax, fmax)
+            negF -= negF.max(axis=1, keepdims=True)
+            negF /= T
+            S[...] = np.clip(negF, -fmax, 0.0, out=negF)
 
     def row_blocks(self, n):
         """Row blocks of ``n`` rows (from the shape only)."""

@@ -33,6 +33,7 @@ from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
     STRUCTURAL_PARAMS,
     check_fitted_params,
+    check_representable,
     check_visible_domain,
     restore_on_error,
     warn_caller,
@@ -745,13 +746,7 @@ class EnergyClassifier(
 
         X, s = self._map_scores(X, log_marginal, dtype=np.float64)
         s += self._visible_term(X)
-        if not (np.isfinite(s).all() and np.abs(s).max(initial=0)
-                <= np.finfo(X.dtype).max):
-            raise ValueError(
-                f"score_samples is beyond the range of {X.dtype} at "
-                f"temperature={self.temperature!r}: the scores scale as 1/T. "
-                "Use a larger temperature (or float64 data)."
-            )
+        check_representable(s, self.temperature, "energy score", X.dtype)
         return s.astype(X.dtype, copy=False)
 
     def transform(self, X):
@@ -833,10 +828,12 @@ class EnergyClassifier(
             y_idx = self._encode(y)
         params = self._params()
         clamp = np.eye(K, dtype=params.dtype)[y_idx]
-        with self._runner(rng) as runner:
+        with self._runner(rng) as runner, np.errstate(over="ignore",
+                                                      invalid="ignore"):
             v0 = base_rate_samples(params, self.temperature, runner, n_samples)
             v = sample_chains(params, self.temperature, runner, v0, n_steps,
                               clamp=clamp)
+        check_representable(v, self.temperature, "sample")
         return v[:, : self.n_features_in_], self.classes_[y_idx]
 
     @property

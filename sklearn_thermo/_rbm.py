@@ -34,6 +34,7 @@ from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
     STRUCTURAL_PARAMS,
     check_fitted_params,
+    check_representable,
     check_visible_domain,
     content_key,
     restore_on_error,
@@ -531,9 +532,10 @@ class BoltzmannMachine(
             v = v.toarray()
         runner = self._runner(self._rng)
         with runner:
-            return sample_chains(
+            v = sample_chains(
                 self._params(v.dtype), self.temperature, runner, v, n_steps=1
             )
+        return check_representable(v, self.temperature, "Gibbs sample")
 
     def sample(self, n_samples=1, *, method="gibbs", n_steps=1000,
                random_state=None):
@@ -576,17 +578,21 @@ class BoltzmannMachine(
             self.random_state if random_state is None else random_state
         )
         params, T = self._params(), self.temperature
-        with self._runner(rng) as runner:
+        with self._runner(rng) as runner, np.errstate(over="ignore",
+                                                      invalid="ignore"):
             v0 = base_rate_samples(params, T, runner, n_samples)
             if method == "gibbs":
-                return sample_chains(params, T, runner, v0, n_steps)
-            if method == "annealed":
-                return sample_annealed(params, T, runner, v0, n_steps,
-                                       self.max_temperature)
-            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-            swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
-            return sample_tempered(params, T, runner, 1.0 / ladder, v0, n_steps,
-                                   swap_rng)
+                v = sample_chains(params, T, runner, v0, n_steps)
+            elif method == "annealed":
+                v = sample_annealed(params, T, runner, v0, n_steps,
+                                    self.max_temperature)
+            else:
+                ladder = np.geomspace(1.0, self.max_temperature,
+                                      self.n_temperatures)
+                swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
+                v = sample_tempered(params, T, runner, 1.0 / ladder, v0, n_steps,
+                                    swap_rng)
+        return check_representable(v, self.temperature, "sample")
 
     def free_energy(self, X):
         """Free energy of each row, ``F(v) = -T log sum_h exp(-E(v, h) / T)``.
@@ -609,8 +615,9 @@ class BoltzmannMachine(
         """
         check_fitted_params(self)
         X = self._validate_X(X, reset=False)
-        with self._inference_runner() as runner:
-            return free_energy(self._params(X.dtype), X, self.temperature, runner)
+        with self._inference_runner() as runner, np.errstate(over="ignore"):
+            F = free_energy(self._params(X.dtype), X, self.temperature, runner)
+        return check_representable(F, self.temperature, "free energy")
 
     def pseudo_log_likelihood(self, X):
         """Exact pseudo-log-likelihood of each row (Bernoulli units).
@@ -642,10 +649,12 @@ class BoltzmannMachine(
                 "free_energy or score_samples for Gaussian visible units."
             )
         X = self._validate_X(X, reset=False)
-        with self._inference_runner() as runner:
-            return pseudo_log_likelihood(
+        with self._inference_runner() as runner, np.errstate(
+                over="ignore", divide="ignore", invalid="ignore"):
+            pl = pseudo_log_likelihood(
                 self._params(X.dtype), X, self.temperature, runner
             )
+        return check_representable(pl, self.temperature, "pseudo-log-likelihood")
 
     def log_partition(self, method="auto", *, n_chains=100, n_betas=10000,
                       return_bounds=False, random_state=None):
@@ -780,14 +789,7 @@ class BoltzmannMachine(
         log_z = self.log_partition()
         with np.errstate(over="ignore", invalid="ignore"):
             s = -F.astype(np.float64) / T - log_z
-        if not (np.isfinite(s).all() and np.abs(s).max(initial=0)
-                <= np.finfo(F.dtype).max):
-            raise ValueError(
-                f"score_samples is beyond the range of {F.dtype} at "
-                f"temperature={self.temperature!r}: log-likelihoods scale as "
-                "1/T. Use a larger temperature (or float64 data), or "
-                "free_energy, which is finite at every temperature > 0."
-            )
+        check_representable(s, self.temperature, "log-likelihood", F.dtype)
         return s.astype(F.dtype, copy=False)
 
     def score(self, X, y=None):

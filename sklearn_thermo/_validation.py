@@ -176,3 +176,25 @@ def check_fitted_params(estimator):
                 f"but {name} is now {current!r}: the fitted model cannot change "
                 f"it. Call fit to use {name}={current!r}, or set it back."
             )
+
+
+def check_representable(values, temperature, what, limit_dtype=None):
+    """``values``, or a ValueError naming the temperature if they overflowed.
+
+    Energies and log-probabilities scale as ``1 / T`` (and Gaussian samples
+    as ``sqrt(T)``): at extreme temperatures the exact result can lie beyond
+    the dtype's range, and a clear error is better than ``inf``.
+    ``limit_dtype`` is the dtype the result will be returned in, when it is
+    computed in a wider one.
+    """
+    dtype = np.dtype(values.dtype if limit_dtype is None else limit_dtype)
+    finite = np.isfinite(values).all()
+    if finite and values.size and np.abs(values).max() > np.finfo(dtype).max:
+        finite = False
+    if not finite:
+        raise ValueError(
+            f"The {what} is beyond the range of {dtype} at "
+            f"temperature={temperature!r}: it scales with the temperature. "
+            "Use a temperature closer to 1, or float64 data."
+        )
+    return values

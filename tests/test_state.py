@@ -423,3 +423,46 @@ def test_float32_at_temperatures_subnormal_in_float32(fn):
     assert got.dtype == np.float32
     # to float32 precision: results below float32.tiny are subnormal there
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=2e-45)
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T", [1e-30, 1e-300, 5e-324, 1e30, 1e300])
+def test_every_method_at_extreme_temperatures_is_finite_or_a_clear_error(
+        visible, dtype, T):
+    X = X_BIN if visible == "bernoulli" else RNG.normal(size=X_BIN.shape)
+    X = X.astype(dtype)
+    rbm = _quiet_fit(BoltzmannMachine(n_components=5, max_iter=2, visible=visible,
+                                      random_state=0), X)
+    clf = _quiet_fit(EnergyClassifier(n_components=5, max_iter=2, visible=visible,
+                                      random_state=0), X, np.arange(len(X)) % 3)
+    rbm.set_params(temperature=T)
+    clf.set_params(temperature=T)
+    calls = {
+        "transform": lambda: rbm.transform(X),
+        "inverse_transform": lambda: rbm.inverse_transform(rbm.transform(X)),
+        "gibbs": lambda: rbm.gibbs(X),
+        "sample": lambda: rbm.sample(3, n_steps=5),
+        "free_energy": lambda: rbm.free_energy(X),
+        "score_samples": lambda: rbm.score_samples(X),
+        "clf.predict_proba": lambda: clf.predict_proba(X),
+        "clf.predict_log_proba": lambda: clf.predict_log_proba(X),
+        "clf.decision_function": lambda: clf.decision_function(X),
+        "clf.transform": lambda: clf.transform(X),
+        "clf.score_samples": lambda: clf.score_samples(X),
+        "clf.sample": lambda: clf.sample(3, n_steps=5)[0],
+    }
+    if visible == "bernoulli":
+        calls["pseudo_log_likelihood"] = lambda: rbm.pseudo_log_likelihood(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way either
+        for name, call in calls.items():
+            try:
+                out = call()
+            except ValueError as e:
+                assert "temperature=" in str(e), (name, e)
+            else:
+                assert np.isfinite(out).all(), name
+                if name.endswith("proba"):
+                    np.testing.assert_allclose(np.exp(out).sum(1) if "log" in name
+                                               else out.sum(1), 1.0, rtol=1e-5)
