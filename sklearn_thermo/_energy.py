@@ -149,8 +149,17 @@ class EnergyClassifier(
     tol : float, default=1e-4
         The improvement that counts.
     n_jobs : int, default=None
-        Threads for the elementwise work (``None``: this process's whole
-        budget; ``-1``: all cores). Results do not depend on it.
+        Threads of the CD core and of the exact ``p(y | x)`` kernel.
+        ``None`` takes ``n_jobs`` from an active
+        ``joblib.parallel_config(n_jobs=...)`` context, and otherwise uses all
+        cores this process may use (one when it runs inside an outer
+        parallel loop such as ``GridSearchCV(n_jobs=-1)``, or fewer under a
+        threadpoolctl limit), as scikit-learn's OpenMP-threaded estimators
+        (KMeans, HistGradientBoosting) do: a departure from the glossary's
+        "``None`` means 1", since the core's threads share one process and
+        never oversubscribe it;
+        ``-1`` all of those; a positive value that many. Results for a
+        fixed ``random_state`` do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the batch order, the validation split and
         the Gibbs chains.
@@ -441,8 +450,8 @@ class EnergyClassifier(
         """
         X, y = validate_data(self, X, y, accept_sparse="csr",
                              dtype=(np.float64, np.float32), reset=True)
+        check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)
-        check_classification_targets(y)
         self.classes_ = LabelEncoder().fit(y).classes_
         if len(self.classes_) < 2:
             raise ValueError(
@@ -571,8 +580,8 @@ class EnergyClassifier(
         dtype = (np.float64, np.float32) if first else self._W.dtype
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype,
                              reset=first)
+        check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)
-        check_classification_targets(y)
         if first:
             self.classes_ = classes
         y_idx = self._encode(y)

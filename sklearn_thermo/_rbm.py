@@ -134,10 +134,16 @@ class BoltzmannMachine(
         split into blocks of units (by the shapes alone) that run on these
         threads, each block one product on single-threaded BLAS and one
         compiled pass of activation and sampling; BLAS is held at one thread
-        while the core runs. ``None`` uses all cores this process may use
-        (one when it runs inside an outer parallel loop such as
-        ``GridSearchCV(n_jobs=-1)``, or fewer under a threadpoolctl limit);
-        ``-1`` the same; a positive value that many. On a busy machine, where
+        while the core runs.
+        ``None`` takes ``n_jobs`` from an active
+        ``joblib.parallel_config(n_jobs=...)`` context, and otherwise uses all
+        cores this process may use (one when it runs inside an outer
+        parallel loop such as ``GridSearchCV(n_jobs=-1)``, or fewer under a
+        threadpoolctl limit), as scikit-learn's OpenMP-threaded estimators
+        (KMeans, HistGradientBoosting) do: a departure from the glossary's
+        "``None`` means 1", since the core's threads share one process and
+        never oversubscribe it;
+        ``-1`` all of those; a positive value that many. On a busy machine, where
         parallel work waits for threads the OS has paused, each kind of step
         uses whichever of these threads or one has been faster lately. The
         annealed importance sampling of :meth:`log_partition` runs blocks of

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import joblib
 import numpy as np
+from joblib.parallel import get_active_backend
 from threadpoolctl import ThreadpoolController  # with scikit-learn
 
 from ._core._kernels import mix64
@@ -109,11 +110,16 @@ class blas_capped:
 def effective_n_threads(n_jobs):
     """The number of threads for ``n_jobs``.
 
-    ``None`` uses the whole budget of this process (all cores, or fewer when
-    running inside an outer parallel loop); a negative value counts back from
-    it (``-1``: all of it, ``-2``: all but one); a positive value is taken as
+    ``None`` takes the ``n_jobs`` of an active ``joblib.parallel_config``
+    context if one sets it, else the whole budget of this process (all
+    cores, or fewer when running inside an outer parallel loop), as
+    scikit-learn's OpenMP-threaded estimators (KMeans,
+    HistGradientBoosting) do; a negative value counts back from the budget
+    (``-1``: all of it, ``-2``: all but one); a positive value is taken as
     given, up to the number of CPUs.
     """
+    if n_jobs is None:
+        n_jobs = get_active_backend()[1]
     if n_jobs is None:
         return _thread_budget()
     if n_jobs < 0:

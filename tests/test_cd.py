@@ -189,6 +189,7 @@ def test_effective_n_threads():
         effective_n_threads(0)
 
 
+@pytest.mark.slow
 def test_no_oversubscription_inside_outer_joblib_loop():
     """In GridSearchCV(n_jobs=-1)-style nesting each worker gets its share."""
     from joblib import Parallel, cpu_count, delayed
@@ -266,3 +267,15 @@ def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
     # the kind is the order of magnitude of the work
     assert work_kind("w", 2, 100, 784) == work_kind("w", 2, 101, 784)
     assert work_kind("w", 2, 100, 784) != work_kind("w", 2, 400, 784)
+
+
+def test_n_jobs_none_honours_a_joblib_context():
+    import joblib
+
+    from sklearn_thermo._threading import effective_n_threads
+
+    with joblib.parallel_config(n_jobs=1):
+        assert effective_n_threads(None) == 1
+    with joblib.parallel_config(n_jobs=-1):
+        assert effective_n_threads(None) == effective_n_threads(-1)
+    assert effective_n_threads(3) == min(3, joblib.cpu_count())

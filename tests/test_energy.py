@@ -241,7 +241,14 @@ def test_grid_search_over_temperature(digits):
                          method="discriminative"),
         {"temperature": [0.5, 1.0, 2.0]}, cv=2, scoring="neg_log_loss")
     _quiet_fit(search, X_train[:400], y_train[:400])
-    assert search.best_params_["temperature"] in (0.5, 1.0, 2.0)
+    scores = search.cv_results_["mean_test_score"]
+    # the temperature changes the held-out log-loss, and the best one is refit
+    assert len(set(np.round(scores, 6))) == 3
+    assert search.best_params_["temperature"] == [0.5, 1.0, 2.0][np.argmax(scores)]
+    assert search.best_estimator_.temperature == search.best_params_["temperature"]
+    proba = search.predict_proba(X_train[:5])
+    np.testing.assert_allclose(proba, search.best_estimator_.predict_proba(
+        X_train[:5]))
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from sklearn_thermo.__main__ import main
 
 
+@pytest.mark.slow
 def test_main_job_reports_accuracy_and_temperature_sweep(capsys):
     main(["--n-components", "32", "--max-iter", "3"])
     out = capsys.readouterr().out
@@ -30,6 +33,7 @@ def test_main_job_reports_accuracy_and_temperature_sweep(capsys):
     assert entropies[0] < entropies[-1]
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_thermo", "--help"],

@@ -131,6 +131,7 @@ def test_bad_input_table(y_true, y_prob, kwargs, match):
             metric(y_true, y_prob, **kwargs)
 
 
+@pytest.mark.slow
 def test_scorers_in_grid_search():
     X, y = load_digits(return_X_y=True)
     search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),
@@ -146,6 +147,7 @@ def test_scorers_in_grid_search():
         make_calibration_scorer("brier")
 
 
+@pytest.mark.slow
 def test_reliability_display(tmp_path):
     pytest.importorskip("matplotlib")  # matplotlib is in the test extra
     import matplotlib

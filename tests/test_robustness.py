@@ -229,6 +229,7 @@ def test_concurrent_inference_leaves_blas_threads_as_it_found_them(case):
                 np.testing.assert_array_equal(result[key], value, err_msg=key)
 
 
+@pytest.mark.slow
 def test_interrupt_stops_ais_workers_promptly():
     # the interrupt arrives while log_partition waits for its worker threads:
     # they must stop within a few checks, not anneal to the end
@@ -266,6 +267,7 @@ def test_interrupt_stops_ais_workers_promptly():
     assert not est._log_z_cache
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["BoltzmannMachine", "EnergyClassifier"])
 def test_inference_memory_does_not_grow_with_rows(case):
     import tracemalloc

@@ -12,6 +12,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn_thermo import BoltzmannMachine, EnergyClassifier
 
 
+@pytest.mark.slow
 def test_grid_search_over_temperature_on_a_dask_cluster():
     distributed = pytest.importorskip("dask.distributed")
     X, y = load_digits(return_X_y=True)
@@ -41,6 +42,7 @@ def test_grid_search_over_temperature_on_a_dask_cluster():
                                local.cv_results_["mean_test_score"], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_out_of_core_partial_fit_from_a_memmap_matches_fit(tmp_path):
     X, _ = load_digits(return_X_y=True)
     X = (X > 7).astype(np.float64)

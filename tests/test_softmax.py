@@ -29,6 +29,7 @@ def cancer():
     return StandardScaler().fit_transform(X), y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", ["digits", "cancer"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_unit_temperature_equals_logistic_regression(data, weighted, request):
@@ -67,6 +68,7 @@ def test_gradient_matches_finite_differences(K, dtype):
     assert err < (1e-6 if dtype == np.float64 else 1e-2) * max(1.0, norm)
 
 
+@pytest.mark.slow
 def test_temperature_and_alpha_interact_as_documented(digits):
     X, y = digits
     a = TemperedSoftmaxClassifier(2.0, alpha=1e-3, tol=1e-10).fit(X, y)
@@ -76,6 +78,7 @@ def test_temperature_and_alpha_interact_as_documented(digits):
     np.testing.assert_allclose(a.coef_, 2.0 * b.coef_, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_higher_temperature_gives_softer_predictions(digits):
     X, y = digits
     entropies = [TemperedSoftmaxClassifier(T, alpha=1e-3).fit(X, y)
@@ -105,6 +108,7 @@ def test_methods_are_consistent(data, request):
     np.testing.assert_allclose(clf.predict_entropy(X), S, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_auto_temperature_calibrates(digits):
     X, y = digits
     # weak regularisation makes the T = 1 model overconfident on held-out data
@@ -142,6 +146,7 @@ def test_sparse_float32_string_labels(digits):
     assert (c32.predict(X) == dense.predict(X)).mean() > 0.98
 
 
+@pytest.mark.slow
 def test_warm_start_continues(digits):
     X, y = digits
     clf = TemperedSoftmaxClassifier(alpha=1e-3, warm_start=True, tol=1e-8).fit(X, y)
@@ -150,6 +155,7 @@ def test_warm_start_continues(digits):
     assert clf.n_iter_[0] < first / 2
 
 
+@pytest.mark.slow
 def test_grid_search_over_temperature_and_calibrated_cv(digits):
     X, y = digits
     search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),

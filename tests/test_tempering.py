@@ -17,6 +17,7 @@ def bars_and_stripes(side=4):
     return np.unique(np.array(patterns), axis=0)
 
 
+@pytest.mark.slow
 def test_pt_beats_pcd_on_bars_and_stripes():
     bas = bars_and_stripes()  # 30 well-separated modes of 16 pixels
     X = np.repeat(bas, 40, axis=0)
