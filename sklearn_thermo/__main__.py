@@ -23,13 +23,38 @@ def _accuracy(train, test, y_train, y_test):
     return clf.fit(train, y_train).score(test, y_test)
 
 
+_DESCRIPTION = """\
+Trains a BoltzmannMachine on scikit-learn's bundled digits, printing one line
+per epoch, then shows what it learned: the test accuracy of LogisticRegression
+on raw pixels and on the RBM's features, and how the features change as the
+temperature is swept."""
+
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}; got {value}")
+        return value
+
+    return parse
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m sklearn_thermo", description=__doc__
+        prog="python -m sklearn_thermo", description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n-components", type=int, default=256)
-    parser.add_argument("--max-iter", type=int, default=30)
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--n-components", type=_int_at_least(1), default=256,
+                        metavar="N", help="hidden units of the RBM (default: 256)")
+    parser.add_argument("--max-iter", type=_int_at_least(1), default=30,
+                        metavar="N", help="training epochs (default: 30)")
+    parser.add_argument("--random-state", type=_int_at_least(0), default=0,
+                        metavar="SEED", help="seed of the split and of the RBM "
+                        "(default: 0)")
     args = parser.parse_args(argv)
 
     X, y = load_digits(return_X_y=True)

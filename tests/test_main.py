@@ -40,3 +40,22 @@ def test_module_entry_point_runs():
         capture_output=True, text=True, check=True,
     )
     assert "temperature" in result.stdout
+
+
+def test_help_is_plain_text_with_option_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out and ":class:" not in out
+    for option in ("--n-components", "--max-iter", "--random-state"):
+        assert re.search(option + r" \S+\s+\S", out), option
+
+
+@pytest.mark.parametrize("args", [["--n-components", "-5"], ["--max-iter", "0"],
+                                  ["--n-components", "many"]])
+def test_bad_options_are_usage_errors(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert "error: argument" in capsys.readouterr().err
