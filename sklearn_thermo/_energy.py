@@ -17,7 +17,6 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
 from . import ops
 from ._cd import (
@@ -36,6 +35,7 @@ from ._validation import (
     check_representable,
     check_visible_domain,
     restore_on_error,
+    validate_numpy_data,
     warn_caller,
 )
 
@@ -332,7 +332,7 @@ class EnergyClassifier(
     # helpers
     # ------------------------------------------------------------------
     def _validate_X(self, X, *, reset=False, dtype=(np.float64, np.float32)):
-        X = validate_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
+        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
         return self._check_domain(X)
 
     def _check_domain(self, X):
@@ -448,7 +448,7 @@ class EnergyClassifier(
         self : EnergyClassifier
             The fitted model.
         """
-        X, y = validate_data(self, X, y, accept_sparse="csr",
+        X, y = validate_numpy_data(self, X, y, accept_sparse="csr",
                              dtype=(np.float64, np.float32), reset=True)
         check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)
@@ -578,7 +578,7 @@ class EnergyClassifier(
                 f"the first call to partial_fit, {self.classes_.tolist()}."
             )
         dtype = (np.float64, np.float32) if first else self._W.dtype
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=dtype,
+        X, y = validate_numpy_data(self, X, y, accept_sparse="csr", dtype=dtype,
                              reset=first)
         check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)

@@ -13,7 +13,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array
 
 from ._ais import log_partition_ais
 from ._cd import (
@@ -39,6 +39,7 @@ from ._validation import (
     content_key,
     restore_on_error,
     seed_key,
+    validate_numpy_data,
 )
 
 _SEED_MAX = np.iinfo(np.int32).max
@@ -283,7 +284,7 @@ class BoltzmannMachine(
     # helpers
     # ------------------------------------------------------------------
     def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
-        X = validate_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
+        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
         return self._check_domain(X)
 
     def _check_domain(self, X):

@@ -11,14 +11,10 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import ops
-from ._validation import restore_on_error, warn_caller
+from ._validation import restore_on_error, validate_numpy_data, warn_caller
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
 _T_BOUNDS = (1e-2, 1e2)
@@ -296,7 +292,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : TemperedSoftmaxClassifier
         """
-        X, y = validate_data(self, X, y, accept_sparse="csr",
+        X, y = validate_numpy_data(self, X, y, accept_sparse="csr",
                              dtype=(np.float64, np.float32))
         check_classification_targets(y)
         le = LabelEncoder()
@@ -354,7 +350,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _raw_scores(self, X):
         """``f(x)`` of the fitted model: (n, 1) for binary problems."""
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", reset=False,
+        X = validate_numpy_data(self, X, accept_sparse="csr", reset=False,
                           dtype=(np.float64, np.float32))
         return _scores(X, self.coef_.astype(X.dtype, copy=False),
                        self.intercept_.astype(X.dtype, copy=False))

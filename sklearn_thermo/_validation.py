@@ -10,7 +10,8 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted
+from sklearn import get_config
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 #: Values this many machine epsilons outside [0, 1] are rounding, not data.
 _ROUNDING_ULPS = 8
@@ -198,3 +199,25 @@ def check_representable(values, temperature, what, limit_dtype=None):
             "Use a temperature closer to 1, or float64 data."
         )
     return values
+
+
+def check_not_array_api(*arrays):
+    """A clear error for array-API input (torch, cupy, array_api_strict ...)
+    under ``sklearn.set_config(array_api_dispatch=True)``: this package
+    computes with NumPy and SciPy only, and does not support it yet."""
+    if not get_config().get("array_api_dispatch", False):
+        return
+    for a in arrays:
+        if hasattr(a, "__array_namespace__") and not isinstance(a, np.ndarray):
+            raise ValueError(
+                f"Array-API input ({type(a).__module__}.{type(a).__name__}) is "
+                "not supported yet by sklearn_thermo: it computes with NumPy "
+                "and SciPy. Pass NumPy arrays (np.asarray(x), on the CPU) or "
+                "set array_api_dispatch=False."
+            )
+
+
+def validate_numpy_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data``, refusing array-API input clearly."""
+    check_not_array_api(X, y)
+    return validate_data(estimator, X, y, **kwargs)

@@ -29,6 +29,8 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import _check_sample_weight, check_array
 
+from ._validation import check_not_array_api
+
 __all__ = [
     "expected_calibration_error",
     "make_calibration_scorer",
@@ -40,6 +42,7 @@ __all__ = [
 
 def _as_class_probabilities(y_true, y_prob, labels):
     """Encode ``y_true`` as column indices of a 2-D ``y_prob``; check both."""
+    check_not_array_api(y_true, y_prob)
     y_true = column_or_1d(y_true)
     y_prob = check_array(y_prob, ensure_2d=False, dtype=(np.float64, np.float32),
                          input_name="y_prob")

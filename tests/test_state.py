@@ -466,3 +466,62 @@ def test_every_method_at_extreme_temperatures_is_finite_or_a_clear_error(
                 if name.endswith("proba"):
                     np.testing.assert_allclose(np.exp(out).sum(1) if "log" in name
                                                else out.sum(1), 1.0, rtol=1e-5)
+
+
+_ARRAY_API_SCRIPT = """
+import numpy as np, sklearn
+from sklearn_thermo import BoltzmannMachine, EnergyClassifier, TemperedSoftmaxClassifier
+from sklearn_thermo.metrics import expected_calibration_error
+
+
+class ArrayAPIArray:  # a minimal array-API object, as torch or cupy arrays are
+    def __init__(self, a):
+        self._a = np.asarray(a)
+
+    def __array__(self, dtype=None, copy=None):
+        return self._a if dtype is None else self._a.astype(dtype)
+
+    def __array_namespace__(self, api_version=None):
+        return np
+
+    @property
+    def shape(self):
+        return self._a.shape
+
+
+X_np = (np.random.default_rng(0).random((40, 6)) < 0.4).astype(float)
+y = np.arange(40) % 2
+X = ArrayAPIArray(X_np)
+rbm = BoltzmannMachine(n_components=3, max_iter=1).fit(X_np)
+clf = EnergyClassifier(n_components=3, max_iter=1).fit(X_np, y)
+soft = TemperedSoftmaxClassifier().fit(X_np, y)
+calls = [lambda: BoltzmannMachine(max_iter=1).fit(X), lambda: rbm.transform(X),
+         lambda: EnergyClassifier(max_iter=1).fit(X, y),
+         lambda: clf.predict_proba(X), lambda: soft.predict(X),
+         lambda: expected_calibration_error(y, ArrayAPIArray(np.full((40, 2), .5)))]
+with sklearn.config_context(array_api_dispatch=True):
+    for call in calls:
+        try:
+            call()
+        except ValueError as e:
+            assert "Array-API input" in str(e), e
+        else:
+            raise AssertionError("accepted")
+# without dispatch, such input is converted as scikit-learn converts it
+assert rbm.transform(X).shape == (40, 3)
+print("refused clearly")
+"""
+
+
+@pytest.mark.slow
+def test_array_api_input_is_refused_clearly(tmp_path):
+    # array_api_dispatch needs SCIPY_ARRAY_API=1 before scipy is imported
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SCIPY_ARRAY_API="1")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", _ARRAY_API_SCRIPT],
+                            env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused clearly" in result.stdout
