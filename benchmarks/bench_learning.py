@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import BernoulliRBM
 
 from sklearn_thermo import BoltzmannMachine
-from sklearn_thermo._cd import RBMParams, free_energy
+from sklearn_thermo._cd import RBMParams, visible_free_energy
 from sklearn_thermo._partition import log_partition_exact
 
 
@@ -29,7 +29,7 @@ def exact_loglik(components, intercept_visible, intercept_hidden, X, T=1.0):
         np.asarray(intercept_hidden, np.float64),
     )
     log_z = log_partition_exact(p, T)
-    return float(np.mean(-free_energy(p, X.astype(np.float64), T) / T - log_z))
+    return float(np.mean(-visible_free_energy(p, X.astype(np.float64), T) / T - log_z))
 
 
 def main(argv=None):

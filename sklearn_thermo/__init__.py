@@ -6,7 +6,7 @@ package makes the temperature ``T`` explicit in its operators
 """
 
 from . import calibration, metrics, ops
-from ._energy import EnergyClassifier
+from ._energy_classifier import EnergyClassifier
 from ._rbm import BoltzmannMachine
 from ._softmax import TemperedSoftmaxClassifier
 

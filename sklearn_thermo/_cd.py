@@ -145,7 +145,7 @@ def _row_sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def free_energy(params, X, temperature, runner=None):
+def visible_free_energy(params, X, temperature, runner=None):
     """Free energy ``F(v) = -T log sum_h exp(-E(v, h) / T)`` of each row.
 
     .. math::
@@ -424,10 +424,10 @@ class CDTrainer:
         self.runner = runner
         self.gibbs = Gibbs(params, temperature, runner)
         dtype, V, H = params.dtype, params.n_visible, params.n_hidden
-        rows = self.max_batch + self.n_chains
+        n_rows = self.max_batch + self.n_chains
         # zeroed once: rows a smaller batch leaves untouched stay finite
-        self.Vs = np.zeros((rows, V), dtype)
-        self.Hs = np.zeros((rows, H), dtype)
+        self.Vs = np.zeros((n_rows, V), dtype)
+        self.Hs = np.zeros((n_rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
         if persistent:
             if state.chains is None or state.chains.shape != (self.n_chains, H):
@@ -444,25 +444,25 @@ class CDTrainer:
         self.gibbs.up(v, self.Hs[self.max_batch :], h)
         return h
 
-    def load(self, X, rows, Y=None):
-        """Copy data rows ``X[rows]`` (dense or CSR) into the batch buffer.
+    def load(self, X, index, Y=None):
+        """Copy data rows ``X[index]`` (dense or CSR) into the batch buffer.
 
         With label units (``params.n_labels > 0``), ``Y`` holds the one-hot
-        labels of all rows of ``X`` and ``Y[rows]`` fills the label columns.
+        labels of all rows of ``X`` and ``Y[index]`` fills the label columns.
         """
-        n = len(rows)
+        n = len(index)
         dst = self.Vs[self.max_batch - n : self.max_batch]
         K = self.params.n_labels
         if K:
-            np.take(Y, rows, axis=0, out=dst[:, -K:])
+            np.take(Y, index, axis=0, out=dst[:, -K:])
             dst = dst[:, :-K]
         if hasattr(X, "toarray"):
             if K:  # scipy writes only into contiguous arrays
-                dst[...] = X[rows].toarray()
+                dst[...] = X[index].toarray()
             else:
-                X[rows].toarray(out=dst)
+                X[index].toarray(out=dst)
         else:
-            np.take(X, rows, axis=0, out=dst)
+            np.take(X, index, axis=0, out=dst)
         return n
 
     def positive_rows(self, n):

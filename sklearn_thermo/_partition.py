@@ -22,7 +22,7 @@ dtype, so its memory stays bounded and its result accurate.
 import numpy as np
 
 from . import ops
-from ._cd import RBMParams, free_energy
+from ._cd import RBMParams, visible_free_energy
 from .ops import _softplus_
 
 #: Largest layer that ``log_partition_exact`` enumerates (2**24 states).
@@ -79,7 +79,7 @@ def log_partition_exact(params, temperature, *, max_units=MAX_EXACT_UNITS):
     for start in range(0, 2**n, _CHUNK):
         S = all_states(n, start, min(2**n, start + _CHUNK))
         if over_visible:
-            G = -free_energy(p, S, T)
+            G = -visible_free_energy(p, S, T)
         else:
             G = _negative_energy_of_hidden(p, S, T)
         parts.append(ops.logsumexp(G, T))

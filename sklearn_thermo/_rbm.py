@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import (
-    BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
@@ -16,42 +15,36 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._ais import log_partition_ais
+from ._boltzmann import N_MONITOR, SEED_MAX, BaseBoltzmann
 from ._cd import (
     CDTrainer,
     RBMParams,
     TrainState,
     base_rate_samples,
-    free_energy,
     hidden_proba,
     pseudo_log_likelihood,
     sample_chains,
+    visible_free_energy,
     visible_mean,
 )
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._progress import progress
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
-from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
-    STRUCTURAL_PARAMS,
     check_fitted_params,
     check_representable,
-    check_visible_domain,
     content_key,
     restore_on_error,
     seed_key,
-    validate_numpy_data,
 )
 
-_SEED_MAX = np.iinfo(np.int32).max
-_N_MONITOR = 100  # rows whose pseudo-likelihood verbose=1 prints each epoch
 #: log_partition(method="auto") enumerates exactly up to 2**_AUTO_EXACT_UNITS states.
 _AUTO_EXACT_UNITS = 20
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 
 
-class BoltzmannMachine(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
-):
+class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                       BaseBoltzmann):
     """Restricted Boltzmann machine with Bernoulli or Gaussian visible units.
 
     A drop-in for :class:`sklearn.neural_network.BernoulliRBM` (same fitted
@@ -154,7 +147,7 @@ class BoltzmannMachine(
         Seeds the initial weights, the shuffling and every Gibbs sample.
     verbose : int, default=0
         ``1`` prints one line per epoch with the time and a likelihood
-        figure: the mean pseudo-log-likelihood of up to 100 training rows
+        figure: the mean pseudo-log-likelihood of a few hundred training rows
         (Bernoulli) or their mean squared reconstruction error (Gaussian).
         ``2`` adds a progress bar over the batches of each epoch (tqdm when
         it is installed, else a plain counter on stderr).
@@ -219,26 +212,11 @@ class BoltzmannMachine(
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        **BaseBoltzmann._parameter_constraints,
         "method": [StrOptions({"cd", "pcd", "pt"})],
         "n_temperatures": [Interval(Integral, 2, None, closed="left")],
         "max_temperature": [Interval(Real, 1, np.inf, closed="neither")],
-        "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [
-            Interval(Real, 0, np.inf, closed="neither"),
-            StrOptions({"auto"}),
-        ],
-        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
         "momentum_warmup": [Interval(Integral, 0, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
-        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -283,13 +261,6 @@ class BoltzmannMachine(
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
-        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
-        return self._check_domain(X)
-
-    def _check_domain(self, X):
-        return check_visible_domain(X, self.visible, type(self).__name__)
-
     def _params(self, dtype=None):
         """The fitted parameters as an RBMParams (views, not copies)."""
         params = RBMParams(
@@ -300,44 +271,20 @@ class BoltzmannMachine(
         )
         return params if dtype is None else params.astype(dtype)
 
-    def _initialize(self, X, rng):
-        n, n_features = X.shape
+    def _initialize(self, X, rng, sample_weight=None):
+        n_features = X.shape[1]
         dtype = X.dtype
-        T = float(self.temperature)
-        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
-            dtype
-        )
+        self.components_ = rng.normal(
+            0, 0.01, (self.n_components, n_features)).astype(dtype)
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        total = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
-        if self.visible == "bernoulli":
-            p = (total + 1.0) / (n + 2.0)  # Laplace-smoothed marginals
-            a = T * np.log(p / (1.0 - p))
-        else:
-            a = total / n
-        self.intercept_visible_ = a.astype(dtype)
+        self.intercept_visible_ = self._initial_visible_bias(
+            X, sample_weight).astype(dtype)
         # the base-rate model, for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
         self._log_z_cache = {}
-        self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
-
-    def _learning_rate(self):
-        if self.learning_rate == "auto":
-            return 0.05 if self.visible == "bernoulli" else 0.005
-        return self.learning_rate
-
-    def _check_finite(self, when, trainer):
-        # the chains' visible states overflow as soon as training runs away
-        # (Gaussian units), often while the weights are still finite
-        arrays = (self.components_, self.intercept_hidden_, self.intercept_visible_,
-                  trainer.Vs)
-        if not all(np.isfinite(a).all() for a in arrays):
-            raise ValueError(
-                f"Training diverged {when}: the parameters or the Gibbs chains "
-                f"became NaN or infinite. Lower learning_rate (now "
-                f"{self._learning_rate()}) or momentum, or scale the data."
-            )
+        self._remember_structure()
 
     def _monitor(self, X_mon, runner):
         params = self._params()
@@ -346,7 +293,7 @@ class BoltzmannMachine(
             return "pseudo-likelihood", float(np.mean(value))
         H = hidden_proba(params, X_mon, self.temperature, runner)
         R = visible_mean(params, H, self.temperature, runner)
-        if sp.issparse(X_mon):  # at most _N_MONITOR rows
+        if sp.issparse(X_mon):  # at most N_MONITOR rows
             X_mon = X_mon.toarray()
         return "reconstruction error", float(np.mean((X_mon - R) ** 2))
 
@@ -360,15 +307,6 @@ class BoltzmannMachine(
                              **kwargs)
         return CDTrainer(self._params(), self._train_state,
                          persistent=self.method == "pcd", **kwargs)
-
-    def _inference_runner(self):
-        """Threads for inference: row chunks side by side, BLAS at one thread
-        (results do not depend on n_jobs, nor on concurrent calls)."""
-        return BlockRunner(effective_n_threads(self.n_jobs))
-
-    def _runner(self, rng):
-        seed = int(rng.randint(_SEED_MAX))
-        return BlockRunner(effective_n_threads(self.n_jobs), seed)
 
     # ------------------------------------------------------------------
     # fitting
@@ -400,7 +338,7 @@ class BoltzmannMachine(
         n = X.shape[0]
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)
-        X_mon = X[rng.permutation(n)[:_N_MONITOR]] if self.verbose else None
+        X_mon = X[rng.permutation(n)[:N_MONITOR]] if self.verbose else None
         runner = self._runner(rng)
         begin = time.perf_counter()
         with runner:
@@ -411,15 +349,13 @@ class BoltzmannMachine(
                     if epoch < self.momentum_warmup
                     else self.momentum
                 )
-                lr = self._learning_rate()
-                if self.learning_rate_schedule == "linear":
-                    lr *= 1.0 - epoch / self.max_iter
+                lr = self._learning_rate(epoch)
                 order = rng.permutation(n)
                 bar = progress(slices, total=len(slices), enabled=self.verbose >= 2,
                                desc=f"epoch {epoch + 1}")
                 for batch in bar:
-                    rows = trainer.load(X, order[batch])
-                    trainer.step(rows, lr, momentum, self.weight_decay)
+                    n_rows = trainer.load(X, order[batch])
+                    trainer.step(n_rows, lr, momentum, self.weight_decay)
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:
                     name, value = self._monitor(X_mon, runner)
@@ -574,9 +510,7 @@ class BoltzmannMachine(
         X : ndarray of shape (n_samples, n_features)
         """
         check_fitted_params(self)
-        for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        self._check_sample_args(n_samples, n_steps)
         if method not in ("gibbs", "pt", "annealed"):
             raise ValueError(
                 f"method must be 'gibbs', 'pt' or 'annealed'; got {method!r}."
@@ -596,7 +530,7 @@ class BoltzmannMachine(
             else:
                 ladder = np.geomspace(1.0, self.max_temperature,
                                       self.n_temperatures)
-                swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
+                swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
                 v = sample_tempered(params, T, runner, 1.0 / ladder, v0, n_steps,
                                     swap_rng)
         return check_representable(v, self.temperature, "sample")
@@ -623,7 +557,7 @@ class BoltzmannMachine(
         check_fitted_params(self)
         X = self._validate_X(X, reset=False)
         with self._inference_runner() as runner, np.errstate(over="ignore"):
-            F = free_energy(self._params(X.dtype), X, self.temperature, runner)
+            F = visible_free_energy(self._params(X.dtype), X, self.temperature, runner)
         return check_representable(F, self.temperature, "free energy")
 
     def pseudo_log_likelihood(self, X):
@@ -814,13 +748,5 @@ class BoltzmannMachine(
         """
         return float(np.mean(self.score_samples(X)))
 
-    @property
-    def _n_features_out(self):
-        return self.components_.shape[0]
-
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = self.visible == "bernoulli"
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        return self._boltzmann_tags(super().__sklearn_tags__())

@@ -34,7 +34,7 @@ def energy(p, v, h):
     return E
 
 
-def free_energy(p, X, T):
+def brute_free_energy(p, X, T):
     Hs = states(p.n_hidden)
     return -T * logsumexp(-energy(p, X, Hs) / T, axis=1)
 

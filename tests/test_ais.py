@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from _brute import free_energy as brute_free_energy
-from _brute import log_partition_bernoulli
+from _brute import brute_free_energy, log_partition_bernoulli
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 

@@ -3,9 +3,7 @@
 import numpy as np
 import pytest
 from _brute import (
-    free_energy as brute_free_energy,
-)
-from _brute import (
+    brute_free_energy,
     joint_probabilities,
     log_likelihood_gradient,
     log_partition_bernoulli,
@@ -21,9 +19,9 @@ from sklearn_thermo._cd import (
     RBMParams,
     TrainState,
     base_rate_samples,
-    free_energy,
     pseudo_log_likelihood,
     sample_chains,
+    visible_free_energy,
 )
 from sklearn_thermo._partition import log_partition_exact
 from sklearn_thermo._threading import BlockRunner, effective_n_threads, row_blocks
@@ -35,7 +33,8 @@ def test_free_energy_matches_enumeration(visible, T):
     p = random_params(5, 4, visible, scale=1.0)
     rng = np.random.default_rng(0)
     X = states(5) if visible == "bernoulli" else rng.normal(size=(7, 5))
-    np.testing.assert_allclose(free_energy(p, X, T), brute_free_energy(p, X, T))
+    np.testing.assert_allclose(visible_free_energy(p, X, T),
+                               brute_free_energy(p, X, T))
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (6, 4), (5, 5)])

@@ -15,7 +15,7 @@ from sklearn_thermo import (
     EnergyClassifier,
     TemperedSoftmaxClassifier,
     _cd,
-    _classrbm,
+    _conditional,
     _softmax,
 )
 
@@ -30,7 +30,7 @@ CASES = {
         _cd.CDTrainer, "step"),
     "EnergyClassifier": (
         lambda: EnergyClassifier(n_components=16, max_iter=3, random_state=0),
-        _classrbm.ClassRBMTrainer, "step"),
+        _conditional.ClassRBMTrainer, "step"),
     "TemperedSoftmaxClassifier": (
         lambda: TemperedSoftmaxClassifier(), _softmax, "tempered_loss_grad"),
 }
@@ -101,7 +101,7 @@ def _interrupt_inside_weight_update(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_cd, "weight_step", interrupted)
-    monkeypatch.setattr(_classrbm, "weight_step", interrupted)
+    monkeypatch.setattr(_conditional, "weight_step", interrupted)
 
 
 def _state(est):

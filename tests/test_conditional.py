@@ -8,7 +8,7 @@ import pytest
 from scipy.special import logsumexp
 
 from sklearn_thermo._cd import Gibbs, RBMParams, TrainState, sample_chains
-from sklearn_thermo._classrbm import ClassRBMTrainer, ConditionalKernel
+from sklearn_thermo._conditional import ClassRBMTrainer, ConditionalKernel
 from sklearn_thermo._threading import BlockRunner
 
 

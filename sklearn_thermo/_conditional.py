@@ -461,35 +461,35 @@ class ClassRBMTrainer:
         if self.cd is not None:
             self._YU = np.empty((mb, H), dtype)  # Y U^T of the hybrid step
 
-    def step(self, X, rows, Y, learning_rate, momentum, weight_decay):
-        """One update from rows ``rows`` of ``X`` with one-hot labels ``Y``.
+    def step(self, X, index, Y, learning_rate, momentum, weight_decay):
+        """One update from rows ``index`` of ``X`` with one-hot labels ``Y``.
 
         Returns the summed ``-log p(y | x)`` of the rows before the update
         (``nan`` for a purely generative trainer, which does not compute it).
         """
-        n = len(rows)
+        n = len(index)
         lr, wd = float(learning_rate), float(weight_decay)
         momentum = float(momentum)
         if not self.discriminative:
-            self.cd.load(X, rows, Y)
+            self.cd.load(X, index, Y)
             self.cd.step(n, lr * self.alpha, momentum, wd)
             return np.nan
         Yb = self.Yb[:n]
-        np.take(Y, rows, axis=0, out=Yb)
+        np.take(Y, index, axis=0, out=Yb)
         A, D, loss = self.A[:n], self.D[:n], self.loss[:n]
         if self.cd is None:
             Xb = self.Xb[:n]
             if hasattr(X, "toarray"):
-                X[rows].toarray(out=Xb)
+                X[index].toarray(out=Xb)
             else:
-                np.take(X, rows, axis=0, out=Xb)
+                np.take(X, index, axis=0, out=Xb)
             n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU)
             self._apply(Xb, n, n_blocks, lr, momentum, wd)
             return float(loss.sum(dtype=np.float64))
 
         # hybrid: the joint rows double as the data rows
         K = self.params.n_labels
-        self.cd.load(X, rows, Y)
+        self.cd.load(X, index, Y)
         v_pos, h_pos = self.cd.positive_rows(n)
         Xb = v_pos[:, :-K]
         # X W_x^T kept in CD's positive rows; + Y U^T makes them [X Y] W^T

@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import (
-    BaseEstimator,
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
@@ -19,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from . import ops
+from ._boltzmann import N_MONITOR, SEED_MAX, BaseBoltzmann
 from ._cd import (
     RBMParams,
     TrainState,
@@ -26,21 +26,15 @@ from ._cd import (
     base_rate_samples,
     sample_chains,
 )
-from ._classrbm import ClassRBMTrainer, ConditionalKernel
+from ._conditional import ClassRBMTrainer, ConditionalKernel
 from ._progress import progress
-from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
-    STRUCTURAL_PARAMS,
     check_fitted_params,
     check_representable,
-    check_visible_domain,
     restore_on_error,
     validate_numpy_data,
     warn_caller,
 )
-
-_SEED_MAX = np.iinfo(np.int32).max
-_N_MONITOR = 1000  # training rows whose loss a generative fit monitors
 
 
 def _check_classes(classes):
@@ -66,9 +60,8 @@ def _check_classes(classes):
     return unique
 
 
-class EnergyClassifier(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseEstimator
-):
+class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                       ClassifierMixin, BaseBoltzmann):
     """Classification restricted Boltzmann machine (Larochelle & Bengio, 2008).
 
     An energy-based classifier: the label is a one-hot group of visible units
@@ -237,29 +230,16 @@ class EnergyClassifier(
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **BaseBoltzmann._parameter_constraints,
         "method": [StrOptions({"discriminative", "generative", "hybrid"})],
         "generative_weight": [Interval(Real, 0, None, closed="left")],
-        "visible": [StrOptions({"bernoulli", "gaussian"})],
-        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
-        "learning_rate": [
-            Interval(Real, 0, np.inf, closed="neither"),
-            StrOptions({"auto"}),
-        ],
-        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
-        "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "n_jobs": [Integral, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
+
+    _DEFAULT_LEARNING_RATE = {"bernoulli": 0.1, "gaussian": 0.01}
 
     def __init__(
         self,
@@ -331,25 +311,9 @@ class EnergyClassifier(
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-    def _validate_X(self, X, *, reset=False, dtype=(np.float64, np.float32)):
-        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
-        return self._check_domain(X)
-
-    def _check_domain(self, X):
-        return check_visible_domain(X, self.visible, type(self).__name__)
-
-    def _learning_rate(self):
-        if self.learning_rate == "auto":
-            return 0.1 if self.visible == "bernoulli" else 0.01
-        return self.learning_rate
-
     def _generative_weight(self):
         return {"discriminative": 0.0, "generative": 1.0,
                 "hybrid": float(self.generative_weight)}[self.method]
-
-    def _runner(self, rng):
-        seed = int(rng.randint(_SEED_MAX))
-        return BlockRunner(effective_n_threads(self.n_jobs), seed)
 
     def _encode(self, y):
         """Class indices of ``y``; a clear error for labels not in classes_."""
@@ -362,26 +326,23 @@ class EnergyClassifier(
             )
         return np.searchsorted(self.classes_, y)
 
-    def _initialize(self, X, y_idx, rng):
-        n, V = X.shape
+    def _initialize(self, X, y_idx, rng, sample_weight=None):
+        V = X.shape[1]
         K = len(self.classes_)
         dtype = X.dtype
         T = float(self.temperature)
         self._W = rng.normal(0, 0.01, (self.n_components, V + K)).astype(dtype)
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        total = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
-        if self.visible == "bernoulli":
-            p = (total + 1.0) / (n + 2.0)  # Laplace-smoothed marginals
-            a = T * np.log(p / (1.0 - p))
-        else:
-            a = total / n
-        prior = (np.bincount(y_idx, minlength=K) + 1.0) / (n + K)
+        a = self._initial_visible_bias(X, sample_weight)
+        w = np.ones(len(y_idx)) if sample_weight is None else sample_weight
+        counts = np.bincount(y_idx, weights=w, minlength=K)
+        prior = (counts + 1.0) / (counts.sum() + K)
         d = T * np.log(prior)  # p(y) at the start: the class frequencies
         self._visible_bias = np.concatenate([a, d]).astype(dtype)
         params = self._params()
         self._state = TrainState.zeros(params)
         self._rng = rng
-        self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
+        self._remember_structure()
         self.n_iter_ = 0
         self.loss_curve_ = []
 
@@ -392,18 +353,6 @@ class EnergyClassifier(
             generative_weight=self._generative_weight(),
             n_steps=self.n_gibbs_steps, temperature=self.temperature,
             runner=runner)
-
-    def _check_finite(self, when, trainer):
-        arrays = [self._W, self._visible_bias, self.intercept_hidden_]
-        if trainer.cd is not None:
-            # Gaussian chains overflow while the weights are still finite
-            arrays.append(trainer.cd.Vs)
-        if not all(np.isfinite(a).all() for a in arrays):
-            raise ValueError(
-                f"Training diverged {when}: the parameters or the Gibbs chains "
-                "became NaN or infinite. Lower learning_rate (now "
-                f"{self._learning_rate()}) or momentum, or scale the data."
-            )
 
     def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit"):
         """One pass over X in random batches; the mean loss of the pass."""
@@ -469,12 +418,12 @@ class EnergyClassifier(
             stratify = y_idx if fits else None
             X, X_val, y_idx, y_val = train_test_split(
                 X, y_idx, test_size=self.validation_fraction,
-                random_state=rng.randint(_SEED_MAX), stratify=stratify)
+                random_state=rng.randint(SEED_MAX), stratify=stratify)
         self._initialize(X, y_idx, rng)
         Y = np.eye(len(self.classes_), dtype=X.dtype)[y_idx]
         n = X.shape[0]
         max_batch = int(np.ceil(n / np.ceil(n / self.batch_size)))
-        monitor = rng.permutation(n)[:_N_MONITOR]
+        monitor = rng.permutation(n)[:N_MONITOR]
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
         best, best_params, no_change = np.inf, None, 0
@@ -482,9 +431,7 @@ class EnergyClassifier(
         with self._runner(rng) as runner:
             trainer = self._trainer(max_batch, runner)
             for epoch in range(self.max_iter):
-                lr = self._learning_rate()
-                if self.learning_rate_schedule == "linear":
-                    lr *= 1.0 - epoch / self.max_iter
+                lr = self._learning_rate(epoch)
                 loss = self._epoch(trainer, X, Y, lr, self.momentum, rng,
                                    desc=f"epoch {epoch + 1}")
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
@@ -597,7 +544,7 @@ class EnergyClassifier(
                                self.momentum, self._rng)
             self._check_finite("in partial_fit", trainer)
             if self.method == "generative":
-                loss = self._nll(X[:_N_MONITOR], y_idx[:_N_MONITOR], runner)
+                loss = self._nll(X[:N_MONITOR], y_idx[:N_MONITOR], runner)
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
         return self
@@ -610,9 +557,9 @@ class EnergyClassifier(
         ``G = -F(x, y) / T`` and ``S = G - max_y G`` (n, n_classes); ``S`` is
         exact where ``G`` saturates. Returns (validated X, output)."""
         check_fitted_params(self)
-        X = self._validate_X(X)
+        X = self._validate_X(X, reset=False)
         out = np.empty((X.shape[0], *tail), X.dtype if dtype is None else dtype)
-        with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
+        with self._inference_runner() as runner:
             ConditionalKernel(self._params(X.dtype), self.temperature,
                               runner).map_scores(X, fn, out)
         return X, out
@@ -775,8 +722,8 @@ class EnergyClassifier(
         H : ndarray of shape (n_samples, n_components)
         """
         check_fitted_params(self)
-        X = self._validate_X(X)
-        with BlockRunner(effective_n_threads(self.n_jobs)) as runner:
+        X = self._validate_X(X, reset=False)
+        with self._inference_runner() as runner:
             return ConditionalKernel(self._params(X.dtype), self.temperature,
                                      runner).hidden(X)
 
@@ -809,9 +756,7 @@ class EnergyClassifier(
             Their classes.
         """
         check_fitted_params(self)
-        for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        self._check_sample_args(n_samples, n_steps)
         if self.method == "discriminative":
             raise ValueError(
                 "sample needs a model with a generative part: a discriminative "
@@ -845,13 +790,5 @@ class EnergyClassifier(
         check_representable(v, self.temperature, "sample")
         return v[:, : self.n_features_in_], self.classes_[y_idx]
 
-    @property
-    def _n_features_out(self):
-        return self.n_components
-
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = self.visible == "bernoulli"
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+        return self._boltzmann_tags(super().__sklearn_tags__())

@@ -1,0 +1,153 @@
+"""What the two Boltzmann estimators share, written once.
+
+:class:`~._rbm.BoltzmannMachine` and
+:class:`~._energy_classifier.EnergyClassifier` are both restricted Boltzmann
+machines trained by the CD core; this base holds their common parameters and
+constraints (each estimator extends them, the way ``LogisticRegressionCV``
+extends ``LogisticRegression``'s), input validation, initialisation, the
+learning-rate schedule, the divergence check, the runners and the tags.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._threading import BlockRunner, effective_n_threads
+from ._validation import (
+    STRUCTURAL_PARAMS,
+    check_visible_domain,
+    validate_numpy_data,
+)
+
+#: Largest seed drawn for the core's runners and the splits.
+SEED_MAX = np.iinfo(np.int32).max
+#: Training rows a monitor (``verbose``, a generative loss) is computed on.
+N_MONITOR = 250
+
+
+class BaseBoltzmann(BaseEstimator):
+    """Private base of the Boltzmann estimators (not an estimator itself).
+
+    Subclasses define ``_params()`` (the model as an ``RBMParams``) and
+    ``_DEFAULT_LEARNING_RATE`` (per visible unit type, for
+    ``learning_rate="auto"``).
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "visible": [StrOptions({"bernoulli", "gaussian"})],
+        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
+        "learning_rate": [
+            Interval(Real, 0, np.inf, closed="neither"),
+            StrOptions({"auto"}),
+        ],
+        "learning_rate_schedule": [StrOptions({"linear", "constant"})],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
+        "n_gibbs_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _DEFAULT_LEARNING_RATE = {"bernoulli": 0.05, "gaussian": 0.005}
+
+    # ------------------------------------------------------------------
+    # input
+    # ------------------------------------------------------------------
+    def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
+        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype,
+                                reset=reset)
+        return self._check_domain(X)
+
+    def _check_domain(self, X):
+        return check_visible_domain(X, self.visible, type(self).__name__)
+
+    # ------------------------------------------------------------------
+    # initialisation and training settings
+    # ------------------------------------------------------------------
+    def _initial_visible_bias(self, X, sample_weight=None):
+        """The visible biases of the data's marginals (Hinton 2010), float64.
+
+        ``a_i = T log(p_i / (1 - p_i))`` with the Laplace-smoothed frequency
+        ``p_i = (sum_n w_n x_ni + 1) / (sum_n w_n + 2)`` for Bernoulli units
+        (integer weights count as repeated rows), the weighted mean for
+        Gaussian ones.
+        """
+        if sample_weight is None:
+            total = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
+            count = float(X.shape[0])
+        else:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            total = np.asarray(X.T @ w, dtype=np.float64).ravel()
+            count = float(w.sum())
+        if self.visible == "bernoulli":
+            p = (total + 1.0) / (count + 2.0)
+            return float(self.temperature) * np.log(p / (1.0 - p))
+        return total / count
+
+    def _remember_structure(self):
+        """Record the parameters that fix the fitted model's structure."""
+        self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
+
+    def _learning_rate(self, epoch=None):
+        """The learning rate, at ``epoch`` of ``max_iter`` under the schedule."""
+        lr = (self._DEFAULT_LEARNING_RATE[self.visible]
+              if self.learning_rate == "auto" else float(self.learning_rate))
+        if epoch is not None and self.learning_rate_schedule == "linear":
+            lr *= 1.0 - epoch / self.max_iter
+        return lr
+
+    def _check_finite(self, when, trainer):
+        """Raise if training diverged: the parameters, or the Gibbs chains
+        (Gaussian chains overflow while the weights are still finite)."""
+        p = self._params()
+        arrays = [p.W, p.visible_bias, p.hidden_bias]
+        cd = getattr(trainer, "cd", trainer)  # the CD part of a hybrid trainer
+        if cd is not None and getattr(cd, "Vs", None) is not None:
+            arrays.append(cd.Vs)
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ValueError(
+                f"Training diverged {when}: the parameters or the Gibbs chains "
+                "became NaN or infinite. Lower learning_rate (now "
+                f"{self._learning_rate()}) or momentum, or scale the data."
+            )
+
+    # ------------------------------------------------------------------
+    # threads
+    # ------------------------------------------------------------------
+    def _runner(self, rng):
+        """The core's runner for training and sampling, seeded from ``rng``."""
+        seed = int(rng.randint(SEED_MAX))
+        return BlockRunner(effective_n_threads(self.n_jobs), seed)
+
+    def _inference_runner(self):
+        """Threads for inference: row chunks side by side, BLAS at one thread
+        (results do not depend on n_jobs, nor on concurrent calls)."""
+        return BlockRunner(effective_n_threads(self.n_jobs))
+
+    @staticmethod
+    def _check_sample_args(n_samples, n_steps):
+        for name, value in (("n_samples", n_samples), ("n_steps", n_steps)):
+            if not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+
+    # ------------------------------------------------------------------
+    # scikit-learn
+    # ------------------------------------------------------------------
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _boltzmann_tags(self, tags):
+        """The tags the two estimators share. Called from each estimator's
+        ``__sklearn_tags__`` after its mixins' (which come before this base
+        in the MRO and would overwrite the transformer tags)."""
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = self.visible == "bernoulli"
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
