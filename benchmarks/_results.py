@@ -53,6 +53,37 @@ def write_section(name, body, command):
     print(f"\n(written to {RESULTS}, section '{name}')")
 
 
+class _Tee:
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text):
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def recorded(name, *, markdown=False):
+    """Print as usual, and write what was printed to RESULTS.md's section
+    ``name`` at the end (with the command line and the machine): every
+    benchmark's figures land there, none in docstrings or comments."""
+    import sys
+
+    tee = _Tee(sys.stdout)
+    sys.stdout = tee
+    try:
+        yield
+    finally:
+        sys.stdout = tee.stream
+    body = "".join(tee.parts)
+    command = "python " + " ".join(["benchmarks/" + os.path.basename(sys.argv[0]),
+                                     *sys.argv[1:]])
+    write_section(name, body if markdown else f"```\n{body.strip()}\n```", command)
+
+
 def _spin(stop):
     x = 0
     while not stop.is_set():

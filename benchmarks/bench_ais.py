@@ -13,6 +13,7 @@ import argparse
 import time
 
 import numpy as np
+from _results import recorded
 from bench_cd_speed import gemm_rate, load_data
 
 from sklearn_thermo import BoltzmannMachine
@@ -51,4 +52,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("bench_ais"):
+        main()

@@ -26,6 +26,7 @@ import time
 import warnings
 
 import numpy as np
+from _results import recorded
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -145,4 +146,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("bench_energy", markdown=True):
+        main()

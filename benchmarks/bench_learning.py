@@ -12,6 +12,7 @@ import argparse
 import time
 
 import numpy as np
+from _results import recorded
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import BernoulliRBM
@@ -78,4 +79,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("bench_learning"):
+        main()

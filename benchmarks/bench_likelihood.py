@@ -17,6 +17,7 @@ import os
 import time
 
 import numpy as np
+from _results import recorded
 
 from sklearn_thermo import BoltzmannMachine
 
@@ -67,4 +68,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("bench_likelihood"):
+        main()

@@ -21,6 +21,7 @@ import time
 import warnings
 
 import numpy as np
+from _results import recorded
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_digits, make_classification
 from sklearn.linear_model import LogisticRegression
@@ -122,4 +123,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("bench_softmax"):
+        main()

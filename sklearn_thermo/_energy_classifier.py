@@ -101,9 +101,8 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         ``"hybrid"``: both, the generative term weighted by
         ``generative_weight``; it regularises the classifier and makes a
         model that can also generate (``sample``). The default because it
-        classifies best: on digits (80/20 split, ``random_state=0``)
-        hybrid reaches 0.98 test accuracy where discriminative training
-        alone reaches about 0.96.
+        classified best in ``benchmarks/bench_energy.py`` (figures in
+        ``benchmarks/RESULTS.md``).
     generative_weight : float, default=0.5
         ``alpha`` of the hybrid loss. Ignored unless ``method="hybrid"``.
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
@@ -183,8 +182,8 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Epochs run.
     loss_curve_ : list of float
         Mean training loss ``-log p(y | x)`` of each epoch (for
-        ``method="generative"``, measured on up to 1000 training rows after
-        the epoch; otherwise averaged over the epoch's batches).
+        ``method="generative"``, measured on a few hundred training rows
+        after the epoch; otherwise averaged over the epoch's batches).
     validation_scores_ : list of float or None
         Validation accuracy of each epoch with ``early_stopping``.
     best_validation_score_ : float or None

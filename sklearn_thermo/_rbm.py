@@ -81,12 +81,11 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         persistent chains at each of ``n_temperatures`` temperatures, with
         Metropolis swaps between neighbours (Desjardins et al. 2010); the
         gradient uses the chains at the model's temperature. PCD is the
-        default because it makes good density models at every size measured:
-        on binarised MNIST (500 hidden units, equal training time) it reached
-        -87 nats held out against CD-1's -252
-        (``benchmarks/bench_likelihood.py``); CD-1 is slightly better only on
-        very small models (``benchmarks/bench_learning.py``). PT mixes where
-        PCD's chains get stuck on multimodal data, at a higher cost per epoch.
+        default because its models have the higher held-out likelihood on
+        all but very small models; PT mixes where PCD's chains get stuck on
+        multimodal data, at a higher cost per epoch. The measured figures
+        are in ``benchmarks/RESULTS.md`` (``bench_likelihood.py``,
+        ``bench_learning.py``).
     n_gibbs_steps : int, default=1
         Gibbs steps per update (the ``k`` of CD-k / PCD-k).
     learning_rate : float or "auto", default="auto"
