@@ -13,6 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight
 
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
@@ -89,6 +90,27 @@ class BaseBoltzmann(BaseEstimator):
             p = (total + 1.0) / (count + 2.0)
             return float(self.temperature) * np.log(p / (1.0 - p))
         return total / count
+
+    @staticmethod
+    def _check_weights(sample_weight, X):
+        """``(raw, scaled)``: the validated weights in float64, and scaled to a
+        mean of one in X's dtype (what the trainers take); ``(None, None)``
+        without weights. Training uses only their ratios; the initial biases'
+        Laplace smoothing counts them as rows."""
+        if sample_weight is None:
+            return None, None
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                 ensure_non_negative=True)
+        if not w.any():
+            raise ValueError("sample_weight is zero for every row: nothing to fit.")
+        # the raw weights unless their sum overflows (then scaled by the
+        # largest): the initial biases count integer weights as repeated rows
+        with np.errstate(over="ignore"):
+            total = w.sum()
+        if not np.isfinite(total):
+            w = w / w.max()
+            total = w.sum()
+        return w, (w * (len(w) / total)).astype(X.dtype)
 
     def _remember_structure(self):
         """Record the parameters that fix the fitted model's structure."""

@@ -471,8 +471,11 @@ class CDTrainer:
         return self.Vs[mb - n : mb], self.Hs[mb - n : mb]
 
     def step(self, n, learning_rate, momentum, weight_decay, *,
-             positive_products=False, extra_positive=None):
+             positive_products=False, extra_positive=None, weights=None):
         """One parameter update from the ``n`` rows placed by :meth:`load`.
+
+        ``weights`` (n,), if given, weigh the data rows' statistics (sample
+        weights, scaled to a mean of one over the data); the chains' are not.
 
         Two hooks let another objective share this update (the hybrid
         classification RBM), for CD only (not persistent chains):
@@ -521,16 +524,21 @@ class CDTrainer:
                 last = k == self.n_steps - 1
                 g.up(v_neg, h_neg, None if last else h_chain,
                      post_scale=scales[1] if last else None)
+        if weights is not None:
+            h_pos *= weights[:, None]
         if extra_positive is not None:
             h_pos += extra_positive
 
-        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay)
+        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay,
+                     weights)
 
-    def _update(self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay):
+    def _update(self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay,
+                weights=None):
         """Apply the step from the scaled statistics in rows ``lo:hi``.
 
         Rows ``lo:lo + n`` are the data (hidden probabilities scaled by the
-        learning rate), the rest the chains (scaled by ``-lr n / n_neg``).
+        learning rate, and by ``weights``), the rest the chains (scaled by
+        ``-lr n / n_neg``).
         """
         p, st = self.params, self.state
         alpha = learning_rate / (self.T * n)
@@ -544,7 +552,7 @@ class CDTrainer:
                          p.hidden_bias, st.velocity_hidden, momentum=momentum,
                          shrink=learning_rate * weight_decay, n_blocks=n_blocks)
 
-        grad_a = v_pos.sum(axis=0)
+        grad_a = v_pos.sum(axis=0) if weights is None else weights @ v_pos
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)
         grad_a *= alpha
         va = st.velocity_visible

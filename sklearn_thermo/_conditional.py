@@ -181,7 +181,8 @@ class ConditionalKernel:
         return [slice(k, min(k + self.group, self.K))
                 for k in range(0, self.K, self.group)]
 
-    def _chunk(self, Ac, G, S, D=None, Y=None, loss=None, out=None, gU=None):
+    def _chunk(self, Ac, G, S, D=None, Y=None, loss=None, out=None, gU=None,
+               weights=None):
         """One chunk of rows, from their products ``Ac = X W_x^T`` (m, H).
 
         ``G`` (m, K) <- ``-F(x, .) / T`` (saturated at the dtype's largest
@@ -217,6 +218,9 @@ class ConditionalKernel:
         if Y is not None:
             loss[...] = lse - np.einsum("ik,ik->i", S, Y)
             np.subtract(Y, D, out=D)
+            if weights is not None:  # weighted rows: their loss and gradient
+                D *= weights[:, None]
+                loss *= weights
         if out is None:
             return
         DT = D.T
@@ -378,7 +382,7 @@ class ConditionalKernel:
         self._blocks(n, run)
         return out
 
-    def gradient(self, Xb, Yb, M, D, loss, gU_blocks, keep=None):
+    def gradient(self, Xb, Yb, M, D, loss, gU_blocks, keep=None, weights=None):
         """Statistics of the gradient of ``sum_i log p(y_i | x_i)`` (times T).
 
         ``Xb`` (n, V) data rows, ``Yb`` (n, K) their one-hot labels. On return
@@ -390,6 +394,8 @@ class ConditionalKernel:
         sums of ``M`` for ``c``, of ``D`` for ``d``, and ``sum_b gU_b^T`` for
         ``U``. Returns the number of blocks. ``keep`` (n, H), if given,
         receives the products ``X W_x^T`` (which ``M`` holds only at first).
+        ``weights`` (n,), if given, multiply each row's ``Y - p`` and loss
+        (and so every statistic above).
         """
         self.prepare()
         n = Xb.shape[0]
@@ -401,7 +407,8 @@ class ConditionalKernel:
             keep[...] = M
 
         def fn(b, r):
-            self._chunk(M[r], G[r], S[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b])
+            self._chunk(M[r], G[r], S[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b],
+                        None if weights is None else weights[r])
 
         return self._blocks(n, fn)
 
@@ -461,18 +468,23 @@ class ClassRBMTrainer:
         if self.cd is not None:
             self._YU = np.empty((mb, H), dtype)  # Y U^T of the hybrid step
 
-    def step(self, X, index, Y, learning_rate, momentum, weight_decay):
+    def step(self, X, index, Y, learning_rate, momentum, weight_decay,
+             weights=None):
         """One update from rows ``index`` of ``X`` with one-hot labels ``Y``.
 
-        Returns the summed ``-log p(y | x)`` of the rows before the update
-        (``nan`` for a purely generative trainer, which does not compute it).
+        ``weights``, if given, holds a weight for every row of ``X`` (sample
+        weights scaled to a mean of one): the data's statistics and the loss
+        are weighted, the chains' statistics are not. Returns the summed
+        (weighted) ``-log p(y | x)`` of the rows before the update (``nan``
+        for a purely generative trainer, which does not compute it).
         """
         n = len(index)
         lr, wd = float(learning_rate), float(weight_decay)
         momentum = float(momentum)
+        wb = None if weights is None else weights[index]
         if not self.discriminative:
             self.cd.load(X, index, Y)
-            self.cd.step(n, lr * self.alpha, momentum, wd)
+            self.cd.step(n, lr * self.alpha, momentum, wd, weights=wb)
             return np.nan
         Yb = self.Yb[:n]
         np.take(Y, index, axis=0, out=Yb)
@@ -483,7 +495,8 @@ class ClassRBMTrainer:
                 X[index].toarray(out=Xb)
             else:
                 np.take(X, index, axis=0, out=Xb)
-            n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU)
+            n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU,
+                                            weights=wb)
             self._apply(Xb, n, n_blocks, lr, momentum, wd)
             return float(loss.sum(dtype=np.float64))
 
@@ -493,14 +506,15 @@ class ClassRBMTrainer:
         v_pos, h_pos = self.cd.positive_rows(n)
         Xb = v_pos[:, :-K]
         # X W_x^T kept in CD's positive rows; + Y U^T makes them [X Y] W^T
-        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU, keep=h_pos)
+        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU, keep=h_pos,
+                                        weights=wb)
         YU = self._YU[:n]
         np.matmul(Yb, self.params.W[:, -K:].T, out=YU)
         h_pos += YU
         scale = A.dtype.type(lr / (self.T * n))
         A *= scale  # the discriminative statistics, at their learning rate
         self.cd.step(n, lr * self.alpha, momentum, wd, positive_products=True,
-                     extra_positive=A)
+                     extra_positive=A, weights=wb)
         # the step gave U the gradient A^T Y; the conditional's is sum_b gU_b^T
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         fix = gU.T * scale

@@ -353,8 +353,10 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             n_steps=self.n_gibbs_steps, temperature=self.temperature,
             runner=runner)
 
-    def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit"):
-        """One pass over X in random batches; the mean loss of the pass."""
+    def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit",
+               weights=None):
+        """One pass over X in random batches; the (weighted) mean loss of the
+        pass. ``weights``: per row, scaled to a mean of one."""
         n = X.shape[0]
         n_batches = int(np.ceil(n / self.batch_size))
         slices = gen_even_slices(n, n_batches)
@@ -363,21 +365,23 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         for batch in progress(slices, total=n_batches, enabled=self.verbose >= 2,
                               desc=desc):
             total += trainer.step(X, order[batch], Y, lr, momentum,
-                                  self.weight_decay)
+                                  self.weight_decay, weights)
         return total / n
 
-    def _nll(self, X, y_idx, runner):
+    def _nll(self, X, y_idx, runner, weights=None):
+        """The (weighted) mean ``-log p(y | x)`` of the rows of X."""
         _, S = ConditionalKernel(self._params(X.dtype), self.temperature,
                                  runner).scores(X)
         lse = ops.logsumexp(S, 1.0, axis=1)
-        return float(np.mean(lse - S[np.arange(len(y_idx)), y_idx]))
+        return float(np.average(lse - S[np.arange(len(y_idx)), y_idx],
+                                weights=weights))
 
     # ------------------------------------------------------------------
     # fitting
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model by stochastic gradient descent with momentum.
 
         All or nothing: if the fit does not finish (bad input, divergence,
@@ -390,6 +394,12 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             Training data; in ``[0, 1]`` for Bernoulli features.
         y : array-like of shape (n_samples,)
             Class labels (at least two classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows: the loss is their weighted
+            mean, and the data's statistics of the generative part are
+            weighted (the model's are not). Integer weights act as repeated
+            rows (exactly for the discriminative gradient of one batch, in
+            expectation over the batches otherwise).
 
         Returns
         -------
@@ -407,6 +417,7 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"data; got 1 class: {self.classes_[0]!r}."
             )
         y_idx = self._encode(y)
+        raw_w, _ = self._check_weights(sample_weight, X)
         rng = check_random_state(self.random_state)
         X_val = y_val = None
         if self.early_stopping:
@@ -415,10 +426,15 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             counts = np.bincount(y_idx)
             fits = counts.min() >= 2 and len(counts) <= min(n_val, len(y_idx) - n_val)
             stratify = y_idx if fits else None
-            X, X_val, y_idx, y_val = train_test_split(
-                X, y_idx, test_size=self.validation_fraction,
+            split = train_test_split(
+                X, y_idx, *([] if raw_w is None else [raw_w]),
+                test_size=self.validation_fraction,
                 random_state=rng.randint(SEED_MAX), stratify=stratify)
-        self._initialize(X, y_idx, rng)
+            X, X_val, y_idx, y_val = split[:4]
+            if raw_w is not None:
+                raw_w = split[4]  # the training rows' weights
+        raw_w, w = self._check_weights(raw_w, X)
+        self._initialize(X, y_idx, rng, raw_w)
         Y = np.eye(len(self.classes_), dtype=X.dtype)[y_idx]
         n = X.shape[0]
         max_batch = int(np.ceil(n / np.ceil(n / self.batch_size)))
@@ -432,10 +448,11 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             for epoch in range(self.max_iter):
                 lr = self._learning_rate(epoch)
                 loss = self._epoch(trainer, X, Y, lr, self.momentum, rng,
-                                   desc=f"epoch {epoch + 1}")
+                                   desc=f"epoch {epoch + 1}", weights=w)
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.method == "generative":
-                    loss = self._nll(X[monitor], y_idx[monitor], runner)
+                    loss = self._nll(X[monitor], y_idx[monitor], runner,
+                                     None if w is None else w[monitor])
                 self.loss_curve_.append(loss)
                 self.n_iter_ = epoch + 1
                 message = f"loss = {loss:.4f}"
@@ -482,7 +499,7 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One pass over ``(X, y)`` in batches of ``batch_size``.
 
         The learning rate is used as given (no schedule); momentum and the
@@ -497,6 +514,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         classes : array-like of shape (n_classes,), default=None
             Every class the model will see. Required on the first call,
             ignored (but checked) afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows (see :meth:`fit`), relative to
+            each other within this call.
 
         Returns
         -------
@@ -531,8 +551,10 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if first:
             self.classes_ = classes
         y_idx = self._encode(y)
+        raw_w, w = self._check_weights(sample_weight, X)
         if first:
-            self._initialize(X, y_idx, check_random_state(self.random_state))
+            self._initialize(X, y_idx, check_random_state(self.random_state),
+                             raw_w)
             self.validation_scores_ = self.best_validation_score_ = None
         Y = np.eye(len(self.classes_), dtype=X.dtype)[y_idx]
         n = X.shape[0]
@@ -540,10 +562,11 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         with self._runner(self._rng) as runner:
             trainer = self._trainer(max_batch, runner)
             loss = self._epoch(trainer, X, Y, self._learning_rate(),
-                               self.momentum, self._rng)
+                               self.momentum, self._rng, weights=w)
             self._check_finite("in partial_fit", trainer)
             if self.method == "generative":
-                loss = self._nll(X[:N_MONITOR], y_idx[:N_MONITOR], runner)
+                loss = self._nll(X[:N_MONITOR], y_idx[:N_MONITOR], runner,
+                                 None if w is None else w[:N_MONITOR])
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
         return self

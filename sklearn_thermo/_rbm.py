@@ -312,7 +312,7 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the model to X by ``max_iter`` epochs of CD-k or PCD-k.
 
         All or nothing: if the fit does not finish (bad input, divergence,
@@ -325,6 +325,11 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             Training data; in ``[0, 1]`` for Bernoulli visible units.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows: the data's statistics (and the
+            initial visible biases) are weighted averages, the model's are
+            not. Integer weights act as repeated rows (in expectation: the
+            batches are drawn from the rows as they are).
 
         Returns
         -------
@@ -332,8 +337,9 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             The fitted model.
         """
         X = self._validate_X(X, reset=True)
+        raw_w, w = self._check_weights(sample_weight, X)
         rng = check_random_state(self.random_state)
-        self._initialize(X, rng)
+        self._initialize(X, rng, raw_w)
         n = X.shape[0]
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)
@@ -342,6 +348,7 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         begin = time.perf_counter()
         with runner:
             trainer = self._trainer(max_batch, runner)
+            w_batch = None if w is None else np.empty(max_batch, X.dtype)
             for epoch in range(self.max_iter):
                 momentum = (
                     min(0.5, self.momentum)
@@ -354,7 +361,10 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                                desc=f"epoch {epoch + 1}")
                 for batch in bar:
                     n_rows = trainer.load(X, order[batch])
-                    trainer.step(n_rows, lr, momentum, self.weight_decay)
+                    if w is not None:
+                        np.take(w, order[batch], out=w_batch[:n_rows])
+                    trainer.step(n_rows, lr, momentum, self.weight_decay,
+                                 weights=None if w is None else w_batch[:n_rows])
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:
                     name, value = self._monitor(X_mon, runner)
@@ -370,7 +380,7 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Make one parameter update from the rows of X.
 
         The positive statistics are averaged over the rows of X and the
@@ -386,6 +396,9 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             Training rows; in ``[0, 1]`` for Bernoulli visible units.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows (see :meth:`fit`), relative to
+            each other within this call.
 
         Returns
         -------
@@ -397,14 +410,16 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             check_fitted_params(self)
         dtype = (np.float64, np.float32) if first else self.components_.dtype
         X = self._validate_X(X, reset=first, dtype=dtype)
+        raw_w, w = self._check_weights(sample_weight, X)
         if first:
-            self._initialize(X, check_random_state(self.random_state))
+            self._initialize(X, check_random_state(self.random_state), raw_w)
         n = X.shape[0]
         runner = self._runner(self._rng)
         with runner:
             trainer = self._trainer(n, runner)
             trainer.load(X, np.arange(n))
-            trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay)
+            trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay,
+                         weights=w)
         self._check_finite("in partial_fit", trainer)
         if self.method == "pt":
             self.swap_acceptance_ = trainer.acceptance_rates

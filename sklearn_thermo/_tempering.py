@@ -107,21 +107,27 @@ class PTTrainer(CDTrainer):
             np.random.PCG64(runner.streams[-1].integers(2**63))
         )
 
-    def step(self, n, learning_rate, momentum, weight_decay):
-        """One update: positive phase, a PT sweep, the step, then the swaps."""
+    def step(self, n, learning_rate, momentum, weight_decay, *, weights=None):
+        """One update: positive phase, a PT sweep, the step, then the swaps.
+
+        ``weights`` as in :meth:`CDTrainer.step`.
+        """
         g, mb, nc = self.gibbs, self.max_batch, self.n_per
         lo = mb - n
         chains_v = self.Vs[mb : mb + self.n_chains]
         chains_p = self.Hs[mb : mb + self.n_chains]
         alpha = learning_rate / (self.T * n)
         g.up(self.Vs[lo:mb], self.Hs[lo:mb], post_scale=alpha)
+        if weights is not None:
+            self.Hs[lo:mb] *= weights[:, None]
         for k in range(self.n_steps):
             g.down(self._h, self.Pv, chains_v, beta=self.beta_rows)
             last = k == self.n_steps - 1
             g.up(chains_v, chains_p, self._h, beta=self.beta_rows,
                  pre=self._pre if last else None)
         chains_p[:nc] *= -alpha * n / nc  # the beta = 1 chains feed the gradient
-        self._update(lo, mb + nc, n, nc, learning_rate, momentum, weight_decay)
+        self._update(lo, mb + nc, n, nc, learning_rate, momentum, weight_decay,
+                     weights)
         self._swap(chains_v)
 
     def _swap(self, v):

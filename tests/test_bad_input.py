@@ -74,8 +74,11 @@ FIT_CASES = {
         (ValueError, "Unknown label type") if _supervised(n) else None)),
     "negative sample_weight": (X, Y, {"sample_weight": -np.ones(40)}, {},
                                lambda n: (
-        (ValueError, "Negative values in data passed to `sample_weight`")
-        if n.startswith("Tempered") else (TypeError, "sample_weight"))),
+        ValueError, "Negative values in data passed to `sample_weight`")),
+    "zero sample_weight": (X, Y, {"sample_weight": np.zeros(40)}, {},
+                           lambda n: (ValueError, "(?i)sample.weight")),
+    "sample_weight of wrong length": (X, Y, {"sample_weight": np.ones(39)}, {},
+                                      lambda n: (ValueError, "sample_weight")),
     "temperature 0": (X, Y, {}, {"temperature": 0.0},
                       lambda n: (ValueError, "temperature")),
     "negative temperature": (X, Y, {}, {"temperature": -1.0},

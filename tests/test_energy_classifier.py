@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.special import logsumexp
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
@@ -41,10 +42,10 @@ def _toy(n=200, seed=0):
     return X, y, protos
 
 
-def _quiet_fit(est, X, y):
+def _quiet_fit(est, X, y, **fit_params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+        return est.fit(X, y, **fit_params)
 
 
 def test_digits_accuracy_beats_linear_baseline(digits, fitted):
@@ -317,3 +318,53 @@ def test_score_samples_is_log_density_up_to_log_z(visible):
     log_px = logsumexp(neg_E / T, axis=(1, 2))
     np.testing.assert_allclose(clf.score_samples(Xs), log_px, rtol=1e-10)
     np.testing.assert_allclose(clf.free_energy(Xs), -T * log_px, rtol=1e-10)
+
+
+def test_integer_sample_weights_equal_repeated_rows_in_one_batch():
+    # the discriminative gradient is exact: one batch of weighted rows is the
+    # same update as the rows repeated (batch_size covers every row)
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 6))
+    y = np.arange(30) % 3
+    w = rng.integers(0, 4, 30)
+    w[:3] = [1, 2, 3]
+    params = dict(n_components=5, method="discriminative", batch_size=200,
+                  random_state=0, learning_rate=0.2)
+    a = EnergyClassifier(**params).partial_fit(X, y, classes=[0, 1, 2],
+                                               sample_weight=w)
+    b = EnergyClassifier(**params).partial_fit(np.repeat(X, w, axis=0),
+                                               np.repeat(y, w), classes=[0, 1, 2])
+    # the same start (class priors and visible biases count repeats as weights)
+    np.testing.assert_allclose(a.intercept_label_, b.intercept_label_)
+    for name in ("components_", "label_components_", "intercept_hidden_",
+                 "intercept_label_"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name),
+                                   rtol=1e-10, atol=1e-12, err_msg=name)
+    assert a.loss_curve_[0] == pytest.approx(b.loss_curve_[0], rel=1e-10)
+    # and the weights do something: unweighted is another model
+    c = EnergyClassifier(**params).partial_fit(X, y, classes=[0, 1, 2])
+    assert np.abs(c.components_ - a.components_).max() > 1e-6
+
+
+def test_sample_weight_is_routed_and_calibration_does_not_warn():
+    import sklearn
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    rng = np.random.default_rng(1)
+    X, y = rng.random((60, 5)), np.arange(60) % 2
+    w = rng.random(60)
+    clf = EnergyClassifier(n_components=4, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # CalibratedClassifierCV warned before
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        CalibratedClassifierCV(clf, cv=2).fit(X, y, sample_weight=w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(MinMaxScaler(clip=True),
+                             clone(clf).set_fit_request(sample_weight=True))
+        _quiet_fit(pipe, X, y, sample_weight=w)
+        unweighted = _quiet_fit(
+            make_pipeline(MinMaxScaler(clip=True),
+                          clone(clf).set_fit_request(sample_weight=True)), X, y)
+    assert np.abs(pipe[-1].components_ - unweighted[-1].components_).max() > 0

@@ -391,3 +391,49 @@ def test_training_parameters_take_effect(param, values):
         for value in values
     ]
     assert not np.allclose(fitted[0], fitted[1])
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
+def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
+        method, monkeypatch):
+    # the data side of a CD update is deterministic (probabilities): with
+    # integer weights it equals that of the repeated rows; the chains' side is
+    # the model's and is not weighted
+    from sklearn_thermo import _cd
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((12, 7)) < 0.4).astype(float)
+    w = np.array([1, 2, 3, 0, 1, 1, 4, 2, 1, 1, 0, 2])
+    seen = []
+    original = _cd.weight_step
+
+    def capture(Vs, Hs, *args, **kwargs):
+        seen.append((Vs.copy(), Hs.copy()))
+        return original(Vs, Hs, *args, **kwargs)
+
+    monkeypatch.setattr(_cd, "weight_step", capture)
+    params = dict(n_components=4, method=method, batch_size=3, random_state=0,
+                  n_temperatures=2)
+    stats, starts = [], []
+    for data, weights in ((X, w), (np.repeat(X, w, axis=0), None)):
+        seen.clear()
+        rbm = BoltzmannMachine(**params).partial_fit(data, sample_weight=weights)
+        Vs, Hs = seen[0]
+        n = len(data)
+        stats.append(Hs[:n].T @ Vs[:n])  # scaled by lr / (T n) and the weights
+        starts.append(rbm._base_visible_bias)
+    np.testing.assert_allclose(stats[0], stats[1], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(starts[0], starts[1], rtol=1e-12)
+
+
+def test_sample_weights_change_the_fit():
+    rng = np.random.default_rng(1)
+    X = (rng.random((80, 6)) < 0.5).astype(float)
+    w = np.where(X[:, 0] > 0, 5.0, 0.2)
+    a = BoltzmannMachine(n_components=3, max_iter=5, random_state=0).fit(X)
+    b = BoltzmannMachine(n_components=3, max_iter=5, random_state=0).fit(
+        X, sample_weight=w)
+    # the weighted data has unit 0 on far more often: its bias follows
+    assert b.intercept_visible_[0] > a.intercept_visible_[0] + 0.5
+    with pytest.raises(ValueError, match="(?i)sample.weight"):
+        BoltzmannMachine().fit(X, sample_weight=np.zeros(len(X)))
