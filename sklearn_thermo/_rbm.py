@@ -165,6 +165,9 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Number of epochs run by ``fit``.
+    h_samples_ : ndarray of shape (batch_size, n_components)
+        Hidden states of the persistent chains (``method="pcd"`` or
+        ``"pt"``).
     swap_acceptance_ : ndarray of shape (n_temperatures - 1,)
         With ``method="pt"``: the fraction of accepted swaps between each pair
         of neighbouring temperatures during the last ``fit`` or
@@ -269,6 +272,22 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             self.visible,
         )
         return params if dtype is None else params.astype(dtype)
+
+    @property
+    def h_samples_(self):
+        """Hidden states of the persistent chains, (batch_size, n_components).
+
+        For ``method="pcd"``, and for ``"pt"`` the chains at the model's
+        temperature (as BernoulliRBM's ``h_samples_``). Not defined for
+        ``method="cd"``, whose chains restart at the data.
+        """
+        chains = getattr(getattr(self, "_train_state", None), "chains", None)
+        if chains is None:
+            raise AttributeError(
+                "h_samples_ is defined for a model fitted with method='pcd' or "
+                "'pt' (persistent chains)."
+            )
+        return chains[: self.batch_size]
 
     def _initialize(self, X, rng, sample_weight=None):
         n_features = X.shape[1]

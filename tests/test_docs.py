@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -26,3 +27,30 @@ def test_docs_build_without_warnings(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "html" / "api.html").exists()
     assert (tmp_path / "html" / "auto_examples" / "index.html").exists()
+
+
+def _listed_checks(page, title):
+    text = (DOCS / page).read_text()
+    after = text.split(title, 1)[1].split("\n", 2)[2]  # past the underline
+    section = re.split(r"\n[^\n]+\n-{3,}\n", after, maxsplit=1)[0]
+    return set(re.findall(r"\* - ``(check_\w+)``", section))
+
+
+@pytest.mark.parametrize("name", ["BoltzmannMachine", "EnergyClassifier"])
+def test_conformance_page_lists_exactly_the_failing_checks(name):
+    # the page explains each check the Bernoulli default cannot pass: it must
+    # list exactly those check_estimator reports, no more, no fewer
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    import sklearn_thermo
+
+    est = getattr(sklearn_thermo, name)(n_components=8, max_iter=5, batch_size=10,
+                                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(est, on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    listed = _listed_checks("conformance.rst", f"``{name}()`` (Bernoulli)")
+    assert failed == listed
