@@ -221,7 +221,7 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     >>> from sklearn_thermo import EnergyClassifier
     >>> X = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 0], [1, 1, 0]] * 5)
     >>> y = np.array([0, 0, 1, 1] * 5)
-    >>> clf = EnergyClassifier(n_components=8, max_iter=30, random_state=0)
+    >>> clf = EnergyClassifier(n_components=8, max_iter=300, random_state=0)
     >>> clf.fit(X, y).predict([[0, 0, 1], [1, 1, 0]])
     array([0, 1])
     >>> clf.predict_proba(X[:2]).sum(axis=1)

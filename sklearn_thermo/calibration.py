@@ -39,6 +39,19 @@ class ReliabilityDisplay:
     lines_ : list of matplotlib Line2D
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")  # no window: a figure in memory
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_thermo import TemperedSoftmaxClassifier
+    >>> from sklearn_thermo.calibration import ReliabilityDisplay
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = TemperedSoftmaxClassifier(temperature="auto").fit(X, y)
+    >>> disp = ReliabilityDisplay.from_estimator(clf, X, y, n_bins=5)
+    >>> 0 <= disp.ece <= disp.mce <= 1
+    True
     """
 
     def __init__(self, curves, ece, mce, curve_labels, *, estimator_name=None):

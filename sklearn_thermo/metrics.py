@@ -243,6 +243,13 @@ def maximum_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
     -------
     mce : float
         In [0, 1]; lower is better.
+
+    Examples
+    --------
+    >>> from sklearn_thermo.metrics import maximum_calibration_error
+    >>> maximum_calibration_error([0, 1, 1, 0], [[0.9, 0.1], [0.2, 0.8],
+    ...                                          [0.4, 0.6], [0.6, 0.4]], n_bins=5)
+    0.4
     """
     return calibration_curves(y_true, y_prob, n_bins=n_bins, strategy=strategy,
                               classwise=classwise, labels=labels,
@@ -285,6 +292,19 @@ def make_calibration_scorer(metric="expected_calibration_error", **kwargs):
     scorer : callable
         ``scorer(estimator, X, y)``; greater is better (it is the negated
         error), columns matched to ``estimator.classes_``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn_thermo import TemperedSoftmaxClassifier
+    >>> from sklearn_thermo.metrics import make_calibration_scorer
+    >>> X, y = load_iris(return_X_y=True)
+    >>> scorer = make_calibration_scorer(n_bins=5)
+    >>> scores = cross_val_score(TemperedSoftmaxClassifier(), X, y, cv=3,
+    ...                          scoring=scorer)
+    >>> bool((scores <= 0).all())  # minus an error: greater is better
+    True
     """
     metrics = {
         "expected_calibration_error": expected_calibration_error,

@@ -188,6 +188,14 @@ def logsumexp(x, temperature=1.0, *, axis=None, keepdims=False):
     -------
     out : ndarray or scalar
         Same floating dtype as ``x``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> round(float(ops.logsumexp([1.0, 2.0, 3.0])), 4)
+    3.4076
+    >>> float(ops.logsumexp([1.0, 2.0, 3.0], temperature=0.0))  # the hard max
+    3.0
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)
@@ -228,6 +236,12 @@ def free_energy(energies, temperature=1.0, *, axis=None, keepdims=False):
     Returns
     -------
     F : ndarray or scalar
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> round(float(ops.free_energy([0.0, 1.0], temperature=1.0)), 4)  # -log(1 + 1/e)
+    -0.3133
     """
     e = _as_float_array(energies, "energies")
     return np.negative(logsumexp(-e, temperature, axis=axis, keepdims=keepdims))
@@ -258,6 +272,12 @@ def entropy(x, temperature=1.0, *, axis=None, keepdims=False):
     Returns
     -------
     S : ndarray or scalar
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> round(float(ops.entropy([0.0, 0.0])), 4)  # two equal states: log 2
+    0.6931
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)
@@ -308,6 +328,14 @@ def softmax(x, temperature=1.0, *, axis=None):
     -------
     p : ndarray
         Same shape and floating dtype as ``x``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> ops.softmax([1.0, 2.0, 3.0]).round(3)
+    array([0.09 , 0.245, 0.665])
+    >>> ops.softmax([1.0, 2.0, 3.0], temperature=0.0)  # one-hot on the maximum
+    array([0., 0., 1.])
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)
@@ -344,6 +372,12 @@ def log_softmax(x, temperature=1.0, *, axis=None):
     -------
     log_p : ndarray
         Same shape and floating dtype as ``x``; every entry ``<= 0``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> ops.log_softmax([1.0, 2.0, 3.0]).round(3)
+    array([-2.408, -1.408, -0.408])
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)
@@ -401,6 +435,14 @@ def boltzmann(energies, temperature=1.0, *, axis=None):
     -------
     p : ndarray
         Sums to one along ``axis``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> ops.boltzmann([0.0, 1.0], temperature=1.0).round(3)  # lower energy, likelier
+    array([0.731, 0.269])
+    >>> ops.boltzmann([0.0, 1.0], temperature=0.0)  # the ground state
+    array([1., 0.])
     """
     e = _as_float_array(energies, "energies")
     return softmax(np.negative(e), temperature, axis=axis)
@@ -525,6 +567,14 @@ def sigmoid(x, temperature=1.0):
     -------
     out : ndarray or scalar
         Values in ``[0, 1]``, same floating dtype as ``x``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> ops.sigmoid([-1.0, 0.0, 1.0], temperature=0.5).round(3)
+    array([0.119, 0.5  , 0.881])
+    >>> ops.sigmoid([-1.0, 0.0, 1.0], temperature=0.0)  # the step function
+    array([0. , 0.5, 1. ])
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)
@@ -554,6 +604,14 @@ def softplus(x, temperature=1.0):
     -------
     out : ndarray or scalar
         Same floating dtype as ``x``.
+
+    Examples
+    --------
+    >>> from sklearn_thermo import ops
+    >>> ops.softplus([-1.0, 0.0, 1.0]).round(3)
+    array([0.313, 0.693, 1.313])
+    >>> ops.softplus([-1.0, 0.0, 1.0], temperature=0.0)  # ReLU
+    array([0., 0., 1.])
     """
     x = _as_float_array(x)
     T = _check_temperature(temperature)

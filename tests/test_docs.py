@@ -54,3 +54,26 @@ def test_conformance_page_lists_exactly_the_failing_checks(name):
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
     listed = _listed_checks("conformance.rst", f"``{name}()`` (Bernoulli)")
     assert failed == listed
+
+
+def _public_api():
+    import inspect
+
+    import sklearn_thermo
+    from sklearn_thermo import calibration, metrics, ops
+
+    for module, names in ((sklearn_thermo, ["BoltzmannMachine", "EnergyClassifier",
+                                            "TemperedSoftmaxClassifier"]),
+                          (ops, ops.__all__), (metrics, metrics.__all__),
+                          (calibration, calibration.__all__)):
+        for name in names:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                yield f"{module.__name__}.{name}", obj
+
+
+@pytest.mark.parametrize("name, obj", list(_public_api()),
+                         ids=[n for n, _ in _public_api()])
+def test_every_public_class_and_function_has_an_example(name, obj):
+    # the examples run as doctests (--doctest-modules in pyproject.toml)
+    assert ">>> " in (obj.__doc__ or ""), f"{name} has no Examples section"
