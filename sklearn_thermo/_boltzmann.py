@@ -12,9 +12,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight
 
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
     STRUCTURAL_PARAMS,
@@ -102,7 +101,8 @@ class BaseBoltzmann(BaseEstimator):
         w = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                  ensure_non_negative=True)
         if not w.any():
-            raise ValueError("sample_weight is zero for every row: nothing to fit.")
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number.")
         # the raw weights unless their sum overflows (then scaled by the
         # largest): the initial biases count integer weights as repeated rows
         with np.errstate(over="ignore"):

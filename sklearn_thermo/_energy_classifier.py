@@ -8,13 +8,11 @@ from sklearn.base import (
     ClassifierMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, gen_even_slices
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from . import ops
@@ -28,6 +26,7 @@ from ._cd import (
 )
 from ._conditional import ClassRBMTrainer, ConditionalKernel
 from ._progress import progress
+from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._validation import (
     check_fitted_params,
     check_representable,

@@ -8,10 +8,8 @@ import scipy.sparse as sp
 from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
 )
 from sklearn.utils import check_random_state, gen_even_slices
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._ais import log_partition_ais
@@ -29,6 +27,7 @@ from ._cd import (
 )
 from ._partition import MAX_EXACT_UNITS, log_partition_exact
 from ._progress import progress
+from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._validation import (
     check_fitted_params,

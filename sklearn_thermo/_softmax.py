@@ -4,16 +4,15 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from . import ops
+from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._validation import restore_on_error, validate_numpy_data, warn_caller
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
@@ -71,6 +70,28 @@ def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
     if not fit_intercept:
         return value, grad_W.ravel()
     return value, np.concatenate([grad_W.ravel(), R.sum(axis=0, dtype=np.float64)])
+
+
+def _class_weights(class_weight, classes, y_enc, sample_weight):
+    """The weight of each class: from a dict (1 for a class it omits), or
+    ``"balanced"``: ``n / (K n_k)`` with ``n`` and ``n_k`` the weighted row
+    counts, so that sample weights and repeated rows agree (as scikit-learn's
+    ``compute_class_weight`` with ``sample_weight``, which 1.6 lacks)."""
+    K = len(classes)
+    if class_weight == "balanced":
+        top = sample_weight.max(initial=0.0)
+        w = sample_weight / top if top > 0 else sample_weight
+        counts = np.bincount(y_enc, weights=w, minlength=K)
+        with np.errstate(divide="ignore"):
+            return np.where(counts > 0, counts.sum() / (K * counts), 0.0)
+    _check_class_weight(class_weight)
+    unknown = [c for c in class_weight if c not in set(classes.tolist())]
+    if unknown:
+        raise ValueError(
+            f"class_weight has classes not in the data: {unknown}; the classes "
+            f"are {classes.tolist()}."
+        )
+    return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
 
 
 def _check_class_weight(class_weight):
@@ -306,14 +327,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             )
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
                                   ensure_non_negative=True)
-        if isinstance(self.class_weight, dict):
-            _check_class_weight(self.class_weight)
         if self.class_weight is not None:
-            # weighted class frequencies, so that weights and repeats agree
-            top = sw.max(initial=0.0)
-            cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y,
-                                      sample_weight=sw / top if top > 0 else sw)
-            sw = sw * cw[y_enc]
+            sw = sw * _class_weights(self.class_weight, self.classes_, y_enc, sw)[y_enc]
         # the loss is a weighted mean: scaling the weights changes nothing
         # but keeps their sums finite (weights of 1e308 would overflow)
         top = sw.max(initial=0.0)

@@ -5,11 +5,37 @@
 only when plotting (it is an optional dependency).
 """
 
-from sklearn.utils._optional_dependencies import check_matplotlib_support
 
+from ._sklearn_private import check_matplotlib_support
 from .metrics import calibration_curves
 
 __all__ = ["ReliabilityDisplay"]
+
+
+def _binary_labels(y_true, y_prob, pos_label, labels):
+    """``[negative, pos_label]`` for a 1-D ``y_prob``."""
+    import numpy as np
+
+    if np.ndim(y_prob) != 1:
+        raise ValueError(
+            "pos_label is for a 1-D (binary) y_prob; for probabilities of every "
+            "class, pass labels= in the column order."
+        )
+    if labels is not None:
+        raise ValueError("Pass pos_label or labels, not both.")
+    present = np.unique(np.asarray(y_true))
+    if pos_label not in present.tolist() or len(present) > 2:
+        raise ValueError(
+            f"pos_label={pos_label!r} must be one of the (at most two) classes of "
+            f"y_true: {present.tolist()}."
+        )
+    others = [c for c in present.tolist() if c != pos_label]
+    if not others:
+        raise ValueError(
+            "y_true holds only pos_label: the negative class is unknown; pass "
+            "labels=[negative, positive] instead."
+        )
+    return [others[0], pos_label]
 
 
 class ReliabilityDisplay:
@@ -61,7 +87,7 @@ class ReliabilityDisplay:
         self.curve_labels = curve_labels
         self.estimator_name = estimator_name
 
-    def plot(self, *, ax=None, name=None, **kwargs):
+    def plot(self, *, ax=None, name=None, ref_line=True, **kwargs):
         """Draw the diagram.
 
         Parameters
@@ -70,8 +96,11 @@ class ReliabilityDisplay:
             Axes to draw on; a new figure when None.
         name : str, default=None
             Legend name; defaults to ``estimator_name``.
+        ref_line : bool, default=True
+            Draw the diagonal of perfect calibration.
         **kwargs
-            Passed to ``ax.plot`` for every curve.
+            Passed to ``ax.plot`` for every curve (matplotlib ``Line2D``
+            properties).
 
         Returns
         -------
@@ -83,13 +112,20 @@ class ReliabilityDisplay:
         if ax is None:
             _, ax = plt.subplots()
         name = self.estimator_name if name is None else name
-        ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+        if ref_line:
+            ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
         self.lines_ = []
         for (conf, acc, _), label in zip(self.curves, self.curve_labels):
             text = f"{name} {label}".strip() if name else label
             if len(self.curves) == 1:
                 text = f"{text} (ECE = {self.ece:.3f})"
-            (line,) = ax.plot(conf, acc, "s-", label=text, **kwargs)
+            try:
+                (line,) = ax.plot(conf, acc, "s-", label=text, **kwargs)
+            except AttributeError as e:  # matplotlib's word for an unknown keyword
+                raise TypeError(
+                    f"{type(self).__name__}.plot passes extra keywords to "
+                    f"matplotlib's ax.plot, which refused them: {e}"
+                ) from None
             self.lines_.append(line)
         kind = "top-label" if len(self.curves) == 1 else "class-wise"
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"mean confidence ({kind})",
@@ -101,7 +137,8 @@ class ReliabilityDisplay:
 
     @classmethod
     def from_predictions(cls, y_true, y_prob, *, n_bins=15, strategy="uniform",
-                         classwise=False, labels=None, name=None, ax=None, **kwargs):
+                         classwise=False, labels=None, pos_label=None, name=None,
+                         ref_line=True, ax=None, **kwargs):
         """Reliability diagram of given probabilities.
 
         Parameters
@@ -115,7 +152,13 @@ class ReliabilityDisplay:
             One curve per class instead of the top-label curve.
         labels : array-like, default=None
             Classes in the column order of ``y_prob``.
+        pos_label : int, float, bool or str, default=None
+            For a 1-D (binary) ``y_prob``: the class it is the probability
+            of; the other class of ``y_true`` is the negative one. ``None``:
+            the greater label, as scikit-learn's scorers pass it.
         name : str, default=None
+        ref_line : bool, default=True
+            Draw the diagonal of perfect calibration.
         ax : matplotlib Axes, default=None
         **kwargs
             Passed to :meth:`plot`.
@@ -125,6 +168,8 @@ class ReliabilityDisplay:
         display : ReliabilityDisplay
         """
         check_matplotlib_support(f"{cls.__name__}.from_predictions")
+        if pos_label is not None:
+            labels = _binary_labels(y_true, y_prob, pos_label, labels)
         curves, ece, mce = calibration_curves(
             y_true, y_prob, n_bins=n_bins, strategy=strategy, classwise=classwise,
             labels=labels,
@@ -137,11 +182,12 @@ class ReliabilityDisplay:
         else:
             curve_labels = [""]
         display = cls(curves, ece, mce, curve_labels, estimator_name=name)
-        return display.plot(ax=ax, **kwargs)
+        return display.plot(ax=ax, ref_line=ref_line, **kwargs)
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, n_bins=15, strategy="uniform",
-                       classwise=False, name=None, ax=None, **kwargs):
+                       classwise=False, name=None, ref_line=True, ax=None,
+                       **kwargs):
         """Reliability diagram of a fitted classifier's ``predict_proba`` on X.
 
         Parameters
@@ -154,6 +200,8 @@ class ReliabilityDisplay:
         classwise : bool, default=False
         name : str, default=None
             Defaults to the estimator's class name.
+        ref_line : bool, default=True
+            Draw the diagonal of perfect calibration.
         ax : matplotlib Axes, default=None
         **kwargs
             Passed to :meth:`plot`.
@@ -171,6 +219,6 @@ class ReliabilityDisplay:
         name = type(estimator).__name__ if name is None else name
         return cls.from_predictions(
             y, estimator.predict_proba(X), n_bins=n_bins, strategy=strategy,
-            classwise=classwise, labels=estimator.classes_, name=name, ax=ax,
-            **kwargs,
+            classwise=classwise, labels=estimator.classes_, name=name,
+            ref_line=ref_line, ax=ax, **kwargs,
         )

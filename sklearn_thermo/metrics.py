@@ -26,9 +26,14 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import _check_sample_weight, check_array
+from sklearn.utils.validation import check_array
 
+from ._sklearn_private import (
+    Interval,
+    StrOptions,
+    _check_sample_weight,
+    validate_params,
+)
 from ._validation import check_not_array_api
 
 __all__ = [
@@ -156,7 +161,7 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     weight = _check_sample_weight(sample_weight, index, dtype=np.float64,
                                   ensure_non_negative=True)
     if not weight.any():
-        raise ValueError("sample_weight is zero for every row: nothing to score.")
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     # scaled to a largest weight of 1: sums of large weights cannot overflow
     weight = weight / weight.max()
     if classwise:

@@ -166,3 +166,27 @@ def test_reliability_display(tmp_path):
     assert len(per_class.lines_) == 10
     disp.figure_.savefig(tmp_path / "reliability.png")
     assert (tmp_path / "reliability.png").stat().st_size > 1000
+
+
+def test_reliability_display_pos_label_and_ref_line():
+    pytest.importorskip("matplotlib")  # matplotlib is in the test extra
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn_thermo.calibration import ReliabilityDisplay
+    from sklearn_thermo.metrics import expected_calibration_error
+
+    y = np.array(["spam", "ham", "ham", "spam", "ham", "spam"])
+    p = np.array([0.9, 0.2, 0.4, 0.6, 0.1, 0.7])  # P(spam)
+    d = ReliabilityDisplay.from_predictions(y, p, pos_label="spam", n_bins=3,
+                                            ref_line=False)
+    assert d.ece == expected_calibration_error(y, p, labels=["ham", "spam"],
+                                               n_bins=3)
+    assert len(d.ax_.lines) == 1  # no diagonal
+    flipped = ReliabilityDisplay.from_predictions(y, 1 - p, pos_label="ham",
+                                                  n_bins=3)
+    assert flipped.ece == pytest.approx(d.ece) and len(flipped.ax_.lines) == 2
+    with pytest.raises(ValueError, match="pos_label"):
+        ReliabilityDisplay.from_predictions(y, p, pos_label="eggs")
+    with pytest.raises(TypeError, match="ax.plot"):
+        ReliabilityDisplay.from_predictions(y, p, pos_label="spam", bogus=3)
