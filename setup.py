@@ -28,11 +28,14 @@ def _openmp_flags(compiler):
             f.write(code)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=[flag])
-            compiler.link_executable(objs, os.path.join(tmp, "check_openmp"),
-                                     extra_postargs=[flag])
+            compiler.link_executable(
+                objs, os.path.join(tmp, "check_openmp"), extra_postargs=[flag]
+            )
         except Exception:  # noqa: BLE001 - any failure means no OpenMP
-            print("sklearn-thermo: no OpenMP, the kernels run in one thread",
-                  file=sys.stderr)
+            print(
+                "sklearn-thermo: no OpenMP, the kernels run in one thread",
+                file=sys.stderr,
+            )
             return []
     return [flag]
 
@@ -42,8 +45,11 @@ class BuildExt(build_ext):
         flags = _openmp_flags(self.compiler)
         # -fno-trapping-math: the clamps and selects of the elementwise loops
         # become vector min/max/blend (nothing here relies on FP traps)
-        optimise = ([] if self.compiler.compiler_type == "msvc"
-                    else ["-O3", "-fno-trapping-math"])
+        optimise = (
+            []
+            if self.compiler.compiler_type == "msvc"
+            else ["-O3", "-fno-trapping-math"]
+        )
         for ext in self.extensions:
             ext.extra_compile_args = [*optimise, *flags, *ext.extra_compile_args]
             ext.extra_link_args = [*flags, *ext.extra_link_args]

@@ -29,25 +29,43 @@ def machine():
         cpu = f"{cpu} ({isa})"
     except (OSError, AttributeError):
         pass
-    blas = sorted({f"{i['internal_api']} {i['version']}" for i in threadpool_info()
-                   if i["user_api"] == "blas"})
-    return (f"{cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}; Python "
-            f"{platform.python_version()}, numpy {np.__version__}, scipy "
-            f"{scipy.__version__}, scikit-learn {sklearn.__version__}; "
-            f"{datetime.date.today().isoformat()}")
+    blas = sorted(
+        {
+            f"{i['internal_api']} {i['version']}"
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        }
+    )
+    return (
+        f"{cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}; Python "
+        f"{platform.python_version()}, numpy {np.__version__}, scipy "
+        f"{scipy.__version__}, scikit-learn {sklearn.__version__}; "
+        f"{datetime.date.today().isoformat()}"
+    )
 
 
 def write_section(name, body, command):
     """Replace (or add) section ``name`` of RESULTS.md with ``body``."""
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else (
-        "# Benchmark results\n\nWritten by the scripts in this folder; each "
-        "section says the command that wrote it and the machine it ran on.\n")
-    section = (f"<!-- {name} -->\n## {name}\n\n`{command}`\n\nMachine: "
-               f"{machine()}\n\n{body.strip()}\n<!-- /{name} -->")
-    pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->",
-                         re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else (
-        text.rstrip() + "\n\n" + section + "\n")
+    text = (
+        open(RESULTS).read()
+        if os.path.exists(RESULTS)
+        else (
+            "# Benchmark results\n\nWritten by the scripts in this folder; each "
+            "section says the command that wrote it and the machine it ran on.\n"
+        )
+    )
+    section = (
+        f"<!-- {name} -->\n## {name}\n\n`{command}`\n\nMachine: "
+        f"{machine()}\n\n{body.strip()}\n<!-- /{name} -->"
+    )
+    pattern = re.compile(
+        rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else (text.rstrip() + "\n\n" + section + "\n")
+    )
     with open(RESULTS, "w") as f:
         f.write(text)
     print(f"\n(written to {RESULTS}, section '{name}')")
@@ -79,8 +97,9 @@ def recorded(name, *, markdown=False):
     finally:
         sys.stdout = tee.stream
     body = "".join(tee.parts)
-    command = "python " + " ".join(["benchmarks/" + os.path.basename(sys.argv[0]),
-                                     *sys.argv[1:]])
+    command = "python " + " ".join(
+        ["benchmarks/" + os.path.basename(sys.argv[0]), *sys.argv[1:]]
+    )
     write_section(name, body if markdown else f"```\n{body.strip()}\n```", command)
 
 
@@ -96,8 +115,9 @@ def busy_machine(n_processes=2):
     """``n_processes`` CPU-bound background processes while the block runs."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    procs = [ctx.Process(target=_spin, args=(stop,), daemon=True)
-             for _ in range(n_processes)]
+    procs = [
+        ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(n_processes)
+    ]
     for p in procs:
         p.start()
     time.sleep(1.0)  # let them get going

@@ -29,26 +29,37 @@ def main(argv=None):
 
     X, source = load_data(args.mnist)
     X = X.astype(np.float32)
-    rbm = BoltzmannMachine(args.n_components, method="pcd", max_iter=1,
-                           random_state=0).fit(X)
+    rbm = BoltzmannMachine(
+        args.n_components, method="pcd", max_iter=1, random_state=0
+    ).fit(X)
     V, H = X.shape[1], args.n_components
     rate_before = gemm_rate(np.float32)
     t = time.perf_counter()
-    est, lo, hi = rbm.log_partition("ais", n_chains=args.n_chains,
-                                    n_betas=args.n_betas, return_bounds=True,
-                                    random_state=0)
+    est, lo, hi = rbm.log_partition(
+        "ais",
+        n_chains=args.n_chains,
+        n_betas=args.n_betas,
+        return_bounds=True,
+        random_state=0,
+    )
     elapsed = time.perf_counter() - t
     # the machine's speed drifts: judge against the faster of the two rates
     rate = max(rate_before, gemm_rate(np.float32))
     flops = 4.0 * args.n_chains * V * H * (args.n_betas - 1)
     print(f"model: {V} x {H}, float32, 1 epoch PCD on {source}")
-    print(f"AIS {args.n_chains} chains x {args.n_betas} betas: {elapsed:.1f} s; "
-          f"log Z = {est:.2f} [{lo:.2f}, {hi:.2f}]")
-    print(f"float32 GEMM rate {rate / 1e9:.1f} GFLOP/s (the higher of the rates "
-          f"measured just before and just after); AIS reached "
-          f"{flops / elapsed / rate:.1%} of it (target >= 40 %)")
-    print(f"held-out check: mean log p(x) of 1,000 rows = "
-          f"{rbm.score(X[:1000]):.2f} nats (AIS log Z)")
+    print(
+        f"AIS {args.n_chains} chains x {args.n_betas} betas: {elapsed:.1f} s; "
+        f"log Z = {est:.2f} [{lo:.2f}, {hi:.2f}]"
+    )
+    print(
+        f"float32 GEMM rate {rate / 1e9:.1f} GFLOP/s (the higher of the rates "
+        f"measured just before and just after); AIS reached "
+        f"{flops / elapsed / rate:.1%} of it (target >= 40 %)"
+    )
+    print(
+        f"held-out check: mean log p(x) of 1,000 rows = "
+        f"{rbm.score(X[:1000]):.2f} nats (AIS log Z)"
+    )
 
 
 if __name__ == "__main__":

@@ -82,16 +82,25 @@ def paired_times(makers, X, repeats, dtype, measure_gemm=True):
 def _ours(H, bs, n_jobs):
     def make():
         return BoltzmannMachine(
-            n_components=H, method="pcd", n_gibbs_steps=1, batch_size=bs,
-            learning_rate=0.01, max_iter=1, n_jobs=n_jobs, random_state=0,
+            n_components=H,
+            method="pcd",
+            n_gibbs_steps=1,
+            batch_size=bs,
+            learning_rate=0.01,
+            max_iter=1,
+            n_jobs=n_jobs,
+            random_state=0,
         )
+
     return make
 
 
 def _ref(H, bs):
     def make():
-        return BernoulliRBM(n_components=H, batch_size=bs, learning_rate=0.01,
-                            n_iter=1, random_state=0)
+        return BernoulliRBM(
+            n_components=H, batch_size=bs, learning_rate=0.01, n_iter=1, random_state=0
+        )
+
     return make
 
 
@@ -99,18 +108,23 @@ def quiet(X64, args, lines):
     n, V = X64.shape
     H = args.n_components
     flops_per_sample = 10 * V * H
-    lines += ["| dtype | batch | ours | BernoulliRBM | speed-up | "
-              "fraction of GEMM rate |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "| dtype | batch | ours | BernoulliRBM | speed-up | fraction of GEMM rate |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for dt in (np.float32, np.float64):
         X = X64.astype(dt)
         for bs in args.batch_sizes:
-            times, rates_r = paired_times([_ours(H, bs, args.n_jobs), _ref(H, bs)],
-                                          X, args.repeats, dt)
+            times, rates_r = paired_times(
+                [_ours(H, bs, args.n_jobs), _ref(H, bs)], X, args.repeats, dt
+            )
             t_ours, t_ref = np.median(times, axis=0)
             speedup = np.median(times[:, 1] / times[:, 0])
             frac = np.median(n * flops_per_sample / times[:, 0] / rates_r)
-            lines.append(f"| {np.dtype(dt).name} | {bs} | {t_ours:.3f} s | "
-                         f"{t_ref:.3f} s | {speedup:.2f}x | {frac:.1%} |")
+            lines.append(
+                f"| {np.dtype(dt).name} | {bs} | {t_ours:.3f} s | "
+                f"{t_ref:.3f} s | {speedup:.2f}x | {frac:.1%} |"
+            )
             print(lines[-1], flush=True)
 
 
@@ -122,67 +136,98 @@ def busy(X64, args, lines):
     H = args.n_components
     X = X64.astype(np.float32)
     digits = load_digits().data / 16
-    lines += ["| case | ours, default n_jobs | ours, n_jobs=1 | BernoulliRBM | "
-              "default / n_jobs=1 | BernoulliRBM / ours |",
-              "| --- | --- | --- | --- | --- | --- |"]
-    cases = [(f"MNIST, float32, batch {bs}, 1 epoch PCD-1", X,
-              [_ours(H, bs, None), _ours(H, bs, 1), _ref(H, bs)])
-             for bs in args.batch_sizes]
-    cases.append(("digits / 16, BoltzmannMachine(max_iter=10) vs "
-                  "BernoulliRBM(256, n_iter=10)",
-                  digits,
-                  [lambda: BoltzmannMachine(max_iter=10, random_state=0),
-                   lambda: BoltzmannMachine(max_iter=10, n_jobs=1, random_state=0),
-                   lambda: BernoulliRBM(256, n_iter=10, random_state=0)]))
+    lines += [
+        "| case | ours, default n_jobs | ours, n_jobs=1 | BernoulliRBM | "
+        "default / n_jobs=1 | BernoulliRBM / ours |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    cases = [
+        (
+            f"MNIST, float32, batch {bs}, 1 epoch PCD-1",
+            X,
+            [_ours(H, bs, None), _ours(H, bs, 1), _ref(H, bs)],
+        )
+        for bs in args.batch_sizes
+    ]
+    cases.append(
+        (
+            "digits / 16, BoltzmannMachine(max_iter=10) vs "
+            "BernoulliRBM(256, n_iter=10)",
+            digits,
+            [
+                lambda: BoltzmannMachine(max_iter=10, random_state=0),
+                lambda: BoltzmannMachine(max_iter=10, n_jobs=1, random_state=0),
+                lambda: BernoulliRBM(256, n_iter=10, random_state=0),
+            ],
+        )
+    )
     with busy_machine(2):
         for name, data, makers in cases:
-            times, _ = paired_times(makers, data, args.repeats, np.float32,
-                                    measure_gemm=False)
+            times, _ = paired_times(
+                makers, data, args.repeats, np.float32, measure_gemm=False
+            )
             t = np.median(times, axis=0)
             r_jobs = np.median(times[:, 0] / times[:, 1])
             r_ref = np.median(times[:, 2] / times[:, 0])
-            lines.append(f"| {name} | {t[0]:.3f} s | {t[1]:.3f} s | {t[2]:.3f} s | "
-                         f"{r_jobs:.2f}x | {r_ref:.2f}x |")
+            lines.append(
+                f"| {name} | {t[0]:.3f} s | {t[1]:.3f} s | {t[2]:.3f} s | "
+                f"{r_jobs:.2f}x | {r_ref:.2f}x |"
+            )
             print(lines[-1], flush=True)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--mnist", default=None,
-                    help="folder with t10k-images-idx3-ubyte.gz")
+    ap.add_argument(
+        "--mnist", default=None, help="folder with t10k-images-idx3-ubyte.gz"
+    )
     ap.add_argument("--n-components", type=int, default=500)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n-jobs", type=int, default=None)
-    ap.add_argument("--busy", action="store_true",
-                    help="run under two CPU-bound background processes")
+    ap.add_argument(
+        "--busy",
+        action="store_true",
+        help="run under two CPU-bound background processes",
+    )
     args = ap.parse_args(argv)
 
     X64, source = load_data(args.mnist)
     n, V = X64.shape
-    print(f"data: {source}, {n} x {V}; n_components={args.n_components}; "
-          "1 epoch of PCD-1")
+    print(
+        f"data: {source}, {n} x {V}; n_components={args.n_components}; 1 epoch of PCD-1"
+    )
     print(machine(), "\n")
     lines = []
     if args.busy:
-        lines.append(f"Busy machine (two CPU-bound background processes), {source}, "
-                     f"n_components={args.n_components}; medians over "
-                     f"{args.repeats} repeats, ratios are medians of per-repeat "
-                     "ratios, fits alternated.\n")
+        lines.append(
+            f"Busy machine (two CPU-bound background processes), {source}, "
+            f"n_components={args.n_components}; medians over "
+            f"{args.repeats} repeats, ratios are medians of per-repeat "
+            "ratios, fits alternated.\n"
+        )
         busy(X64, args, lines)
-        write_section("CD speed, busy machine", "\n".join(lines),
-                      "python benchmarks/bench_cd_speed.py --busy " + _data_arg(args))
+        write_section(
+            "CD speed, busy machine",
+            "\n".join(lines),
+            "python benchmarks/bench_cd_speed.py --busy " + _data_arg(args),
+        )
         return
     rates = {dt: gemm_rate(dt) for dt in (np.float32, np.float64)}
-    lines.append(f"Quiet machine, {source} ({n} x {V}), n_components="
-                 f"{args.n_components}, one epoch of PCD-1; GEMM rate "
-                 f"{rates[np.float32] / 1e9:.0f} GFLOP/s float32, "
-                 f"{rates[np.float64] / 1e9:.0f} float64 (measured again before "
-                 f"each repeat); 10 V H flops per sample; medians over "
-                 f"{args.repeats} repeats.\n")
+    lines.append(
+        f"Quiet machine, {source} ({n} x {V}), n_components="
+        f"{args.n_components}, one epoch of PCD-1; GEMM rate "
+        f"{rates[np.float32] / 1e9:.0f} GFLOP/s float32, "
+        f"{rates[np.float64] / 1e9:.0f} float64 (measured again before "
+        f"each repeat); 10 V H flops per sample; medians over "
+        f"{args.repeats} repeats.\n"
+    )
     quiet(X64, args, lines)
-    write_section("CD speed, quiet machine", "\n".join(lines),
-                  "python benchmarks/bench_cd_speed.py " + _data_arg(args))
+    write_section(
+        "CD speed, quiet machine",
+        "\n".join(lines),
+        "python benchmarks/bench_cd_speed.py " + _data_arg(args),
+    )
 
 
 def _data_arg(args):

@@ -69,8 +69,12 @@ def main():
     parser.add_argument("--hidden", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="fits of each MNIST model (times are medians)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="fits of each MNIST model (times are medians)",
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
 
@@ -83,12 +87,16 @@ def main():
     for seed in range(3):
         clf = EnergyClassifier(random_state=seed)
         t = timed_fit(clf, X_train, y_train)
-        print(f"| EnergyClassifier() seed {seed} | {clf.score(X_test, y_test):.4f} "
-              f"| {t:.1f} s |")
+        print(
+            f"| EnergyClassifier() seed {seed} | {clf.score(X_test, y_test):.4f} "
+            f"| {t:.1f} s |"
+        )
     for name, est in [
         ("LogisticRegression(max_iter=1000)", LogisticRegression(max_iter=1000)),
-        ("MLPClassifier(256, random_state=0)", MLPClassifier((256,), random_state=0,
-                                                            max_iter=500)),
+        (
+            "MLPClassifier(256, random_state=0)",
+            MLPClassifier((256,), random_state=0, max_iter=500),
+        ),
     ]:
         t = timed_fit(est, X_train, y_train)
         print(f"| {name} | {est.score(X_test, y_test):.4f} | {t:.1f} s |")
@@ -96,20 +104,40 @@ def main():
     if args.mnist:
         H, E, B = args.hidden, args.epochs, args.batch_size
         X_train, X_test, y_train, y_test = load_mnist(args.mnist)
-        print(f"\n## binarised MNIST t10k (8000 train / 2000 test), float32, "
-              f"{H} hidden units, {E} epochs, batch {B}\n")
+        print(
+            f"\n## binarised MNIST t10k (8000 train / 2000 test), float32, "
+            f"{H} hidden units, {E} epochs, batch {B}\n"
+        )
         print("| model | test error | fit time | time / MLP |")
         print("| --- | --- | --- | --- |")
+
         def makers():
-            yield f"MLPClassifier(({H},)), adam", MLPClassifier(
-                (H,), batch_size=B, max_iter=E, tol=0, n_iter_no_change=E + 1,
-                random_state=0)
+            yield (
+                f"MLPClassifier(({H},)), adam",
+                MLPClassifier(
+                    (H,),
+                    batch_size=B,
+                    max_iter=E,
+                    tol=0,
+                    n_iter_no_change=E + 1,
+                    random_state=0,
+                ),
+            )
             yield "LogisticRegression", LogisticRegression(max_iter=1000)
             for method in ("discriminative", "generative", "hybrid"):
-                yield f"EnergyClassifier(method='{method}')", EnergyClassifier(
-                    H, method=method, max_iter=E, batch_size=B,
-                    learning_rate=0.1 if method != "generative" else 0.05,
-                    tol=0, n_iter_no_change=E + 1, random_state=0)
+                yield (
+                    f"EnergyClassifier(method='{method}')",
+                    EnergyClassifier(
+                        H,
+                        method=method,
+                        max_iter=E,
+                        batch_size=B,
+                        learning_rate=0.1 if method != "generative" else 0.05,
+                        tol=0,
+                        n_iter_no_change=E + 1,
+                        random_state=0,
+                    ),
+                )
 
         # each repeat fits every model back to back; a model's time over the
         # MLP's is taken within a repeat (the machine's speed drifts)
@@ -117,32 +145,41 @@ def main():
         for r in range(args.repeats):
             # alternate the order: back-to-back runs show a bias by position
             models = list(makers())
-            for name, est in (models if r % 2 == 0 else models[::-1]):
+            for name, est in models if r % 2 == 0 else models[::-1]:
                 times.setdefault(name, []).append(timed_fit(est, X_train, y_train))
                 fitted[name] = est
         t_mlp = np.array(times[next(iter(times))])
         for name, est in fitted.items():
             err = 1 - est.score(X_test, y_test)
             t = np.array(times[name])
-            print(f"| {name} | {err:.4f} | {np.median(t):.2f} s | "
-                  f"{np.median(t / t_mlp):.2f}x |")
+            print(
+                f"| {name} | {err:.4f} | {np.median(t):.2f} s | "
+                f"{np.median(t / t_mlp):.2f}x |"
+            )
 
-    print("\n## out-of-distribution: trained on 0-4, AUROC for held-out 0-4 vs "
-          "5-9\n")
-    print("| data, model | accuracy on 0-4 | energy score AUROC | max softmax "
-          "AUROC |")
+    print("\n## out-of-distribution: trained on 0-4, AUROC for held-out 0-4 vs 5-9\n")
+    print("| data, model | accuracy on 0-4 | energy score AUROC | max softmax AUROC |")
     print("| --- | --- | --- | --- |")
     for method in ("hybrid", "discriminative"):
-        ood(f"digits, EnergyClassifier(method='{method}')",
-            lambda m=method: EnergyClassifier(method=m, random_state=0), *digits)
+        ood(
+            f"digits, EnergyClassifier(method='{method}')",
+            lambda m=method: EnergyClassifier(method=m, random_state=0),
+            *digits,
+        )
     if args.mnist:
         for method in ("hybrid", "discriminative"):
-            ood(f"MNIST, EnergyClassifier({args.hidden}, method='{method}', "
+            ood(
+                f"MNIST, EnergyClassifier({args.hidden}, method='{method}', "
                 f"max_iter={args.epochs})",
                 lambda m=method: EnergyClassifier(
-                    args.hidden, method=m, max_iter=args.epochs,
-                    batch_size=args.batch_size, random_state=0),
-                *load_mnist(args.mnist))
+                    args.hidden,
+                    method=m,
+                    max_iter=args.epochs,
+                    batch_size=args.batch_size,
+                    random_state=0,
+                ),
+                *load_mnist(args.mnist),
+            )
 
 
 if __name__ == "__main__":

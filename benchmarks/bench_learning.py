@@ -59,8 +59,9 @@ def main(argv=None):
             t = time.perf_counter()
             est.fit(X_train)
             elapsed = time.perf_counter() - t
-            ll = exact_loglik(est.components_, est.intercept_visible_,
-                              est.intercept_hidden_, X_test)
+            ll = exact_loglik(
+                est.components_, est.intercept_visible_, est.intercept_hidden_, X_test
+            )
             rows[name].append((ll, elapsed))
             results.append(f"{name.split()[0]} {ll:8.3f} nats in {elapsed:5.2f}s")
         print(f"seed {seed}: " + " | ".join(results))

@@ -41,30 +41,39 @@ def main(argv=None):
         X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
     X = (X / 255 > 0.5).astype(np.float32)
     train, test = X[:8000], X[8000:]
-    print(f"binarised MNIST t10k: {len(train)} train / {len(test)} test, "
-          f"n_components={args.n_components}, {args.budget:.0f} s of training each, "
-          f"AIS 100 chains x {args.n_betas} betas\n")
-    print(f"{'method':24s} {'epochs':>6s} {'train s':>8s} {'test log p(x)':>14s} "
-          f"{'bounds':>18s} {'train log p(x)':>15s}")
+    print(
+        f"binarised MNIST t10k: {len(train)} train / {len(test)} test, "
+        f"n_components={args.n_components}, {args.budget:.0f} s of training each, "
+        f"AIS 100 chains x {args.n_betas} betas\n"
+    )
+    print(
+        f"{'method':24s} {'epochs':>6s} {'train s':>8s} {'test log p(x)':>14s} "
+        f"{'bounds':>18s} {'train log p(x)':>15s}"
+    )
     for name, kw in METHODS.items():
         per_epoch = np.inf
         for _ in range(3):
             t = time.perf_counter()
-            BoltzmannMachine(args.n_components, max_iter=1, random_state=0,
-                             **kw).fit(train)
+            BoltzmannMachine(args.n_components, max_iter=1, random_state=0, **kw).fit(
+                train
+            )
             per_epoch = min(per_epoch, time.perf_counter() - t)
         epochs = max(1, int(args.budget / per_epoch))
         t = time.perf_counter()
-        rbm = BoltzmannMachine(args.n_components, max_iter=epochs, random_state=0,
-                               **kw).fit(train)
+        rbm = BoltzmannMachine(
+            args.n_components, max_iter=epochs, random_state=0, **kw
+        ).fit(train)
         elapsed = time.perf_counter() - t
-        log_z, lo, hi = rbm.log_partition("ais", n_betas=args.n_betas,
-                                          return_bounds=True, random_state=0)
+        log_z, lo, hi = rbm.log_partition(
+            "ais", n_betas=args.n_betas, return_bounds=True, random_state=0
+        )
         F_test = rbm.free_energy(test).mean() / rbm.temperature
         F_train = rbm.free_energy(train[:2000]).mean() / rbm.temperature
-        print(f"{name:24s} {epochs:6d} {elapsed:8.1f} {-F_test - log_z:14.2f} "
-              f"[{-F_test - hi:7.2f}, {-F_test - lo:7.2f}] {-F_train - log_z:15.2f}",
-              flush=True)
+        print(
+            f"{name:24s} {epochs:6d} {elapsed:8.1f} {-F_test - log_z:14.2f} "
+            f"[{-F_test - hi:7.2f}, {-F_test - lo:7.2f}] {-F_train - log_z:15.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,16 @@ from sklearn_thermo.metrics import expected_calibration_error
 def datasets(n_samples):
     X, y = load_digits(return_X_y=True)
     yield "digits", X / 16.0, y
-    X, y = make_classification(n_samples=n_samples, n_features=100, n_informative=30,
-                               n_redundant=10, n_classes=10, n_clusters_per_class=1,
-                               class_sep=1.0, random_state=0)
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=100,
+        n_informative=30,
+        n_redundant=10,
+        n_classes=10,
+        n_clusters_per_class=1,
+        class_sep=1.0,
+        random_state=0,
+    )
     yield f"synthetic {n_samples}x100, 10 classes", StandardScaler().fit_transform(X), y
 
 
@@ -78,48 +85,70 @@ def main(argv=None):
     warnings.simplefilter("ignore")  # ConvergenceWarnings are reported below
 
     print("1. Fit time at the same objective (T = 1, C = 1 / (alpha n))\n")
-    print(f"{'data':38s} {'ours s':>7s} {'LR s':>7s} {'ratio':>6s} "
-          f"{'objective ours':>15s} {'rel. diff':>9s}")
+    print(
+        f"{'data':38s} {'ours s':>7s} {'LR s':>7s} {'ratio':>6s} "
+        f"{'objective ours':>15s} {'rel. diff':>9s}"
+    )
     for name, X, y in datasets(args.n_samples):
         alpha = 1.0 / len(y)  # LogisticRegression's default C = 1
+
         def ours_factory(alpha=alpha):
-            return TemperedSoftmaxClassifier(1.0, alpha=alpha, tol=args.tol,
-                                             max_iter=10000)
+            return TemperedSoftmaxClassifier(
+                1.0, alpha=alpha, tol=args.tol, max_iter=10000
+            )
 
         times, (ours, ref) = paired_times(
-            [ours_factory,
-             lambda: LogisticRegression(C=1.0, tol=args.tol, max_iter=10000)],
-            X, y, args.repeats)
+            [
+                ours_factory,
+                lambda: LogisticRegression(C=1.0, tol=args.tol, max_iter=10000),
+            ],
+            X,
+            y,
+            args.repeats,
+        )
         t_ours, t_ref = np.median(times, axis=0)
         ratio = np.median(times[:, 0] / times[:, 1])
         f_ours = objective(ours.coef_, ours.intercept_, X, y, alpha)
         f_ref = objective(ref.coef_, ref.intercept_, X, y, alpha)
-        print(f"{name:38s} {t_ours:7.3f} {t_ref:7.3f} {ratio:6.2f} "
-              f"{f_ours:15.10f} {abs(f_ours - f_ref) / abs(f_ref):9.1e}", flush=True)
+        print(
+            f"{name:38s} {t_ours:7.3f} {t_ref:7.3f} {ratio:6.2f} "
+            f"{f_ours:15.10f} {abs(f_ours - f_ref) / abs(f_ref):9.1e}",
+            flush=True,
+        )
 
-    print("\n2. Held-out calibration (20 % test split, random_state=0; ECE with "
-          "15 uniform bins, top-label)\n")
+    print(
+        "\n2. Held-out calibration (20 % test split, random_state=0; ECE with "
+        "15 uniform bins, top-label)\n"
+    )
     print(f"{'data':38s} {'model':44s} {'ECE':>6s} {'log-loss':>8s} {'acc':>6s}")
     for name, X, y in datasets(args.n_samples):
-        X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2,
-                                                  random_state=0, stratify=y)
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=0.2, random_state=0, stratify=y
+        )
         alpha = 1.0 / len(y_tr)
         models = {
             "LogisticRegression (uncalibrated)": LogisticRegression(max_iter=10000),
             "CalibratedClassifierCV(LR, 'temperature')": CalibratedClassifierCV(
-                LogisticRegression(max_iter=10000), method="temperature"),
+                LogisticRegression(max_iter=10000), method="temperature"
+            ),
             "TemperedSoftmaxClassifier('auto')": TemperedSoftmaxClassifier(
-                "auto", alpha=alpha),
+                "auto", alpha=alpha
+            ),
         }
         for label, model in models.items():
             P = model.fit(X_tr, y_tr).predict_proba(X_te)
             ece = expected_calibration_error(y_te, P, labels=model.classes_)
             acc = np.mean(model.classes_[P.argmax(axis=1)] == y_te)
-            extra = (f" T={model.temperature_:.3f}"
-                     if isinstance(model, TemperedSoftmaxClassifier) else "")
-            print(f"{name:38s} {label + extra:44s} {ece:6.4f} "
-                  f"{log_loss(y_te, P, labels=model.classes_):8.4f} {acc:6.4f}",
-                  flush=True)
+            extra = (
+                f" T={model.temperature_:.3f}"
+                if isinstance(model, TemperedSoftmaxClassifier)
+                else ""
+            )
+            print(
+                f"{name:38s} {label + extra:44s} {ece:6.4f} "
+                f"{log_loss(y_te, P, labels=model.classes_):8.4f} {acc:6.4f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ from sklearn.model_selection import train_test_split
 from sklearn_thermo import EnergyClassifier
 
 X, y = load_digits(return_X_y=True)
-X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.3,
-                                                    random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(
+    X / 16.0, y, test_size=0.3, random_state=0
+)
 seen = y_train < 5
 clf = EnergyClassifier(n_components=128, max_iter=40, random_state=0)
 clf.fit(X_train[seen], y_train[seen])
@@ -39,8 +40,9 @@ auroc_msp = roc_auc_score(inside, clf.predict_proba(X_test).max(axis=1))
 print(f"accuracy on held-out 0-4: {clf.score(X_test[inside], y_test[inside]):.3f}")
 print(f"AUROC, energy score: {auroc_energy:.3f}; max softmax: {auroc_msp:.3f}")
 
-samples, labels = clf.sample(50, y=np.repeat(np.arange(5), 10), n_steps=1000,
-                             random_state=0)
+samples, labels = clf.sample(
+    50, y=np.repeat(np.arange(5), 10), n_steps=1000, random_state=0
+)
 
 fig = plt.figure(figsize=(11, 4.5))
 ax = fig.add_subplot(1, 2, 1)

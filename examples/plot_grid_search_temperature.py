@@ -28,9 +28,15 @@ grid = {"temperature": [0.25, 0.5, 1.0, 2.0, 4.0]}
 
 
 def search():
-    return GridSearchCV(EnergyClassifier(n_components=32, method="discriminative",
-                                         max_iter=5, random_state=0),
-                        grid, cv=3, scoring="neg_log_loss", n_jobs=-1)
+    return GridSearchCV(
+        EnergyClassifier(
+            n_components=32, method="discriminative", max_iter=5, random_state=0
+        ),
+        grid,
+        cv=3,
+        scoring="neg_log_loss",
+        n_jobs=-1,
+    )
 
 
 local = search().fit(X, y)
@@ -40,18 +46,22 @@ try:
 except ImportError:
     print("dask.distributed is not installed: local run only")
 else:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
         with joblib.parallel_backend("dask"):
             runs["dask LocalCluster"] = search().fit(X, y)
 for name, result in runs.items():
-    print(f"{name:18s} best {result.best_params_}, "
-          f"log-loss {-result.best_score_:.4f}")
+    print(f"{name:18s} best {result.best_params_}, log-loss {-result.best_score_:.4f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for (name, result), style in zip(runs.items(), ["o-", "x--"]):
-    ax.plot(grid["temperature"], -result.cv_results_["mean_test_score"], style,
-            label=name)
+    ax.plot(
+        grid["temperature"], -result.cv_results_["mean_test_score"], style, label=name
+    )
 ax.set_xscale("log")
 ax.set_xlabel("temperature T")
 ax.set_ylabel("cross-validated log-loss")

@@ -37,8 +37,7 @@ scores = np.array([2.0, 1.5, 0.0, -1.0])
 width = 0.8 / len(temperatures)
 for i, (T, c) in enumerate(zip(temperatures + [8.0], list(colors) + ["0.6"])):
     p = ops.softmax(scores, T)
-    axes[3].bar(np.arange(4) + (i - 2.5) * width, p, width, color=c,
-                label=f"T = {T:g}")
+    axes[3].bar(np.arange(4) + (i - 2.5) * width, p, width, color=c, label=f"T = {T:g}")
 axes[3].set_xticks(np.arange(4), [f"s = {s:g}" for s in scores])
 axes[3].set_title("softmax_T(s): argmax at T = 0, uniform as T grows")
 axes[3].legend(fontsize=7)

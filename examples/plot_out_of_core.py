@@ -22,8 +22,9 @@ from sklearn.model_selection import train_test_split
 from sklearn_thermo import BoltzmannMachine
 
 X, _ = load_digits(return_X_y=True)
-X_train, X_test = train_test_split((X > 7).astype(np.float64), test_size=0.3,
-                                   random_state=0)
+X_train, X_test = train_test_split(
+    (X > 7).astype(np.float64), test_size=0.3, random_state=0
+)
 epochs, batch, lr, chunk_rows = 15, 20, 0.05, 256
 
 with tempfile.TemporaryDirectory() as folder:
@@ -38,8 +39,9 @@ with tempfile.TemporaryDirectory() as folder:
     rng = np.random.default_rng(0)
     curve = []
     for epoch in range(epochs):
-        streamed.set_params(learning_rate=lr * (1 - epoch / epochs),
-                            momentum=0.5 if epoch < 5 else 0.9)
+        streamed.set_params(
+            learning_rate=lr * (1 - epoch / epochs), momentum=0.5 if epoch < 5 else 0.9
+        )
         for start in rng.permutation(np.arange(0, len(disk), chunk_rows)):
             chunk = np.asarray(disk[start : start + chunk_rows])
             chunk = chunk[rng.permutation(len(chunk))]
@@ -49,8 +51,11 @@ with tempfile.TemporaryDirectory() as folder:
     del disk
 
 in_memory = [
-    BoltzmannMachine(n_components=16, max_iter=e, batch_size=batch,
-                     learning_rate=lr, random_state=0).fit(X_train).score(X_test)
+    BoltzmannMachine(
+        n_components=16, max_iter=e, batch_size=batch, learning_rate=lr, random_state=0
+    )
+    .fit(X_train)
+    .score(X_test)
     for e in (5, 10, 15)
 ]
 print(f"held-out log p(x): streamed {curve[-1]:.2f}, fit {in_memory[-1]:.2f}")

@@ -22,25 +22,40 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn_thermo import BoltzmannMachine
 
 X, y = load_digits(return_X_y=True)
-X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.2,
-                                                    random_state=0)
+X_train, X_test, y_train, y_test = train_test_split(
+    X / 16.0, y, test_size=0.2, random_state=0
+)
 
 raw = LogisticRegression(max_iter=2000).fit(X_train, y_train)
-pipe = Pipeline([
-    ("rbm", BoltzmannMachine(n_components=256, max_iter=20, random_state=0)),
-    ("logistic", LogisticRegression(max_iter=2000)),
-])
-pipe.fit(X_train, y_train)
-both = Pipeline([
-    ("features", FeatureUnion([
-        ("pixels", "passthrough"),
+pipe = Pipeline(
+    [
         ("rbm", BoltzmannMachine(n_components=256, max_iter=20, random_state=0)),
-    ])),
-    ("logistic", LogisticRegression(max_iter=2000)),
-]).fit(X_train, y_train)
-results = {"raw pixels": raw.score(X_test, y_test),
-           "RBM features": pipe.score(X_test, y_test),
-           "pixels + RBM features": both.score(X_test, y_test)}
+        ("logistic", LogisticRegression(max_iter=2000)),
+    ]
+)
+pipe.fit(X_train, y_train)
+both = Pipeline(
+    [
+        (
+            "features",
+            FeatureUnion(
+                [
+                    ("pixels", "passthrough"),
+                    (
+                        "rbm",
+                        BoltzmannMachine(n_components=256, max_iter=20, random_state=0),
+                    ),
+                ]
+            ),
+        ),
+        ("logistic", LogisticRegression(max_iter=2000)),
+    ]
+).fit(X_train, y_train)
+results = {
+    "raw pixels": raw.score(X_test, y_test),
+    "RBM features": pipe.score(X_test, y_test),
+    "pixels + RBM features": both.score(X_test, y_test),
+}
 rbm = pipe.named_steps["rbm"]
 for T in (0.5, 2.0):
     # the same fitted RBM, its features read at another temperature; only the

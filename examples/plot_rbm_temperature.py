@@ -39,8 +39,18 @@ for ax in axes.ravel():
     ax.set_yticks([])
 fig.suptitle("BoltzmannMachine on digits: filters, and samples at three temperatures")
 fig.tight_layout()
-print(f"mean pixel of samples at T = {temperatures}:",
-      [float(np.round(rbm.set_params(temperature=T).sample(200, n_steps=200,
-                                                            random_state=0).mean(), 3))
-       for T in temperatures])
+print(
+    f"mean pixel of samples at T = {temperatures}:",
+    [
+        float(
+            np.round(
+                rbm.set_params(temperature=T)
+                .sample(200, n_steps=200, random_state=0)
+                .mean(),
+                3,
+            )
+        )
+        for T in temperatures
+    ],
+)
 plt.show()

@@ -44,11 +44,15 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 4.3), sharey=True)
 for ax, model, name in zip(
     axes,
     (raw, search.best_estimator_, auto),
-    ("T = 1", f"grid search, T = {search.best_params_['temperature']}",
-     f"auto, T = {auto.temperature_:.2f}"),
+    (
+        "T = 1",
+        f"grid search, T = {search.best_params_['temperature']}",
+        f"auto, T = {auto.temperature_:.2f}",
+    ),
 ):
-    ReliabilityDisplay.from_estimator(model, X_test, y_test, n_bins=10, ax=ax,
-                                      name=name)
+    ReliabilityDisplay.from_estimator(
+        model, X_test, y_test, n_bins=10, ax=ax, name=name
+    )
 fig.suptitle("Reliability on held-out digits (top-label)")
 fig.tight_layout()
 plt.show()

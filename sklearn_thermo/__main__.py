@@ -45,16 +45,31 @@ def _int_at_least(low):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m sklearn_thermo", description=_DESCRIPTION,
+        prog="python -m sklearn_thermo",
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n-components", type=_int_at_least(1), default=256,
-                        metavar="N", help="hidden units of the RBM (default: 256)")
-    parser.add_argument("--max-iter", type=_int_at_least(1), default=30,
-                        metavar="N", help="training epochs (default: 30)")
-    parser.add_argument("--random-state", type=_int_at_least(0), default=0,
-                        metavar="SEED", help="seed of the split and of the RBM "
-                        "(default: 0)")
+    parser.add_argument(
+        "--n-components",
+        type=_int_at_least(1),
+        default=256,
+        metavar="N",
+        help="hidden units of the RBM (default: 256)",
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=_int_at_least(1),
+        default=30,
+        metavar="N",
+        help="training epochs (default: 30)",
+    )
+    parser.add_argument(
+        "--random-state",
+        type=_int_at_least(0),
+        default=0,
+        metavar="SEED",
+        help="seed of the split and of the RBM (default: 0)",
+    )
     args = parser.parse_args(argv)
 
     X, y = load_digits(return_X_y=True)

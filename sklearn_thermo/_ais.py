@@ -40,8 +40,9 @@ def _base_log_partition(a_A, n_hidden, visible, T):
     return log_z + n_hidden * np.log(2.0)
 
 
-def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
-                      n_betas, runner):
+def log_partition_ais(
+    params, temperature, base_visible_bias, *, n_chains, n_betas, runner
+):
     """AIS estimate of ``log Z`` with bounds.
 
     The chains are independent, so they are annealed in blocks of at least
@@ -69,8 +70,9 @@ def log_partition_ais(params, temperature, base_visible_bias, *, n_chains,
     def anneal_block(k):
         rows = blocks[k]
         with BlockRunner(1, seeds[k], limit_blas=False) as own:
-            log_w[rows] = _anneal(params, T, a_A, betas, rows.stop - rows.start,
-                                  own, check=runner.check)
+            log_w[rows] = _anneal(
+                params, T, a_A, betas, rows.stop - rows.start, own, check=runner.check
+            )
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
     # only on its pool): the same products, hence the same result, either way

@@ -60,8 +60,7 @@ class BaseBoltzmann(BaseEstimator):
     # input
     # ------------------------------------------------------------------
     def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
-        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype,
-                                reset=reset)
+        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
         return self._check_domain(X)
 
     def _check_domain(self, X):
@@ -98,11 +97,13 @@ class BaseBoltzmann(BaseEstimator):
         Laplace smoothing counts them as rows."""
         if sample_weight is None:
             return None, None
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                 ensure_non_negative=True)
+        w = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         if not w.any():
             raise ValueError(
-                "Sample weights must contain at least one non-zero number.")
+                "Sample weights must contain at least one non-zero number."
+            )
         # the raw weights unless their sum overflows (then scaled by the
         # largest): the initial biases count integer weights as repeated rows
         with np.errstate(over="ignore"):
@@ -118,8 +119,11 @@ class BaseBoltzmann(BaseEstimator):
 
     def _learning_rate(self, epoch=None):
         """The learning rate, at ``epoch`` of ``max_iter`` under the schedule."""
-        lr = (self._DEFAULT_LEARNING_RATE[self.visible]
-              if self.learning_rate == "auto" else float(self.learning_rate))
+        lr = (
+            self._DEFAULT_LEARNING_RATE[self.visible]
+            if self.learning_rate == "auto"
+            else float(self.learning_rate)
+        )
         if epoch is not None and self.learning_rate_schedule == "linear":
             lr *= 1.0 - epoch / self.max_iter
         return lr

@@ -106,7 +106,7 @@ def map_rows(fn, n_rows, width, runner=None):
 def _product(X, M, out):
     """``out <- X @ M`` for a dense or scipy.sparse ``X``."""
     if hasattr(X, "toarray"):
-        out[...] = (X @ M)
+        out[...] = X @ M
     else:
         np.matmul(X, M, out=out)
     return out
@@ -161,8 +161,9 @@ def visible_free_energy(params, X, temperature, runner=None):
 
     def fn(rows):
         Xc = X[rows]
-        P = _product(Xc, params.W.T,
-                     np.empty((rows.stop - rows.start, params.n_hidden), F.dtype))
+        P = _product(
+            Xc, params.W.T, np.empty((rows.stop - rows.start, params.n_hidden), F.dtype)
+        )
         P += params.hidden_bias
         _softplus_(P, temperature)
         f = -P.sum(axis=1)
@@ -237,8 +238,11 @@ def column_blocks(n_rows, width, depth):
     """Number of column blocks of a half-step over an (n_rows, width) output
     with ``depth`` terms per product: set by the shapes alone (a power of two),
     never by the thread count, so results do not depend on ``n_jobs``."""
-    n = min(_MAX_BLOCKS, width // _MIN_BLOCK_COLUMNS,
-            (n_rows * width * (depth + 16)) // _MIN_BLOCK_WORK)
+    n = min(
+        _MAX_BLOCKS,
+        width // _MIN_BLOCK_COLUMNS,
+        (n_rows * width * (depth + 16)) // _MIN_BLOCK_WORK,
+    )
     return 1 << (int(max(1, n)).bit_length() - 1)
 
 
@@ -269,9 +273,23 @@ class Gibbs:
         """Sample at ``temperature`` from now on."""
         self.T = float(temperature)
 
-    def _step(self, P, bias, *, X=None, transpose, unit, S=None, sample_from=0,
-              post_scale=None, beta=None, pre=None, labels=0, alpha=1.0,
-              products=True):
+    def _step(
+        self,
+        P,
+        bias,
+        *,
+        X=None,
+        transpose,
+        unit,
+        S=None,
+        sample_from=0,
+        post_scale=None,
+        beta=None,
+        pre=None,
+        labels=0,
+        alpha=1.0,
+        products=True,
+    ):
         if isinstance(post_scale, tuple):
             first, rest = post_scale
         else:
@@ -283,14 +301,37 @@ class Gibbs:
         self.runner.call(
             work_kind("half_step", n_blocks, P.shape[0], P.shape[1], depth + 16),
             _kernels.half_step,
-            P, bias, X=X, M=self.params.W if X is not None else None,
-            transpose_m=transpose, alpha=alpha, products=products,
-            gaussian=unit == "gaussian", temperature=self.T, beta=beta, pre=pre,
-            S=S, sample_from=sample_from, scale_first=first, scale_rest=rest,
-            n_labels=labels, key=self.runner.next_key(), n_blocks=n_blocks)
+            P,
+            bias,
+            X=X,
+            M=self.params.W if X is not None else None,
+            transpose_m=transpose,
+            alpha=alpha,
+            products=products,
+            gaussian=unit == "gaussian",
+            temperature=self.T,
+            beta=beta,
+            pre=pre,
+            S=S,
+            sample_from=sample_from,
+            scale_first=first,
+            scale_rest=rest,
+            n_labels=labels,
+            key=self.runner.next_key(),
+            n_blocks=n_blocks,
+        )
 
-    def up(self, v, P, S=None, post_scale=None, sample_from=0, beta=None,
-           pre=None, have_products=False):
+    def up(
+        self,
+        v,
+        P,
+        S=None,
+        post_scale=None,
+        sample_from=0,
+        beta=None,
+        pre=None,
+        have_products=False,
+    ):
         """Hidden given visible: ``P <- P(h=1|v)``; ``S <- h ~ P`` if given.
 
         Only rows ``sample_from:`` of ``P`` are sampled (into ``S``'s rows).
@@ -300,10 +341,19 @@ class Gibbs:
         ``pre`` receives the pre-activations ``c + W v``. ``have_products``:
         ``P`` already holds ``v W^T`` (computed by the caller).
         """
-        self._step(P, self.params.hidden_bias, X=v, transpose=True,
-                   unit="bernoulli", S=S, sample_from=sample_from,
-                   post_scale=post_scale, beta=beta, pre=pre,
-                   products=not have_products)
+        self._step(
+            P,
+            self.params.hidden_bias,
+            X=v,
+            transpose=True,
+            unit="bernoulli",
+            S=S,
+            sample_from=sample_from,
+            post_scale=post_scale,
+            beta=beta,
+            pre=pre,
+            products=not have_products,
+        )
 
     def down(self, h, P, S=None, beta=None, *, product_scale=1.0, bias=None):
         """Visible given hidden: ``P <- E[v|h]``; ``S <- v ~ p(v|h)`` if given.
@@ -312,16 +362,29 @@ class Gibbs:
         defaults to the visible biases): AIS scales the product by its
         ``beta`` and mixes the biases of two models.
         """
-        self._step(P, self.params.visible_bias if bias is None else bias, X=h,
-                   transpose=False, unit=self.params.visible, S=S, beta=beta,
-                   labels=self.params.n_labels, alpha=product_scale)
+        self._step(
+            P,
+            self.params.visible_bias if bias is None else bias,
+            X=h,
+            transpose=False,
+            unit=self.params.visible,
+            S=S,
+            beta=beta,
+            labels=self.params.n_labels,
+            alpha=product_scale,
+        )
 
     def base_rate(self, P, S, bias=None):
         """``S <- v`` sampled from the visible biases alone (W ignored)."""
         P.fill(0)
-        self._step(P, self.params.visible_bias if bias is None else bias,
-                   transpose=False, unit=self.params.visible, S=S,
-                   labels=self.params.n_labels)
+        self._step(
+            P,
+            self.params.visible_bias if bias is None else bias,
+            transpose=False,
+            unit=self.params.visible,
+            S=S,
+            labels=self.params.n_labels,
+        )
 
     def run(self, h, v, Pv, Ph, n_steps):
         """``n_steps`` full steps ``h -> v -> h``; ``h`` holds the hidden state.
@@ -412,8 +475,18 @@ class CDTrainer:
     rows of ``W``, with no scratch.
     """
 
-    def __init__(self, params, state, *, max_batch, persistent, n_chains,
-                 n_steps, temperature, runner):
+    def __init__(
+        self,
+        params,
+        state,
+        *,
+        max_batch,
+        persistent,
+        n_chains,
+        n_steps,
+        temperature,
+        runner,
+    ):
         self.params = params
         self.state = state
         self.persistent = persistent
@@ -470,8 +543,17 @@ class CDTrainer:
         mb = self.max_batch
         return self.Vs[mb - n : mb], self.Hs[mb - n : mb]
 
-    def step(self, n, learning_rate, momentum, weight_decay, *,
-             positive_products=False, extra_positive=None, weights=None):
+    def step(
+        self,
+        n,
+        learning_rate,
+        momentum,
+        weight_decay,
+        *,
+        positive_products=False,
+        extra_positive=None,
+        weights=None,
+    ):
         """One parameter update from the ``n`` rows placed by :meth:`load`.
 
         ``weights`` (n,), if given, weigh the data rows' statistics (sample
@@ -513,27 +595,37 @@ class CDTrainer:
                 g.down(h_chain, Pv, v_neg)
                 if k < self.n_steps - 1:
                     g.up(v_neg, h_neg, h_chain)
-            g.up(self.Vs[lo:hi], self.Hs[lo:hi], h_chain, post_scale=scales,
-                 sample_from=n)
+            g.up(
+                self.Vs[lo:hi],
+                self.Hs[lo:hi],
+                h_chain,
+                post_scale=scales,
+                sample_from=n,
+            )
         else:
             # CD: chains start from a hidden sample of the data
-            g.up(v_pos, h_pos, h_chain, post_scale=alpha,
-                 have_products=positive_products)
+            g.up(
+                v_pos, h_pos, h_chain, post_scale=alpha, have_products=positive_products
+            )
             for k in range(self.n_steps):
                 g.down(h_chain, Pv, v_neg)
                 last = k == self.n_steps - 1
-                g.up(v_neg, h_neg, None if last else h_chain,
-                     post_scale=scales[1] if last else None)
+                g.up(
+                    v_neg,
+                    h_neg,
+                    None if last else h_chain,
+                    post_scale=scales[1] if last else None,
+                )
         if weights is not None:
             h_pos *= weights[:, None]
         if extra_positive is not None:
             h_pos += extra_positive
 
-        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay,
-                     weights)
+        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights)
 
-    def _update(self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay,
-                weights=None):
+    def _update(
+        self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights=None
+    ):
         """Apply the step from the scaled statistics in rows ``lo:hi``.
 
         Rows ``lo:lo + n`` are the data (hidden probabilities scaled by the
@@ -546,11 +638,19 @@ class CDTrainer:
         # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, and the hidden
         # biases, in one kernel over blocks of hidden units
         n_blocks = update_blocks(hi - lo, p.n_hidden, p.n_visible)
-        self.runner.call(work_kind("weight_step", n_blocks, hi - lo, p.n_hidden,
-                                   p.n_visible), weight_step,
-                         self.Vs[lo:hi], self.Hs[lo:hi], p.W, st.velocity_W,
-                         p.hidden_bias, st.velocity_hidden, momentum=momentum,
-                         shrink=learning_rate * weight_decay, n_blocks=n_blocks)
+        self.runner.call(
+            work_kind("weight_step", n_blocks, hi - lo, p.n_hidden, p.n_visible),
+            weight_step,
+            self.Vs[lo:hi],
+            self.Hs[lo:hi],
+            p.W,
+            st.velocity_W,
+            p.hidden_bias,
+            st.velocity_hidden,
+            momentum=momentum,
+            shrink=learning_rate * weight_decay,
+            n_blocks=n_blocks,
+        )
 
         grad_a = v_pos.sum(axis=0) if weights is None else weights @ v_pos
         grad_a -= v_neg.sum(axis=0) * (n / n_neg)

@@ -146,12 +146,15 @@ class ConditionalKernel:
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             inv_t = 1.0 / T
             u_top = float(np.max(self.U)) * inv_t
-            scaled = (np.abs(self.d).max() * inv_t,
-                      float(np.abs(self.c).max(initial=0.0)) * inv_t,
-                      float(np.abs(self.U).max()) * inv_t)
+            scaled = (
+                np.abs(self.d).max() * inv_t,
+                float(np.abs(self.c).max(initial=0.0)) * inv_t,
+                float(np.abs(self.U).max()) * inv_t,
+            )
         self.u_top = u_top
         self._factorised = (
-            inv_t < _MAX_SCALED and u_top <= self._safe
+            inv_t < _MAX_SCALED
+            and u_top <= self._safe
             and all(np.isfinite(v) and v < _MAX_SCALED for v in scaled)
         )
         if not self._factorised:
@@ -178,11 +181,13 @@ class ConditionalKernel:
         return three + [E3, A]
 
     def _groups(self):
-        return [slice(k, min(k + self.group, self.K))
-                for k in range(0, self.K, self.group)]
+        return [
+            slice(k, min(k + self.group, self.K)) for k in range(0, self.K, self.group)
+        ]
 
-    def _chunk(self, Ac, G, S, D=None, Y=None, loss=None, out=None, gU=None,
-               weights=None):
+    def _chunk(
+        self, Ac, G, S, D=None, Y=None, loss=None, out=None, gU=None, weights=None
+    ):
         """One chunk of rows, from their products ``Ac = X W_x^T`` (m, H).
 
         ``G`` (m, K) <- ``-F(x, .) / T`` (saturated at the dtype's largest
@@ -250,8 +255,11 @@ class ConditionalKernel:
         with np.errstate(under="ignore"):
             np.exp(AT, out=EA)
         # factors per group so that the group's product stays finite
-        terms = self._terms if z_max <= 0.0 else int(
-            min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
+        terms = (
+            self._terms
+            if z_max <= 0.0
+            else int(min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
+        )
         for ks in self._groups():
             E = E3[: ks.stop - ks.start]
             with np.errstate(under="ignore"):
@@ -337,8 +345,9 @@ class ConditionalKernel:
         bad = ~np.isfinite(A).all(axis=1)
         if bad.any():
             Xb = Xr[bad]
-            Xb = np.asarray(Xb.toarray() if hasattr(Xb, "toarray") else Xb,
-                            dtype=np.float64)
+            Xb = np.asarray(
+                Xb.toarray() if hasattr(Xb, "toarray") else Xb, dtype=np.float64
+            )
             scale = np.abs(Xb).max(axis=1, keepdims=True)
             with np.errstate(over="ignore"):
                 A[bad] = ((Xb / scale) @ Wt.astype(np.float64)) * scale
@@ -350,8 +359,9 @@ class ConditionalKernel:
         self.prepare()
         G = np.empty((X.shape[0], self.K), self.dtype)
         S = np.empty_like(G)
-        self._blocks(X.shape[0], lambda b, r:
-                     self._chunk(self._products(X, r), G[r], S[r]))
+        self._blocks(
+            X.shape[0], lambda b, r: self._chunk(self._products(X, r), G[r], S[r])
+        )
         return G, S
 
     def map_scores(self, X, fn, out):
@@ -407,8 +417,17 @@ class ConditionalKernel:
             keep[...] = M
 
         def fn(b, r):
-            self._chunk(M[r], G[r], S[r], D[r], Yb[r], loss[r], M[r], gU_blocks[b],
-                        None if weights is None else weights[r])
+            self._chunk(
+                M[r],
+                G[r],
+                S[r],
+                D[r],
+                Yb[r],
+                loss[r],
+                M[r],
+                gU_blocks[b],
+                None if weights is None else weights[r],
+            )
 
         return self._blocks(n, fn)
 
@@ -439,8 +458,18 @@ class ClassRBMTrainer:
         Velocities (of the summed gradient).
     """
 
-    def __init__(self, params, state, *, max_batch, discriminative,
-                 generative_weight, n_steps, temperature, runner):
+    def __init__(
+        self,
+        params,
+        state,
+        *,
+        max_batch,
+        discriminative,
+        generative_weight,
+        n_steps,
+        temperature,
+        runner,
+    ):
         self.params, self.state = params, state
         self.discriminative = bool(discriminative)
         self.alpha = float(generative_weight)
@@ -451,10 +480,16 @@ class ClassRBMTrainer:
         V = params.n_visible - K
         self.cd = None
         if self.alpha > 0:
-            self.cd = CDTrainer(params, state, max_batch=max_batch,
-                                persistent=False, n_chains=max_batch,
-                                n_steps=n_steps, temperature=temperature,
-                                runner=runner)
+            self.cd = CDTrainer(
+                params,
+                state,
+                max_batch=max_batch,
+                persistent=False,
+                n_chains=max_batch,
+                n_steps=n_steps,
+                temperature=temperature,
+                runner=runner,
+            )
         if not self.discriminative:
             return
         self.kernel = ConditionalKernel(params, temperature, runner)
@@ -468,8 +503,7 @@ class ClassRBMTrainer:
         if self.cd is not None:
             self._YU = np.empty((mb, H), dtype)  # Y U^T of the hybrid step
 
-    def step(self, X, index, Y, learning_rate, momentum, weight_decay,
-             weights=None):
+    def step(self, X, index, Y, learning_rate, momentum, weight_decay, weights=None):
         """One update from rows ``index`` of ``X`` with one-hot labels ``Y``.
 
         ``weights``, if given, holds a weight for every row of ``X`` (sample
@@ -495,8 +529,7 @@ class ClassRBMTrainer:
                 X[index].toarray(out=Xb)
             else:
                 np.take(X, index, axis=0, out=Xb)
-            n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU,
-                                            weights=wb)
+            n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU, weights=wb)
             self._apply(Xb, n, n_blocks, lr, momentum, wd)
             return float(loss.sum(dtype=np.float64))
 
@@ -506,15 +539,23 @@ class ClassRBMTrainer:
         v_pos, h_pos = self.cd.positive_rows(n)
         Xb = v_pos[:, :-K]
         # X W_x^T kept in CD's positive rows; + Y U^T makes them [X Y] W^T
-        n_blocks = self.kernel.gradient(Xb, Yb, A, D, loss, self.gU, keep=h_pos,
-                                        weights=wb)
+        n_blocks = self.kernel.gradient(
+            Xb, Yb, A, D, loss, self.gU, keep=h_pos, weights=wb
+        )
         YU = self._YU[:n]
         np.matmul(Yb, self.params.W[:, -K:].T, out=YU)
         h_pos += YU
         scale = A.dtype.type(lr / (self.T * n))
         A *= scale  # the discriminative statistics, at their learning rate
-        self.cd.step(n, lr * self.alpha, momentum, wd, positive_products=True,
-                     extra_positive=A, weights=wb)
+        self.cd.step(
+            n,
+            lr * self.alpha,
+            momentum,
+            wd,
+            positive_products=True,
+            extra_positive=A,
+            weights=wb,
+        )
         # the step gave U the gradient A^T Y; the conditional's is sum_b gU_b^T
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         fix = gU.T * scale
@@ -543,11 +584,19 @@ class ClassRBMTrainer:
         V = W.shape[1] - K
         # the feature weights and the hidden biases: the core's weight step
         w_blocks = update_blocks(n, p.n_hidden, V)
-        self.runner.call(work_kind("weight_step", w_blocks, n, p.n_hidden, V),
-                         weight_step,
-                         Xb, A, W[:, :V], vW[:, :V], p.hidden_bias,
-                         st.velocity_hidden, momentum=momentum, shrink=shrink,
-                         n_blocks=w_blocks)
+        self.runner.call(
+            work_kind("weight_step", w_blocks, n, p.n_hidden, V),
+            weight_step,
+            Xb,
+            A,
+            W[:, :V],
+            vW[:, :V],
+            p.hidden_bias,
+            st.velocity_hidden,
+            momentum=momentum,
+            shrink=shrink,
+            n_blocks=w_blocks,
+        )
         gU = self.gU[0] if n_blocks == 1 else self.gU[:n_blocks].sum(axis=0)
         vU, U = vW[:, V:], W[:, V:]
         vU *= dt(momentum)

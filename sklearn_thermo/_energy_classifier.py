@@ -59,8 +59,9 @@ def _check_classes(classes):
     return unique
 
 
-class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                       ClassifierMixin, BaseBoltzmann):
+class EnergyClassifier(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClassifierMixin, BaseBoltzmann
+):
     """Classification restricted Boltzmann machine (Larochelle & Bengio, 2008).
 
     An energy-based classifier: the label is a one-hot group of visible units
@@ -302,16 +303,24 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return self._visible_bias[self.n_features_in_ :]
 
     def _params(self, dtype=None):
-        params = RBMParams(self._W, self._visible_bias, self.intercept_hidden_,
-                           self.visible, len(self.classes_))
+        params = RBMParams(
+            self._W,
+            self._visible_bias,
+            self.intercept_hidden_,
+            self.visible,
+            len(self.classes_),
+        )
         return params if dtype is None else params.astype(dtype)
 
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
     def _generative_weight(self):
-        return {"discriminative": 0.0, "generative": 1.0,
-                "hybrid": float(self.generative_weight)}[self.method]
+        return {
+            "discriminative": 0.0,
+            "generative": 1.0,
+            "hybrid": float(self.generative_weight),
+        }[self.method]
 
     def _encode(self, y):
         """Class indices of ``y``; a clear error for labels not in classes_."""
@@ -346,14 +355,19 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _trainer(self, max_batch, runner):
         return ClassRBMTrainer(
-            self._params(), self._state, max_batch=max_batch,
+            self._params(),
+            self._state,
+            max_batch=max_batch,
             discriminative=self.method != "generative",
             generative_weight=self._generative_weight(),
-            n_steps=self.n_gibbs_steps, temperature=self.temperature,
-            runner=runner)
+            n_steps=self.n_gibbs_steps,
+            temperature=self.temperature,
+            runner=runner,
+        )
 
-    def _epoch(self, trainer, X, Y, lr, momentum, rng, desc="partial_fit",
-               weights=None):
+    def _epoch(
+        self, trainer, X, Y, lr, momentum, rng, desc="partial_fit", weights=None
+    ):
         """One pass over X in random batches; the (weighted) mean loss of the
         pass. ``weights``: per row, scaled to a mean of one."""
         n = X.shape[0]
@@ -361,19 +375,21 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         slices = gen_even_slices(n, n_batches)
         order = rng.permutation(n)
         total = 0.0
-        for batch in progress(slices, total=n_batches, enabled=self.verbose >= 2,
-                              desc=desc):
-            total += trainer.step(X, order[batch], Y, lr, momentum,
-                                  self.weight_decay, weights)
+        for batch in progress(
+            slices, total=n_batches, enabled=self.verbose >= 2, desc=desc
+        ):
+            total += trainer.step(
+                X, order[batch], Y, lr, momentum, self.weight_decay, weights
+            )
         return total / n
 
     def _nll(self, X, y_idx, runner, weights=None):
         """The (weighted) mean ``-log p(y | x)`` of the rows of X."""
-        _, S = ConditionalKernel(self._params(X.dtype), self.temperature,
-                                 runner).scores(X)
+        _, S = ConditionalKernel(
+            self._params(X.dtype), self.temperature, runner
+        ).scores(X)
         lse = ops.logsumexp(S, 1.0, axis=1)
-        return float(np.average(lse - S[np.arange(len(y_idx)), y_idx],
-                                weights=weights))
+        return float(np.average(lse - S[np.arange(len(y_idx)), y_idx], weights=weights))
 
     # ------------------------------------------------------------------
     # fitting
@@ -405,8 +421,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self : EnergyClassifier
             The fitted model.
         """
-        X, y = validate_numpy_data(self, X, y, accept_sparse="csr",
-                             dtype=(np.float64, np.float32), reset=True)
+        X, y = validate_numpy_data(
+            self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32), reset=True
+        )
         check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)
         self.classes_ = LabelEncoder().fit(y).classes_
@@ -426,9 +443,13 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             fits = counts.min() >= 2 and len(counts) <= min(n_val, len(y_idx) - n_val)
             stratify = y_idx if fits else None
             split = train_test_split(
-                X, y_idx, *([] if raw_w is None else [raw_w]),
+                X,
+                y_idx,
+                *([] if raw_w is None else [raw_w]),
                 test_size=self.validation_fraction,
-                random_state=rng.randint(SEED_MAX), stratify=stratify)
+                random_state=rng.randint(SEED_MAX),
+                stratify=stratify,
+            )
             X, X_val, y_idx, y_val = split[:4]
             if raw_w is not None:
                 raw_w = split[4]  # the training rows' weights
@@ -446,18 +467,31 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             trainer = self._trainer(max_batch, runner)
             for epoch in range(self.max_iter):
                 lr = self._learning_rate(epoch)
-                loss = self._epoch(trainer, X, Y, lr, self.momentum, rng,
-                                   desc=f"epoch {epoch + 1}", weights=w)
+                loss = self._epoch(
+                    trainer,
+                    X,
+                    Y,
+                    lr,
+                    self.momentum,
+                    rng,
+                    desc=f"epoch {epoch + 1}",
+                    weights=w,
+                )
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.method == "generative":
-                    loss = self._nll(X[monitor], y_idx[monitor], runner,
-                                     None if w is None else w[monitor])
+                    loss = self._nll(
+                        X[monitor],
+                        y_idx[monitor],
+                        runner,
+                        None if w is None else w[monitor],
+                    )
                 self.loss_curve_.append(loss)
                 self.n_iter_ = epoch + 1
                 message = f"loss = {loss:.4f}"
                 if self.early_stopping:
-                    _, S = ConditionalKernel(self._params(X.dtype),
-                                             self.temperature, runner).scores(X_val)
+                    _, S = ConditionalKernel(
+                        self._params(X.dtype), self.temperature, runner
+                    ).scores(X_val)
                     score = float(np.mean(np.argmax(S, axis=1) == y_val))
                     self.validation_scores_.append(score)
                     message += f", validation score = {score:.4f}"
@@ -465,20 +499,27 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 else:
                     criterion = loss
                 if self.verbose:
-                    print(f"[{type(self).__name__}] Iteration {epoch + 1}, "
-                          f"{message}, time = {time.perf_counter() - begin:.2f}s")
+                    print(
+                        f"[{type(self).__name__}] Iteration {epoch + 1}, "
+                        f"{message}, time = {time.perf_counter() - begin:.2f}s"
+                    )
                 if criterion < best - self.tol:
                     best, no_change = criterion, 0
                     if self.early_stopping:
-                        best_params = (self._W.copy(), self._visible_bias.copy(),
-                                       self.intercept_hidden_.copy())
+                        best_params = (
+                            self._W.copy(),
+                            self._visible_bias.copy(),
+                            self.intercept_hidden_.copy(),
+                        )
                 else:
                     no_change += 1
                 if no_change >= self.n_iter_no_change:
                     if self.verbose:
-                        print(f"[{type(self).__name__}] No improvement of "
-                              f"{self.tol} in {self.n_iter_no_change} epochs; "
-                              "stopping.")
+                        print(
+                            f"[{type(self).__name__}] No improvement of "
+                            f"{self.tol} in {self.n_iter_no_change} epochs; "
+                            "stopping."
+                        )
                     break
             else:
                 if self.max_iter > 0:
@@ -536,15 +577,19 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             raise ValueError(
                 f"classes needs at least 2 labels; got {classes.tolist()}."
             )
-        if not first and classes is not None and not np.array_equal(
-                classes, self.classes_):
+        if (
+            not first
+            and classes is not None
+            and not np.array_equal(classes, self.classes_)
+        ):
             raise ValueError(
                 f"classes {classes.tolist()} differ from those of "
                 f"the first call to partial_fit, {self.classes_.tolist()}."
             )
         dtype = (np.float64, np.float32) if first else self._W.dtype
-        X, y = validate_numpy_data(self, X, y, accept_sparse="csr", dtype=dtype,
-                             reset=first)
+        X, y = validate_numpy_data(
+            self, X, y, accept_sparse="csr", dtype=dtype, reset=first
+        )
         check_classification_targets(y)  # the target first, then X's domain
         X = self._check_domain(X)
         if first:
@@ -552,20 +597,30 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         y_idx = self._encode(y)
         raw_w, w = self._check_weights(sample_weight, X)
         if first:
-            self._initialize(X, y_idx, check_random_state(self.random_state),
-                             raw_w)
+            self._initialize(X, y_idx, check_random_state(self.random_state), raw_w)
             self.validation_scores_ = self.best_validation_score_ = None
         Y = np.eye(len(self.classes_), dtype=X.dtype)[y_idx]
         n = X.shape[0]
         max_batch = int(np.ceil(n / np.ceil(n / self.batch_size)))
         with self._runner(self._rng) as runner:
             trainer = self._trainer(max_batch, runner)
-            loss = self._epoch(trainer, X, Y, self._learning_rate(),
-                               self.momentum, self._rng, weights=w)
+            loss = self._epoch(
+                trainer,
+                X,
+                Y,
+                self._learning_rate(),
+                self.momentum,
+                self._rng,
+                weights=w,
+            )
             self._check_finite("in partial_fit", trainer)
             if self.method == "generative":
-                loss = self._nll(X[:N_MONITOR], y_idx[:N_MONITOR], runner,
-                                 None if w is None else w[:N_MONITOR])
+                loss = self._nll(
+                    X[:N_MONITOR],
+                    y_idx[:N_MONITOR],
+                    runner,
+                    None if w is None else w[:N_MONITOR],
+                )
         self.loss_curve_.append(loss)
         self.n_iter_ += 1
         return self
@@ -581,8 +636,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         X = self._validate_X(X, reset=False)
         out = np.empty((X.shape[0], *tail), X.dtype if dtype is None else dtype)
         with self._inference_runner() as runner:
-            ConditionalKernel(self._params(X.dtype), self.temperature,
-                              runner).map_scores(X, fn, out)
+            ConditionalKernel(
+                self._params(X.dtype), self.temperature, runner
+            ).map_scores(X, fn, out)
         return X, out
 
     def decision_function(self, X):
@@ -623,8 +679,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_fitted_params(self)
-        return self._map_scores(X, lambda G, S: ops.softmax(S, 1.0, axis=1),
-                                (len(self.classes_),))[1]
+        return self._map_scores(
+            X, lambda G, S: ops.softmax(S, 1.0, axis=1), (len(self.classes_),)
+        )[1]
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably.
@@ -638,8 +695,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         log_proba : ndarray of shape (n_samples, n_classes)
         """
         check_fitted_params(self)
-        return self._map_scores(X, lambda G, S: ops.log_softmax(S, 1.0, axis=1),
-                                (len(self.classes_),))[1]
+        return self._map_scores(
+            X, lambda G, S: ops.log_softmax(S, 1.0, axis=1), (len(self.classes_),)
+        )[1]
 
     def predict(self, X):
         """The most probable class of each row (lowest free energy).
@@ -652,8 +710,7 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         -------
         y : ndarray of shape (n_samples,)
         """
-        _, index = self._map_scores(X, lambda G, S: np.argmax(S, axis=1),
-                                    dtype=np.intp)
+        _, index = self._map_scores(X, lambda G, S: np.argmax(S, axis=1), dtype=np.intp)
         return self.classes_[index]
 
     def _visible_term(self, X):
@@ -716,6 +773,7 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         -------
         score : ndarray of shape (n_samples,)
         """
+
         def log_marginal(G, S):
             # logsumexp(G) = max G + logsumexp(S), the max taken where S is 0
             top = G[np.arange(len(G)), np.argmax(S, axis=1)].astype(np.float64)
@@ -745,8 +803,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         check_fitted_params(self)
         X = self._validate_X(X, reset=False)
         with self._inference_runner() as runner:
-            return ConditionalKernel(self._params(X.dtype), self.temperature,
-                                     runner).hidden(X)
+            return ConditionalKernel(
+                self._params(X.dtype), self.temperature, runner
+            ).hidden(X)
 
     def sample(self, n_samples=1, *, y=None, n_steps=1000, random_state=None):
         """Class-conditional samples ``x ~ p(x | y)`` by Gibbs sampling.
@@ -789,8 +848,9 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         K = len(self.classes_)
         if y is None:
-            prior = ops.softmax(self.intercept_label_.astype(np.float64),
-                                self.temperature)
+            prior = ops.softmax(
+                self.intercept_label_.astype(np.float64), self.temperature
+            )
             y_idx = rng.choice(K, size=n_samples, p=prior)
         else:
             y = np.asarray(y)
@@ -803,11 +863,11 @@ class EnergyClassifier(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             y_idx = self._encode(y)
         params = self._params()
         clamp = np.eye(K, dtype=params.dtype)[y_idx]
-        with self._runner(rng) as runner, np.errstate(over="ignore",
-                                                      invalid="ignore"):
+        with self._runner(rng) as runner, np.errstate(over="ignore", invalid="ignore"):
             v0 = base_rate_samples(params, self.temperature, runner, n_samples)
-            v = sample_chains(params, self.temperature, runner, v0, n_steps,
-                              clamp=clamp)
+            v = sample_chains(
+                params, self.temperature, runner, v0, n_steps, clamp=clamp
+            )
         check_representable(v, self.temperature, "sample")
         return v[:, : self.n_features_in_], self.classes_[y_idx]
 

@@ -42,8 +42,9 @@ _AUTO_EXACT_UNITS = 20
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 
 
-class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                       BaseBoltzmann):
+class BoltzmannMachine(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseBoltzmann
+):
     """Restricted Boltzmann machine with Bernoulli or Gaussian visible units.
 
     A drop-in for :class:`sklearn.neural_network.BernoulliRBM` (same fitted
@@ -291,11 +292,13 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _initialize(self, X, rng, sample_weight=None):
         n_features = X.shape[1]
         dtype = X.dtype
-        self.components_ = rng.normal(
-            0, 0.01, (self.n_components, n_features)).astype(dtype)
+        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
+            dtype
+        )
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        self.intercept_visible_ = self._initial_visible_bias(
-            X, sample_weight).astype(dtype)
+        self.intercept_visible_ = self._initial_visible_bias(X, sample_weight).astype(
+            dtype
+        )
         # the base-rate model, for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
         self._train_state = TrainState.zeros(self._params())
@@ -315,15 +318,21 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return "reconstruction error", float(np.mean((X_mon - R) ** 2))
 
     def _trainer(self, max_batch, runner):
-        kwargs = dict(max_batch=max_batch, n_chains=self.batch_size,
-                      n_steps=self.n_gibbs_steps, temperature=self.temperature,
-                      runner=runner)
+        kwargs = dict(
+            max_batch=max_batch,
+            n_chains=self.batch_size,
+            n_steps=self.n_gibbs_steps,
+            temperature=self.temperature,
+            runner=runner,
+        )
         if self.method == "pt":
             ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-            return PTTrainer(self._params(), self._train_state, betas=1.0 / ladder,
-                             **kwargs)
-        return CDTrainer(self._params(), self._train_state,
-                         persistent=self.method == "pcd", **kwargs)
+            return PTTrainer(
+                self._params(), self._train_state, betas=1.0 / ladder, **kwargs
+            )
+        return CDTrainer(
+            self._params(), self._train_state, persistent=self.method == "pcd", **kwargs
+        )
 
     # ------------------------------------------------------------------
     # fitting
@@ -375,14 +384,23 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 )
                 lr = self._learning_rate(epoch)
                 order = rng.permutation(n)
-                bar = progress(slices, total=len(slices), enabled=self.verbose >= 2,
-                               desc=f"epoch {epoch + 1}")
+                bar = progress(
+                    slices,
+                    total=len(slices),
+                    enabled=self.verbose >= 2,
+                    desc=f"epoch {epoch + 1}",
+                )
                 for batch in bar:
                     n_rows = trainer.load(X, order[batch])
                     if w is not None:
                         np.take(w, order[batch], out=w_batch[:n_rows])
-                    trainer.step(n_rows, lr, momentum, self.weight_decay,
-                                 weights=None if w is None else w_batch[:n_rows])
+                    trainer.step(
+                        n_rows,
+                        lr,
+                        momentum,
+                        self.weight_decay,
+                        weights=None if w is None else w_batch[:n_rows],
+                    )
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:
                     name, value = self._monitor(X_mon, runner)
@@ -436,8 +454,9 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         with runner:
             trainer = self._trainer(n, runner)
             trainer.load(X, np.arange(n))
-            trainer.step(n, self._learning_rate(), self.momentum, self.weight_decay,
-                         weights=w)
+            trainer.step(
+                n, self._learning_rate(), self.momentum, self.weight_decay, weights=w
+            )
         self._check_finite("in partial_fit", trainer)
         if self.method == "pt":
             self.swap_acceptance_ = trainer.acceptance_rates
@@ -512,8 +531,7 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         return check_representable(v, self.temperature, "Gibbs sample")
 
-    def sample(self, n_samples=1, *, method="gibbs", n_steps=1000,
-               random_state=None):
+    def sample(self, n_samples=1, *, method="gibbs", n_steps=1000, random_state=None):
         """Draw visible samples from the model.
 
         Every chain starts from the biases-only model (independent units at
@@ -551,20 +569,20 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             self.random_state if random_state is None else random_state
         )
         params, T = self._params(), self.temperature
-        with self._runner(rng) as runner, np.errstate(over="ignore",
-                                                      invalid="ignore"):
+        with self._runner(rng) as runner, np.errstate(over="ignore", invalid="ignore"):
             v0 = base_rate_samples(params, T, runner, n_samples)
             if method == "gibbs":
                 v = sample_chains(params, T, runner, v0, n_steps)
             elif method == "annealed":
-                v = sample_annealed(params, T, runner, v0, n_steps,
-                                    self.max_temperature)
+                v = sample_annealed(
+                    params, T, runner, v0, n_steps, self.max_temperature
+                )
             else:
-                ladder = np.geomspace(1.0, self.max_temperature,
-                                      self.n_temperatures)
+                ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
                 swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
-                v = sample_tempered(params, T, runner, 1.0 / ladder, v0, n_steps,
-                                    swap_rng)
+                v = sample_tempered(
+                    params, T, runner, 1.0 / ladder, v0, n_steps, swap_rng
+                )
         return check_representable(v, self.temperature, "sample")
 
     def free_energy(self, X):
@@ -622,15 +640,24 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "free_energy or score_samples for Gaussian visible units."
             )
         X = self._validate_X(X, reset=False)
-        with self._inference_runner() as runner, np.errstate(
-                over="ignore", divide="ignore", invalid="ignore"):
+        with (
+            self._inference_runner() as runner,
+            np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+        ):
             pl = pseudo_log_likelihood(
                 self._params(X.dtype), X, self.temperature, runner
             )
         return check_representable(pl, self.temperature, "pseudo-log-likelihood")
 
-    def log_partition(self, method="auto", *, n_chains=100, n_betas=10000,
-                      return_bounds=False, random_state=None):
+    def log_partition(
+        self,
+        method="auto",
+        *,
+        n_chains=100,
+        n_betas=10000,
+        return_bounds=False,
+        random_state=None,
+    ):
         """Log partition function ``log Z`` of the fitted model at its temperature.
 
         .. math::
@@ -705,12 +732,23 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         seed = self.random_state if random_state is None else random_state
         # a snapshot: a fit or an in-place edit in another thread cannot
         # change the model under the computation, and the key is its content
-        params = RBMParams(params.W.copy(), params.visible_bias.copy(),
-                           params.hidden_bias.copy(), params.visible)
+        params = RBMParams(
+            params.W.copy(),
+            params.visible_bias.copy(),
+            params.hidden_bias.copy(),
+            params.visible,
+        )
         base = self._base_visible_bias.copy()
         how = "exact" if exact else ("ais", n_chains, n_betas, seed_key(seed))
-        key = content_key(params.W, params.visible_bias, params.hidden_bias,
-                          base, params.visible, float(self.temperature), how)
+        key = content_key(
+            params.W,
+            params.visible_bias,
+            params.hidden_bias,
+            base,
+            params.visible,
+            float(self.temperature),
+            how,
+        )
         # string keys: persistence formats such as skops want plain keys
         cache = self.__dict__.setdefault("_log_z_cache", {})
         value = cache.get(key)
@@ -721,8 +759,12 @@ class BoltzmannMachine(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             else:
                 with self._runner(check_random_state(seed)) as runner:
                     value = log_partition_ais(
-                        params, self.temperature, base,
-                        n_chains=n_chains, n_betas=n_betas, runner=runner,
+                        params,
+                        self.temperature,
+                        base,
+                        n_chains=n_chains,
+                        n_betas=n_betas,
+                        runner=runner,
                     )
             if not np.isfinite(value[0]):
                 raise ValueError(

@@ -244,8 +244,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             },
         )
         if self.verbose:
-            print(f"[{type(self).__name__}] L-BFGS: {res.nit} iterations, "
-                  f"loss = {res.fun:.6g}, {res.message}")
+            print(
+                f"[{type(self).__name__}] L-BFGS: {res.nit} iterations, "
+                f"loss = {res.fun:.6g}, {res.message}"
+            )
         if res.status == 1:
             warn_caller(
                 f"L-BFGS stopped at max_iter={self.max_iter} before the gradient "
@@ -259,11 +261,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _initial(self, K, d):
         size = K * d + (K if self.fit_intercept else 0)
-        if (
-            self.warm_start
-            and hasattr(self, "coef_")
-            and self.coef_.shape == (K, d)
-        ):
+        if self.warm_start and hasattr(self, "coef_") and self.coef_.shape == (K, d):
             w0 = [self.coef_.ravel()]
             if self.fit_intercept:
                 w0.append(self.intercept_)
@@ -288,8 +286,9 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         grid = [nll(t) for t in np.linspace(lo, hi, 9)]
         if max(grid) - min(grid) <= 1e-8 * max(1.0, abs(min(grid))):
             return 1.0  # flat: the held-out loss carries no information on T
-        res = scipy.optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded",
-                                             options={"xatol": 1e-6})
+        res = scipy.optimize.minimize_scalar(
+            nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
+        )
         return float(np.exp(res.x))
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -313,8 +312,9 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : TemperedSoftmaxClassifier
         """
-        X, y = validate_numpy_data(self, X, y, accept_sparse="csr",
-                             dtype=(np.float64, np.float32))
+        X, y = validate_numpy_data(
+            self, X, y, accept_sparse="csr", dtype=(np.float64, np.float32)
+        )
         check_classification_targets(y)
         le = LabelEncoder()
         y_enc = le.fit_transform(y)
@@ -325,8 +325,9 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 "TemperedSoftmaxClassifier needs samples of at least 2 classes in "
                 f"the data; got 1 class: {self.classes_[0]!r}."
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64,
-                                  ensure_non_negative=True)
+        sw = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
         if self.class_weight is not None:
             sw = sw * _class_weights(self.class_weight, self.classes_, y_enc, sw)[y_enc]
         # the loss is a weighted mean: scaling the weights changes nothing
@@ -365,10 +366,14 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     def _raw_scores(self, X):
         """``f(x)`` of the fitted model: (n, 1) for binary problems."""
         check_is_fitted(self)
-        X = validate_numpy_data(self, X, accept_sparse="csr", reset=False,
-                          dtype=(np.float64, np.float32))
-        return _scores(X, self.coef_.astype(X.dtype, copy=False),
-                       self.intercept_.astype(X.dtype, copy=False))
+        X = validate_numpy_data(
+            self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32)
+        )
+        return _scores(
+            X,
+            self.coef_.astype(X.dtype, copy=False),
+            self.intercept_.astype(X.dtype, copy=False),
+        )
 
     def _state_scores(self, X):
         """Scores of every class, (n, n_classes): (0, f) for binary problems."""

@@ -21,8 +21,7 @@ import numpy as np
 from ._cd import CDTrainer, Gibbs
 
 
-def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity,
-                  also=()):
+def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity, also=()):
     """Metropolis exchanges between neighbouring temperatures, in place.
 
     Rows ``k * n_per : (k + 1) * n_per`` of ``v``/``h`` are the replicas at
@@ -36,8 +35,11 @@ def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity,
     accepted = np.zeros(len(betas) - 1)
     for k in range(parity, len(betas) - 1, 2):
         i0, j0 = k * n_per, (k + 1) * n_per
-        log_ratio = (betas[k] - betas[k + 1]) * (
-            E[i0 : i0 + n_per] - E[j0 : j0 + n_per]) / temperature
+        log_ratio = (
+            (betas[k] - betas[k + 1])
+            * (E[i0 : i0 + n_per] - E[j0 : j0 + n_per])
+            / temperature
+        )
         accept = np.flatnonzero(np.log(rng.random(n_per)) < log_ratio)
         accepted[k] = len(accept)
         for a in (h, *also):
@@ -61,8 +63,9 @@ def sample_tempered(params, temperature, runner, betas, v0, n_steps, rng):
     for step in range(n_steps):
         g.down(h, Pv, v, beta=beta_rows)
         g.up(v, Ph, h, beta=beta_rows, pre=pre)
-        swap_replicas(params, temperature, betas, n, v, h, pre, rng, step % 2,
-                      also=(v,))
+        swap_replicas(
+            params, temperature, betas, n, v, h, pre, rng, step % 2, also=(v,)
+        )
     return v[:n].copy()
 
 
@@ -88,14 +91,22 @@ class PTTrainer(CDTrainer):
     temperatures, ``betas[0] == 1`` and strictly decreasing.
     """
 
-    def __init__(self, params, state, *, max_batch, n_chains, n_steps,
-                 temperature, runner, betas):
+    def __init__(
+        self, params, state, *, max_batch, n_chains, n_steps, temperature, runner, betas
+    ):
         betas = np.asarray(betas, dtype=np.float64)
         self.betas = betas
         self.n_per = int(n_chains)
-        super().__init__(params, state, max_batch=max_batch, persistent=True,
-                         n_chains=len(betas) * self.n_per, n_steps=n_steps,
-                         temperature=temperature, runner=runner)
+        super().__init__(
+            params,
+            state,
+            max_batch=max_batch,
+            persistent=True,
+            n_chains=len(betas) * self.n_per,
+            n_steps=n_steps,
+            temperature=temperature,
+            runner=runner,
+        )
         dtype = params.dtype
         self.beta_rows = np.repeat(betas, self.n_per)[:, None].astype(dtype)
         self._pre = np.empty((self.n_chains, params.n_hidden), dtype)
@@ -123,18 +134,30 @@ class PTTrainer(CDTrainer):
         for k in range(self.n_steps):
             g.down(self._h, self.Pv, chains_v, beta=self.beta_rows)
             last = k == self.n_steps - 1
-            g.up(chains_v, chains_p, self._h, beta=self.beta_rows,
-                 pre=self._pre if last else None)
+            g.up(
+                chains_v,
+                chains_p,
+                self._h,
+                beta=self.beta_rows,
+                pre=self._pre if last else None,
+            )
         chains_p[:nc] *= -alpha * n / nc  # the beta = 1 chains feed the gradient
-        self._update(lo, mb + nc, n, nc, learning_rate, momentum, weight_decay,
-                     weights)
+        self._update(lo, mb + nc, n, nc, learning_rate, momentum, weight_decay, weights)
         self._swap(chains_v)
 
     def _swap(self, v):
         """Exchanges of the persistent (hidden) states; v is resampled anyway."""
-        self.accepted += swap_replicas(self.params, self.T, self.betas, self.n_per,
-                                       v, self._h, self._pre, self._swap_rng,
-                                       self._parity)
+        self.accepted += swap_replicas(
+            self.params,
+            self.T,
+            self.betas,
+            self.n_per,
+            v,
+            self._h,
+            self._pre,
+            self._swap_rng,
+            self._parity,
+        )
         pairs = np.arange(len(self.betas) - 1)
         self.attempted[pairs % 2 == self._parity] += self.n_per
         self._parity ^= 1

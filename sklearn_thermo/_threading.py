@@ -79,8 +79,9 @@ class _BlasCap:
         with self._lock:
             if self._count == 0:
                 libs = _controller().lib_controllers
-                self.original = {id(lib): lib.num_threads for lib in libs
-                                 if lib.user_api == "blas"}
+                self.original = {
+                    id(lib): lib.num_threads for lib in libs if lib.user_api == "blas"
+                }
                 self._limiter = _controller().limit(limits=1, user_api="blas")
             self._count += 1
 
@@ -167,8 +168,9 @@ class ThreadChooser:
     won last for any kind.
     """
 
-    def __init__(self, n_threads, *, interval=0.1, max_interval=5.0,
-                 clock=time.perf_counter):
+    def __init__(
+        self, n_threads, *, interval=0.1, max_interval=5.0, clock=time.perf_counter
+    ):
         self.n_threads = int(n_threads)
         self._clock = clock
         self._interval, self._max_interval = interval, max_interval
@@ -312,8 +314,7 @@ class BlockRunner:
             for item in items:
                 fn(item)
             return
-        kind = work_kind("each:" + getattr(fn, "__qualname__", "?"),
-                         len(items), work)
+        kind = work_kind("each:" + getattr(fn, "__qualname__", "?"), len(items), work)
         n = self.chooser.choose(kind)
         t = time.perf_counter()
         if n == 1:
@@ -333,8 +334,9 @@ class BlockRunner:
             # only between waits)
             pending = futures
             while pending:
-                pending = wait(pending, timeout=_POLL_SECONDS,
-                               return_when=FIRST_EXCEPTION).not_done
+                pending = wait(
+                    pending, timeout=_POLL_SECONDS, return_when=FIRST_EXCEPTION
+                ).not_done
                 if any(f.done() and f.exception() for f in futures):
                     break
             for f in futures:

@@ -68,8 +68,9 @@ def check_visible_domain(X, visible, estimator_name):
         # within rounding of [0, 1] (MinMaxScaler returns 1.0000000000000002):
         # accepted and clipped, on a copy
         X = X.copy()
-        np.clip(X.data if sp.issparse(X) else X, 0, 1,
-                out=X.data if sp.issparse(X) else X)
+        np.clip(
+            X.data if sp.issparse(X) else X, 0, 1, out=X.data if sp.issparse(X) else X
+        )
     return X
 
 
@@ -87,8 +88,9 @@ def restore_on_error(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         names = set(self.get_params(deep=False))
-        saved = {k: v if k in names else copy.deepcopy(v)
-                 for k, v in self.__dict__.items()}
+        saved = {
+            k: v if k in names else copy.deepcopy(v) for k, v in self.__dict__.items()
+        }
         try:
             return method(self, *args, **kwargs)
         except BaseException:

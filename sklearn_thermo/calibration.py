@@ -5,7 +5,6 @@
 only when plotting (it is an optional dependency).
 """
 
-
 from ._sklearn_private import check_matplotlib_support
 from .metrics import calibration_curves
 
@@ -128,17 +127,33 @@ class ReliabilityDisplay:
                 ) from None
             self.lines_.append(line)
         kind = "top-label" if len(self.curves) == 1 else "class-wise"
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f"mean confidence ({kind})",
-               ylabel="fraction correct")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel=f"mean confidence ({kind})",
+            ylabel="fraction correct",
+        )
         ax.set_title(f"ECE = {self.ece:.3f}, MCE = {self.mce:.3f}")
         ax.legend(loc="upper left")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
     @classmethod
-    def from_predictions(cls, y_true, y_prob, *, n_bins=15, strategy="uniform",
-                         classwise=False, labels=None, pos_label=None, name=None,
-                         ref_line=True, ax=None, **kwargs):
+    def from_predictions(
+        cls,
+        y_true,
+        y_prob,
+        *,
+        n_bins=15,
+        strategy="uniform",
+        classwise=False,
+        labels=None,
+        pos_label=None,
+        name=None,
+        ref_line=True,
+        ax=None,
+        **kwargs,
+    ):
         """Reliability diagram of given probabilities.
 
         Parameters
@@ -171,7 +186,11 @@ class ReliabilityDisplay:
         if pos_label is not None:
             labels = _binary_labels(y_true, y_prob, pos_label, labels)
         curves, ece, mce = calibration_curves(
-            y_true, y_prob, n_bins=n_bins, strategy=strategy, classwise=classwise,
+            y_true,
+            y_prob,
+            n_bins=n_bins,
+            strategy=strategy,
+            classwise=classwise,
             labels=labels,
         )
         if classwise:
@@ -185,9 +204,20 @@ class ReliabilityDisplay:
         return display.plot(ax=ax, ref_line=ref_line, **kwargs)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y, *, n_bins=15, strategy="uniform",
-                       classwise=False, name=None, ref_line=True, ax=None,
-                       **kwargs):
+    def from_estimator(
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        n_bins=15,
+        strategy="uniform",
+        classwise=False,
+        name=None,
+        ref_line=True,
+        ax=None,
+        **kwargs,
+    ):
         """Reliability diagram of a fitted classifier's ``predict_proba`` on X.
 
         Parameters
@@ -218,7 +248,14 @@ class ReliabilityDisplay:
             )
         name = type(estimator).__name__ if name is None else name
         return cls.from_predictions(
-            y, estimator.predict_proba(X), n_bins=n_bins, strategy=strategy,
-            classwise=classwise, labels=estimator.classes_, name=name,
-            ref_line=ref_line, ax=ax, **kwargs,
+            y,
+            estimator.predict_proba(X),
+            n_bins=n_bins,
+            strategy=strategy,
+            classwise=classwise,
+            labels=estimator.classes_,
+            name=name,
+            ref_line=ref_line,
+            ax=ax,
+            **kwargs,
         )

@@ -49,8 +49,9 @@ def _as_class_probabilities(y_true, y_prob, labels):
     """Encode ``y_true`` as column indices of a 2-D ``y_prob``; check both."""
     check_not_array_api(y_true, y_prob)
     y_true = column_or_1d(y_true)
-    y_prob = check_array(y_prob, ensure_2d=False, dtype=(np.float64, np.float32),
-                         input_name="y_prob")
+    y_prob = check_array(
+        y_prob, ensure_2d=False, dtype=(np.float64, np.float32), input_name="y_prob"
+    )
     check_consistent_length(y_true, y_prob)
     try:
         labels = np.unique(y_true) if labels is None else np.asarray(labels)
@@ -120,8 +121,7 @@ def _bin_index(conf, n_bins, strategy):
     edges = np.quantile(conf, np.linspace(0.0, 1.0, n_edges))
     edges[0], edges[-1] = 0.0, 1.0
     edges = np.unique(edges)
-    return np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0,
-                   len(edges) - 2)
+    return np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0, len(edges) - 2)
 
 
 def _curve(conf, hit, weight, n_bins, strategy):
@@ -146,8 +146,16 @@ _PARAMS = {
 
 
 @validate_params(_PARAMS, prefer_skip_nested_validation=True)
-def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
-                       classwise=False, labels=None, sample_weight=None):
+def calibration_curves(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    classwise=False,
+    labels=None,
+    sample_weight=None,
+):
     """Binned (confidence, accuracy, weight) curves and the ECE and MCE.
 
     Returns
@@ -158,8 +166,9 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     ece, mce : float
     """
     index, P = _as_class_probabilities(y_true, y_prob, labels)
-    weight = _check_sample_weight(sample_weight, index, dtype=np.float64,
-                                  ensure_non_negative=True)
+    weight = _check_sample_weight(
+        sample_weight, index, dtype=np.float64, ensure_non_negative=True
+    )
     if not weight.any():
         raise ValueError("Sample weights must contain at least one non-zero number.")
     # scaled to a largest weight of 1: sums of large weights cannot overflow
@@ -170,8 +179,7 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
         pairs = [(P.max(axis=1), (P.argmax(axis=1) == index).astype(float))]
     curves, eces, gaps = [], [], []
     for conf, hit in pairs:
-        c, a, w = _curve(np.asarray(conf, dtype=float), hit, weight, n_bins,
-                         strategy)
+        c, a, w = _curve(np.asarray(conf, dtype=float), hit, weight, n_bins, strategy)
         curves.append((c, a, w))
         gap = np.abs(a - c)
         eces.append(float(gap @ w) / float(w.sum()))
@@ -179,11 +187,17 @@ def calibration_curves(y_true, y_prob, *, n_bins=15, strategy="uniform",
     return curves, float(np.mean(eces)), float(max(gaps))
 
 
-
-
 @validate_params(_PARAMS, prefer_skip_nested_validation=True)
-def expected_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
-                               classwise=False, labels=None, sample_weight=None):
+def expected_calibration_error(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    classwise=False,
+    labels=None,
+    sample_weight=None,
+):
     """Expected calibration error (ECE) of predicted probabilities.
 
     Parameters
@@ -221,14 +235,28 @@ def expected_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
     ...                                           [0.4, 0.6], [0.6, 0.4]], n_bins=5)
     0.275
     """
-    return calibration_curves(y_true, y_prob, n_bins=n_bins, strategy=strategy,
-                              classwise=classwise, labels=labels,
-                              sample_weight=sample_weight)[1]
+    return calibration_curves(
+        y_true,
+        y_prob,
+        n_bins=n_bins,
+        strategy=strategy,
+        classwise=classwise,
+        labels=labels,
+        sample_weight=sample_weight,
+    )[1]
 
 
 @validate_params(_PARAMS, prefer_skip_nested_validation=True)
-def maximum_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
-                              classwise=False, labels=None, sample_weight=None):
+def maximum_calibration_error(
+    y_true,
+    y_prob,
+    *,
+    n_bins=15,
+    strategy="uniform",
+    classwise=False,
+    labels=None,
+    sample_weight=None,
+):
     """Maximum calibration error (MCE): the largest gap of accuracy and confidence.
 
     Parameters are those of :func:`expected_calibration_error`; the maximum
@@ -256,9 +284,15 @@ def maximum_calibration_error(y_true, y_prob, *, n_bins=15, strategy="uniform",
     ...                                          [0.4, 0.6], [0.6, 0.4]], n_bins=5)
     0.4
     """
-    return calibration_curves(y_true, y_prob, n_bins=n_bins, strategy=strategy,
-                              classwise=classwise, labels=labels,
-                              sample_weight=sample_weight)[2]
+    return calibration_curves(
+        y_true,
+        y_prob,
+        n_bins=n_bins,
+        strategy=strategy,
+        classwise=classwise,
+        labels=labels,
+        sample_weight=sample_weight,
+    )[2]
 
 
 class _CalibrationScorer:
@@ -274,8 +308,9 @@ class _CalibrationScorer:
                 f"{type(estimator).__name__} has none."
             )
         P = estimator.predict_proba(X)
-        return -self.metric(y, P, labels=estimator.classes_,
-                            sample_weight=sample_weight, **self.kwargs)
+        return -self.metric(
+            y, P, labels=estimator.classes_, sample_weight=sample_weight, **self.kwargs
+        )
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())

@@ -13,18 +13,23 @@ from sklearn_thermo._ais import _CHAINS_PER_BLOCK
 @pytest.fixture(scope="module")
 def trained():
     X = load_digits().data
-    data = {"bernoulli": (X > 7).astype(float),
-            "gaussian": StandardScaler().fit_transform(X)}
-    return {vis: (BoltzmannMachine(16, visible=vis, max_iter=15, random_state=0)
-                  .fit(d), d) for vis, d in data.items()}
+    data = {
+        "bernoulli": (X > 7).astype(float),
+        "gaussian": StandardScaler().fit_transform(X),
+    }
+    return {
+        vis: (BoltzmannMachine(16, visible=vis, max_iter=15, random_state=0).fit(d), d)
+        for vis, d in data.items()
+    }
 
 
 @pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
 def test_ais_agrees_with_exact_within_its_bounds(trained, visible):
     rbm, _ = trained[visible]
     exact = rbm.log_partition("exact")
-    est, lower, upper = rbm.log_partition("ais", n_chains=100, n_betas=2000,
-                                          return_bounds=True, random_state=0)
+    est, lower, upper = rbm.log_partition(
+        "ais", n_chains=100, n_betas=2000, return_bounds=True, random_state=0
+    )
     assert lower <= exact <= upper
     assert lower < est < upper and upper - lower < 0.5
     assert rbm.log_partition("auto") == exact  # 16 hidden units: exact
@@ -45,15 +50,20 @@ def test_ais_is_deterministic_and_independent_of_n_jobs(trained):
 @pytest.mark.parametrize("T", [1.0, 2.0])
 def test_score_samples_is_the_exact_log_likelihood(visible, T):
     rng = np.random.default_rng(0)
-    X = ((rng.random((80, 5)) < 0.4).astype(float) if visible == "bernoulli"
-         else rng.normal(size=(80, 5)))
-    rbm = BoltzmannMachine(3, visible=visible, max_iter=5, temperature=T,
-                           random_state=0).fit(X)
+    X = (
+        (rng.random((80, 5)) < 0.4).astype(float)
+        if visible == "bernoulli"
+        else rng.normal(size=(80, 5))
+    )
+    rbm = BoltzmannMachine(
+        3, visible=visible, max_iter=5, temperature=T, random_state=0
+    ).fit(X)
     if visible == "bernoulli":
         log_z = log_partition_bernoulli(rbm._params(), T)
         np.testing.assert_allclose(rbm.log_partition(), log_z, rtol=1e-12)
         # probabilities over all 2**5 states sum to one
         from _brute import states
+
         assert np.exp(rbm.score_samples(states(5))).sum() == pytest.approx(1.0)
     expected = -brute_free_energy(rbm._params(), X, T) / T - rbm.log_partition()
     np.testing.assert_allclose(rbm.score_samples(X), expected, rtol=1e-10)

@@ -19,14 +19,18 @@ Y = np.arange(40) % 3
 
 ESTIMATORS = {
     "BoltzmannMachine-bernoulli": lambda: BoltzmannMachine(
-        n_components=4, max_iter=2, random_state=0),
+        n_components=4, max_iter=2, random_state=0
+    ),
     "BoltzmannMachine-gaussian": lambda: BoltzmannMachine(
-        n_components=4, max_iter=2, visible="gaussian", random_state=0),
+        n_components=4, max_iter=2, visible="gaussian", random_state=0
+    ),
     "TemperedSoftmaxClassifier": lambda: TemperedSoftmaxClassifier(),
     "EnergyClassifier-bernoulli": lambda: EnergyClassifier(
-        n_components=4, max_iter=2, random_state=0),
+        n_components=4, max_iter=2, random_state=0
+    ),
     "EnergyClassifier-gaussian": lambda: EnergyClassifier(
-        n_components=4, max_iter=2, visible="gaussian", random_state=0),
+        n_components=4, max_iter=2, visible="gaussian", random_state=0
+    ),
 }
 
 
@@ -55,38 +59,92 @@ FIT_CASES = {
     "inf": (_with(np.inf), Y, {}, {}, lambda n: (ValueError, "infinity")),
     "-inf": (_with(-np.inf), Y, {}, {}, lambda n: (ValueError, "infinity")),
     "empty X": (np.empty((0, 5)), Y[:0], {}, {}, lambda n: (ValueError, "0 sample")),
-    "no features": (np.empty((40, 0)), Y, {}, {},
-                    lambda n: (ValueError, "0 feature")),
+    "no features": (np.empty((40, 0)), Y, {}, {}, lambda n: (ValueError, "0 feature")),
     "complex": (_with(1j), Y, {}, {}, lambda n: (ValueError, "Complex data")),
     "strings": (np.full((40, 5), "a"), Y, {}, {}, lambda n: (ValueError, "convert")),
-    "object of strings": (np.full((40, 5), "a", dtype=object), Y, {}, {},
-                          lambda n: (ValueError, "convert")),
+    "object of strings": (
+        np.full((40, 5), "a", dtype=object),
+        Y,
+        {},
+        {},
+        lambda n: (ValueError, "convert"),
+    ),
     "object of numbers": (X.astype(object), Y, {}, {}, lambda n: None),
     "1e300": (_with(1e300), Y, {}, {}, lambda n: _domain(n, 1)),
     "-1e300": (_with(-1e300), Y, {}, {}, lambda n: _domain(n, -1)),
-    "one sample": (X[:1], Y[:1], {}, {}, lambda n: (
-        (ValueError, "at least 2 classes") if _supervised(n) else None)),
+    "one sample": (
+        X[:1],
+        Y[:1],
+        {},
+        {},
+        lambda n: (ValueError, "at least 2 classes") if _supervised(n) else None,
+    ),
     "one feature": (X[:, :1], Y, {}, {}, lambda n: None),
-    "y of wrong length": (X, Y[:-1], {}, {}, lambda n: (
-        (ValueError, "inconsistent numbers of samples") if _supervised(n)
-        else None)),
-    "continuous y": (X, X[:, 0], {}, {}, lambda n: (
-        (ValueError, "Unknown label type") if _supervised(n) else None)),
-    "negative sample_weight": (X, Y, {"sample_weight": -np.ones(40)}, {},
-                               lambda n: (
-        ValueError, "Negative values in data passed to `sample_weight`")),
-    "zero sample_weight": (X, Y, {"sample_weight": np.zeros(40)}, {},
-                           lambda n: (ValueError, "(?i)sample.weight")),
-    "sample_weight of wrong length": (X, Y, {"sample_weight": np.ones(39)}, {},
-                                      lambda n: (ValueError, "sample_weight")),
-    "temperature 0": (X, Y, {}, {"temperature": 0.0},
-                      lambda n: (ValueError, "temperature")),
-    "negative temperature": (X, Y, {}, {"temperature": -1.0},
-                             lambda n: (ValueError, "temperature")),
-    "NaN temperature": (X, Y, {}, {"temperature": np.nan},
-                        lambda n: (ValueError, "temperature")),
-    "inf temperature": (X, Y, {}, {"temperature": np.inf},
-                        lambda n: (ValueError, "temperature")),
+    "y of wrong length": (
+        X,
+        Y[:-1],
+        {},
+        {},
+        lambda n: (
+            (ValueError, "inconsistent numbers of samples") if _supervised(n) else None
+        ),
+    ),
+    "continuous y": (
+        X,
+        X[:, 0],
+        {},
+        {},
+        lambda n: (ValueError, "Unknown label type") if _supervised(n) else None,
+    ),
+    "negative sample_weight": (
+        X,
+        Y,
+        {"sample_weight": -np.ones(40)},
+        {},
+        lambda n: (ValueError, "Negative values in data passed to `sample_weight`"),
+    ),
+    "zero sample_weight": (
+        X,
+        Y,
+        {"sample_weight": np.zeros(40)},
+        {},
+        lambda n: (ValueError, "(?i)sample.weight"),
+    ),
+    "sample_weight of wrong length": (
+        X,
+        Y,
+        {"sample_weight": np.ones(39)},
+        {},
+        lambda n: (ValueError, "sample_weight"),
+    ),
+    "temperature 0": (
+        X,
+        Y,
+        {},
+        {"temperature": 0.0},
+        lambda n: (ValueError, "temperature"),
+    ),
+    "negative temperature": (
+        X,
+        Y,
+        {},
+        {"temperature": -1.0},
+        lambda n: (ValueError, "temperature"),
+    ),
+    "NaN temperature": (
+        X,
+        Y,
+        {},
+        {"temperature": np.nan},
+        lambda n: (ValueError, "temperature"),
+    ),
+    "inf temperature": (
+        X,
+        Y,
+        {},
+        {"temperature": np.inf},
+        lambda n: (ValueError, "temperature"),
+    ),
 }
 
 # name -> (X at predict time, expectation(estimator name)); fitted on X, Y
@@ -134,8 +192,13 @@ def test_bad_input_after_fit(name, case):
     est = _fit(ESTIMATORS[name](), X, Y)
     X_, expect = PREDICT_CASES[case]
     expected = expect(name)
-    methods = ("predict", "predict_proba", "decision_function", "transform",
-               "score_samples")
+    methods = (
+        "predict",
+        "predict_proba",
+        "decision_function",
+        "transform",
+        "score_samples",
+    )
     for method in (m for m in methods if hasattr(est, m)):
         if expected is None:
             assert np.isfinite(getattr(est, method)(X_)).all()

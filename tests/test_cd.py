@@ -33,8 +33,7 @@ def test_free_energy_matches_enumeration(visible, T):
     p = random_params(5, 4, visible, scale=1.0)
     rng = np.random.default_rng(0)
     X = states(5) if visible == "bernoulli" else rng.normal(size=(7, 5))
-    np.testing.assert_allclose(visible_free_energy(p, X, T),
-                               brute_free_energy(p, X, T))
+    np.testing.assert_allclose(visible_free_energy(p, X, T), brute_free_energy(p, X, T))
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (6, 4), (5, 5)])
@@ -84,12 +83,18 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1):
     state = TrainState.zeros(p)
     with BlockRunner(n_threads, seed) as runner:
         trainer = CDTrainer(
-            p, state, max_batch=len(X), persistent=persistent, n_chains=len(X),
-            n_steps=n_steps, temperature=T, runner=runner,
+            p,
+            state,
+            max_batch=len(X),
+            persistent=persistent,
+            n_chains=len(X),
+            n_steps=n_steps,
+            temperature=T,
+            runner=runner,
         )
         if persistent:  # let the fresh chains reach equilibrium first
             trainer.gibbs.run(
-                state.chains, trainer.Vs[len(X):], trainer.Pv, trainer.Hs[len(X):], 50
+                state.chains, trainer.Vs[len(X) :], trainer.Pv, trainer.Hs[len(X) :], 50
             )
         before = (p.W.copy(), p.visible_bias.copy(), p.hidden_bias.copy())
         trainer.load(X, np.arange(len(X)))
@@ -118,8 +123,9 @@ def test_cd1_gradient_is_biased_but_close():
     p = random_params(5, 3, scale=1.5, seed=6)
     data = (np.random.default_rng(7).random((6, 5)) < 0.5).astype(float)
     exact = log_likelihood_gradient(p, data, 1.0)[0]
-    cd1 = _train_one_step(p, np.repeat(data, 4000, axis=0), persistent=False,
-                          n_steps=1, T=1.0)[0]
+    cd1 = _train_one_step(
+        p, np.repeat(data, 4000, axis=0), persistent=False, n_steps=1, T=1.0
+    )[0]
     assert np.abs(cd1 - exact).max() > 0.02
 
 
@@ -155,8 +161,9 @@ def test_results_do_not_depend_on_thread_count(dtype):
     for n_threads in (1, 2, 3):
         p = RBMParams(p0.W.copy(), p0.visible_bias.copy(), p0.hidden_bias.copy())
         results.append(
-            _train_one_step(p, X, persistent=True, n_steps=2, T=1.0, seed=11,
-                            n_threads=n_threads)
+            _train_one_step(
+                p, X, persistent=True, n_steps=2, T=1.0, seed=11, n_threads=n_threads
+            )
         )
     for other in results[1:]:
         for a, b in zip(results[0], other):
@@ -208,9 +215,16 @@ def test_float32_work_stays_float32():
     state = TrainState.zeros(p)
     with BlockRunner(1, 0) as runner:
         for persistent in (False, True):
-            trainer = CDTrainer(p, state, max_batch=16, persistent=persistent,
-                                n_chains=8, n_steps=2, temperature=np.float64(2.0),
-                                runner=runner)
+            trainer = CDTrainer(
+                p,
+                state,
+                max_batch=16,
+                persistent=persistent,
+                n_chains=8,
+                n_steps=2,
+                temperature=np.float64(2.0),
+                runner=runner,
+            )
             trainer.load(X, np.arange(16))
             trainer.step(16, np.float64(0.01), np.float64(0.9), np.float64(1e-3))
     for a in (p.W, p.visible_bias, p.hidden_bias, *vars(state).values()):
@@ -223,15 +237,18 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
     # the hidden step for any number of rows (one block of columns or several)
     rng = np.random.default_rng(n)
     V, H = 30, 17
-    p = RBMParams(rng.normal(0, 1, (H, V)).astype(dtype),
-                  rng.normal(0, 1, V).astype(dtype),
-                  rng.normal(0, 1, H).astype(dtype))
+    p = RBMParams(
+        rng.normal(0, 1, (H, V)).astype(dtype),
+        rng.normal(0, 1, V).astype(dtype),
+        rng.normal(0, 1, H).astype(dtype),
+    )
     v = (rng.random((n, V)) < 0.5).astype(dtype)
     P, S = np.empty((n, H), dtype), np.empty((n, H), dtype)
     with BlockRunner(1, 0) as runner:
         Gibbs(p, 0.7, runner).up(v, P, S)
-    expected = 1 / (1 + np.exp(-(v.astype(float) @ p.W.T.astype(float)
-                                 + p.hidden_bias) / 0.7))
+    expected = 1 / (
+        1 + np.exp(-(v.astype(float) @ p.W.T.astype(float) + p.hidden_bias) / 0.7)
+    )
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(P, expected, rtol=tol, atol=tol)
     assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}

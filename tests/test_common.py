@@ -7,14 +7,21 @@ from sklearn_thermo import BoltzmannMachine, EnergyClassifier, TemperedSoftmaxCl
 
 _SMALL = dict(n_components=8, max_iter=5, batch_size=10, random_state=0)
 # the classifier checks ask for training accuracy above 0.83
-_SMALL_CLF = dict(n_components=8, max_iter=10, batch_size=10, learning_rate=0.1,
-                  random_state=0)
+_SMALL_CLF = dict(
+    n_components=8, max_iter=10, batch_size=10, learning_rate=0.1, random_state=0
+)
 
 # x / (1 + x) squeezes the checks' data into grey levels near 0.5 that a
 # Bernoulli density model finds almost structureless: more epochs, a larger
 # step and a light generative term let the classifier reach the checks' 0.83
-_BERNOULLI_CLF = dict(n_components=16, max_iter=30, batch_size=10,
-                      learning_rate=0.3, generative_weight=0.05, random_state=0)
+_BERNOULLI_CLF = dict(
+    n_components=16,
+    max_iter=30,
+    batch_size=10,
+    learning_rate=0.3,
+    generative_weight=0.05,
+    random_state=0,
+)
 
 
 class _OnUnitInterval:
@@ -99,8 +106,10 @@ _STOCHASTIC = {
         "repeated rows in expectation only; the exact cases are tested in "
         "test_energy_classifier.py and test_rbm.py."
     )
-    for name in ("check_sample_weight_equivalence_on_dense_data",
-                 "check_sample_weight_equivalence_on_sparse_data")
+    for name in (
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data",
+    )
 }
 
 
@@ -142,10 +151,16 @@ def _expected_failed_checks(estimator):
         TemperedSoftmaxClassifier(temperature=0.5, class_weight="balanced"),
         TemperedSoftmaxClassifier(temperature=2.0, fit_intercept=False),
         EnergyClassifier(visible="gaussian", **_SMALL_CLF),
-        EnergyClassifier(visible="gaussian", method="discriminative",
-                         early_stopping=True, n_iter_no_change=5, **_SMALL_CLF),
-        EnergyClassifier(visible="gaussian", method="generative", temperature=0.5,
-                         **_SMALL_CLF),
+        EnergyClassifier(
+            visible="gaussian",
+            method="discriminative",
+            early_stopping=True,
+            n_iter_no_change=5,
+            **_SMALL_CLF,
+        ),
+        EnergyClassifier(
+            visible="gaussian", method="generative", temperature=0.5, **_SMALL_CLF
+        ),
         EnergyOnUnitInterval(**_BERNOULLI_CLF),
         EnergyOnUnitInterval(method="discriminative", **_BERNOULLI_CLF),
     ],

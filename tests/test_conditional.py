@@ -134,8 +134,10 @@ def test_conditional_finite_for_inputs_near_the_dtype_limit(dtype):
     V, H, K = 5, 12, 3
     p = _params(V, H, K, scale=1.0, dtype=dtype, seed=9)
     big = np.finfo(dtype).max / 3
-    X = np.array([[big, -big, big, 0, 1], [1, 0, 0.5, 0.2, 0.1],
-                  [-big, -big, 0, big, big]], dtype=dtype)
+    X = np.array(
+        [[big, -big, big, 0, 1], [1, 0, 0.5, 0.2, 0.1], [-big, -big, 0, big, big]],
+        dtype=dtype,
+    )
     with BlockRunner(1) as runner:
         G, S = ConditionalKernel(p, 1.0, runner).scores(X)
     assert np.isfinite(G).all() and np.isfinite(S).all()
@@ -149,8 +151,7 @@ def test_conditional_finite_for_inputs_near_the_dtype_limit(dtype):
         ref = p.visible_bias[V:] + h.sum(axis=0)
         np.testing.assert_allclose(S[i], ref - ref.max(), rtol=1e-5, atol=1e-4)
     ref_mid = p.visible_bias[V:] + np.logaddexp(0, A_mid[:, :, None] + U[None]).sum(1)
-    np.testing.assert_allclose(S[1], (ref_mid - ref_mid.max())[0], rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(S[1], (ref_mid - ref_mid.max())[0], rtol=1e-5, atol=1e-5)
 
 
 def test_hidden_is_label_marginalised_expectation():
@@ -183,14 +184,24 @@ def test_discriminative_step_follows_exact_gradient(T):
     q = copy.deepcopy(p)
     lr = 1e-6
     with BlockRunner(2, 0) as runner:
-        trainer = ClassRBMTrainer(q, TrainState.zeros(q), max_batch=n,
-                                  discriminative=True, generative_weight=0.0,
-                                  n_steps=1, temperature=T, runner=runner)
+        trainer = ClassRBMTrainer(
+            q,
+            TrainState.zeros(q),
+            max_batch=n,
+            discriminative=True,
+            generative_weight=0.0,
+            n_steps=1,
+            temperature=T,
+            runner=runner,
+        )
         total = trainer.step(X, np.arange(n), Y, lr, 0.0, 0.0)
     assert total == pytest.approx(nll(p), rel=1e-10)
     eps = 1e-6
-    for arr, new in ((p.W, q.W), (p.hidden_bias, q.hidden_bias),
-                     (p.visible_bias, q.visible_bias)):
+    for arr, new in (
+        (p.W, q.W),
+        (p.hidden_bias, q.hidden_bias),
+        (p.visible_bias, q.visible_bias),
+    ):
         num = np.zeros_like(arr)
         for idx in np.ndindex(arr.shape):
             old = arr[idx]
@@ -201,8 +212,9 @@ def test_discriminative_step_follows_exact_gradient(T):
             arr[idx] = old
             num[idx] = (up - down) / (2 * eps)
         # one step of size lr on the mean log-likelihood
-        np.testing.assert_allclose(new - arr, -lr / n * num, rtol=1e-5,
-                                   atol=1e-7 * lr / n * np.abs(num).max())
+        np.testing.assert_allclose(
+            new - arr, -lr / n * num, rtol=1e-5, atol=1e-7 * lr / n * np.abs(num).max()
+        )
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5])
@@ -217,9 +229,15 @@ def test_training_is_identical_for_any_thread_count(alpha):
         p = _params(V, H, K, scale=0.1, dtype=np.float32, seed=8)
         with BlockRunner(threads, 9) as runner:
             trainer = ClassRBMTrainer(
-                p, TrainState.zeros(p), max_batch=n,
-                discriminative=True, generative_weight=alpha, n_steps=1,
-                temperature=1.0, runner=runner)
+                p,
+                TrainState.zeros(p),
+                max_batch=n,
+                discriminative=True,
+                generative_weight=alpha,
+                n_steps=1,
+                temperature=1.0,
+                runner=runner,
+            )
             assert len(trainer.kernel.row_blocks(n)) > 1
             for _ in range(2):
                 trainer.step(X, np.arange(n), Y, 0.1, 0.9, 1e-4)
@@ -240,18 +258,30 @@ def test_hybrid_step_is_the_sum_of_its_two_steps():
     Y = np.eye(K)[rng.integers(0, K, n)]
     alpha, lr = 0.3, 0.05
     changes = {}
-    for name, disc, weight in [("disc", True, 0.0), ("gen", False, alpha),
-                               ("hybrid", True, alpha)]:
+    for name, disc, weight in [
+        ("disc", True, 0.0),
+        ("gen", False, alpha),
+        ("hybrid", True, alpha),
+    ]:
         p = _params(V, H, K, scale=0.2, seed=4)
         before = copy.deepcopy(p)
         with BlockRunner(2, 5) as runner:
             trainer = ClassRBMTrainer(
-                p, TrainState.zeros(p), max_batch=n, discriminative=disc,
-                generative_weight=weight, n_steps=1, temperature=0.8,
-                runner=runner)
+                p,
+                TrainState.zeros(p),
+                max_batch=n,
+                discriminative=disc,
+                generative_weight=weight,
+                n_steps=1,
+                temperature=0.8,
+                runner=runner,
+            )
             trainer.step(X, np.arange(n), Y, lr, 0.0, 0.0)
-        changes[name] = [p.W - before.W, p.visible_bias - before.visible_bias,
-                         p.hidden_bias - before.hidden_bias]
+        changes[name] = [
+            p.W - before.W,
+            p.visible_bias - before.visible_bias,
+            p.hidden_bias - before.hidden_bias,
+        ]
     assert np.abs(changes["gen"][0]).max() > 1e-4  # both parts moved W
     assert np.abs(changes["disc"][0]).max() > 1e-4
     for h, d, g in zip(changes["hybrid"], changes["disc"], changes["gen"]):
@@ -278,8 +308,9 @@ def test_label_units_are_one_hot_softmax_samples():
     np.testing.assert_allclose(labels.mean(axis=0), expected, atol=0.01)
     # the feature units stay Bernoulli
     feats = (p.visible_bias[:V] + h[0] @ p.W[:, :V]) / T
-    np.testing.assert_allclose(S[:, :V].mean(axis=0), 1 / (1 + np.exp(-feats)),
-                               atol=0.01)
+    np.testing.assert_allclose(
+        S[:, :V].mean(axis=0), 1 / (1 + np.exp(-feats)), atol=0.01
+    )
 
 
 def test_clamped_chains_keep_their_labels():

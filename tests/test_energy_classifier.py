@@ -30,7 +30,8 @@ def fitted(digits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return EnergyClassifier(n_components=64, max_iter=15, random_state=0).fit(
-            X_train, y_train)
+            X_train, y_train
+        )
 
 
 def _toy(n=200, seed=0):
@@ -60,36 +61,44 @@ def test_probabilities_are_the_softmax_of_the_decision_function(digits, fitted):
     P = fitted.predict_proba(X_test)
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
     G = fitted.decision_function(X_test)
-    np.testing.assert_allclose(P, np.exp(G - logsumexp(G, axis=1, keepdims=True)),
-                               rtol=1e-10)
-    np.testing.assert_allclose(fitted.predict_log_proba(X_test), np.log(P),
-                               rtol=1e-10)
-    np.testing.assert_array_equal(fitted.predict(X_test),
-                                  fitted.classes_[P.argmax(axis=1)])
+    np.testing.assert_allclose(
+        P, np.exp(G - logsumexp(G, axis=1, keepdims=True)), rtol=1e-10
+    )
+    np.testing.assert_allclose(fitted.predict_log_proba(X_test), np.log(P), rtol=1e-10)
+    np.testing.assert_array_equal(
+        fitted.predict(X_test), fitted.classes_[P.argmax(axis=1)]
+    )
     # the energy score: log sum_y exp(-F(x, y)/T) plus the x-only term a.x/T
     score = logsumexp(G, axis=1) + X_test @ fitted.intercept_visible_
     np.testing.assert_allclose(fitted.score_samples(X_test), score, rtol=1e-12)
-    np.testing.assert_allclose(fitted.free_energy(X_test),
-                               -fitted.temperature * score, rtol=1e-12)
+    np.testing.assert_allclose(
+        fitted.free_energy(X_test), -fitted.temperature * score, rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("T", [1.0, 0.5, 3.0])
 def test_probabilities_equal_enumeration_over_hidden_states(T):
     X, y, _ = _toy(60)
-    clf = _quiet_fit(EnergyClassifier(n_components=5, max_iter=3, temperature=T,
-                                      random_state=1), X, y)
+    clf = _quiet_fit(
+        EnergyClassifier(n_components=5, max_iter=3, temperature=T, random_state=1),
+        X,
+        y,
+    )
     W, U = clf.components_, clf.label_components_
     c, d = clf.intercept_hidden_, clf.intercept_label_
     Hs = np.array(list(itertools.product([0.0, 1.0], repeat=5)))
     # p(y|x) from sum_h exp(-E(x, y, h)/T), E = -a.x - d_y - c.h - h.(W x + U_y)
-    neg_E = np.stack([d[k] + Hs @ c + (X @ W.T + U[:, k]) @ Hs.T for k in range(2)],
-                     axis=1) / T
+    neg_E = (
+        np.stack([d[k] + Hs @ c + (X @ W.T + U[:, k]) @ Hs.T for k in range(2)], axis=1)
+        / T
+    )
     log_joint = logsumexp(neg_E, axis=2)
     P = np.exp(log_joint - logsumexp(log_joint, axis=1, keepdims=True))
     np.testing.assert_allclose(clf.predict_proba(X), P, rtol=1e-10)
     # binary decision_function: score of classes_[1] minus classes_[0]
-    np.testing.assert_allclose(clf.decision_function(X),
-                               log_joint[:, 1] - log_joint[:, 0], rtol=1e-10)
+    np.testing.assert_allclose(
+        clf.decision_function(X), log_joint[:, 1] - log_joint[:, 0], rtol=1e-10
+    )
 
 
 def test_higher_temperature_gives_softer_probabilities(digits, fitted):
@@ -107,10 +116,12 @@ def test_transform_marginalises_the_label(digits, fitted):
     H = fitted.transform(X_test)
     assert H.shape == (20, 64)
     P = fitted.predict_proba(X_test)
-    Z = (X_test @ fitted.components_.T + fitted.intercept_hidden_)[:, :, None] \
-        + fitted.label_components_[None]
-    np.testing.assert_allclose(H, np.einsum("nk,njk->nj", P, 1 / (1 + np.exp(-Z))),
-                               rtol=1e-10)
+    Z = (X_test @ fitted.components_.T + fitted.intercept_hidden_)[
+        :, :, None
+    ] + fitted.label_components_[None]
+    np.testing.assert_allclose(
+        H, np.einsum("nk,njk->nj", P, 1 / (1 + np.exp(-Z))), rtol=1e-10
+    )
     names = fitted.get_feature_names_out()
     assert names[0] == "energyclassifier0" and len(names) == 64
 
@@ -123,26 +134,37 @@ def test_string_labels_sparse_and_float32(digits):
     kw = dict(n_components=16, max_iter=3, random_state=0, method="discriminative")
     dense = _quiet_fit(EnergyClassifier(**kw), X_train, names[y_train])
     assert set(dense.predict(X_test[:30])) <= set(names)
-    sparse = _quiet_fit(EnergyClassifier(**kw), sp.csr_matrix(X_train),
-                        names[y_train])
-    np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X_test)),
-                               dense.predict_proba(X_test), rtol=1e-9)
-    f32 = _quiet_fit(EnergyClassifier(**kw), X_train.astype(np.float32),
-                     names[y_train])
+    sparse = _quiet_fit(EnergyClassifier(**kw), sp.csr_matrix(X_train), names[y_train])
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csr_matrix(X_test)),
+        dense.predict_proba(X_test),
+        rtol=1e-9,
+    )
+    f32 = _quiet_fit(EnergyClassifier(**kw), X_train.astype(np.float32), names[y_train])
     assert f32.components_.dtype == np.float32
     assert f32.predict_proba(X_test.astype(np.float32)).dtype == np.float32
     assert f32.transform(X_test.astype(np.float32)).dtype == np.float32
-    np.testing.assert_allclose(f32.predict_proba(X_test.astype(np.float32)),
-                               dense.predict_proba(X_test), atol=2e-3)
+    np.testing.assert_allclose(
+        f32.predict_proba(X_test.astype(np.float32)),
+        dense.predict_proba(X_test),
+        atol=2e-3,
+    )
 
 
 def test_fit_does_not_depend_on_n_jobs():
     rng = np.random.default_rng(0)
     X = (rng.random((1100, 20)) < 0.3).astype(float)
     y = rng.integers(0, 4, 1100)
-    fits = [_quiet_fit(EnergyClassifier(n_components=128, batch_size=1100,
-                                        max_iter=2, n_jobs=j, random_state=0), X, y)
-            for j in (1, 2)]
+    fits = [
+        _quiet_fit(
+            EnergyClassifier(
+                n_components=128, batch_size=1100, max_iter=2, n_jobs=j, random_state=0
+            ),
+            X,
+            y,
+        )
+        for j in (1, 2)
+    ]
     np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
     np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
 
@@ -150,25 +172,40 @@ def test_fit_does_not_depend_on_n_jobs():
 @pytest.mark.parametrize("method", ["discriminative", "generative", "hybrid"])
 def test_every_method_learns(method):
     X, y, _ = _toy(300)
-    clf = _quiet_fit(EnergyClassifier(n_components=16, method=method, max_iter=20,
-                                      random_state=0), X, y)
+    clf = _quiet_fit(
+        EnergyClassifier(n_components=16, method=method, max_iter=20, random_state=0),
+        X,
+        y,
+    )
     assert clf.score(X, y) > 0.95
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
 def test_gaussian_features_in_a_pipeline(digits):
     X_train, X_test, y_train, y_test = digits
-    pipe = make_pipeline(StandardScaler(), EnergyClassifier(
-        n_components=32, visible="gaussian", learning_rate=0.03, max_iter=10,
-        random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        EnergyClassifier(
+            n_components=32,
+            visible="gaussian",
+            learning_rate=0.03,
+            max_iter=10,
+            random_state=0,
+        ),
+    )
     _quiet_fit(pipe, X_train, y_train)
     assert pipe.score(X_test, y_test) > 0.9
 
 
 def test_class_conditional_samples_resemble_their_class():
     X, y, protos = _toy(400)
-    clf = _quiet_fit(EnergyClassifier(n_components=16, method="generative",
-                                      max_iter=30, random_state=0), X, y)
+    clf = _quiet_fit(
+        EnergyClassifier(
+            n_components=16, method="generative", max_iter=30, random_state=0
+        ),
+        X,
+        y,
+    )
     Xs, ys = clf.sample(200, y=np.arange(200) % 2, n_steps=200, random_state=0)
     assert Xs.shape == (200, 8) and set(np.unique(Xs)) <= {0.0, 1.0}
     np.testing.assert_array_equal(ys, np.arange(200) % 2)
@@ -189,8 +226,11 @@ def test_class_conditional_samples_resemble_their_class():
 def test_energy_score_separates_unseen_classes(digits):
     X_train, X_test, y_train, y_test = digits
     inside = y_train < 5
-    clf = _quiet_fit(EnergyClassifier(n_components=64, max_iter=15, random_state=0),
-                     X_train[inside], y_train[inside])
+    clf = _quiet_fit(
+        EnergyClassifier(n_components=64, max_iter=15, random_state=0),
+        X_train[inside],
+        y_train[inside],
+    )
     score = clf.score_samples(X_test)
     auroc = roc_auc_score(y_test < 5, score)
     assert auroc > 0.85  # in-distribution scores higher
@@ -220,10 +260,18 @@ def test_partial_fit_streams_and_checks_classes(digits):
 
 def test_early_stopping_keeps_the_best_validation_score(digits):
     X_train, _, y_train, _ = digits
-    clf = _quiet_fit(EnergyClassifier(n_components=32, early_stopping=True,
-                                      n_iter_no_change=3, max_iter=40,
-                                      learning_rate_schedule="constant",
-                                      random_state=0), X_train, y_train)
+    clf = _quiet_fit(
+        EnergyClassifier(
+            n_components=32,
+            early_stopping=True,
+            n_iter_no_change=3,
+            max_iter=40,
+            learning_rate_schedule="constant",
+            random_state=0,
+        ),
+        X_train,
+        y_train,
+    )
     assert len(clf.validation_scores_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
     assert clf.n_iter_ < 40
@@ -238,9 +286,13 @@ def test_convergence_warning_when_max_iter_ends_training():
 def test_grid_search_over_temperature(digits):
     X_train, _, y_train, _ = digits
     search = GridSearchCV(
-        EnergyClassifier(n_components=16, max_iter=3, random_state=0,
-                         method="discriminative"),
-        {"temperature": [0.5, 1.0, 2.0]}, cv=2, scoring="neg_log_loss")
+        EnergyClassifier(
+            n_components=16, max_iter=3, random_state=0, method="discriminative"
+        ),
+        {"temperature": [0.5, 1.0, 2.0]},
+        cv=2,
+        scoring="neg_log_loss",
+    )
     _quiet_fit(search, X_train[:400], y_train[:400])
     scores = search.cv_results_["mean_test_score"]
     # the temperature changes the held-out log-loss, and the best one is refit
@@ -248,8 +300,7 @@ def test_grid_search_over_temperature(digits):
     assert search.best_params_["temperature"] == [0.5, 1.0, 2.0][np.argmax(scores)]
     assert search.best_estimator_.temperature == search.best_params_["temperature"]
     proba = search.predict_proba(X_train[:5])
-    np.testing.assert_allclose(proba, search.best_estimator_.predict_proba(
-        X_train[:5]))
+    np.testing.assert_allclose(proba, search.best_estimator_.predict_proba(X_train[:5]))
 
 
 @pytest.mark.parametrize(
@@ -275,8 +326,10 @@ def test_bad_calls_after_fit(digits, fitted):
         fitted.predict(X_test[:, :10])
     with pytest.raises(ValueError, match="Values above 1"):
         fitted.predict_proba(X_test * 16)
-    disc = _quiet_fit(EnergyClassifier(n_components=4, max_iter=1,
-                                       method="discriminative"), *_toy(20)[:2])
+    disc = _quiet_fit(
+        EnergyClassifier(n_components=4, max_iter=1, method="discriminative"),
+        *_toy(20)[:2],
+    )
     with pytest.raises(ValueError, match="generative part"):
         disc.sample(3)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
@@ -289,9 +342,15 @@ def test_bad_calls_after_fit(digits, fitted):
 
 def test_divergence_is_reported_not_hidden():
     X, y, _ = _toy(100)
-    clf = EnergyClassifier(visible="gaussian", method="generative", n_components=8,
-                           learning_rate=1e6, momentum=0.99, max_iter=20,
-                           random_state=0)
+    clf = EnergyClassifier(
+        visible="gaussian",
+        method="generative",
+        n_components=8,
+        learning_rate=1e6,
+        momentum=0.99,
+        max_iter=20,
+        random_state=0,
+    )
     with pytest.raises(ValueError, match="Training diverged"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -305,14 +364,24 @@ def test_score_samples_is_log_density_up_to_log_z(visible):
     X, y, _ = _toy(80)
     X = X[:, :4]
     T = 0.7
-    clf = _quiet_fit(EnergyClassifier(n_components=3, max_iter=5, temperature=T,
-                                      visible=visible, random_state=0), X, y)
+    clf = _quiet_fit(
+        EnergyClassifier(
+            n_components=3, max_iter=5, temperature=T, visible=visible, random_state=0
+        ),
+        X,
+        y,
+    )
     Xs = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
     Hs = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
     W, U = clf.components_, clf.label_components_
     a, c, d = clf.intercept_visible_, clf.intercept_hidden_, clf.intercept_label_
-    neg_E = np.stack([(Xs @ a)[:, None] + d[k] + Hs @ c + (Xs @ W.T + U[:, k]) @ Hs.T
-                      for k in range(2)], axis=1)  # (x, y, h)
+    neg_E = np.stack(
+        [
+            (Xs @ a)[:, None] + d[k] + Hs @ c + (Xs @ W.T + U[:, k]) @ Hs.T
+            for k in range(2)
+        ],
+        axis=1,
+    )  # (x, y, h)
     if visible == "gaussian":
         neg_E -= 0.5 * (Xs**2).sum(axis=1)[:, None, None]
     log_px = logsumexp(neg_E / T, axis=(1, 2))
@@ -328,18 +397,28 @@ def test_integer_sample_weights_equal_repeated_rows_in_one_batch():
     y = np.arange(30) % 3
     w = rng.integers(0, 4, 30)
     w[:3] = [1, 2, 3]
-    params = dict(n_components=5, method="discriminative", batch_size=200,
-                  random_state=0, learning_rate=0.2)
-    a = EnergyClassifier(**params).partial_fit(X, y, classes=[0, 1, 2],
-                                               sample_weight=w)
-    b = EnergyClassifier(**params).partial_fit(np.repeat(X, w, axis=0),
-                                               np.repeat(y, w), classes=[0, 1, 2])
+    params = dict(
+        n_components=5,
+        method="discriminative",
+        batch_size=200,
+        random_state=0,
+        learning_rate=0.2,
+    )
+    a = EnergyClassifier(**params).partial_fit(X, y, classes=[0, 1, 2], sample_weight=w)
+    b = EnergyClassifier(**params).partial_fit(
+        np.repeat(X, w, axis=0), np.repeat(y, w), classes=[0, 1, 2]
+    )
     # the same start (class priors and visible biases count repeats as weights)
     np.testing.assert_allclose(a.intercept_label_, b.intercept_label_)
-    for name in ("components_", "label_components_", "intercept_hidden_",
-                 "intercept_label_"):
-        np.testing.assert_allclose(getattr(a, name), getattr(b, name),
-                                   rtol=1e-10, atol=1e-12, err_msg=name)
+    for name in (
+        "components_",
+        "label_components_",
+        "intercept_hidden_",
+        "intercept_label_",
+    ):
+        np.testing.assert_allclose(
+            getattr(a, name), getattr(b, name), rtol=1e-10, atol=1e-12, err_msg=name
+        )
     assert a.loss_curve_[0] == pytest.approx(b.loss_curve_[0], rel=1e-10)
     # and the weights do something: unweighted is another model
     c = EnergyClassifier(**params).partial_fit(X, y, classes=[0, 1, 2])
@@ -361,10 +440,15 @@ def test_sample_weight_is_routed_and_calibration_does_not_warn():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         CalibratedClassifierCV(clf, cv=2).fit(X, y, sample_weight=w)
     with sklearn.config_context(enable_metadata_routing=True):
-        pipe = make_pipeline(MinMaxScaler(clip=True),
-                             clone(clf).set_fit_request(sample_weight=True))
+        pipe = make_pipeline(
+            MinMaxScaler(clip=True), clone(clf).set_fit_request(sample_weight=True)
+        )
         _quiet_fit(pipe, X, y, sample_weight=w)
         unweighted = _quiet_fit(
-            make_pipeline(MinMaxScaler(clip=True),
-                          clone(clf).set_fit_request(sample_weight=True)), X, y)
+            make_pipeline(
+                MinMaxScaler(clip=True), clone(clf).set_fit_request(sample_weight=True)
+            ),
+            X,
+            y,
+        )
     assert np.abs(pipe[-1].components_ - unweighted[-1].components_).max() > 0

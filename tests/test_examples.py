@@ -16,8 +16,13 @@ EXAMPLES = sorted((pathlib.Path(__file__).parents[1] / "examples").glob("*.py"))
 def test_example_runs(path, tmp_path):
     pytest.importorskip("matplotlib")  # matplotlib is in the test extra
     env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path))
-    result = subprocess.run([sys.executable, str(path)], env=env, cwd=tmp_path,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 

@@ -13,12 +13,16 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def reference_half_step(P0, bias, X, M, transpose_m, alpha, T, beta, scales,
-                        sample_from, n_labels, gaussian):
+def reference_half_step(
+    P0, bias, X, M, transpose_m, alpha, T, beta, scales, sample_from, n_labels, gaussian
+):
     """The deterministic part of a half-step, in float64: (P, pre)."""
     M = M.astype(float)
-    prod = P0.astype(float) if X is None else alpha * X.astype(float) @ (
-        M.T if transpose_m else M)
+    prod = (
+        P0.astype(float)
+        if X is None
+        else alpha * X.astype(float) @ (M.T if transpose_m else M)
+    )
     pre = prod + bias
     b = np.ones(len(pre)) if beta is None else beta.astype(float)
     units = pre.shape[1] - n_labels
@@ -48,11 +52,26 @@ def test_half_step_matches_its_formula(dtype, n, transpose_m):
     pre = np.empty_like(P)
     sf = n // 3
     S = np.empty((n - sf, width), dtype)
-    half_step(P, bias, X=X, M=M, transpose_m=transpose_m, alpha=0.8,
-              temperature=0.7, beta=beta, pre=pre, S=S, sample_from=sf,
-              scale_first=2.0, scale_rest=-0.5, key=3, n_blocks=4)
-    P_ref, pre_ref = reference_half_step(None, bias, X, M, transpose_m, 0.8, 0.7,
-                                         beta, (2.0, -0.5), sf, 0, False)
+    half_step(
+        P,
+        bias,
+        X=X,
+        M=M,
+        transpose_m=transpose_m,
+        alpha=0.8,
+        temperature=0.7,
+        beta=beta,
+        pre=pre,
+        S=S,
+        sample_from=sf,
+        scale_first=2.0,
+        scale_rest=-0.5,
+        key=3,
+        n_blocks=4,
+    )
+    P_ref, pre_ref = reference_half_step(
+        None, bias, X, M, transpose_m, 0.8, 0.7, beta, (2.0, -0.5), sf, 0, False
+    )
     np.testing.assert_allclose(P, P_ref, rtol=TOL[dtype], atol=TOL[dtype])
     np.testing.assert_allclose(pre, pre_ref, rtol=TOL[dtype], atol=TOL[dtype])
     assert P.dtype == dtype and set(np.unique(S)) <= {0.0, 1.0}
@@ -67,15 +86,27 @@ def test_label_group_is_a_softmax_with_one_hot_draws(dtype):
     S = np.empty_like(P)
     pre = np.empty_like(P)
     half_step(P, bias, S=S, pre=pre, n_labels=K, temperature=1.0, key=5)
-    P_ref, _ = reference_half_step(np.zeros((n, units + K)), bias, None,
-                                   np.zeros((1, 1)), False, 1.0, 1.0, None,
-                                   (1, 1), 0, K, False)
+    P_ref, _ = reference_half_step(
+        np.zeros((n, units + K)),
+        bias,
+        None,
+        np.zeros((1, 1)),
+        False,
+        1.0,
+        1.0,
+        None,
+        (1, 1),
+        0,
+        K,
+        False,
+    )
     np.testing.assert_allclose(P, P_ref, rtol=TOL[dtype], atol=TOL[dtype])
     np.testing.assert_allclose(pre, np.broadcast_to(bias, P.shape), rtol=1e-6)
     labels = S[:, units:]
     assert (labels.sum(axis=1) == 1).all() and set(np.unique(labels)) == {0, 1}
-    np.testing.assert_allclose(labels.mean(axis=0), np.arange(1, 5) / 10,
-                               atol=4 * np.sqrt(0.25 / n))
+    np.testing.assert_allclose(
+        labels.mean(axis=0), np.arange(1, 5) / 10, atol=4 * np.sqrt(0.25 / n)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -110,8 +141,9 @@ def test_gaussian_draws_have_mean_and_variance_t_over_beta(dtype):
     np.testing.assert_array_equal(P, np.broadcast_to(bias, P.shape))
     for rows, var in ((slice(0, n // 2), 2.0), (slice(n // 2, n), 8.0)):
         s = S[rows].astype(float)
-        np.testing.assert_allclose(s.mean(axis=0), bias,
-                                   atol=5 * np.sqrt(var / s.shape[0]))
+        np.testing.assert_allclose(
+            s.mean(axis=0), bias, atol=5 * np.sqrt(var / s.shape[0])
+        )
         np.testing.assert_allclose(s.var(axis=0), var, rtol=0.03)
     # normal tails, not just the right variance
     z = (S[: n // 2] - bias) / np.sqrt(2.0)
@@ -131,8 +163,17 @@ def test_results_depend_on_the_key_not_on_threads(dtype):
         P = np.empty((n, width), dtype)
         S = np.empty_like(P)
         with threadpool_limits(1, user_api="blas"):
-            half_step(P, bias, X=X, M=M, transpose_m=True, S=S, key=key,
-                      n_blocks=8, n_threads=threads)
+            half_step(
+                P,
+                bias,
+                X=X,
+                M=M,
+                transpose_m=True,
+                S=S,
+                key=key,
+                n_blocks=8,
+                n_threads=threads,
+            )
         return P, S
 
     P1, S1 = run(7, 1)
@@ -162,12 +203,23 @@ def test_weight_step_matches_its_formula(dtype, threads):
     W_full = rng.normal(0, 1, (H, V + 3)).astype(dtype)
     vW_full = rng.normal(0, 0.1, (H, V + 3)).astype(dtype)
     c, vc = rng.normal(size=H).astype(dtype), rng.normal(size=H).astype(dtype)
-    expected = reference_weight_step(Vs, Hs, W_full[:, :V], vW_full[:, :V], c, vc,
-                                     0.9, 1e-3)
+    expected = reference_weight_step(
+        Vs, Hs, W_full[:, :V], vW_full[:, :V], c, vc, 0.9, 1e-3
+    )
     labels_before = W_full[:, V:].copy(), vW_full[:, V:].copy()
     with threadpool_limits(1, user_api="blas"):
-        weight_step(Vs, Hs, W_full[:, :V], vW_full[:, :V], c, vc, momentum=0.9,
-                    shrink=1e-3, n_blocks=4, n_threads=threads)
+        weight_step(
+            Vs,
+            Hs,
+            W_full[:, :V],
+            vW_full[:, :V],
+            c,
+            vc,
+            momentum=0.9,
+            shrink=1e-3,
+            n_blocks=4,
+            n_threads=threads,
+        )
     for got, want in zip((W_full[:, :V], vW_full[:, :V], c, vc), expected):
         np.testing.assert_allclose(got, want, rtol=TOL[dtype], atol=TOL[dtype])
     np.testing.assert_array_equal(W_full[:, V:], labels_before[0])
@@ -179,8 +231,9 @@ def test_weight_step_without_momentum_ignores_old_velocity():
     W = np.zeros((4, 3))
     vW = np.full((4, 3), np.nan)
     c, vc = np.zeros(4), np.zeros(4)
-    weight_step(np.ones((2, 3)), np.ones((2, 4)), W, vW, c, vc, momentum=0.0,
-                shrink=0.0)
+    weight_step(
+        np.ones((2, 3)), np.ones((2, 4)), W, vW, c, vc, momentum=0.0, shrink=0.0
+    )
     np.testing.assert_array_equal(W, 2.0)
 
 
@@ -191,7 +244,12 @@ def test_kernels_refuse_mixed_dtypes_and_bad_shapes():
     with pytest.raises(ValueError, match="bias"):
         half_step(P, np.zeros(5, np.float32))
     with pytest.raises(ValueError, match="shapes"):
-        half_step(P, np.zeros(4, np.float32), X=np.zeros((3, 2), np.float32),
-                  M=np.zeros((4, 3), np.float32), transpose_m=True)
+        half_step(
+            P,
+            np.zeros(4, np.float32),
+            X=np.zeros((3, 2), np.float32),
+            M=np.zeros((4, 3), np.float32),
+            transpose_m=True,
+        )
     with pytest.raises(ValueError, match="adjacent columns"):
         half_step(np.zeros((4, 3), np.float32).T, np.zeros(4, np.float32))

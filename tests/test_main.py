@@ -16,14 +16,16 @@ def test_main_job_reports_accuracy_and_temperature_sweep(capsys):
     assert len(re.findall(r"\[BoltzmannMachine\] Iteration \d+", out)) == 3
     accuracies = {
         name: float(value)
-        for name, value in re.findall(r"^\s+(raw pixels|RBM features)\s+([\d.]+)$",
-                                      out, flags=re.M)
+        for name, value in re.findall(
+            r"^\s+(raw pixels|RBM features)\s+([\d.]+)$", out, flags=re.M
+        )
     }
     assert set(accuracies) == {"raw pixels", "RBM features"}
     assert accuracies["raw pixels"] > 0.9  # digits are easy for LogisticRegression
     assert accuracies["RBM features"] > 0.5  # features carry real information
-    rows = re.findall(r"^\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(-[\d.]+)\s+([\d.]+)$",
-                      out, flags=re.M)
+    rows = re.findall(
+        r"^\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(-[\d.]+)\s+([\d.]+)$", out, flags=re.M
+    )
     temperatures = [float(r[0]) for r in rows]
     entropies = [float(r[1]) for r in rows]
     assert temperatures == sorted(temperatures) and len(rows) == 6
@@ -37,7 +39,9 @@ def test_main_job_reports_accuracy_and_temperature_sweep(capsys):
 def test_module_entry_point_runs():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_thermo", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "temperature" in result.stdout
 
@@ -52,8 +56,9 @@ def test_help_is_plain_text_with_option_help(capsys):
         assert re.search(option + r" \S+\s+\S", out), option
 
 
-@pytest.mark.parametrize("args", [["--n-components", "-5"], ["--max-iter", "0"],
-                                  ["--n-components", "many"]])
+@pytest.mark.parametrize(
+    "args", [["--n-components", "-5"], ["--max-iter", "0"], ["--n-components", "many"]]
+)
 def test_bad_options_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(args)

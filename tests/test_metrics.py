@@ -22,8 +22,9 @@ def _ece_by_hand(y, P, n_bins):
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
         if inside.any():
-            total += inside.mean() * abs((pred[inside] == y[inside]).mean()
-                                         - conf[inside].mean())
+            total += inside.mean() * abs(
+                (pred[inside] == y[inside]).mean() - conf[inside].mean()
+            )
     return total
 
 
@@ -38,7 +39,8 @@ def _random_probs(n, k, seed):
 def test_ece_matches_definition(n_bins):
     P, y = _random_probs(500, 4, 0)
     assert expected_calibration_error(y, P, n_bins=n_bins) == pytest.approx(
-        _ece_by_hand(y, P, n_bins), abs=1e-12)
+        _ece_by_hand(y, P, n_bins), abs=1e-12
+    )
 
 
 def test_perfectly_calibrated_predictions_have_small_ece():
@@ -61,8 +63,9 @@ def test_binary_1d_agrees_with_two_columns_and_sklearn_curve():
     # class-wise on the positive class uses scikit-learn's binary curve's bins
     prob_true, prob_pred = calibration_curve(y, p, n_bins=10)
     gaps = np.abs(prob_true - prob_pred)
-    assert maximum_calibration_error(y, two, n_bins=10, classwise=True) == \
-        pytest.approx(gaps.max(), abs=1e-12)
+    assert maximum_calibration_error(
+        y, two, n_bins=10, classwise=True
+    ) == pytest.approx(gaps.max(), abs=1e-12)
 
 
 def test_mce_bounds_ece_and_quantile_strategy():
@@ -77,7 +80,8 @@ def test_sample_weight_equals_repetition():
     P, y = _random_probs(50, 3, 5)
     w = np.random.default_rng(6).integers(1, 4, 50)
     assert expected_calibration_error(y, P, sample_weight=w) == pytest.approx(
-        expected_calibration_error(np.repeat(y, w), np.repeat(P, w, axis=0)))
+        expected_calibration_error(np.repeat(y, w), np.repeat(P, w, axis=0))
+    )
 
 
 def test_string_labels_and_labels_argument():
@@ -86,8 +90,9 @@ def test_string_labels_and_labels_argument():
     assert expected_calibration_error(names[y], P) == expected_calibration_error(y, P)
     # a class missing from y_true: labels says which column is which
     keep = y != 1
-    assert expected_calibration_error(names[y][keep], P[keep], labels=names) == \
-        expected_calibration_error(y[keep], P[keep], labels=[0, 1, 2])
+    assert expected_calibration_error(
+        names[y][keep], P[keep], labels=names
+    ) == expected_calibration_error(y[keep], P[keep], labels=[0, 1, 2])
 
 
 @pytest.mark.parametrize(
@@ -134,9 +139,12 @@ def test_bad_input_table(y_true, y_prob, kwargs, match):
 @pytest.mark.slow
 def test_scorers_in_grid_search():
     X, y = load_digits(return_X_y=True)
-    search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),
-                          {"temperature": [0.05, 1.0, 20.0]},
-                          scoring=neg_expected_calibration_error_scorer, cv=3)
+    search = GridSearchCV(
+        TemperedSoftmaxClassifier(alpha=1e-2),
+        {"temperature": [0.05, 1.0, 20.0]},
+        scoring=neg_expected_calibration_error_scorer,
+        cv=3,
+    )
     search.fit(X / 16, y)
     scores = search.cv_results_["mean_test_score"]
     assert np.all(scores <= 0)
@@ -159,10 +167,14 @@ def test_reliability_display(tmp_path):
     clf = TemperedSoftmaxClassifier().fit(X[:1000] / 16, y[:1000])
     disp = ReliabilityDisplay.from_estimator(clf, X[1000:] / 16, y[1000:], n_bins=10)
     assert len(disp.lines_) == 1 and disp.ax_ is not None
-    assert disp.ece == pytest.approx(expected_calibration_error(
-        y[1000:], clf.predict_proba(X[1000:] / 16), n_bins=10))
+    assert disp.ece == pytest.approx(
+        expected_calibration_error(
+            y[1000:], clf.predict_proba(X[1000:] / 16), n_bins=10
+        )
+    )
     per_class = ReliabilityDisplay.from_predictions(
-        y[1000:], clf.predict_proba(X[1000:] / 16), classwise=True)
+        y[1000:], clf.predict_proba(X[1000:] / 16), classwise=True
+    )
     assert len(per_class.lines_) == 10
     disp.figure_.savefig(tmp_path / "reliability.png")
     assert (tmp_path / "reliability.png").stat().st_size > 1000
@@ -178,13 +190,12 @@ def test_reliability_display_pos_label_and_ref_line():
 
     y = np.array(["spam", "ham", "ham", "spam", "ham", "spam"])
     p = np.array([0.9, 0.2, 0.4, 0.6, 0.1, 0.7])  # P(spam)
-    d = ReliabilityDisplay.from_predictions(y, p, pos_label="spam", n_bins=3,
-                                            ref_line=False)
-    assert d.ece == expected_calibration_error(y, p, labels=["ham", "spam"],
-                                               n_bins=3)
+    d = ReliabilityDisplay.from_predictions(
+        y, p, pos_label="spam", n_bins=3, ref_line=False
+    )
+    assert d.ece == expected_calibration_error(y, p, labels=["ham", "spam"], n_bins=3)
     assert len(d.ax_.lines) == 1  # no diagonal
-    flipped = ReliabilityDisplay.from_predictions(y, 1 - p, pos_label="ham",
-                                                  n_bins=3)
+    flipped = ReliabilityDisplay.from_predictions(y, 1 - p, pos_label="ham", n_bins=3)
     assert flipped.ece == pytest.approx(d.ece) and len(flipped.ax_.lines) == 2
     with pytest.raises(ValueError, match="pos_label"):
         ReliabilityDisplay.from_predictions(y, p, pos_label="eggs")

@@ -243,8 +243,9 @@ def test_softplus_row_gains_match_softplus(dtype, T):
         got = _softplus_row_gains(x, b1, b0, T, absx, tmp)
         assert got.shape == (6,) and got.dtype == np.float64
         assert np.isfinite(got).all()
-        want = (ops.softplus(b1 * x64, temperature=T).sum(axis=1)
-                - ops.softplus(b0 * x64, temperature=T).sum(axis=1))
+        want = ops.softplus(b1 * x64, temperature=T).sum(axis=1) - ops.softplus(
+            b0 * x64, temperature=T
+        ).sum(axis=1)
         # float32 logarithms: an ulp of log(2) per unit, at most
         tol = 1e-7 if dtype == np.float32 else 1e-15
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=tol * x.shape[1] * T)

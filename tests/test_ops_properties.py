@@ -14,9 +14,13 @@ from hypothesis.extra.numpy import arrays
 from sklearn_thermo import ops
 
 # deterministic, so that CI is reproducible; enough examples to find edges
-settings.register_profile("thermo", max_examples=150, deadline=None,
-                          derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "thermo",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("thermo")
 
 FINITE64 = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
@@ -34,13 +38,22 @@ def test_no_nan_or_inf_for_any_finite_input_and_temperature(x, T):
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         for fn in (ops.logsumexp, ops.free_energy, ops.entropy):
             assert np.isfinite(fn(x, T))
-        for fn in (ops.softmax, ops.log_softmax, ops.boltzmann, ops.softplus,
-                   ops.sigmoid):
+        for fn in (
+            ops.softmax,
+            ops.log_softmax,
+            ops.boltzmann,
+            ops.softplus,
+            ops.sigmoid,
+        ):
             assert np.isfinite(fn(x, T)).all()
 
 
-@given(vectors(st.floats(width=32, allow_nan=False, allow_infinity=False),
-               dtype=np.float32), TEMPS)
+@given(
+    vectors(
+        st.floats(width=32, allow_nan=False, allow_infinity=False), dtype=np.float32
+    ),
+    TEMPS,
+)
 def test_float32_stays_finite_and_float32(x, T):
     with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
         for fn in (ops.softmax, ops.log_softmax, ops.softplus, ops.sigmoid):
@@ -81,10 +94,12 @@ def test_gradient_of_logsumexp_is_softmax(x, T):
 
 @given(vectors(MODERATE), POSITIVE_T, MODERATE)
 def test_shift_invariance(x, T, c):
-    np.testing.assert_allclose(ops.softmax(x + c, T), ops.softmax(x, T),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ops.softmax(x + c, T), ops.softmax(x, T), rtol=1e-9, atol=1e-12
+    )
     assert abs(ops.logsumexp(x + c, T) - (ops.logsumexp(x, T) + c)) < 1e-9 * (
-        1 + abs(c) + np.abs(x).max())
+        1 + abs(c) + np.abs(x).max()
+    )
 
 
 @given(vectors(MODERATE, min_size=2), POSITIVE_T, POSITIVE_T)
@@ -119,8 +134,9 @@ def test_softplus_and_sigmoid_are_monotone_in_x(x, T):
     assert np.all(np.diff(ops.softplus(x, T)[order]) >= 0)
     assert np.all(np.diff(ops.sigmoid(x, T)[order]) >= 0)
     # softplus_T(x) - softplus_T(-x) = x, and softplus >= relu
-    np.testing.assert_allclose(ops.softplus(x, T) - ops.softplus(-x, T), x,
-                               atol=1e-9 * (1 + T))
+    np.testing.assert_allclose(
+        ops.softplus(x, T) - ops.softplus(-x, T), x, atol=1e-9 * (1 + T)
+    )
     assert np.all(ops.softplus(x, T) >= np.maximum(x, 0) - 1e-12)
 
 
@@ -130,8 +146,9 @@ def test_float32_agrees_with_float64(x, T):
     np.testing.assert_allclose(ops.softmax(x, T), ops.softmax(x64, T), atol=2e-6)
     np.testing.assert_allclose(ops.sigmoid(x, T), ops.sigmoid(x64, T), atol=2e-6)
     scale = 1 + np.abs(x64).max()
-    np.testing.assert_allclose(ops.softplus(x, T), ops.softplus(x64, T),
-                               atol=2e-6 * scale + 1e-6 * T)
+    np.testing.assert_allclose(
+        ops.softplus(x, T), ops.softplus(x64, T), atol=2e-6 * scale + 1e-6 * T
+    )
     assert abs(ops.logsumexp(x, T) - ops.logsumexp(x64, T)) <= 2e-6 * scale + 2e-6 * T
 
 

@@ -11,11 +11,15 @@ X = (np.random.default_rng(0).random((60, 6)) < 0.4).astype(float)
 Y = np.arange(60) % 2
 
 
-@pytest.mark.parametrize("make", [
-    lambda: BoltzmannMachine(n_components=3, max_iter=2, batch_size=10, verbose=2),
-    lambda: EnergyClassifier(n_components=3, max_iter=2, batch_size=10, verbose=2,
-                             n_iter_no_change=5),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BoltzmannMachine(n_components=3, max_iter=2, batch_size=10, verbose=2),
+        lambda: EnergyClassifier(
+            n_components=3, max_iter=2, batch_size=10, verbose=2, n_iter_no_change=5
+        ),
+    ],
+)
 @pytest.mark.parametrize("with_tqdm", [True, False])
 def test_verbose_2_shows_progress_within_epochs(make, with_tqdm, capsys, monkeypatch):
     if with_tqdm:

@@ -79,11 +79,17 @@ def test_gaussian_visible_units():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 5))
     X[:, 1] = X[:, 0] + 0.1 * rng.normal(size=200)  # structure to learn
-    rbm = BoltzmannMachine(n_components=4, visible="gaussian", max_iter=20,
-                           learning_rate=0.01, random_state=0).fit(X)
+    rbm = BoltzmannMachine(
+        n_components=4,
+        visible="gaussian",
+        max_iter=20,
+        learning_rate=0.01,
+        random_state=0,
+    ).fit(X)
     assert np.isfinite(rbm.components_).all()
-    np.testing.assert_allclose(rbm.free_energy(X[:5]), brute_free_energy(
-        rbm._params(), X[:5], 1.0))
+    np.testing.assert_allclose(
+        rbm.free_energy(X[:5]), brute_free_energy(rbm._params(), X[:5], 1.0)
+    )
     # the model prefers the correlated data to data with the correlation broken
     broken = X.copy()
     broken[:, 1] = rng.permutation(broken[:, 1])
@@ -98,8 +104,9 @@ def test_gaussian_visible_units():
 @pytest.mark.parametrize("T", [0.5, 1.0, 2.0])
 def test_free_energy_against_enumeration(T):
     X = _binary()
-    rbm = BoltzmannMachine(n_components=5, max_iter=5, temperature=T,
-                           random_state=0).fit(X)
+    rbm = BoltzmannMachine(
+        n_components=5, max_iter=5, temperature=T, random_state=0
+    ).fit(X)
     np.testing.assert_allclose(
         rbm.free_energy(X), brute_free_energy(rbm._params(), X, T), rtol=1e-10
     )
@@ -159,14 +166,16 @@ def test_sample_and_gibbs(digits):
 def test_partial_fit_is_correctly_scaled():
     """An update on X and on X stacked twice is the same update."""
     X = _binary(n=30)
-    rbm = BoltzmannMachine(n_components=4, method="pcd", batch_size=10,
-                           random_state=0).partial_fit(X)
+    rbm = BoltzmannMachine(
+        n_components=4, method="pcd", batch_size=10, random_state=0
+    ).partial_fit(X)
     twin = copy.deepcopy(rbm)
     rbm.partial_fit(X)
     twin.partial_fit(np.vstack([X, X]))
     np.testing.assert_allclose(rbm.components_, twin.components_, rtol=1e-12)
-    np.testing.assert_allclose(rbm.intercept_visible_, twin.intercept_visible_,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        rbm.intercept_visible_, twin.intercept_visible_, rtol=1e-12
+    )
 
 
 def test_partial_fit_learns():
@@ -174,8 +183,9 @@ def test_partial_fit_learns():
     X = (X > 7).astype(float)
     # CD: partial_fit keeps the learning rate constant, which suits CD (PCD
     # needs it decayed to settle; see the partial_fit docstring)
-    rbm = BoltzmannMachine(n_components=10, method="cd", learning_rate=0.05,
-                           random_state=0)
+    rbm = BoltzmannMachine(
+        n_components=10, method="cd", learning_rate=0.05, random_state=0
+    )
     rbm.partial_fit(X[:20])
     start = _exact_loglik(rbm, X[1200:])
     for _ in range(3):  # epochs
@@ -187,8 +197,9 @@ def test_partial_fit_learns():
 @pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
 def test_same_result_for_any_n_jobs(method):
     X = (np.random.default_rng(0).random((1024, 128)) < 0.3).astype(np.float32)
-    kw = dict(n_components=256, batch_size=512, max_iter=2, method=method,
-              random_state=0)
+    kw = dict(
+        n_components=256, batch_size=512, max_iter=2, method=method, random_state=0
+    )
     one = BoltzmannMachine(n_jobs=1, **kw).fit(X)
     two = BoltzmannMachine(n_jobs=2, **kw).fit(X)
     np.testing.assert_array_equal(one.components_, two.components_)
@@ -218,12 +229,13 @@ def test_initial_visible_biases_match_data_marginals():
 # --------------------------------------------------------------------------
 def test_pipeline_grid_search_over_temperature(digits):
     X, y = digits
-    pipe = Pipeline([
-        ("rbm", BoltzmannMachine(n_components=16, max_iter=3, random_state=0)),
-        ("clf", LogisticRegression(max_iter=500)),
-    ])
-    search = GridSearchCV(pipe, {"rbm__temperature": [0.05, 1.0, 50.0]}, cv=2,
-                          n_jobs=2)
+    pipe = Pipeline(
+        [
+            ("rbm", BoltzmannMachine(n_components=16, max_iter=3, random_state=0)),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    )
+    search = GridSearchCV(pipe, {"rbm__temperature": [0.05, 1.0, 50.0]}, cv=2, n_jobs=2)
     search.fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     # at T = 50 every feature is about 0.5: nearly useless to the classifier
@@ -252,8 +264,11 @@ def test_pandas_output_and_feature_names(digits):
     rbm.set_output(transform="pandas")
     out = rbm.fit_transform(df)
     assert isinstance(out, pd.DataFrame)
-    assert list(out.columns) == ["boltzmannmachine0", "boltzmannmachine1",
-                                 "boltzmannmachine2"]
+    assert list(out.columns) == [
+        "boltzmannmachine0",
+        "boltzmannmachine1",
+        "boltzmannmachine2",
+    ]
     assert list(rbm.feature_names_in_) == list(df.columns)
 
 
@@ -263,8 +278,11 @@ def test_verbose_prints_one_line_per_epoch(capsys, digits):
     )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
-    assert re.match(r"\[BoltzmannMachine\] Iteration 3, pseudo-likelihood = -\d+\.\d+, "
-                    r"time = \d+\.\d+s", lines[-1])
+    assert re.match(
+        r"\[BoltzmannMachine\] Iteration 3, pseudo-likelihood = -\d+\.\d+, "
+        r"time = \d+\.\d+s",
+        lines[-1],
+    )
 
 
 # --------------------------------------------------------------------------
@@ -338,8 +356,13 @@ def test_runaway_gaussian_training_is_an_error_not_huge_weights():
     from sklearn.preprocessing import StandardScaler
 
     X = StandardScaler().fit_transform(load_digits().data)
-    rbm = BoltzmannMachine(n_components=256, visible="gaussian", learning_rate=0.05,
-                           max_iter=20, random_state=0)
+    rbm = BoltzmannMachine(
+        n_components=256,
+        visible="gaussian",
+        learning_rate=0.05,
+        max_iter=20,
+        random_state=0,
+    )
     with pytest.raises(ValueError, match="diverged"):
         rbm.fit(X)
 
@@ -350,8 +373,9 @@ def test_gaussian_defaults_learn_on_standardised_data():
 
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    rbm = BoltzmannMachine(n_components=64, visible="gaussian", max_iter=10,
-                           random_state=0).fit(X[:1200])
+    rbm = BoltzmannMachine(
+        n_components=64, visible="gaussian", max_iter=10, random_state=0
+    ).fit(X[:1200])
     assert np.abs(rbm.components_).max() < 5
     clf = LogisticRegression(max_iter=2000).fit(rbm.transform(X[:1200]), y[:1200])
     assert clf.score(rbm.transform(X[1200:]), y[1200:]) > 0.8
@@ -361,8 +385,14 @@ def test_gaussian_defaults_learn_on_standardised_data():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy, on the way to the error
 def test_divergence_is_an_error_not_nan():
     X = np.random.default_rng(0).normal(size=(50, 4)) * 1e3
-    rbm = BoltzmannMachine(n_components=3, visible="gaussian", learning_rate=1e3,
-                           momentum=0.5, max_iter=50, random_state=0)
+    rbm = BoltzmannMachine(
+        n_components=3,
+        visible="gaussian",
+        learning_rate=1e3,
+        momentum=0.5,
+        max_iter=50,
+        random_state=0,
+    )
     with pytest.raises(ValueError, match="diverged"):
         rbm.fit(X)
 
@@ -370,8 +400,9 @@ def test_divergence_is_an_error_not_nan():
 def test_gaussian_samples_are_real_valued_and_near_the_data():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4)) + np.array([2.0, -1.0, 0.0, 0.5])
-    rbm = BoltzmannMachine(n_components=3, visible="gaussian", max_iter=10,
-                           random_state=0).fit(X)
+    rbm = BoltzmannMachine(
+        n_components=3, visible="gaussian", max_iter=10, random_state=0
+    ).fit(X)
     S = rbm.sample(500, n_steps=50, random_state=0)
     assert S.shape == (500, 4) and np.isfinite(S).all()
     assert len(np.unique(S)) > 1000  # continuous values, not binary
@@ -380,14 +411,19 @@ def test_gaussian_samples_are_real_valued_and_near_the_data():
 
 @pytest.mark.parametrize(
     "param, values",
-    [("momentum_warmup", (0, 5)), ("learning_rate_schedule", ("linear", "constant")),
-     ("weight_decay", (0.0, 1e-2)), ("n_gibbs_steps", (1, 3))],
+    [
+        ("momentum_warmup", (0, 5)),
+        ("learning_rate_schedule", ("linear", "constant")),
+        ("weight_decay", (0.0, 1e-2)),
+        ("n_gibbs_steps", (1, 3)),
+    ],
 )
 def test_training_parameters_take_effect(param, values):
     X = _binary(n=100)
     fitted = [
-        BoltzmannMachine(n_components=4, max_iter=8, random_state=0,
-                         **{param: value}).fit(X).components_
+        BoltzmannMachine(n_components=4, max_iter=8, random_state=0, **{param: value})
+        .fit(X)
+        .components_
         for value in values
     ]
     assert not np.allclose(fitted[0], fitted[1])
@@ -395,7 +431,8 @@ def test_training_parameters_take_effect(param, values):
 
 @pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
 def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
-        method, monkeypatch):
+    method, monkeypatch
+):
     # the data side of a CD update is deterministic (probabilities): with
     # integer weights it equals that of the repeated rows; the chains' side is
     # the model's and is not weighted
@@ -412,8 +449,9 @@ def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
         return original(Vs, Hs, *args, **kwargs)
 
     monkeypatch.setattr(_cd, "weight_step", capture)
-    params = dict(n_components=4, method=method, batch_size=3, random_state=0,
-                  n_temperatures=2)
+    params = dict(
+        n_components=4, method=method, batch_size=3, random_state=0, n_temperatures=2
+    )
     stats, starts = [], []
     for data, weights in ((X, w), (np.repeat(X, w, axis=0), None)):
         seen.clear()
@@ -432,7 +470,8 @@ def test_sample_weights_change_the_fit():
     w = np.where(X[:, 0] > 0, 5.0, 0.2)
     a = BoltzmannMachine(n_components=3, max_iter=5, random_state=0).fit(X)
     b = BoltzmannMachine(n_components=3, max_iter=5, random_state=0).fit(
-        X, sample_weight=w)
+        X, sample_weight=w
+    )
     # the weighted data has unit 0 on far more often: its bias follows
     assert b.intercept_visible_[0] > a.intercept_visible_[0] + 0.5
     with pytest.raises(ValueError, match="(?i)sample.weight"):

@@ -27,12 +27,19 @@ Y_DIGITS = Y_DIGITS[:400]
 CASES = {
     "BoltzmannMachine": (
         lambda: BoltzmannMachine(n_components=16, max_iter=3, random_state=0),
-        _cd.CDTrainer, "step"),
+        _cd.CDTrainer,
+        "step",
+    ),
     "EnergyClassifier": (
         lambda: EnergyClassifier(n_components=16, max_iter=3, random_state=0),
-        _conditional.ClassRBMTrainer, "step"),
+        _conditional.ClassRBMTrainer,
+        "step",
+    ),
     "TemperedSoftmaxClassifier": (
-        lambda: TemperedSoftmaxClassifier(), _softmax, "tempered_loss_grad"),
+        lambda: TemperedSoftmaxClassifier(),
+        _softmax,
+        "tempered_loss_grad",
+    ),
 }
 
 
@@ -69,8 +76,9 @@ def test_interrupted_first_fit_leaves_estimator_unfitted(case, monkeypatch):
         _fit(est)
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(NotFittedError):
-        est.score_samples(X_DIGITS) if case == "BoltzmannMachine" else \
-            est.predict(X_DIGITS)
+        est.score_samples(X_DIGITS) if case == "BoltzmannMachine" else est.predict(
+            X_DIGITS
+        )
     monkeypatch.undo()
     _fit(est)  # and it can still be fitted
 
@@ -83,19 +91,30 @@ def test_interrupted_refit_keeps_the_previous_fit(case, monkeypatch):
     state = pickle.dumps(est)
     _interrupt_after(monkeypatch, owner, name, 2)
     with pytest.raises(KeyboardInterrupt):
-        _fit(est.set_params(random_state=1) if case != "TemperedSoftmaxClassifier"
-             else est, X_DIGITS[:200], Y_DIGITS[:200])
+        _fit(
+            est.set_params(random_state=1)
+            if case != "TemperedSoftmaxClassifier"
+            else est,
+            X_DIGITS[:200],
+            Y_DIGITS[:200],
+        )
     monkeypatch.undo()
     after = _outputs(est)
     for key in before:
         np.testing.assert_array_equal(after[key], before[key])
-    assert pickle.dumps(est.set_params(
-        **({"random_state": 0} if case != "TemperedSoftmaxClassifier" else {}))
-    ) == state
+    assert (
+        pickle.dumps(
+            est.set_params(
+                **({"random_state": 0} if case != "TemperedSoftmaxClassifier" else {})
+            )
+        )
+        == state
+    )
 
 
 def _interrupt_inside_weight_update(monkeypatch):
     """The weight step updates the parameters in place, then is interrupted."""
+
     def interrupted(*args, **kwargs):
         weight_step(*args, **kwargs)
         raise KeyboardInterrupt
@@ -105,13 +124,21 @@ def _interrupt_inside_weight_update(monkeypatch):
 
 
 def _state(est):
-    return {k: (v.copy() if isinstance(v, np.ndarray) else v)
-            for k, v in vars(est).items() if k.endswith("_")}
+    return {
+        k: (v.copy() if isinstance(v, np.ndarray) else v)
+        for k, v in vars(est).items()
+        if k.endswith("_")
+    }
 
 
-@pytest.mark.parametrize("case, method", [
-    ("BoltzmannMachine", None), ("EnergyClassifier", "hybrid"),
-    ("EnergyClassifier", "discriminative")])
+@pytest.mark.parametrize(
+    "case, method",
+    [
+        ("BoltzmannMachine", None),
+        ("EnergyClassifier", "hybrid"),
+        ("EnergyClassifier", "discriminative"),
+    ],
+)
 def test_interrupted_partial_fit_is_all_or_nothing(case, method, monkeypatch):
     make = CASES[case][0]
     est = make()
@@ -143,8 +170,13 @@ def test_interrupted_partial_fit_is_all_or_nothing(case, method, monkeypatch):
 def test_diverged_partial_fit_keeps_the_previous_parameters():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 20)) * 50
-    est = BoltzmannMachine(visible="gaussian", n_components=8, learning_rate=10.0,
-                           momentum=0.99, random_state=0)
+    est = BoltzmannMachine(
+        visible="gaussian",
+        n_components=8,
+        learning_rate=10.0,
+        momentum=0.99,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for _ in range(200):
@@ -168,8 +200,14 @@ def test_diverged_partial_fit_keeps_the_previous_parameters():
 def test_diverged_fit_does_not_keep_nan_parameters():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 20)) * 50
-    est = BoltzmannMachine(visible="gaussian", n_components=8, learning_rate=10.0,
-                           momentum=0.99, max_iter=30, random_state=0)
+    est = BoltzmannMachine(
+        visible="gaussian",
+        n_components=8,
+        learning_rate=10.0,
+        momentum=0.99,
+        max_iter=30,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(ValueError, match="Training diverged"):
@@ -194,8 +232,9 @@ def test_fit_is_reproducible_across_runs_and_n_jobs(case):
     fits = [_fit(make().set_params(n_jobs=j)) for j in (1, 2, 1)]
     for other in fits[1:]:
         np.testing.assert_array_equal(other.components_, fits[0].components_)
-        np.testing.assert_array_equal(other.intercept_hidden_,
-                                      fits[0].intercept_hidden_)
+        np.testing.assert_array_equal(
+            other.intercept_hidden_, fits[0].intercept_hidden_
+        )
 
 
 def test_softmax_fit_is_reproducible():
@@ -208,8 +247,11 @@ def test_softmax_fit_is_reproducible():
 def _blas_threads():
     from threadpoolctl import threadpool_info
 
-    return [(i["internal_api"], i["num_threads"]) for i in threadpool_info()
-            if i["user_api"] == "blas"]
+    return [
+        (i["internal_api"], i["num_threads"])
+        for i in threadpool_info()
+        if i["user_api"] == "blas"
+    ]
 
 
 @pytest.mark.parametrize("case", ["BoltzmannMachine", "EnergyClassifier"])
@@ -238,8 +280,7 @@ def test_interrupt_stops_ais_workers_promptly():
 
     from sklearn_thermo import _ais
 
-    est = _fit(BoltzmannMachine(n_components=24, max_iter=1, random_state=0,
-                                n_jobs=2))
+    est = _fit(BoltzmannMachine(n_components=24, max_iter=1, random_state=0, n_jobs=2))
     n_betas = 2_000_000  # minutes of work, were it not stopped
     betas_run = []
     original = _ais._anneal
@@ -248,6 +289,7 @@ def test_interrupt_stops_ais_workers_promptly():
         def counted():
             betas_run.append(_ais._CHECK_EVERY)
             check()
+
         return original(*args, check=counted, **kwargs)
 
     timer = None
@@ -275,9 +317,17 @@ def test_inference_memory_does_not_grow_with_rows(case):
     # one thread: each thread has its own bounded chunk scratch, and how many
     # threads a call uses depends on the machine's load
     est = _fit(CASES[case][0]().set_params(n_components=64, n_jobs=1))
-    methods = [m for m in ("transform", "free_energy", "score_samples",
-                           "decision_function", "predict_proba")
-               if hasattr(est, m)]
+    methods = [
+        m
+        for m in (
+            "transform",
+            "free_energy",
+            "score_samples",
+            "decision_function",
+            "predict_proba",
+        )
+        if hasattr(est, m)
+    ]
     est.score_samples(X_DIGITS[:5])  # log Z computed outside the measurement
     peaks = {}
     for n in (16_000, 64_000):  # several chunks per thread at both sizes

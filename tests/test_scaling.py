@@ -20,10 +20,14 @@ def test_grid_search_over_temperature_on_a_dask_cluster():
 
     def search():
         return GridSearchCV(
-            EnergyClassifier(n_components=16, method="discriminative", max_iter=3,
-                             random_state=0),
-            {"temperature": [0.25, 1.0, 4.0]}, cv=3, scoring="neg_log_loss",
-            n_jobs=-1)
+            EnergyClassifier(
+                n_components=16, method="discriminative", max_iter=3, random_state=0
+            ),
+            {"temperature": [0.25, 1.0, 4.0]},
+            cv=3,
+            scoring="neg_log_loss",
+            n_jobs=-1,
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -32,14 +36,23 @@ def test_grid_search_over_temperature_on_a_dask_cluster():
             # dask's own deprecations are not ours to fail on
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
-            with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                          processes=False,
-                                          dashboard_address=None) as cluster, \
-                    distributed.Client(cluster), joblib.parallel_backend("dask"):
+            with (
+                distributed.LocalCluster(
+                    n_workers=2,
+                    threads_per_worker=1,
+                    processes=False,
+                    dashboard_address=None,
+                ) as cluster,
+                distributed.Client(cluster),
+                joblib.parallel_backend("dask"),
+            ):
                 remote = search().fit(X, y)
     assert remote.best_params_ == local.best_params_
-    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
-                               local.cv_results_["mean_test_score"], rtol=1e-12)
+    np.testing.assert_allclose(
+        remote.cv_results_["mean_test_score"],
+        local.cv_results_["mean_test_score"],
+        rtol=1e-12,
+    )
 
 
 @pytest.mark.slow
@@ -48,8 +61,13 @@ def test_out_of_core_partial_fit_from_a_memmap_matches_fit(tmp_path):
     X = (X > 7).astype(np.float64)
     X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
     epochs, batch, lr = 10, 20, 0.05
-    in_memory = BoltzmannMachine(n_components=16, max_iter=epochs, batch_size=batch,
-                                 learning_rate=lr, random_state=0).fit(X_train)
+    in_memory = BoltzmannMachine(
+        n_components=16,
+        max_iter=epochs,
+        batch_size=batch,
+        learning_rate=lr,
+        random_state=0,
+    ).fit(X_train)
 
     path = tmp_path / "train.dat"
     disk = np.memmap(path, dtype=np.float64, mode="w+", shape=X_train.shape)
@@ -61,8 +79,9 @@ def test_out_of_core_partial_fit_from_a_memmap_matches_fit(tmp_path):
     rng = np.random.default_rng(0)
     for epoch in range(epochs):
         # fit's schedules, by hand: linear decay and momentum warm-up
-        streamed.set_params(learning_rate=lr * (1 - epoch / epochs),
-                            momentum=0.5 if epoch < 5 else 0.9)
+        streamed.set_params(
+            learning_rate=lr * (1 - epoch / epochs), momentum=0.5 if epoch < 5 else 0.9
+        )
         for start in rng.permutation(np.arange(0, len(disk), 256)):
             chunk = np.asarray(disk[start : start + 256])  # one chunk in memory
             chunk = chunk[rng.permutation(len(chunk))]
@@ -71,4 +90,5 @@ def test_out_of_core_partial_fit_from_a_memmap_matches_fit(tmp_path):
     # exact held-out log-likelihood (16 hidden units are enumerated)
     assert streamed.score(X_test) > in_memory.score(X_test) - 1.0
     assert streamed.score(X_test) > BoltzmannMachine(
-        n_components=16, max_iter=1, random_state=0).fit(X_train).score(X_test)
+        n_components=16, max_iter=1, random_state=0
+    ).fit(X_train).score(X_test)

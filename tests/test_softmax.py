@@ -42,12 +42,14 @@ def test_unit_temperature_equals_logistic_regression(data, weighted, request):
     ref = LogisticRegression(C=1 / (total * alpha), tol=1e-10, max_iter=10000)
     ref.fit(X, y, sample_weight=sw)
     assert ours.coef_.shape == ref.coef_.shape
-    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-4,
-                               atol=1e-4 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(
+        ours.coef_, ref.coef_, rtol=1e-4, atol=1e-4 * np.abs(ref.coef_).max()
+    )
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
-    np.testing.assert_allclose(ours.decision_function(X), ref.decision_function(X),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ours.decision_function(X), ref.decision_function(X), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("K", [1, 3])
@@ -55,15 +57,19 @@ def test_unit_temperature_equals_logistic_regression(data, weighted, request):
 def test_gradient_matches_finite_differences(K, dtype):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(30, 4)).astype(dtype)
-    Y = (np.eye(K)[rng.integers(0, K, 30)] if K > 1
-         else rng.integers(0, 2, (30, 1))).astype(dtype)
+    Y = (
+        np.eye(K)[rng.integers(0, K, 30)] if K > 1 else rng.integers(0, 2, (30, 1))
+    ).astype(dtype)
     sw = rng.uniform(0.5, 2, 30)
     w = rng.normal(size=K * 4 + K)
     args = (X, Y, sw, 0.1, 0.7, True)
     eps = 1e-7 if dtype == np.float64 else 1e-2  # float32 loss: a coarser step
-    err = scipy.optimize.check_grad(lambda v: tempered_loss_grad(v, *args)[0],
-                                    lambda v: tempered_loss_grad(v, *args)[1], w,
-                                    epsilon=eps)
+    err = scipy.optimize.check_grad(
+        lambda v: tempered_loss_grad(v, *args)[0],
+        lambda v: tempered_loss_grad(v, *args)[1],
+        w,
+        epsilon=eps,
+    )
     norm = np.linalg.norm(tempered_loss_grad(w, *args)[1])
     assert err < (1e-6 if dtype == np.float64 else 1e-2) * max(1.0, norm)
 
@@ -81,8 +87,10 @@ def test_temperature_and_alpha_interact_as_documented(digits):
 @pytest.mark.slow
 def test_higher_temperature_gives_softer_predictions(digits):
     X, y = digits
-    entropies = [TemperedSoftmaxClassifier(T, alpha=1e-3).fit(X, y)
-                 .predict_entropy(X).mean() for T in (0.5, 1.0, 4.0)]
+    entropies = [
+        TemperedSoftmaxClassifier(T, alpha=1e-3).fit(X, y).predict_entropy(X).mean()
+        for T in (0.5, 1.0, 4.0)
+    ]
     assert entropies[0] < entropies[1] < entropies[2]
 
 
@@ -120,8 +128,10 @@ def test_auto_temperature_calibrates(digits):
     assert auto.temperature_ > 1.2
     # same argmax, better held-out log-likelihood
     np.testing.assert_array_equal(auto.predict(X[te]), raw.predict(X[te]))
+
     def nll(c):
         return -np.mean(np.log(c.predict_proba(X[te])[np.arange(len(te)), y[te]]))
+
     assert nll(auto) < nll(raw)
     np.testing.assert_allclose(auto.coef_, raw.coef_)
 
@@ -158,9 +168,13 @@ def test_warm_start_continues(digits):
 @pytest.mark.slow
 def test_grid_search_over_temperature_and_calibrated_cv(digits):
     X, y = digits
-    search = GridSearchCV(TemperedSoftmaxClassifier(alpha=1e-2),
-                          {"temperature": [0.05, 1.0, 20.0]},
-                          scoring="neg_log_loss", cv=3, n_jobs=2).fit(X, y)
+    search = GridSearchCV(
+        TemperedSoftmaxClassifier(alpha=1e-2),
+        {"temperature": [0.05, 1.0, 20.0]},
+        scoring="neg_log_loss",
+        cv=3,
+        n_jobs=2,
+    ).fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     assert np.argmax(scores) == 0  # with this alpha a cold model fits best
     cal = CalibratedClassifierCV(TemperedSoftmaxClassifier(), cv=3).fit(X, y)

@@ -57,12 +57,16 @@ def _clf(**kw):
 # --------------------------------------------------------------------------
 def test_log_z_cache_keys_random_state_instances_by_their_state():
     rbm = _rbm()
-    values = [rbm.log_partition("ais", n_betas=50, n_chains=8,
-                                random_state=np.random.RandomState(s))
-              for s in range(4)]
+    values = [
+        rbm.log_partition(
+            "ais", n_betas=50, n_chains=8, random_state=np.random.RandomState(s)
+        )
+        for s in range(4)
+    ]
     assert len(set(values)) == 4  # not one value under a reused id()
-    again = rbm.log_partition("ais", n_betas=50, n_chains=8,
-                              random_state=np.random.RandomState(2))
+    again = rbm.log_partition(
+        "ais", n_betas=50, n_chains=8, random_state=np.random.RandomState(2)
+    )
     assert again == values[2]  # the same state, the same value
 
 
@@ -102,7 +106,8 @@ def test_log_z_cache_keys_the_temperature():
         rbm.set_params(temperature=T)
         values.setdefault(T, []).append(rbm.log_partition())
         assert values[T][-1] == pytest.approx(
-            log_partition_exact(rbm._params(), T), abs=1e-9)
+            log_partition_exact(rbm._params(), T), abs=1e-9
+        )
     assert values[1.0][0] == values[1.0][1]
 
 
@@ -137,8 +142,10 @@ BAD_TEMPERATURES = [-1.0, 0.0, np.nan, np.inf, "hot"]
 
 
 @pytest.mark.parametrize("T", BAD_TEMPERATURES)
-@pytest.mark.parametrize("method", ["transform", "score_samples", "free_energy",
-                                    "gibbs", "pseudo_log_likelihood"])
+@pytest.mark.parametrize(
+    "method",
+    ["transform", "score_samples", "free_energy", "gibbs", "pseudo_log_likelihood"],
+)
 def test_boltzmann_validates_temperature_set_after_fit(method, T):
     rbm = _rbm()
     rbm.set_params(temperature=T)
@@ -147,8 +154,10 @@ def test_boltzmann_validates_temperature_set_after_fit(method, T):
 
 
 @pytest.mark.parametrize("T", BAD_TEMPERATURES)
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function",
-                                    "transform", "score_samples"])
+@pytest.mark.parametrize(
+    "method",
+    ["predict", "predict_proba", "decision_function", "transform", "score_samples"],
+)
 def test_energy_classifier_validates_temperature_set_after_fit(method, T):
     clf = _clf()
     clf.set_params(temperature=T)
@@ -232,9 +241,15 @@ def test_huge_sample_weights_are_normalised():
     assert np.abs(huge.coef_).max() > 0.01
 
 
-@pytest.mark.parametrize("class_weight", [
-    {0: np.nan, 1: 1, 2: 1}, {0: np.inf, 1: 1, 2: 1}, {0: -1, 1: 1, 2: 1},
-    {0: "a", 1: 1, 2: 1}])
+@pytest.mark.parametrize(
+    "class_weight",
+    [
+        {0: np.nan, 1: 1, 2: 1},
+        {0: np.inf, 1: 1, 2: 1},
+        {0: -1, 1: 1, 2: 1},
+        {0: "a", 1: 1, 2: 1},
+    ],
+)
 def test_invalid_class_weights_raise(class_weight):
     X, y = RNG.normal(size=(60, 3)), np.arange(60) % 3
     with pytest.raises(ValueError, match="class_weight must map classes"):
@@ -250,11 +265,14 @@ def test_all_zero_class_weights_raise():
 # --------------------------------------------------------------------------
 # EnergyClassifier's classes, verbose with sparse Gaussian data
 # --------------------------------------------------------------------------
-@pytest.mark.parametrize("classes, match", [
-    ([0, 1, 2, None], "one comparable type"),
-    ([[0, 1], [2, 3]], "1-D"),
-    ([0.0, 1.0, np.nan], "finite labels"),
-])
+@pytest.mark.parametrize(
+    "classes, match",
+    [
+        ([0, 1, 2, None], "one comparable type"),
+        ([[0, 1], [2, 3]], "1-D"),
+        ([0.0, 1.0, np.nan], "finite labels"),
+    ],
+)
 def test_partial_fit_classes_are_checked(classes, match):
     with pytest.raises(ValueError, match=match):
         EnergyClassifier(n_components=3).partial_fit(X_BIN, Y_BIN, classes=classes)
@@ -262,8 +280,7 @@ def test_partial_fit_classes_are_checked(classes, match):
 
 def test_verbose_with_sparse_gaussian_data(capsys):
     X = sp.csr_matrix(RNG.normal(size=(40, 6)))
-    BoltzmannMachine(visible="gaussian", verbose=1, max_iter=2,
-                     n_components=3).fit(X)
+    BoltzmannMachine(visible="gaussian", verbose=1, max_iter=2, n_components=3).fit(X)
     assert "reconstruction error" in capsys.readouterr().out
 
 
@@ -287,8 +304,9 @@ def test_energy_classifier_at_tiny_temperatures(dtype, T):
     hard = d + np.maximum(A[:, :, None] + U[None].reshape(1, -1, K), 0).sum(1)
     gap = np.sort(hard, axis=1)
     clear = gap[:, -1] - gap[:, -2] > 1e-3
-    np.testing.assert_array_equal(clf.predict(X)[clear],
-                                  clf.classes_[np.argmax(hard, axis=1)][clear])
+    np.testing.assert_array_equal(
+        clf.predict(X)[clear], clf.classes_[np.argmax(hard, axis=1)][clear]
+    )
     if dtype == np.float32 and T == 1e-300:
         with pytest.raises(ValueError, match="temperature"):
             clf.score_samples(X)  # scores of order 1 / T: beyond float32
@@ -303,9 +321,15 @@ def test_energy_classifier_fits_at_small_temperatures():
         assert np.isfinite(clf.loss_curve_).all()
 
 
-@pytest.mark.parametrize("dtype, T, ok", [
-    (np.float64, 1e-300, True), (np.float32, 1e-30, True),
-    (np.float32, 1e-300, False), (np.float64, 5e-324, False)])
+@pytest.mark.parametrize(
+    "dtype, T, ok",
+    [
+        (np.float64, 1e-300, True),
+        (np.float32, 1e-30, True),
+        (np.float32, 1e-300, False),
+        (np.float64, 5e-324, False),
+    ],
+)
 def test_score_samples_at_tiny_temperatures_is_finite_or_a_clear_error(dtype, T, ok):
     rbm = _rbm()
     X = X_BIN.astype(dtype)
@@ -327,8 +351,9 @@ Y3 = np.array(["pos", "neg", "neg", "pos", "neg"])
 P3 = np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4], [0.1, 0.9]])
 
 
-@pytest.mark.parametrize("metric", [expected_calibration_error,
-                                    maximum_calibration_error])
+@pytest.mark.parametrize(
+    "metric", [expected_calibration_error, maximum_calibration_error]
+)
 def test_metric_labels_in_column_order(metric):
     # columns ["pos", "neg"] (not sorted) against the sorted order, swapped
     a = metric(Y3, P3, labels=["pos", "neg"], n_bins=4)
@@ -339,8 +364,9 @@ def test_metric_labels_in_column_order(metric):
         metric(Y3, P3, labels=["pos", "pos"])
 
 
-@pytest.mark.parametrize("metric", [expected_calibration_error,
-                                    maximum_calibration_error])
+@pytest.mark.parametrize(
+    "metric", [expected_calibration_error, maximum_calibration_error]
+)
 def test_metric_huge_sample_weights_are_normalised(metric):
     y, P = np.array([0, 1, 1, 0]), P3[:4]
     plain = metric(y, P, n_bins=5)
@@ -388,14 +414,25 @@ def test_sigmoid_at_subnormal_temperatures():
     assert ops.sigmoid(5e-324, 5e-324) == pytest.approx(1 / (1 + np.exp(-1)))
     x = np.float32(1e-45)  # rounds to the subnormal 1.4e-45
     assert ops.sigmoid(x, 1e-45) == pytest.approx(
-        1 / (1 + np.exp(-float(x) / 1e-45)), rel=1e-6)
+        1 / (1 + np.exp(-float(x) / 1e-45)), rel=1e-6
+    )
     assert ops.sigmoid(-1e-300, 1e-310) == pytest.approx(0.0, abs=1e-300)
     assert ops.sigmoid(0.0, 5e-324) == 0.5
 
 
-@pytest.mark.parametrize("fn", [ops.logsumexp, ops.softmax, ops.log_softmax,
-                                ops.entropy, ops.free_energy, ops.sigmoid,
-                                ops.softplus, ops.boltzmann])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        ops.logsumexp,
+        ops.softmax,
+        ops.log_softmax,
+        ops.entropy,
+        ops.free_energy,
+        ops.sigmoid,
+        ops.softplus,
+        ops.boltzmann,
+    ],
+)
 def test_ops_take_python_scalars_and_refuse_ragged_lists(fn):
     r = fn(3.0)
     assert np.ndim(r) == 0 and np.isfinite(r)
@@ -412,8 +449,9 @@ def test_softmax_kernel_float32_at_a_temperature_below_its_range():
     assert lse.shape == (2,)
 
 
-@pytest.mark.parametrize("fn", [ops.softplus, ops.logsumexp, ops.softmax,
-                                ops.log_softmax])
+@pytest.mark.parametrize(
+    "fn", [ops.softplus, ops.logsumexp, ops.softmax, ops.log_softmax]
+)
 def test_float32_at_temperatures_subnormal_in_float32(fn):
     # T rounds badly in float32 (1e-44 -> 9.8e-45): computed in float64
     x = np.array([0.0, 1e-44, -3e-44], np.float32)
@@ -429,13 +467,18 @@ def test_float32_at_temperatures_subnormal_in_float32(fn):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("T", [1e-30, 1e-300, 5e-324, 1e30, 1e300])
 def test_every_method_at_extreme_temperatures_is_finite_or_a_clear_error(
-        visible, dtype, T):
+    visible, dtype, T
+):
     X = X_BIN if visible == "bernoulli" else RNG.normal(size=X_BIN.shape)
     X = X.astype(dtype)
-    rbm = _quiet_fit(BoltzmannMachine(n_components=5, max_iter=2, visible=visible,
-                                      random_state=0), X)
-    clf = _quiet_fit(EnergyClassifier(n_components=5, max_iter=2, visible=visible,
-                                      random_state=0), X, np.arange(len(X)) % 3)
+    rbm = _quiet_fit(
+        BoltzmannMachine(n_components=5, max_iter=2, visible=visible, random_state=0), X
+    )
+    clf = _quiet_fit(
+        EnergyClassifier(n_components=5, max_iter=2, visible=visible, random_state=0),
+        X,
+        np.arange(len(X)) % 3,
+    )
     rbm.set_params(temperature=T)
     clf.set_params(temperature=T)
     calls = {
@@ -464,8 +507,11 @@ def test_every_method_at_extreme_temperatures_is_finite_or_a_clear_error(
             else:
                 assert np.isfinite(out).all(), name
                 if name.endswith("proba"):
-                    np.testing.assert_allclose(np.exp(out).sum(1) if "log" in name
-                                               else out.sum(1), 1.0, rtol=1e-5)
+                    np.testing.assert_allclose(
+                        np.exp(out).sum(1) if "log" in name else out.sum(1),
+                        1.0,
+                        rtol=1e-5,
+                    )
 
 
 _ARRAY_API_SCRIPT = """
@@ -521,7 +567,12 @@ def test_array_api_input_is_refused_clearly(tmp_path):
     import sys
 
     env = dict(os.environ, SCIPY_ARRAY_API="1")
-    result = subprocess.run([sys.executable, "-W", "ignore", "-c", _ARRAY_API_SCRIPT],
-                            env=env, capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _ARRAY_API_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused clearly" in result.stdout

@@ -23,10 +23,14 @@ def test_pt_beats_pcd_on_bars_and_stripes():
     X = np.repeat(bas, 40, axis=0)
     scores = {}
     for method in ("pcd", "pt"):
-        scores[method] = np.mean([
-            BoltzmannMachine(16, method=method, max_iter=30, random_state=seed)
-            .fit(X).score(bas) for seed in (0, 1)
-        ])
+        scores[method] = np.mean(
+            [
+                BoltzmannMachine(16, method=method, max_iter=30, random_state=seed)
+                .fit(X)
+                .score(bas)
+                for seed in (0, 1)
+            ]
+        )
     # exact log-likelihood (2**16 states); the optimum is log(1/30) = -3.40
     assert scores["pt"] > scores["pcd"] + 0.3
     assert scores["pt"] <= np.log(1 / 30) + 1e-9
@@ -34,8 +38,14 @@ def test_pt_beats_pcd_on_bars_and_stripes():
 
 def test_swap_acceptance_rates():
     X = np.repeat(bars_and_stripes(3), 20, axis=0)
-    rbm = BoltzmannMachine(8, method="pt", n_temperatures=5, max_temperature=4.0,
-                           max_iter=5, random_state=0).fit(X)
+    rbm = BoltzmannMachine(
+        8,
+        method="pt",
+        n_temperatures=5,
+        max_temperature=4.0,
+        max_iter=5,
+        random_state=0,
+    ).fit(X)
     rates = rbm.swap_acceptance_
     assert rates.shape == (4,)
     assert np.all((rates > 0) & (rates <= 1))
@@ -49,12 +59,15 @@ def test_swap_acceptance_rates():
 def test_pt_trains_both_unit_types(visible):
     rng = np.random.default_rng(0)
     # (3 x 3 bars and stripes is too symmetric to leave its start quickly)
-    X = (np.repeat(bars_and_stripes(4), 20, axis=0) if visible == "bernoulli"
-         else rng.normal(size=(200, 9)))
-    rbm = BoltzmannMachine(8, visible=visible, method="pt", n_temperatures=4,
-                           max_iter=15, random_state=0).fit(X)
-    untrained = BoltzmannMachine(8, visible=visible, max_iter=0,
-                                 random_state=0).fit(X)
+    X = (
+        np.repeat(bars_and_stripes(4), 20, axis=0)
+        if visible == "bernoulli"
+        else rng.normal(size=(200, 9))
+    )
+    rbm = BoltzmannMachine(
+        8, visible=visible, method="pt", n_temperatures=4, max_iter=15, random_state=0
+    ).fit(X)
+    untrained = BoltzmannMachine(8, visible=visible, max_iter=0, random_state=0).fit(X)
     assert np.isfinite(rbm.components_).all()
     if visible == "bernoulli":
         assert rbm.score(X) > untrained.score(X) + 0.2  # strong check: BAS test above
@@ -66,8 +79,14 @@ def test_every_sampling_method_follows_the_model(method, T):
     from _brute import joint_probabilities, random_params
 
     known = random_params(4, 3, scale=1.0, seed=8)
-    rbm = BoltzmannMachine(3, temperature=T, n_temperatures=4, max_temperature=3.0,
-                           max_iter=0, random_state=0).fit(np.eye(4))
+    rbm = BoltzmannMachine(
+        3,
+        temperature=T,
+        n_temperatures=4,
+        max_temperature=3.0,
+        max_iter=0,
+        random_state=0,
+    ).fit(np.eye(4))
     rbm.components_[:] = known.W
     rbm.intercept_visible_[:] = known.visible_bias
     rbm.intercept_hidden_[:] = known.hidden_bias
