@@ -274,6 +274,21 @@ class BoltzmannMachine(
         return params if dtype is None else params.astype(dtype)
 
     @property
+    def n_iter(self):
+        raise AttributeError(
+            "BoltzmannMachine has no n_iter (BernoulliRBM's name): the number "
+            "of epochs is max_iter."
+        )
+
+    @n_iter.setter
+    def n_iter(self, value):
+        # BernoulliRBM's name: setting it would otherwise be silently ignored
+        raise AttributeError(
+            "BoltzmannMachine has no n_iter (BernoulliRBM's name): set max_iter "
+            f"instead, e.g. set_params(max_iter={value!r})."
+        )
+
+    @property
     def h_samples_(self):
         """Hidden states of the persistent chains, (batch_size, n_components).
 

@@ -476,3 +476,12 @@ def test_sample_weights_change_the_fit():
     assert b.intercept_visible_[0] > a.intercept_visible_[0] + 0.5
     with pytest.raises(ValueError, match="(?i)sample.weight"):
         BoltzmannMachine().fit(X, sample_weight=np.zeros(len(X)))
+
+
+def test_bernoulli_rbm_n_iter_is_refused_with_a_pointer_to_max_iter():
+    rbm = BoltzmannMachine()
+    with pytest.raises(AttributeError, match="max_iter"):
+        rbm.n_iter = 10
+    with pytest.raises(ValueError, match="n_iter"):
+        rbm.set_params(n_iter=10)
+    assert not hasattr(rbm, "n_iter")
