@@ -18,8 +18,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import BernoulliRBM
 
 from sklearn_thermo import BoltzmannMachine
-from sklearn_thermo._cd import RBMParams, visible_free_energy
-from sklearn_thermo._partition import log_partition_exact
+from sklearn_thermo._core.model import RBMParams, visible_free_energy
+from sklearn_thermo._core.partition import log_partition_exact
 
 
 def exact_loglik(components, intercept_visible, intercept_hidden, X, T=1.0):

@@ -13,8 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._core.threads import BlockRunner, effective_n_threads
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
-from ._threading import BlockRunner, effective_n_threads
 from ._validation import (
     STRUCTURAL_PARAMS,
     check_visible_domain,

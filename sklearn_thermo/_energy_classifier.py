@@ -17,14 +17,10 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from . import ops
 from ._boltzmann import N_MONITOR, SEED_MAX, BaseBoltzmann
-from ._cd import (
-    RBMParams,
-    TrainState,
-    _row_sq_norms,
-    base_rate_samples,
-    sample_chains,
-)
-from ._conditional import ClassRBMTrainer, ConditionalKernel
+from ._core.conditional import ClassRBMTrainer, ConditionalKernel
+from ._core.gibbs import base_rate_samples, sample_chains
+from ._core.model import RBMParams, _row_sq_norms
+from ._core.training import TrainState
 from ._progress import progress
 from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._validation import (

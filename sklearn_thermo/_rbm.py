@@ -12,23 +12,21 @@ from sklearn.base import (
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils.validation import check_array
 
-from ._ais import log_partition_ais
 from ._boltzmann import N_MONITOR, SEED_MAX, BaseBoltzmann
-from ._cd import (
-    CDTrainer,
+from ._core.ais import log_partition_ais
+from ._core.gibbs import base_rate_samples, sample_chains
+from ._core.model import (
     RBMParams,
-    TrainState,
-    base_rate_samples,
     hidden_proba,
     pseudo_log_likelihood,
-    sample_chains,
     visible_free_energy,
     visible_mean,
 )
-from ._partition import MAX_EXACT_UNITS, log_partition_exact
+from ._core.partition import MAX_EXACT_UNITS, log_partition_exact
+from ._core.tempering import PTTrainer, sample_annealed, sample_tempered
+from ._core.training import CDTrainer, TrainState
 from ._progress import progress
 from ._sklearn_private import Interval, StrOptions, _fit_context
-from ._tempering import PTTrainer, sample_annealed, sample_tempered
 from ._validation import (
     check_fitted_params,
     check_representable,

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 from scipy.special import logsumexp
 
-from sklearn_thermo._cd import RBMParams
+from sklearn_thermo._core.model import RBMParams
 
 
 def states(n):

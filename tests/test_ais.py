@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_thermo import BoltzmannMachine
-from sklearn_thermo._ais import _CHAINS_PER_BLOCK
+from sklearn_thermo._core.ais import _CHAINS_PER_BLOCK
 
 
 @pytest.fixture(scope="module")

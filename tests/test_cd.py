@@ -13,18 +13,15 @@ from _brute import (
 from scipy import integrate
 from threadpoolctl import threadpool_limits
 
-from sklearn_thermo._cd import (
-    CDTrainer,
-    Gibbs,
+from sklearn_thermo._core.gibbs import Gibbs, base_rate_samples, sample_chains
+from sklearn_thermo._core.model import (
     RBMParams,
-    TrainState,
-    base_rate_samples,
     pseudo_log_likelihood,
-    sample_chains,
     visible_free_energy,
 )
-from sklearn_thermo._partition import log_partition_exact
-from sklearn_thermo._threading import BlockRunner, effective_n_threads, row_blocks
+from sklearn_thermo._core.partition import log_partition_exact
+from sklearn_thermo._core.threads import BlockRunner, effective_n_threads, row_blocks
+from sklearn_thermo._core.training import CDTrainer, TrainState
 
 
 @pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
@@ -255,7 +252,7 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
 
 
 def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
-    from sklearn_thermo._threading import ThreadChooser, work_kind
+    from sklearn_thermo._core.threads import ThreadChooser, work_kind
 
     now = [0.0]
     ch = ThreadChooser(4, interval=1.0, max_interval=4.0, clock=lambda: now[0])
@@ -288,7 +285,7 @@ def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
 def test_n_jobs_none_honours_a_joblib_context():
     import joblib
 
-    from sklearn_thermo._threading import effective_n_threads
+    from sklearn_thermo._core.threads import effective_n_threads
 
     with joblib.parallel_config(n_jobs=1):
         assert effective_n_threads(None) == 1

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from sklearn_thermo._cd import Gibbs, RBMParams, TrainState, sample_chains
-from sklearn_thermo._conditional import ClassRBMTrainer, ConditionalKernel
-from sklearn_thermo._threading import BlockRunner
+from sklearn_thermo._core.conditional import ClassRBMTrainer, ConditionalKernel
+from sklearn_thermo._core.gibbs import Gibbs, sample_chains
+from sklearn_thermo._core.model import RBMParams
+from sklearn_thermo._core.threads import BlockRunner
+from sklearn_thermo._core.training import TrainState
 
 
 def _params(V, H, K, scale=0.5, dtype=np.float64, seed=0):

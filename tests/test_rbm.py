@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from sklearn_thermo import BoltzmannMachine
-from sklearn_thermo._partition import log_partition_exact
+from sklearn_thermo._core.partition import log_partition_exact
 
 
 @pytest.fixture(scope="module")
@@ -436,19 +436,19 @@ def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
     # the data side of a CD update is deterministic (probabilities): with
     # integer weights it equals that of the repeated rows; the chains' side is
     # the model's and is not weighted
-    from sklearn_thermo import _cd
+    from sklearn_thermo._core import training as core_training
 
     rng = np.random.default_rng(0)
     X = (rng.random((12, 7)) < 0.4).astype(float)
     w = np.array([1, 2, 3, 0, 1, 1, 4, 2, 1, 1, 0, 2])
     seen = []
-    original = _cd.weight_step
+    original = core_training.weight_step
 
     def capture(Vs, Hs, *args, **kwargs):
         seen.append((Vs.copy(), Hs.copy()))
         return original(Vs, Hs, *args, **kwargs)
 
-    monkeypatch.setattr(_cd, "weight_step", capture)
+    monkeypatch.setattr(core_training, "weight_step", capture)
     params = dict(
         n_components=4, method=method, batch_size=3, random_state=0, n_temperatures=2
     )

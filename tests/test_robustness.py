@@ -14,10 +14,11 @@ from sklearn_thermo import (
     BoltzmannMachine,
     EnergyClassifier,
     TemperedSoftmaxClassifier,
-    _cd,
-    _conditional,
     _softmax,
 )
+from sklearn_thermo._core import ais as core_ais
+from sklearn_thermo._core import conditional as core_conditional
+from sklearn_thermo._core import training as core_training
 
 X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
 X_DIGITS = X_DIGITS[:400] / 16.0
@@ -27,12 +28,12 @@ Y_DIGITS = Y_DIGITS[:400]
 CASES = {
     "BoltzmannMachine": (
         lambda: BoltzmannMachine(n_components=16, max_iter=3, random_state=0),
-        _cd.CDTrainer,
+        core_training.CDTrainer,
         "step",
     ),
     "EnergyClassifier": (
         lambda: EnergyClassifier(n_components=16, max_iter=3, random_state=0),
-        _conditional.ClassRBMTrainer,
+        core_conditional.ClassRBMTrainer,
         "step",
     ),
     "TemperedSoftmaxClassifier": (
@@ -119,8 +120,8 @@ def _interrupt_inside_weight_update(monkeypatch):
         weight_step(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cd, "weight_step", interrupted)
-    monkeypatch.setattr(_conditional, "weight_step", interrupted)
+    monkeypatch.setattr(core_training, "weight_step", interrupted)
+    monkeypatch.setattr(core_conditional, "weight_step", interrupted)
 
 
 def _state(est):
@@ -278,29 +279,27 @@ def test_interrupt_stops_ais_workers_promptly():
     import _thread
     import threading
 
-    from sklearn_thermo import _ais
-
     est = _fit(BoltzmannMachine(n_components=24, max_iter=1, random_state=0, n_jobs=2))
     n_betas = 2_000_000  # minutes of work, were it not stopped
     betas_run = []
-    original = _ais._anneal
+    original = core_ais._anneal
 
     def counting(*args, check=None, **kwargs):
         def counted():
-            betas_run.append(_ais._CHECK_EVERY)
+            betas_run.append(core_ais._CHECK_EVERY)
             check()
 
         return original(*args, check=counted, **kwargs)
 
     timer = None
     try:
-        _ais._anneal = counting
+        core_ais._anneal = counting
         timer = threading.Timer(0.5, _thread.interrupt_main)
         timer.start()
         with pytest.raises(KeyboardInterrupt):
             est.log_partition("ais", n_chains=64, n_betas=n_betas)
     finally:
-        _ais._anneal = original
+        core_ais._anneal = original
         if timer is not None:
             timer.cancel()
     # both blocks have returned (the runner waited for them) well before the end

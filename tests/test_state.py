@@ -24,7 +24,7 @@ from sklearn_thermo import (
     ops,
 )
 from sklearn_thermo import _rbm as rbm_module
-from sklearn_thermo._partition import log_partition_exact
+from sklearn_thermo._core.partition import log_partition_exact
 from sklearn_thermo.metrics import (
     expected_calibration_error,
     make_calibration_scorer,

@@ -1,6 +1,6 @@
 """Exact partition functions of small RBMs, by enumerating the smaller layer.
 
-Knows nothing of scikit-learn. With ``E(v, h)`` as in :mod:`._cd`,
+Knows nothing of scikit-learn. With ``E(v, h)`` as in :mod:`.model`,
 
 .. math::
 
@@ -21,9 +21,9 @@ dtype, so its memory stays bounded and its result accurate.
 
 import numpy as np
 
-from . import ops
-from ._cd import RBMParams, visible_free_energy
-from .ops import _softplus_
+from .. import ops
+from ..ops import _softplus_
+from .model import RBMParams, visible_free_energy
 
 #: Largest layer that ``log_partition_exact`` enumerates (2**24 states).
 MAX_EXACT_UNITS = 24

@@ -17,7 +17,7 @@ import numpy as np
 from joblib.parallel import get_active_backend
 from threadpoolctl import ThreadpoolController  # with scikit-learn
 
-from ._core._kernels import mix64
+from ._kernels import mix64
 
 _MASK64 = (1 << 64) - 1
 _POLL_SECONDS = 0.05  # how often a wait for the pool looks for interrupts

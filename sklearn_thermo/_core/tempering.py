@@ -18,7 +18,8 @@ even pairs ``(0,1), (2,3) ...`` and odd pairs ``(1,2) ...`` in turn
 
 import numpy as np
 
-from ._cd import CDTrainer, Gibbs
+from .gibbs import Gibbs
+from .training import CDTrainer
 
 
 def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity, also=()):

@@ -11,7 +11,7 @@ with biases ``a_A``, hidden units free) and move through the distributions
       \\prod_j \\left(1 + e^{\\beta (c_j + W_j v) / T}\\right),
     \\qquad 0 = \\beta_0 < \\dots < \\beta_K = 1,
 
-by one Gibbs step at each ``beta_k`` (the core's :class:`~._cd.Gibbs` with
+by one Gibbs step at each ``beta_k`` (the core's :class:`~.gibbs.Gibbs` with
 an inverse temperature per row), accumulating the log importance weight
 ``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in float64. Then
 ``log Z_B = log Z_A + log mean(w)``. The chains are independent: they are
@@ -23,9 +23,9 @@ sharing every small matrix product between BLAS threads.
 
 import numpy as np
 
-from ._cd import Gibbs
-from ._threading import BlockRunner, blas_capped, row_blocks
-from .ops import _softplus_, _softplus_row_gains
+from ..ops import _softplus_, _softplus_row_gains
+from .gibbs import Gibbs
+from .threads import BlockRunner, blas_capped, row_blocks
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
 

@@ -1,6 +1,6 @@
 """The classification RBM's exact conditional ``p(y | x)`` and its gradient.
 
-Knows nothing of scikit-learn. The model is an :class:`~._cd.RBMParams` whose
+Knows nothing of scikit-learn. The model is an :class:`~.model.RBMParams` whose
 last ``K`` visible units are a one-hot label (``params.n_labels = K``):
 ``W = [W_x | U]`` and ``visible_bias = [a | d]``. Summing the hidden units out,
 the negative free energy of ``(x, y = k)`` over ``T`` is
@@ -34,9 +34,11 @@ import threading
 
 import numpy as np
 
-from ._cd import CDTrainer, update_blocks, weight_step
-from ._threading import work_kind
-from .ops import _sigmoid_, _softmax_and_lse_
+from ..ops import _sigmoid_, _softmax_and_lse_
+from ._kernels import weight_step
+from .gibbs import update_blocks
+from .threads import work_kind
+from .training import CDTrainer
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
 # numpy's per-call overhead (and the GIL between calls) makes small chunks
@@ -437,7 +439,7 @@ class ClassRBMTrainer:
 
     Minimises ``-log p(y | x) - alpha log p(x, y)`` per row (Larochelle &
     Bengio 2008): the first term by its exact gradient (:class:`ConditionalKernel`),
-    the second by CD-k on the joint ``(x, y)`` through :class:`~._cd.CDTrainer`
+    the second by CD-k on the joint ``(x, y)`` through :class:`~.training.CDTrainer`
     (``discriminative=False`` keeps only it, with weight ``alpha``). Both
     gradients are taken at the same parameters.
 

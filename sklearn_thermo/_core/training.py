@@ -1,0 +1,238 @@
+"""Training: contrastive-divergence updates in preallocated buffers.
+
+The positive phase averages over the data rows, the negative phase over
+chains; every weight step (product, momentum, decay and step) is one call of
+the compiled kernel :func:`._kernels.weight_step`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._kernels import weight_step
+from .gibbs import Gibbs, update_blocks
+from .threads import work_kind
+
+
+@dataclass
+class TrainState:
+    """What persists between updates: velocities and persistent chains."""
+
+    velocity_W: np.ndarray
+    velocity_visible: np.ndarray
+    velocity_hidden: np.ndarray
+    chains: np.ndarray | None = None  # hidden states of the PCD chains
+
+    @classmethod
+    def zeros(cls, params):
+        return cls(
+            np.zeros_like(params.W),
+            np.zeros_like(params.visible_bias),
+            np.zeros_like(params.hidden_bias),
+        )
+
+
+class CDTrainer:
+    """CD-k or PCD-k updates of ``params`` in place, in preallocated buffers.
+
+    The positive statistics come from up to ``max_batch`` data rows, the
+    negative ones from ``n_chains`` chains (PCD) or from chains started at the
+    data rows (CD). Each side is averaged over its own number of rows, so an
+    update on any number of rows is correctly scaled.
+
+    Memory: ``O((max_batch + n_chains) * (n_visible + n_hidden))`` beyond the
+    parameters and the velocities.
+
+    Layout: rows ``[max_batch - n, max_batch)`` of ``Vs``/``Hs`` hold the
+    batch, rows ``[max_batch, max_batch + n_neg)`` the chains, so the weight
+    gradient over both phases is one GEMM over a contiguous row range, with
+    the negative hidden probabilities stored pre-multiplied by
+    ``-n / n_neg`` (and all by the learning rate). That product, the
+    momentum, the weight decay and the step are one kernel call over blocks of
+    rows of ``W``, with no scratch.
+    """
+
+    def __init__(
+        self,
+        params,
+        state,
+        *,
+        max_batch,
+        persistent,
+        n_chains,
+        n_steps,
+        temperature,
+        runner,
+    ):
+        self.params = params
+        self.state = state
+        self.persistent = persistent
+        self.max_batch = int(max_batch)
+        self.n_chains = int(n_chains) if persistent else self.max_batch
+        self.n_steps = int(n_steps)
+        self.T = float(temperature)
+        self.runner = runner
+        self.gibbs = Gibbs(params, temperature, runner)
+        dtype, V, H = params.dtype, params.n_visible, params.n_hidden
+        n_rows = self.max_batch + self.n_chains
+        # zeroed once: rows a smaller batch leaves untouched stay finite
+        self.Vs = np.zeros((n_rows, V), dtype)
+        self.Hs = np.zeros((n_rows, H), dtype)
+        self.Pv = np.empty((self.n_chains, V), dtype)
+        if persistent:
+            if state.chains is None or state.chains.shape != (self.n_chains, H):
+                state.chains = self._start_chains()
+            self._h = state.chains  # hidden states of the persistent chains
+        else:
+            self._h = np.empty((self.n_chains, H), dtype)  # CD: fresh each batch
+
+    def _start_chains(self):
+        """Hidden states of fresh chains: ``h ~ P(h | v)``, ``v`` from base rates."""
+        v = self.Vs[self.max_batch :]
+        self.gibbs.base_rate(self.Pv, v)
+        h = np.empty((self.n_chains, self.params.n_hidden), self.params.dtype)
+        self.gibbs.up(v, self.Hs[self.max_batch :], h)
+        return h
+
+    def load(self, X, index, Y=None):
+        """Copy data rows ``X[index]`` (dense or CSR) into the batch buffer.
+
+        With label units (``params.n_labels > 0``), ``Y`` holds the one-hot
+        labels of all rows of ``X`` and ``Y[index]`` fills the label columns.
+        """
+        n = len(index)
+        dst = self.Vs[self.max_batch - n : self.max_batch]
+        K = self.params.n_labels
+        if K:
+            np.take(Y, index, axis=0, out=dst[:, -K:])
+            dst = dst[:, :-K]
+        if hasattr(X, "toarray"):
+            if K:  # scipy writes only into contiguous arrays
+                dst[...] = X[index].toarray()
+            else:
+                X[index].toarray(out=dst)
+        else:
+            np.take(X, index, axis=0, out=dst)
+        return n
+
+    def positive_rows(self, n):
+        """Views of the ``n`` data rows of the buffers: ``(visible, hidden)``."""
+        mb = self.max_batch
+        return self.Vs[mb - n : mb], self.Hs[mb - n : mb]
+
+    def step(
+        self,
+        n,
+        learning_rate,
+        momentum,
+        weight_decay,
+        *,
+        positive_products=False,
+        extra_positive=None,
+        weights=None,
+    ):
+        """One parameter update from the ``n`` rows placed by :meth:`load`.
+
+        ``weights`` (n,), if given, weigh the data rows' statistics (sample
+        weights, scaled to a mean of one over the data); the chains' are not.
+
+        Two hooks let another objective share this update (the hybrid
+        classification RBM), for CD only (not persistent chains):
+
+        positive_products : bool
+            The caller has put the products ``v W^T`` of the data rows in
+            :meth:`positive_rows`, so the positive phase skips its GEMM.
+        extra_positive : ndarray of shape (n, n_hidden), optional
+            Added to the data rows' scaled hidden probabilities before the
+            step: a further weight gradient ``extra_positive^T v`` and hidden
+            bias gradient, already scaled by its learning rate, that shares
+            the GEMM, the momentum and the weight decay of this one.
+        """
+        # Python floats keep float32 arrays in float32 loops (NEP 50)
+        learning_rate, momentum = float(learning_rate), float(momentum)
+        weight_decay = float(weight_decay)
+        if self.persistent and (positive_products or extra_positive is not None):
+            raise ValueError("The positive-phase hooks are for CD, not PCD.")
+        g, mb = self.gibbs, self.max_batch
+        n_neg = self.n_chains if self.persistent else n
+        lo, hi = mb - n, mb + n_neg
+        v_pos, h_pos = self.Vs[lo:mb], self.Hs[lo:mb]
+        v_neg, h_neg = self.Vs[mb:hi], self.Hs[mb:hi]
+        h_chain = self._h[:n_neg]
+
+        # The learning rate is folded into the hidden probabilities as they are
+        # made (post_scale), so that the weight gradient is one plain product.
+        alpha = learning_rate / (self.T * n)
+        Pv = self.Pv[:n_neg]
+        scales = (alpha, -alpha * n / n_neg)
+        if self.persistent:
+            # k steps h -> v -> h of the chains, the last "-> h" stacked with
+            # the positive phase: one GEMM over the adjacent data and chain rows
+            for k in range(self.n_steps):
+                g.down(h_chain, Pv, v_neg)
+                if k < self.n_steps - 1:
+                    g.up(v_neg, h_neg, h_chain)
+            g.up(
+                self.Vs[lo:hi],
+                self.Hs[lo:hi],
+                h_chain,
+                post_scale=scales,
+                sample_from=n,
+            )
+        else:
+            # CD: chains start from a hidden sample of the data
+            g.up(
+                v_pos, h_pos, h_chain, post_scale=alpha, have_products=positive_products
+            )
+            for k in range(self.n_steps):
+                g.down(h_chain, Pv, v_neg)
+                last = k == self.n_steps - 1
+                g.up(
+                    v_neg,
+                    h_neg,
+                    None if last else h_chain,
+                    post_scale=scales[1] if last else None,
+                )
+        if weights is not None:
+            h_pos *= weights[:, None]
+        if extra_positive is not None:
+            h_pos += extra_positive
+
+        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights)
+
+    def _update(
+        self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights=None
+    ):
+        """Apply the step from the scaled statistics in rows ``lo:hi``.
+
+        Rows ``lo:lo + n`` are the data (hidden probabilities scaled by the
+        learning rate, and by ``weights``), the rest the chains (scaled by
+        ``-lr n / n_neg``).
+        """
+        p, st = self.params, self.state
+        alpha = learning_rate / (self.T * n)
+        v_pos, v_neg = self.Vs[lo : lo + n], self.Vs[lo + n : hi]
+        # vW <- momentum vW + Hs' Vs - lr wd W;  W <- W + vW, and the hidden
+        # biases, in one kernel over blocks of hidden units
+        n_blocks = update_blocks(hi - lo, p.n_hidden, p.n_visible)
+        self.runner.call(
+            work_kind("weight_step", n_blocks, hi - lo, p.n_hidden, p.n_visible),
+            weight_step,
+            self.Vs[lo:hi],
+            self.Hs[lo:hi],
+            p.W,
+            st.velocity_W,
+            p.hidden_bias,
+            st.velocity_hidden,
+            momentum=momentum,
+            shrink=learning_rate * weight_decay,
+            n_blocks=n_blocks,
+        )
+
+        grad_a = v_pos.sum(axis=0) if weights is None else weights @ v_pos
+        grad_a -= v_neg.sum(axis=0) * (n / n_neg)
+        grad_a *= alpha
+        va = st.velocity_visible
+        va *= momentum
+        va += grad_a
+        p.visible_bias += va
