@@ -23,8 +23,8 @@ from ._core.model import (
     visible_mean,
 )
 from ._core.partition import MAX_EXACT_UNITS, log_partition_exact
-from ._core.tempering import PTTrainer, sample_annealed, sample_tempered
-from ._core.training import CDTrainer, TrainState
+from ._core.tempering import TemperedChains, sample_annealed, sample_tempered
+from ._core.training import CDTrainer, FreshChains, PersistentChains, TrainState
 from ._progress import progress
 from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._validation import (
@@ -331,20 +331,21 @@ class BoltzmannMachine(
         return "reconstruction error", float(np.mean((X_mon - R) ** 2))
 
     def _trainer(self, max_batch, runner):
-        kwargs = dict(
+        if self.method == "pt":
+            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
+            negative = TemperedChains(self.batch_size, 1.0 / ladder)
+        elif self.method == "pcd":
+            negative = PersistentChains(self.batch_size)
+        else:
+            negative = FreshChains()
+        return CDTrainer(
+            self._params(),
+            self._train_state,
+            negative=negative,
             max_batch=max_batch,
-            n_chains=self.batch_size,
             n_steps=self.n_gibbs_steps,
             temperature=self.temperature,
             runner=runner,
-        )
-        if self.method == "pt":
-            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-            return PTTrainer(
-                self._params(), self._train_state, betas=1.0 / ladder, **kwargs
-            )
-        return CDTrainer(
-            self._params(), self._train_state, persistent=self.method == "pcd", **kwargs
         )
 
     # ------------------------------------------------------------------
@@ -424,7 +425,7 @@ class BoltzmannMachine(
                     )
         self.n_iter_ = self.max_iter
         if self.method == "pt":
-            self.swap_acceptance_ = trainer.acceptance_rates
+            self.swap_acceptance_ = trainer.negative.acceptance_rates
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -472,7 +473,7 @@ class BoltzmannMachine(
             )
         self._check_finite("in partial_fit", trainer)
         if self.method == "pt":
-            self.swap_acceptance_ = trainer.acceptance_rates
+            self.swap_acceptance_ = trainer.negative.acceptance_rates
         return self
 
     # ------------------------------------------------------------------

@@ -21,7 +21,12 @@ from sklearn_thermo._core.model import (
 )
 from sklearn_thermo._core.partition import log_partition_exact
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads, row_blocks
-from sklearn_thermo._core.training import CDTrainer, TrainState
+from sklearn_thermo._core.training import (
+    CDTrainer,
+    FreshChains,
+    PersistentChains,
+    TrainState,
+)
 
 
 @pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
@@ -82,9 +87,8 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1):
         trainer = CDTrainer(
             p,
             state,
+            negative=PersistentChains(len(X)) if persistent else FreshChains(),
             max_batch=len(X),
-            persistent=persistent,
-            n_chains=len(X),
             n_steps=n_steps,
             temperature=T,
             runner=runner,
@@ -215,9 +219,8 @@ def test_float32_work_stays_float32():
             trainer = CDTrainer(
                 p,
                 state,
+                negative=PersistentChains(8) if persistent else FreshChains(),
                 max_batch=16,
-                persistent=persistent,
-                n_chains=8,
                 n_steps=2,
                 temperature=np.float64(2.0),
                 runner=runner,

@@ -38,7 +38,7 @@ from ..ops import _sigmoid_, _softmax_and_lse_
 from ._kernels import weight_step
 from .gibbs import update_blocks
 from .threads import work_kind
-from .training import CDTrainer
+from .training import CDTrainer, FreshChains
 
 # elements of one (hidden units, rows) chunk buffer, and the fewest per block:
 # numpy's per-call overhead (and the GIL between calls) makes small chunks
@@ -485,9 +485,8 @@ class ClassRBMTrainer:
             self.cd = CDTrainer(
                 params,
                 state,
+                negative=FreshChains(),
                 max_batch=max_batch,
-                persistent=False,
-                n_chains=max_batch,
                 n_steps=n_steps,
                 temperature=temperature,
                 runner=runner,

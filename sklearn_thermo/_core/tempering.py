@@ -13,13 +13,15 @@ neighbouring temperatures exchange their states by the Metropolis rule
 
 even pairs ``(0,1), (2,3) ...`` and odd pairs ``(1,2) ...`` in turn
 (Desjardins et al., AISTATS 2010). The negative statistics come from the
-``beta = 1`` chains, taken before the swaps.
+``beta = 1`` chains, taken before the swaps. :class:`TemperedChains` is the
+training strategy; :func:`sample_tempered` and :func:`sample_annealed`
+sample a fitted model.
 """
 
 import numpy as np
 
 from .gibbs import Gibbs
-from .training import CDTrainer
+from .training import PersistentChains
 
 
 def swap_replicas(params, temperature, betas, n_per, v, h, pre, rng, parity, also=()):
@@ -84,77 +86,62 @@ def sample_annealed(params, temperature, runner, v0, n_steps, max_temperature):
     return v
 
 
-class PTTrainer(CDTrainer):
-    """CD trainer whose negative phase is parallel tempering.
+class TemperedChains(PersistentChains):
+    """Parallel tempering's negative phase for :class:`~.training.CDTrainer`.
 
-    Parameters are those of :class:`CDTrainer` (always persistent), with
-    ``n_chains`` chains per temperature and ``betas`` the inverse
-    temperatures, ``betas[0] == 1`` and strictly decreasing.
+    ``n_chains`` persistent chains at each inverse temperature of ``betas``
+    (``betas[0] == 1``, strictly decreasing), a Gibbs sweep of all of them
+    per update, then Metropolis swaps between neighbours. The gradient uses
+    the ``beta = 1`` chains, taken before the swaps.
     """
 
-    def __init__(
-        self, params, state, *, max_batch, n_chains, n_steps, temperature, runner, betas
-    ):
-        betas = np.asarray(betas, dtype=np.float64)
-        self.betas = betas
+    def __init__(self, n_chains, betas):
+        self.betas = np.asarray(betas, dtype=np.float64)
         self.n_per = int(n_chains)
-        super().__init__(
-            params,
-            state,
-            max_batch=max_batch,
-            persistent=True,
-            n_chains=len(betas) * self.n_per,
-            n_steps=n_steps,
-            temperature=temperature,
-            runner=runner,
-        )
-        dtype = params.dtype
-        self.beta_rows = np.repeat(betas, self.n_per)[:, None].astype(dtype)
-        self._pre = np.empty((self.n_chains, params.n_hidden), dtype)
-        self.accepted = np.zeros(len(betas) - 1)
-        self.attempted = np.zeros(len(betas) - 1)
+        super().__init__(len(self.betas) * self.n_per)
+
+    def setup(self, trainer):
+        super().setup(trainer)
+        dtype = trainer.params.dtype
+        self.beta_rows = np.repeat(self.betas, self.n_per)[:, None].astype(dtype)
+        self._pre = np.empty((self.n_chains, trainer.params.n_hidden), dtype)
+        self.accepted = np.zeros(len(self.betas) - 1)
+        self.attempted = np.zeros(len(self.betas) - 1)
         self._parity = 0
         # swaps run in the main thread between phases: a stream of their own
         self._swap_rng = np.random.Generator(
-            np.random.PCG64(runner.streams[-1].integers(2**63))
+            np.random.PCG64(trainer.runner.streams[-1].integers(2**63))
         )
+        self._params, self._T = trainer.params, trainer.T
 
-    def step(self, n, learning_rate, momentum, weight_decay, *, weights=None):
-        """One update: positive phase, a PT sweep, the step, then the swaps.
-
-        ``weights`` as in :meth:`CDTrainer.step`.
-        """
-        g, mb, nc = self.gibbs, self.max_batch, self.n_per
-        lo = mb - n
-        chains_v = self.Vs[mb : mb + self.n_chains]
-        chains_p = self.Hs[mb : mb + self.n_chains]
-        alpha = learning_rate / (self.T * n)
-        g.up(self.Vs[lo:mb], self.Hs[lo:mb], post_scale=alpha)
-        if weights is not None:
-            self.Hs[lo:mb] *= weights[:, None]
-        for k in range(self.n_steps):
-            g.down(self._h, self.Pv, chains_v, beta=self.beta_rows)
-            last = k == self.n_steps - 1
+    def run(self, t, n, alpha, positive_products):
+        g, mb, nc = t.gibbs, t.max_batch, self.n_per
+        chains_v = t.Vs[mb : mb + self.n_chains]
+        chains_p = t.Hs[mb : mb + self.n_chains]
+        g.up(t.Vs[mb - n : mb], t.Hs[mb - n : mb], post_scale=alpha)
+        for k in range(t.n_steps):
+            g.down(self.h, t.Pv, chains_v, beta=self.beta_rows)
+            last = k == t.n_steps - 1
             g.up(
                 chains_v,
                 chains_p,
-                self._h,
+                self.h,
                 beta=self.beta_rows,
                 pre=self._pre if last else None,
             )
         chains_p[:nc] *= -alpha * n / nc  # the beta = 1 chains feed the gradient
-        self._update(lo, mb + nc, n, nc, learning_rate, momentum, weight_decay, weights)
-        self._swap(chains_v)
+        return nc
 
-    def _swap(self, v):
+    def after_update(self, t):
         """Exchanges of the persistent (hidden) states; v is resampled anyway."""
+        v = t.Vs[t.max_batch : t.max_batch + self.n_chains]
         self.accepted += swap_replicas(
-            self.params,
-            self.T,
+            self._params,
+            self._T,
             self.betas,
             self.n_per,
             v,
-            self._h,
+            self.h,
             self._pre,
             self._swap_rng,
             self._parity,

@@ -32,13 +32,96 @@ class TrainState:
         )
 
 
+class FreshChains:
+    """CD-k's negative phase: chains restarted at the data of every batch
+    (Hinton 2002), ``k`` Gibbs steps from a hidden sample of the data."""
+
+    persistent = False
+    #: the positive-phase hooks of :meth:`CDTrainer.step` (the hybrid
+    #: classification RBM) need the data and chain rows apart
+    supports_positive_hooks = True
+
+    def n_rows(self, max_batch):
+        return max_batch
+
+    def setup(self, trainer):
+        dtype, H = trainer.params.dtype, trainer.params.n_hidden
+        self.h = np.empty((trainer.n_chains, H), dtype)
+
+    def run(self, t, n, alpha, positive_products):
+        """Fill the scaled statistics: rows ``[mb - n, mb)`` of ``t.Hs`` with
+        ``alpha P(h | data)``, rows ``[mb, mb + n_neg)`` with ``-alpha (n /
+        n_neg) P(h | chains)``, and the chains' visible states in ``t.Vs``.
+        Returns ``n_neg``."""
+        g, mb = t.gibbs, t.max_batch
+        v_pos, h_pos = t.Vs[mb - n : mb], t.Hs[mb - n : mb]
+        v_neg, h_neg = t.Vs[mb : mb + n], t.Hs[mb : mb + n]
+        h_chain, Pv = self.h[:n], t.Pv[:n]
+        g.up(v_pos, h_pos, h_chain, post_scale=alpha, have_products=positive_products)
+        for k in range(t.n_steps):
+            g.down(h_chain, Pv, v_neg)
+            last = k == t.n_steps - 1
+            g.up(
+                v_neg,
+                h_neg,
+                None if last else h_chain,
+                post_scale=-alpha if last else None,
+            )
+        return n
+
+    def after_update(self, t):
+        pass
+
+
+class PersistentChains(FreshChains):
+    """PCD-k's negative phase: ``n_chains`` chains carried across updates
+    (Tieleman 2008), their hidden states kept in the training state."""
+
+    persistent = True
+    supports_positive_hooks = False
+
+    def __init__(self, n_chains):
+        self.n_chains = int(n_chains)
+
+    def n_rows(self, max_batch):
+        return self.n_chains
+
+    def setup(self, trainer):
+        st, H = trainer.state, trainer.params.n_hidden
+        if st.chains is None or st.chains.shape != (self.n_chains, H):
+            st.chains = trainer.start_chains()
+        self.h = st.chains
+
+    def run(self, t, n, alpha, positive_products):
+        g, mb, nc = t.gibbs, t.max_batch, self.n_chains
+        lo, hi = mb - n, mb + nc
+        v_neg, h_neg = t.Vs[mb:hi], t.Hs[mb:hi]
+        # k steps h -> v -> h of the chains, the last "-> h" stacked with the
+        # positive phase: one GEMM over the adjacent data and chain rows
+        for k in range(t.n_steps):
+            g.down(self.h, t.Pv, v_neg)
+            if k < t.n_steps - 1:
+                g.up(v_neg, h_neg, self.h)
+        g.up(
+            t.Vs[lo:hi],
+            t.Hs[lo:hi],
+            self.h,
+            post_scale=(alpha, -alpha * n / nc),
+            sample_from=n,
+        )
+        return nc
+
+
 class CDTrainer:
-    """CD-k or PCD-k updates of ``params`` in place, in preallocated buffers.
+    """Contrastive-divergence updates of ``params`` in place, in
+    preallocated buffers; the negative phase is a strategy.
 
     The positive statistics come from up to ``max_batch`` data rows, the
-    negative ones from ``n_chains`` chains (PCD) or from chains started at the
-    data rows (CD). Each side is averaged over its own number of rows, so an
-    update on any number of rows is correctly scaled.
+    negative ones from the chains of ``negative``: :class:`FreshChains`
+    (CD-k), :class:`PersistentChains` (PCD-k) or
+    :class:`~.tempering.TemperedChains` (parallel tempering). Each side is
+    averaged over its own number of rows, so an update on any number of rows
+    is correctly scaled.
 
     Memory: ``O((max_batch + n_chains) * (n_visible + n_hidden))`` beyond the
     parameters and the velocities.
@@ -57,18 +140,17 @@ class CDTrainer:
         params,
         state,
         *,
+        negative,
         max_batch,
-        persistent,
-        n_chains,
         n_steps,
         temperature,
         runner,
     ):
         self.params = params
         self.state = state
-        self.persistent = persistent
+        self.negative = negative
         self.max_batch = int(max_batch)
-        self.n_chains = int(n_chains) if persistent else self.max_batch
+        self.n_chains = negative.n_rows(self.max_batch)
         self.n_steps = int(n_steps)
         self.T = float(temperature)
         self.runner = runner
@@ -79,14 +161,9 @@ class CDTrainer:
         self.Vs = np.zeros((n_rows, V), dtype)
         self.Hs = np.zeros((n_rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
-        if persistent:
-            if state.chains is None or state.chains.shape != (self.n_chains, H):
-                state.chains = self._start_chains()
-            self._h = state.chains  # hidden states of the persistent chains
-        else:
-            self._h = np.empty((self.n_chains, H), dtype)  # CD: fresh each batch
+        negative.setup(self)
 
-    def _start_chains(self):
+    def start_chains(self):
         """Hidden states of fresh chains: ``h ~ P(h | v)``, ``v`` from base rates."""
         v = self.Vs[self.max_batch :]
         self.gibbs.base_rate(self.Pv, v)
@@ -151,54 +228,24 @@ class CDTrainer:
         # Python floats keep float32 arrays in float32 loops (NEP 50)
         learning_rate, momentum = float(learning_rate), float(momentum)
         weight_decay = float(weight_decay)
-        if self.persistent and (positive_products or extra_positive is not None):
-            raise ValueError("The positive-phase hooks are for CD, not PCD.")
-        g, mb = self.gibbs, self.max_batch
-        n_neg = self.n_chains if self.persistent else n
-        lo, hi = mb - n, mb + n_neg
-        v_pos, h_pos = self.Vs[lo:mb], self.Hs[lo:mb]
-        v_neg, h_neg = self.Vs[mb:hi], self.Hs[mb:hi]
-        h_chain = self._h[:n_neg]
-
+        hooks = positive_products or extra_positive is not None
+        if hooks and not self.negative.supports_positive_hooks:
+            raise ValueError("The positive-phase hooks are for CD, not PCD or PT.")
+        mb = self.max_batch
+        lo = mb - n
+        h_pos = self.Hs[lo:mb]
         # The learning rate is folded into the hidden probabilities as they are
         # made (post_scale), so that the weight gradient is one plain product.
         alpha = learning_rate / (self.T * n)
-        Pv = self.Pv[:n_neg]
-        scales = (alpha, -alpha * n / n_neg)
-        if self.persistent:
-            # k steps h -> v -> h of the chains, the last "-> h" stacked with
-            # the positive phase: one GEMM over the adjacent data and chain rows
-            for k in range(self.n_steps):
-                g.down(h_chain, Pv, v_neg)
-                if k < self.n_steps - 1:
-                    g.up(v_neg, h_neg, h_chain)
-            g.up(
-                self.Vs[lo:hi],
-                self.Hs[lo:hi],
-                h_chain,
-                post_scale=scales,
-                sample_from=n,
-            )
-        else:
-            # CD: chains start from a hidden sample of the data
-            g.up(
-                v_pos, h_pos, h_chain, post_scale=alpha, have_products=positive_products
-            )
-            for k in range(self.n_steps):
-                g.down(h_chain, Pv, v_neg)
-                last = k == self.n_steps - 1
-                g.up(
-                    v_neg,
-                    h_neg,
-                    None if last else h_chain,
-                    post_scale=scales[1] if last else None,
-                )
+        n_neg = self.negative.run(self, n, alpha, positive_products)
         if weights is not None:
             h_pos *= weights[:, None]
         if extra_positive is not None:
             h_pos += extra_positive
-
-        self._update(lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights)
+        self._update(
+            lo, mb + n_neg, n, n_neg, learning_rate, momentum, weight_decay, weights
+        )
+        self.negative.after_update(self)
 
     def _update(
         self, lo, hi, n, n_neg, learning_rate, momentum, weight_decay, weights=None
