@@ -71,8 +71,11 @@ def test_conformance_page_lists_exactly_the_failing_checks(name):
         warnings.simplefilter("ignore")
         results = check_estimator(est, on_fail=None)
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    ran = {r["check_name"] for r in results}
     listed = _listed_checks("conformance.rst", f"``{name}()`` (Bernoulli)")
-    assert failed == listed
+    # older scikit-learn versions run fewer checks: those they run must agree
+    assert failed == listed & ran
+    assert len(listed & ran) > 20
 
 
 def _public_api():
