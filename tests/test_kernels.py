@@ -253,3 +253,48 @@ def test_kernels_refuse_mixed_dtypes_and_bad_shapes():
         )
     with pytest.raises(ValueError, match="adjacent columns"):
         half_step(np.zeros((4, 3), np.float32).T, np.zeros(4, np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("T", [0.01, 1.0, 7.0])
+def test_compiled_activations_agree_with_ops(dtype, T):
+    # the kernels' own sigmoid and label softmax are the package's operators:
+    # the same values to rounding, the same saturation, over extreme inputs
+    from sklearn_thermo import ops
+
+    x = np.concatenate(
+        [
+            np.linspace(-200, 200, 401),
+            [-1e4, 1e4, -88.8, 88.8, -745.0, 745.0, 0.0, 1e-30],
+        ]
+    )
+    x = x.astype(dtype)
+    P = np.tile(x, (3, 1))
+    half_step(
+        P,
+        np.zeros(len(x), dtype),
+        X=None,
+        M=None,
+        transpose_m=False,
+        temperature=T,
+        key=1,
+        n_blocks=1,
+    )
+    assert np.isfinite(P).all()
+    np.testing.assert_allclose(P[0], ops.sigmoid(x, T), rtol=0, atol=TOL[dtype])
+    K = 5
+    Z = np.random.default_rng(0).normal(0, 50, (20, K)).astype(dtype)
+    P = Z.copy()
+    half_step(
+        P,
+        np.zeros(K, dtype),
+        X=None,
+        M=None,
+        transpose_m=False,
+        temperature=T,
+        n_labels=K,
+        key=1,
+        n_blocks=1,
+    )
+    np.testing.assert_allclose(P, ops.softmax(Z, T, axis=1), rtol=0, atol=TOL[dtype])
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=TOL[dtype])
