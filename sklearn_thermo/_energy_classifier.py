@@ -627,8 +627,8 @@ class EnergyClassifier(
     def _map_scores(self, X, fn, tail=(), dtype=None):
         """``fn(G, S)`` of every row, chunk by chunk (bounded memory), with
         ``G = -F(x, y) / T`` and ``S = G - max_y G`` (n, n_classes); ``S`` is
-        exact where ``G`` saturates. Returns (validated X, output)."""
-        check_fitted_params(self)
+        exact where ``G`` saturates. Returns (validated X, output). The
+        caller has checked the fitted state (:func:`check_fitted_params`)."""
         X = self._validate_X(X, reset=False)
         out = np.empty((X.shape[0], *tail), X.dtype if dtype is None else dtype)
         with self._inference_runner() as runner:
@@ -706,6 +706,7 @@ class EnergyClassifier(
         -------
         y : ndarray of shape (n_samples,)
         """
+        check_fitted_params(self)
         _, index = self._map_scores(X, lambda G, S: np.argmax(S, axis=1), dtype=np.intp)
         return self.classes_[index]
 
@@ -775,6 +776,7 @@ class EnergyClassifier(
             top = G[np.arange(len(G)), np.argmax(S, axis=1)].astype(np.float64)
             return ops.logsumexp(S, 1.0, axis=1).astype(np.float64) + top
 
+        check_fitted_params(self)
         X, s = self._map_scores(X, log_marginal, dtype=np.float64)
         s += self._visible_term(X)
         check_representable(s, self.temperature, "energy score", X.dtype)

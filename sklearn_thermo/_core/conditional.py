@@ -34,7 +34,7 @@ import threading
 
 import numpy as np
 
-from ..ops import _sigmoid_, _softmax_and_lse_
+from ..ops import _sigmoid_, _softmax_and_lse_, _softplus_
 from ._kernels import weight_step
 from .gibbs import update_blocks
 from .threads import work_kind
@@ -74,24 +74,6 @@ def _sum_log(B, max_terms):
         width -= half
         terms *= 2
     return np.log(B[:, :width]).sum(axis=1)
-
-
-def _soft_gap_(E, T):
-    """In place, for ``E >= 0``: ``E <- T log(1 + e^{-E / T})``, in ``[0, T log 2]``.
-
-    In float64 when ``T`` is below the dtype's smallest normal number, so
-    that ``E / T`` is never ``0 / 0``.
-    """
-    work = E.astype(np.float64) if T < float(np.finfo(E.dtype).tiny) else E
-    with np.errstate(over="ignore", under="ignore"):
-        work /= T  # overflow to inf is exact below: e^-inf = 0
-        np.negative(work, out=work)
-        np.exp(work, out=work)
-        np.log1p(work, out=work)
-        work *= T
-    if work is not E:
-        E[...] = work
-    return E
 
 
 class _Buffers(threading.local):
@@ -294,7 +276,8 @@ class ConditionalKernel:
             E = E3[: ks.stop - ks.start]
             np.add(Y, self.U[ks, :, None], out=E)  # y + u
             np.abs(E, out=E)
-            _soft_gap_(E, T)
+            np.negative(E, out=E)
+            _softplus_(E, T)  # T log(1 + e^{-|y + u| / T}), in [0, T log 2]
             E += np.maximum(self.U[ks, :, None], -Y)
             E += low
             negF[:, ks] = E.sum(axis=1, dtype=np.float64).T
