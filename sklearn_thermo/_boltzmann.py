@@ -32,7 +32,7 @@ class BaseBoltzmann(BaseEstimator):
 
     Subclasses define ``_params()`` (the model as an ``RBMParams``) and
     ``_DEFAULT_LEARNING_RATE`` (per visible unit type, for
-    ``learning_rate="auto"``).
+    ``learning_rate="auto"``), or override :meth:`_auto_learning_rate`.
     """
 
     _parameter_constraints: dict = {
@@ -53,8 +53,6 @@ class BaseBoltzmann(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
-
-    _DEFAULT_LEARNING_RATE = {"bernoulli": 0.05, "gaussian": 0.005}
 
     # ------------------------------------------------------------------
     # input
@@ -117,13 +115,27 @@ class BaseBoltzmann(BaseEstimator):
         """Record the parameters that fix the fitted model's structure."""
         self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
 
-    def _learning_rate(self, epoch=None):
-        """The learning rate, at ``epoch`` of ``max_iter`` under the schedule."""
-        lr = (
-            self._DEFAULT_LEARNING_RATE[self.visible]
+    def _auto_learning_rate(self, X, sample_weight=None):
+        """The step ``learning_rate="auto"`` resolves to on the data X."""
+        return self._DEFAULT_LEARNING_RATE[self.visible]
+
+    def _resolve_learning_rate(self, X, sample_weight=None):
+        """Set ``learning_rate_``: ``learning_rate``, or its "auto" value on X."""
+        self.learning_rate_ = (
+            float(self._auto_learning_rate(X, sample_weight))
             if self.learning_rate == "auto"
             else float(self.learning_rate)
         )
+
+    def _learning_rate(self, epoch=None):
+        """The learning rate, at ``epoch`` of ``max_iter`` under the schedule.
+
+        A float ``learning_rate`` set after fitting is used as given; "auto"
+        keeps the value resolved on the first data (``learning_rate_``).
+        """
+        if self.learning_rate != "auto":
+            self.learning_rate_ = float(self.learning_rate)
+        lr = self.learning_rate_
         if epoch is not None and self.learning_rate_schedule == "linear":
             lr *= 1.0 - epoch / self.max_iter
         return lr

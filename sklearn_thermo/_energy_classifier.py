@@ -176,6 +176,9 @@ class EnergyClassifier(
         Names of features seen during fit, when they are all strings.
     n_iter_ : int
         Epochs run.
+    learning_rate_ : float
+        The learning rate before the schedule: ``learning_rate``, or the
+        value of ``"auto"``.
     loss_curve_ : list of float
         Mean training loss ``-log p(y | x)`` of each epoch (for
         ``method="generative"``, measured on a few hundred training rows
@@ -345,6 +348,7 @@ class EnergyClassifier(
         params = self._params()
         self._state = TrainState.zeros(params)
         self._rng = rng
+        self._resolve_learning_rate(X, sample_weight)
         self._remember_structure()
         self.n_iter_ = 0
         self.loss_curve_ = []

@@ -89,9 +89,22 @@ class BoltzmannMachine(
     learning_rate : float or "auto", default="auto"
         Step size on the log-likelihood gradient, which is averaged over the
         rows of a batch (so it does not depend on ``batch_size``). ``"auto"``
-        is 0.05 for Bernoulli visible units and 0.005 for Gaussian ones, whose
-        unbounded visible values need a step one order of magnitude smaller
-        (Hinton 2010, section 13.2).
+        (resolved on the data of ``fit`` or the first ``partial_fit``, and
+        stored in ``learning_rate_``): for Bernoulli visible units
+
+        .. math::
+
+            \\eta = \\frac{3.2}{1 + \\overline{\\lVert x \\rVert^2}},
+
+        with :math:`\\overline{\\lVert x \\rVert^2}` the (weighted) mean squared
+        norm of the rows, so that one step moves a hidden unit's input
+        :math:`c_j + W_j v` by about as much whatever the number of pixels
+        that are on (0.2 on digits scaled to ``[0, 1]``, 0.03 on binarised
+        MNIST: with one fixed value, the features of the larger images are
+        over-trained). For Gaussian units 0.025, a step one order of
+        magnitude below Bernoulli ones' for the unbounded visible values
+        (Hinton 2010, section 13.2). How these defaults were chosen, and
+        what they give, is measured by ``benchmarks/bench_features.py``.
     learning_rate_schedule : {"linear", "constant"}, default="linear"
         ``"linear"``: epoch ``e`` of ``fit`` (from 0) uses
         ``learning_rate * (1 - e / max_iter)``, so the last epochs settle the
@@ -108,12 +121,16 @@ class BoltzmannMachine(
         geometric from 1 to it, so it must be > 1 (``method="pt"`` only).
     max_iter : int, default=20
         Number of epochs (passes over the data) of ``fit``.
-    momentum : float, default=0.9
-        Momentum of the parameter updates after the warm-up.
+    momentum : float, default=0.5
+        Momentum of the parameter updates after the warm-up. Momentum
+        multiplies the effective step by ``1 / (1 - momentum)``; with
+        persistent chains, larger values (0.9) over-train the features
+        unless the learning rate is lowered to match.
     momentum_warmup : int, default=5
         Epochs at the start of ``fit`` during which the momentum is
-        ``min(0.5, momentum)`` (Hinton 2010, section 9). ``partial_fit`` uses
-        ``momentum`` throughout.
+        ``min(0.5, momentum)`` (Hinton 2010, section 9), so only a momentum
+        above 0.5 is warmed up. ``partial_fit`` uses ``momentum``
+        throughout.
     weight_decay : float, default=1e-4
         L2 penalty ``weight_decay / 2 * ||W||^2`` on the weights (not biases).
     temperature : float, default=1.0
@@ -163,6 +180,9 @@ class BoltzmannMachine(
         Names of features seen during fit, when X has string feature names.
     n_iter_ : int
         Number of epochs run by ``fit``.
+    learning_rate_ : float
+        The learning rate before the schedule: ``learning_rate``, or the
+        value ``"auto"`` resolved to on the first data.
     h_samples_ : ndarray of shape (batch_size, n_components)
         Hidden states of the persistent chains (``method="pcd"`` or
         ``"pt"``).
@@ -232,7 +252,7 @@ class BoltzmannMachine(
         n_temperatures=10,
         max_temperature=10.0,
         max_iter=20,
-        momentum=0.9,
+        momentum=0.5,
         momentum_warmup=5,
         weight_decay=1e-4,
         temperature=1.0,
@@ -302,6 +322,26 @@ class BoltzmannMachine(
             )
         return chains[: self.batch_size]
 
+    #: "auto" for Gaussian units; Bernoulli ones scale by the data (below)
+    _DEFAULT_LEARNING_RATE = {"gaussian": 0.025}
+    #: step in units of a hidden input's change: "auto" is this over 1 + mean |x|^2
+    _AUTO_STEP = 3.2
+
+    def _auto_learning_rate(self, X, sample_weight=None):
+        if self.visible != "bernoulli":
+            return super()._auto_learning_rate(X, sample_weight)
+        # the gradient of c_j + W_j v grows with |v|^2 (+1 for the bias)
+        sq = (
+            X.multiply(X).sum(axis=1) if sp.issparse(X) else np.einsum("ij,ij->i", X, X)
+        )
+        sq = np.asarray(sq, dtype=np.float64).ravel()
+        mean_sq = (
+            sq.mean()
+            if sample_weight is None
+            else np.average(sq, weights=np.asarray(sample_weight, np.float64))
+        )
+        return self._AUTO_STEP / (1.0 + mean_sq)
+
     def _initialize(self, X, rng, sample_weight=None):
         n_features = X.shape[1]
         dtype = X.dtype
@@ -314,6 +354,7 @@ class BoltzmannMachine(
         )
         # the base-rate model, for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
+        self._resolve_learning_rate(X, sample_weight)
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
         self._log_z_cache = {}

@@ -17,6 +17,9 @@ from ._validation import restore_on_error, validate_numpy_data, warn_caller
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
 _T_BOUNDS = (1e-2, 1e2)
+#: alpha="auto" with temperature="auto": the multiples of 1 / n tried
+#: (strongest first, each fit warm-starting the next)
+_ALPHA_GRID = (10.0, 1.0, 0.1)
 
 
 def _scores(X, coef, intercept):
@@ -147,8 +150,16 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         scores from ``cv`` internal folds (so all data trains ``W``); if that
         likelihood varies by less than 1e-8 (relative) over the whole range
         (e.g. all scores are about zero), ``T = 1``.
-    alpha : float, default=1e-4
-        L2 penalty on ``W`` (not on the intercept).
+    alpha : float or "auto", default="auto"
+        L2 penalty on ``W`` (not on the intercept), per unit of the mean
+        loss. ``"auto"``: with a float temperature, ``1 / sum_i s_i``
+        (``1 / n_samples`` without sample weights), which is
+        LogisticRegression's default ``C = 1``, so that the default
+        classifier equals ``LogisticRegression()`` and the penalty shrinks
+        as the data grow; with ``temperature="auto"``, the one of
+        ``(10, 1, 0.1) / sum_i s_i`` whose out-of-fold scores, after their
+        own temperature scaling, have the lowest negative log-likelihood
+        (chosen with the temperature, on the same folds).
     fit_intercept : bool, default=True
         Fit the intercept ``b``.
     max_iter : int, default=1000
@@ -174,6 +185,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (1,) or (n_classes,)
     temperature_ : float
         The temperature in use after fit.
+    alpha_ : float
+        The L2 penalty of the fit (``alpha``, or what ``"auto"`` chose).
     n_iter_ : ndarray of shape (1,)
         L-BFGS iterations of the final fit.
     n_features_in_ : int
@@ -194,7 +207,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             Interval(Real, 0, np.inf, closed="neither"),
             StrOptions({"auto"}),
         ],
-        "alpha": [Interval(Real, 0, np.inf, closed="left")],
+        "alpha": [Interval(Real, 0, np.inf, closed="left"), StrOptions({"auto"})],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -208,7 +221,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self,
         temperature=1.0,
         *,
-        alpha=1e-4,
+        alpha="auto",
         fit_intercept=True,
         max_iter=1000,
         tol=1e-4,
@@ -228,12 +241,12 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------
-    def _solve(self, X, Y, sw, T, w0):
+    def _solve(self, X, Y, sw, T, w0, alpha):
         K, d = Y.shape[1], X.shape[1]
         res = scipy.optimize.minimize(
             tempered_loss_grad,
             w0,
-            args=(X, Y, sw, self.alpha, T, self.fit_intercept),
+            args=(X, Y, sw, alpha, T, self.fit_intercept),
             method="L-BFGS-B",
             jac=True,
             options={
@@ -268,13 +281,33 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             return np.concatenate(w0).astype(np.float64)
         return np.zeros(size)
 
-    def _auto_temperature(self, X, y_enc, Y, sw, w0):
-        """Choose T on out-of-fold scores of fits at T = 1."""
-        F = np.zeros((X.shape[0], Y.shape[1]))
+    def _auto_temperature(self, X, y_enc, Y, sw, w0, alphas):
+        """Choose ``(alpha, T)`` on out-of-fold scores of fits at T = 1.
+
+        Each fold fits the alphas from the strongest penalty down, each fit
+        warm-starting the next; every alpha's out-of-fold scores get their
+        own temperature, and the pair with the lowest held-out negative
+        log-likelihood wins (the first alpha on ties).
+        """
+        F = np.zeros((len(alphas), X.shape[0], Y.shape[1]))
         folds = check_cv(self.cv, y_enc, classifier=True)
         for train, test in folds.split(np.zeros((len(y_enc), 1)), y_enc):
-            coef, b, _ = self._solve(X[train], Y[train], sw[train], 1.0, w0)
-            F[test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
+            w = w0
+            for k, alpha in enumerate(alphas):
+                coef, b, _ = self._solve(X[train], Y[train], sw[train], 1.0, w, alpha)
+                w = np.concatenate([coef.ravel(), b if self.fit_intercept else []])
+                F[k, test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
+        best = None
+        for k, alpha in enumerate(alphas):
+            T, loss = self._scale_temperature(F[k], Y, sw)
+            if best is None or loss < best[2]:
+                best = (alpha, T, loss)
+        return best[:2]
+
+    @staticmethod
+    def _scale_temperature(F, Y, sw):
+        """``(T, loss)``: the temperature minimising the weighted negative
+        log-likelihood of scores F, and that loss."""
         if Y.shape[1] == 1:
             F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
 
@@ -285,11 +318,11 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         lo, hi = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
         grid = [nll(t) for t in np.linspace(lo, hi, 9)]
         if max(grid) - min(grid) <= 1e-8 * max(1.0, abs(min(grid))):
-            return 1.0  # flat: the held-out loss carries no information on T
+            return 1.0, nll(0.0)  # flat: the held-out loss carries no information on T
         res = scipy.optimize.minimize_scalar(
             nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
         )
-        return float(np.exp(res.x))
+        return float(np.exp(res.x)), float(res.fun)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -335,6 +368,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         top = sw.max(initial=0.0)
         if top > 0:
             sw = sw / top
+        # LogisticRegression's C = 1 on the unscaled weights
+        unit_alpha = 1.0 / top / sw.sum() if top > 0 else 0.0
         weighted = np.unique(y_enc[sw > 0])
         if len(weighted) < 2:
             raise ValueError(
@@ -348,17 +383,27 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             Y = np.eye(n_classes, dtype=X.dtype)[y_enc]
         K, d = Y.shape[1], X.shape[1]
         w0 = self._initial(K, d)
-        if self.temperature == "auto":
-            T = self._auto_temperature(X, y_enc, Y, sw, w0)
-            coef, intercept, n_iter = self._solve(X, Y, sw, 1.0, w0)
-            if self.verbose:
-                print(f"[{type(self).__name__}] temperature_ = {T:.4g}")
+        if self.alpha != "auto":
+            alphas = [float(self.alpha)]
+        elif self.temperature == "auto":
+            alphas = [unit_alpha * m for m in _ALPHA_GRID]
         else:
-            T = float(self.temperature)
-            coef, intercept, n_iter = self._solve(X, Y, sw, T, w0)
+            alphas = [unit_alpha]
+        if self.temperature == "auto":
+            alpha, T = self._auto_temperature(X, y_enc, Y, sw, w0, alphas)
+            coef, intercept, n_iter = self._solve(X, Y, sw, 1.0, w0, alpha)
+            if self.verbose:
+                print(
+                    f"[{type(self).__name__}] temperature_ = {T:.4g}, "
+                    f"alpha_ = {alpha:.4g}"
+                )
+        else:
+            alpha, T = alphas[0], float(self.temperature)
+            coef, intercept, n_iter = self._solve(X, Y, sw, T, w0, alpha)
         self.coef_ = coef.astype(X.dtype)
         self.intercept_ = intercept.astype(X.dtype)
         self.temperature_ = T
+        self.alpha_ = alpha
         self.n_iter_ = np.array([n_iter])
         return self
 

@@ -184,7 +184,7 @@ def test_partial_fit_learns():
     # CD: partial_fit keeps the learning rate constant, which suits CD (PCD
     # needs it decayed to settle; see the partial_fit docstring)
     rbm = BoltzmannMachine(
-        n_components=10, method="cd", learning_rate=0.05, random_state=0
+        n_components=10, method="cd", learning_rate=0.05, momentum=0.9, random_state=0
     )
     rbm.partial_fit(X[:20])
     start = _exact_loglik(rbm, X[1200:])
@@ -420,11 +420,10 @@ def test_gaussian_samples_are_real_valued_and_near_the_data():
 )
 def test_training_parameters_take_effect(param, values):
     X = _binary(n=100)
+    # momentum 0.9: the warm-up only lowers a momentum above 0.5
+    kw = dict(n_components=4, max_iter=8, momentum=0.9, random_state=0)
     fitted = [
-        BoltzmannMachine(n_components=4, max_iter=8, random_state=0, **{param: value})
-        .fit(X)
-        .components_
-        for value in values
+        BoltzmannMachine(**kw, **{param: value}).fit(X).components_ for value in values
     ]
     assert not np.allclose(fitted[0], fitted[1])
 
@@ -485,3 +484,35 @@ def test_bernoulli_rbm_n_iter_is_refused_with_a_pointer_to_max_iter():
     with pytest.raises(ValueError, match="n_iter"):
         rbm.set_params(n_iter=10)
     assert not hasattr(rbm, "n_iter")
+
+
+def test_auto_learning_rate_scales_with_the_rows_squared_norm():
+    rng = np.random.default_rng(0)
+    sparse_rows = (rng.random((60, 50)) < 0.1).astype(float)
+    dense_rows = (rng.random((60, 50)) < 0.6).astype(float)
+    fitted = [
+        BoltzmannMachine(n_components=3, max_iter=1, random_state=0).fit(X)
+        for X in (sparse_rows, dense_rows)
+    ]
+    for rbm, X in zip(fitted, (sparse_rows, dense_rows)):
+        expected = 3.2 / (1.0 + np.mean(np.sum(X**2, axis=1)))
+        assert rbm.learning_rate_ == pytest.approx(expected)
+    # more pixels on: a smaller step, so each hidden input moves as much
+    assert fitted[1].learning_rate_ < fitted[0].learning_rate_ / 3
+    # sparse input and sample weights resolve it on the same data
+    w = rng.integers(0, 3, 60)
+    weighted = BoltzmannMachine(n_components=3, max_iter=1).fit(
+        sp.csr_matrix(dense_rows), sample_weight=w
+    )
+    expected = 3.2 / (1.0 + np.average(np.sum(dense_rows**2, axis=1), weights=w))
+    assert weighted.learning_rate_ == pytest.approx(expected)
+
+
+def test_learning_rate_float_is_used_as_given():
+    X = _binary(n=40)
+    rbm = BoltzmannMachine(n_components=3, max_iter=1, learning_rate=0.07).fit(X)
+    assert rbm.learning_rate_ == 0.07
+    rbm.set_params(learning_rate=0.01).partial_fit(X)
+    assert rbm.learning_rate_ == 0.01
+    auto = BoltzmannMachine(n_components=3, visible="gaussian", max_iter=1).fit(X)
+    assert auto.learning_rate_ == 0.025

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.sparse as sp
+import scipy.special
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -134,6 +135,52 @@ def test_auto_temperature_calibrates(digits):
 
     assert nll(auto) < nll(raw)
     np.testing.assert_allclose(auto.coef_, raw.coef_)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_default_equals_logistic_regression_default(cancer, weighted):
+    # alpha="auto" at a float temperature is LogisticRegression's C = 1
+    X, y = cancer
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y)) if weighted else None
+    ours = TemperedSoftmaxClassifier(tol=1e-10, max_iter=10000)
+    ours.fit(X, y, sample_weight=sw)
+    ref = LogisticRegression(tol=1e-10, max_iter=10000).fit(X, y, sample_weight=sw)
+    total = len(y) if sw is None else sw.sum()
+    assert ours.alpha_ == pytest.approx(1.0 / total)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+def _oof_loss(X, y, alpha, T, cv=3):
+    """Held-out NLL of out-of-fold scores at (alpha, T), by brute force."""
+    from sklearn.model_selection import StratifiedKFold
+
+    loss = 0.0
+    for tr, te in StratifiedKFold(cv).split(X, y):
+        clf = TemperedSoftmaxClassifier(1.0, alpha=alpha, tol=1e-8).fit(X[tr], y[tr])
+        log_p = scipy.special.log_softmax(
+            np.column_stack([np.zeros(len(te)), clf.decision_function(X[te])]) / T
+            if clf.coef_.shape[0] == 1
+            else clf.decision_function(X[te]) / T,
+            axis=1,
+        )
+        loss -= log_p[np.arange(len(te)), np.searchsorted(clf.classes_, y[te])].sum()
+    return loss / len(y)
+
+
+def test_auto_alpha_and_temperature_minimise_the_out_of_fold_loss(cancer):
+    X, y = cancer
+    X, y = X[::2], y[::2]
+    clf = TemperedSoftmaxClassifier("auto", cv=3, tol=1e-8).fit(X, y)
+    n = len(y)
+    assert clf.alpha_ in [pytest.approx(m / n) for m in (10.0, 1.0, 0.1)]
+    chosen = _oof_loss(X, y, clf.alpha_, clf.temperature_)
+    # no other grid value, and no other temperature, does better out of fold
+    for m in (10.0, 1.0, 0.1):
+        for T in (0.5, 1.0, 2.0):
+            assert chosen <= _oof_loss(X, y, m / n, T * clf.temperature_) + 1e-6
+    # the final model is the full-data fit at the chosen alpha
+    full = TemperedSoftmaxClassifier(1.0, alpha=clf.alpha_, tol=1e-8).fit(X, y)
+    np.testing.assert_allclose(clf.coef_, full.coef_, rtol=1e-5, atol=1e-6)
 
 
 def test_auto_temperature_falls_back_when_flat():
