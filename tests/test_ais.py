@@ -1,5 +1,7 @@
 """Partition functions: exact enumeration, annealed importance sampling, log p(x)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _brute import brute_free_energy, log_partition_bernoulli
@@ -130,3 +132,115 @@ def test_learns_a_known_rbm_to_its_own_likelihood():
     gap_untrained = truth - untrained.score(S[test_idx])  # independent pixels
     assert gap_untrained > 0.08  # the couplings matter ...
     assert gap_fitted < 0.03 and gap_fitted < gap_untrained / 5  # ... and are learnt
+
+
+def _bars_and_stripes(rows=4, cols=4):
+    patterns = []
+    for code in range(2**rows):
+        bits = (code >> np.arange(rows)) & 1
+        patterns.append(np.repeat(bits[:, None], cols, axis=1).ravel())
+    for code in range(2**cols):
+        bits = (code >> np.arange(cols)) & 1
+        patterns.append(np.repeat(bits[None, :], rows, axis=0).ravel())
+    return np.unique(np.array(patterns, dtype=float), axis=0)
+
+
+def _tiny_model(seed, scale=2.0, V=6, H=4):
+    from sklearn_thermo._core.model import RBMParams
+
+    rng = np.random.default_rng(seed)
+    return RBMParams(
+        rng.normal(0, scale, (H, V)), rng.normal(0, 1, V), rng.normal(0, 1, H)
+    )
+
+
+def _exact_samples(params, n, seed):
+    """Exact visible samples: enumerate the 2**V states, draw from p(v)."""
+    from sklearn_thermo._core.model import visible_free_energy
+    from sklearn_thermo._core.partition import all_states
+
+    S = all_states(params.n_visible)
+    log_p = -visible_free_energy(params, S, 1.0)
+    p = np.exp(log_p - log_p.max())
+    idx = np.random.default_rng(seed).choice(len(S), n, p=p / p.sum())
+    return S[idx]
+
+
+def _runner(seed):
+    from sklearn_thermo._core.threads import BlockRunner
+
+    return BlockRunner(1, seed)
+
+
+def test_forward_and_reverse_ais_bound_log_z_in_expectation():
+    from sklearn_thermo._core.ais import (
+        log_partition_ais,
+        log_partition_reverse_ais,
+    )
+    from sklearn_thermo._core.partition import log_partition_exact
+
+    params = _tiny_model(0)
+    exact = log_partition_exact(params, 1.0)
+    base = np.zeros(params.n_visible)
+    fwd, rev = [], []
+    for seed in range(20):  # few betas: each end is biased its own way
+        v0 = _exact_samples(params, 40, seed)
+        with _runner(seed) as r:
+            fwd.append(
+                log_partition_ais(params, 1.0, base, n_chains=40, n_betas=4, runner=r)[
+                    0
+                ]
+            )
+            rev.append(
+                log_partition_reverse_ais(
+                    params, 1.0, base, v0=v0, n_betas=4, runner=r
+                )[0]
+            )
+    assert np.mean(fwd) < exact < np.mean(rev)
+    # with a long annealing from exact samples, reverse AIS converges to log Z
+    v0 = _exact_samples(params, 200, 99)
+    with _runner(7) as r:
+        est, spread = log_partition_reverse_ais(
+            params, 1.0, base, v0=v0, n_betas=2000, runner=r
+        )
+    assert abs(est - exact) < max(0.05, spread)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The AIS bounds on log Z are")  # wide: expected
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("method", ["pcd", "pt"])
+def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
+    # bars and stripes: 30 sharp modes, and the exact value by enumerating
+    # the 16 visible units; the forward estimate alone misses it by nats
+    X = np.tile(_bars_and_stripes(), (10, 1))
+    rbm = BoltzmannMachine(64, method=method, max_iter=150, random_state=seed).fit(X)
+    exact = rbm.log_partition("exact")
+    est, lower, upper = rbm.log_partition(
+        "ais", n_betas=1000, return_bounds=True, random_state=0
+    )
+    assert lower <= exact <= upper
+    assert lower <= est
+
+
+def test_wide_sandwich_warns_with_the_remedy():
+    X = np.tile(_bars_and_stripes(), (10, 1))
+    rbm = BoltzmannMachine(64, max_iter=60, random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="Raise n_betas"):
+        rbm.log_partition("ais", n_betas=20, return_bounds=True, random_state=0)
+    # the estimate alone asks for no sandwich, hence no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rbm.log_partition("ais", n_betas=20, random_state=0)
+        rbm.log_partition("exact", return_bounds=True)
+
+
+def test_sandwich_is_independent_of_n_jobs(trained):
+    rbm, _ = trained["bernoulli"]
+    kw = dict(method="ais", n_chains=64, n_betas=100, return_bounds=True)
+    one = rbm.set_params(n_jobs=1).log_partition(random_state=5, **kw)
+    rbm._log_z_cache.clear()
+    two = rbm.set_params(n_jobs=2).log_partition(random_state=5, **kw)
+    assert one == two
+    # the forward estimate is the same with or without the bounds
+    assert one[0] == rbm.log_partition("ais", n_chains=64, n_betas=100, random_state=5)

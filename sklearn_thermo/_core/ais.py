@@ -40,6 +40,47 @@ def _base_log_partition(a_A, n_hidden, visible, T):
     return log_z + n_hidden * np.log(2.0)
 
 
+def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
+    """Log importance weights of ``n_chains`` chains annealed through ``betas``
+    (in blocks on the runner's threads, the same for any number of them),
+    started at the base model's exact samples, or at ``v0``."""
+    blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
+    # one seed per block from the runner's streams: block k always gets the same
+    seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
+    log_w = np.zeros(n_chains)
+
+    def anneal_block(k):
+        rows = blocks[k]
+        start = None if v0 is None else v0[rows]
+        with BlockRunner(1, seeds[k], limit_blas=False) as own:
+            log_w[rows] = _anneal(
+                params,
+                T,
+                a_A,
+                betas,
+                rows.stop - rows.start,
+                own,
+                check=runner.check,
+                v0=start,
+            )
+
+    # BLAS at one thread also when the blocks run inline (``each`` caps it
+    # only on its pool): the same products, hence the same result, either way
+    with blas_capped():
+        runner.each(anneal_block, list(range(len(blocks))))
+    return log_w
+
+
+def _mean_weight(log_w):
+    """``(log r, s / r)``: the log of the mean weight, and its relative
+    standard error."""
+    shift = float(log_w.max())
+    w = np.exp(log_w - shift)
+    r = float(w.mean())
+    s = float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else 0.0
+    return shift + np.log(r), s / r
+
+
 def log_partition_ais(
     params, temperature, base_visible_bias, *, n_chains, n_betas, runner
 ):
@@ -49,7 +90,9 @@ def log_partition_ais(
     ``_CHAINS_PER_BLOCK`` rows (fixed by their number alone), each block on one
     of the runner's threads from start to end with its own random streams and
     BLAS at one thread: no synchronisation per ``beta``, and the same result
-    for any number of threads.
+    for any number of threads. In expectation the estimate is below
+    ``log Z`` (Jensen's inequality on an unbiased estimate of ``Z``): a
+    stochastic lower bound.
 
     Returns
     -------
@@ -62,39 +105,52 @@ def log_partition_ais(
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(0.0, 1.0, n_betas)
-    blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
-    # one seed per block from the runner's streams: block k always gets the same
-    seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
-    log_w = np.zeros(n_chains)
-
-    def anneal_block(k):
-        rows = blocks[k]
-        with BlockRunner(1, seeds[k], limit_blas=False) as own:
-            log_w[rows] = _anneal(
-                params, T, a_A, betas, rows.stop - rows.start, own, check=runner.check
-            )
-
-    # BLAS at one thread also when the blocks run inline (``each`` caps it
-    # only on its pool): the same products, hence the same result, either way
-    with blas_capped():
-        runner.each(anneal_block, list(range(len(blocks))))
-
+    log_w = _log_weights(params, T, a_A, betas, n_chains, runner)
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
-    shift = float(log_w.max())
-    w = np.exp(log_w - shift)
-    r = float(w.mean())
-    s = float(w.std(ddof=1) / np.sqrt(n_chains)) if n_chains > 1 else 0.0
-    estimate = log_z_A + shift + np.log(r)
-    upper = log_z_A + shift + np.log(r + 3 * s)
-    lower = (log_z_A + shift + np.log(r - 3 * s)) if r > 3 * s else estimate - 3 * s / r
+    log_r, rel = _mean_weight(log_w)
+    estimate = log_z_A + log_r
+    upper = estimate + np.log1p(3 * rel)
+    lower = estimate + np.log1p(-3 * rel) if rel < 1 / 3 else estimate - 3 * rel
     return float(estimate), float(lower), float(upper)
+
+
+def log_partition_reverse_ais(
+    params, temperature, base_visible_bias, *, v0, n_betas, runner
+):
+    """Reverse AIS: a stochastic upper bound on ``log Z``.
+
+    The chains start at samples ``v0`` of the model (``beta = 1``) and are
+    annealed back to the base model, accumulating
+    ``sum_k log f_{beta_{k-1}}(v) - log f_{beta_k}(v)``; with exact samples the
+    mean weight is an unbiased estimate of ``Z_A / Z``, so
+    ``log Z_A - log mean(w)`` is above ``log Z`` in expectation (Grosse,
+    Ghahramani & Adams 2015). Samples that have not reached equilibrium (a
+    mode the sampler missed) weaken that guarantee: the gap to the forward
+    estimate then measures both the annealing's and the sampler's shortfall.
+
+    Returns
+    -------
+    estimate, spread : float
+        The estimate, and ``-log(1 - 3 s / r)`` (``3 s / r`` where that is not
+        defined): three standard errors of the mean weight, in log units.
+    """
+    T = float(temperature)
+    a_A = base_visible_bias.astype(params.dtype, copy=False)
+    betas = np.linspace(1.0, 0.0, n_betas)
+    log_w = _log_weights(params, T, a_A, betas, len(v0), runner, v0=v0)
+    log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
+    log_r, rel = _mean_weight(log_w)
+    spread = -np.log1p(-3 * rel) if rel < 1 / 3 else 3 * rel
+    return float(log_z_A - log_r), float(spread)
 
 
 _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
 
 
-def _anneal(params, T, a_A, betas, n_chains, runner, check=None):
-    """Log importance weights of ``n_chains`` chains annealed through ``betas``.
+def _anneal(params, T, a_A, betas, n_chains, runner, check=None, v0=None):
+    """Log importance weights of ``n_chains`` chains annealed through ``betas``
+    (increasing or decreasing), started at ``v0`` or at exact samples of the
+    base model.
 
     ``check()``, if given, is called every ``_CHECK_EVERY`` betas and raises
     to abandon the work (an interrupted caller).
@@ -114,7 +170,10 @@ def _anneal(params, T, a_A, betas, n_chains, runner, check=None):
     bias = np.empty(V, dtype)
     log_w = np.zeros(n_chains)
 
-    gibbs.base_rate(pv, v, bias=a_A)  # start: exact samples of the base model
+    if v0 is None:
+        gibbs.base_rate(pv, v, bias=a_A)  # start: exact samples of the base model
+    else:
+        v[...] = v0
 
     for k in range(1, len(betas)):
         if check is not None and k % _CHECK_EVERY == 0:
