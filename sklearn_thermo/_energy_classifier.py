@@ -117,7 +117,10 @@ class EnergyClassifier(
     batch_size : int, default=20
         Samples per update.
     max_iter : int, default=60
-        Most epochs (passes over the data).
+        Most epochs (passes over the data). With the linear schedule it is
+        the length of the annealing, which ends there by design; with the
+        constant one, a ``ConvergenceWarning`` says when training reached it
+        while the loss (or validation score) was still improving.
     momentum : float, default=0.9
         Momentum of the updates, in ``[0, 1)``.
     weight_decay : float, default=1e-4
@@ -522,7 +525,9 @@ class EnergyClassifier(
                         )
                     break
             else:
-                if self.max_iter > 0:
+                # the linear schedule ends at max_iter by design (its step is
+                # then zero); only a constant step was cut short there
+                if self.max_iter > 0 and self.learning_rate_schedule == "constant":
                     warn_caller(
                         f"EnergyClassifier stopped after max_iter={self.max_iter} "
                         "epochs while its "

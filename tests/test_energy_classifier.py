@@ -277,10 +277,29 @@ def test_early_stopping_keeps_the_best_validation_score(digits):
     assert clf.n_iter_ < 40
 
 
-def test_convergence_warning_when_max_iter_ends_training():
+def test_convergence_warning_when_max_iter_cuts_a_constant_step_short():
     X, y, _ = _toy(100)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        EnergyClassifier(
+            n_components=4,
+            max_iter=2,
+            learning_rate_schedule="constant",
+            random_state=0,
+        ).fit(X, y)
+    # the linear schedule anneals the step to zero at max_iter: its planned end
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
         EnergyClassifier(n_components=4, max_iter=2, random_state=0).fit(X, y)
+
+
+@pytest.mark.slow
+def test_defaults_fit_digits_without_warnings():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X / 16, y, test_size=0.2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = EnergyClassifier(random_state=0).fit(X_tr, y_tr)
+    assert clf.score(X_te, y_te) >= 0.98
 
 
 def test_grid_search_over_temperature(digits):
