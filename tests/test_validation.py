@@ -10,7 +10,12 @@ from sklearn_thermo import EnergyClassifier, TemperedSoftmaxClassifier
 @pytest.mark.parametrize(
     "est",
     [
-        EnergyClassifier(n_components=4, max_iter=1, random_state=0),
+        EnergyClassifier(
+            n_components=4,
+            max_iter=1,
+            learning_rate_schedule="constant",
+            random_state=0,
+        ),
         TemperedSoftmaxClassifier(max_iter=1),
     ],
     ids=type,

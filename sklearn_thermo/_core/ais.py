@@ -14,7 +14,9 @@ with biases ``a_A``, hidden units free) and move through the distributions
 by one Gibbs step at each ``beta_k`` (the core's :class:`~.gibbs.Gibbs` with
 an inverse temperature per row), accumulating the log importance weight
 ``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in float64. Then
-``log Z_B = log Z_A + log mean(w)``. The chains are independent: they are
+``log Z_B = log Z_A + log mean(w)``, below ``log Z_B`` in expectation. Reverse
+AIS runs the same path from samples of B down to A, for an estimate above it
+(:func:`log_partition_reverse_ais`). The chains are independent: they are
 vectorised within blocks of rows, and each block is annealed from start to
 end on one thread (BLAS at one thread, its own random streams), so that two
 cores run two blocks with no synchronisation per ``beta`` -- faster than
