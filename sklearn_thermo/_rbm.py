@@ -82,11 +82,13 @@ class BoltzmannMachine(
         persistent chains at each of ``n_temperatures`` temperatures, with
         Metropolis swaps between neighbours (Desjardins et al. 2010); the
         gradient uses the chains at the model's temperature. PCD is the
-        default because its models have the higher held-out likelihood on
-        all but very small models; PT mixes where PCD's chains get stuck on
+        default because its models have the higher exact held-out likelihood
+        where it can be computed (``bench_learning.py``); on large models it
+        has the highest forward-AIS figure at equal training time, but its
+        sharp models leave the AIS sandwich too wide to rank them
+        (``bench_likelihood.py``). PT mixes where PCD's chains get stuck on
         multimodal data, at a higher cost per epoch. The measured figures
-        are in ``benchmarks/RESULTS.md`` (``bench_likelihood.py``,
-        ``bench_learning.py``).
+        are in ``benchmarks/RESULTS.md``.
     n_gibbs_steps : int, default=1
         Gibbs steps per update (the ``k`` of CD-k / PCD-k).
     learning_rate : float or "auto", default="auto"
