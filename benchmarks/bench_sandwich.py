@@ -24,6 +24,7 @@ import numpy as np
 from _results import recorded
 
 from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo._datasets import bars_and_stripes
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 4, 64, "pcd", 0),
@@ -34,17 +35,6 @@ MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 5, 64, "pcd", 0),
     (4, 5, 500, "pcd", 0),
 ]
-
-
-def bars_and_stripes(rows, cols):
-    patterns = []
-    for code in range(2**rows):
-        bits = (code >> np.arange(rows)) & 1
-        patterns.append(np.repeat(bits[:, None], cols, axis=1).ravel())
-    for code in range(2**cols):
-        bits = (code >> np.arange(cols)) & 1
-        patterns.append(np.repeat(bits[None, :], rows, axis=0).ravel())
-    return np.unique(np.array(patterns, dtype=float), axis=0)
 
 
 def sandwich(rbm, **kw):

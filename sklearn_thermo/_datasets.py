@@ -32,3 +32,21 @@ def nudged_digits():
     moved = [_shift(images, r, c) for r, c in ((-1, 0), (0, -1), (0, 1), (1, 0))]
     X = np.concatenate([images, *moved]).reshape(-1, 64)
     return minmax_scale(X), np.tile(y, 5)
+
+
+def bars_and_stripes(rows=4, cols=4):
+    """The distinct bars-and-stripes patterns of a ``rows x cols`` grid.
+
+    Every image whose rows are each all on or all off (stripes), or whose
+    columns are (bars): ``2**rows + 2**cols - 2`` patterns (the empty and the
+    full image are both), one per row of the result, as floats in {0, 1}.
+    A sharp, multimodal distribution with an enumerable visible layer.
+    """
+    patterns = []
+    for code in range(2**rows):
+        bits = (code >> np.arange(rows)) & 1
+        patterns.append(np.repeat(bits[:, None], cols, axis=1).ravel())
+    for code in range(2**cols):
+        bits = (code >> np.arange(cols)) & 1
+        patterns.append(np.repeat(bits[None, :], rows, axis=0).ravel())
+    return np.unique(np.array(patterns, dtype=float), axis=0)

@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._core.ais import _CHAINS_PER_BLOCK
+from sklearn_thermo._datasets import bars_and_stripes
 
 
 @pytest.fixture(scope="module")
@@ -134,17 +135,6 @@ def test_learns_a_known_rbm_to_its_own_likelihood():
     assert gap_fitted < 0.03 and gap_fitted < gap_untrained / 5  # ... and are learnt
 
 
-def _bars_and_stripes(rows=4, cols=4):
-    patterns = []
-    for code in range(2**rows):
-        bits = (code >> np.arange(rows)) & 1
-        patterns.append(np.repeat(bits[:, None], cols, axis=1).ravel())
-    for code in range(2**cols):
-        bits = (code >> np.arange(cols)) & 1
-        patterns.append(np.repeat(bits[None, :], rows, axis=0).ravel())
-    return np.unique(np.array(patterns, dtype=float), axis=0)
-
-
 def _tiny_model(seed, scale=2.0, V=6, H=4):
     from sklearn_thermo._core.model import RBMParams
 
@@ -213,7 +203,7 @@ def test_forward_and_reverse_ais_bound_log_z_in_expectation():
 def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
     # bars and stripes: 30 sharp modes, and the exact value by enumerating
     # the 16 visible units; the forward estimate alone misses it by nats
-    X = np.tile(_bars_and_stripes(), (10, 1))
+    X = np.tile(bars_and_stripes(), (10, 1))
     rbm = BoltzmannMachine(64, method=method, max_iter=150, random_state=seed).fit(X)
     exact = rbm.log_partition("exact")
     est, lower, upper = rbm.log_partition(
@@ -224,7 +214,7 @@ def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
 
 
 def test_wide_sandwich_warns_with_the_remedy():
-    X = np.tile(_bars_and_stripes(), (10, 1))
+    X = np.tile(bars_and_stripes(), (10, 1))
     rbm = BoltzmannMachine(64, max_iter=60, random_state=0).fit(X)
     with pytest.warns(UserWarning, match="Raise n_betas"):
         rbm.log_partition("ais", n_betas=20, return_bounds=True, random_state=0)
