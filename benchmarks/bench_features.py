@@ -24,7 +24,6 @@ benchmarks/RESULTS.md and README.md.
 """
 
 import argparse
-import gzip
 import os
 import re
 import time
@@ -32,6 +31,7 @@ import warnings
 
 import numpy as np
 from _results import machine, recorded
+from bench_energy import load_mnist
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -69,17 +69,6 @@ def _bern(kw, nudged_example=False):
     if not kw:  # nudged: the defaults, or the example's settings
         return dict(n_iter=10, n_components=100) if nudged_example else {}
     return dict(n_components=kw["n_components"], n_iter=kw["max_iter"])
-
-
-def load_mnist(folder):
-    def read(name, offset):
-        with gzip.open(os.path.join(folder, name)) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
-
-    X = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 784)
-    y = read("t10k-labels-idx1-ubyte.gz", 8)
-    X = (X > 127).astype(np.float32)
-    return X[:8000], X[8000:], y[:8000], y[8000:]
 
 
 def protocol(name, seed, mnist_dir):

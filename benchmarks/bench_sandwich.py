@@ -15,13 +15,12 @@
 """
 
 import argparse
-import gzip
-import os
 import time
 import warnings
 
 import numpy as np
 from _results import recorded
+from bench_energy import load_mnist
 
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._datasets import bars_and_stripes
@@ -80,10 +79,7 @@ def sharp_models(epochs, n_betas):
 
 
 def mnist(folder, n_betas):
-    with gzip.open(os.path.join(folder, "t10k-images-idx3-ubyte.gz")) as f:
-        X = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-    X = (X > 127).astype(np.float32)
-    train, test = X[:8000], X[8000:]
+    train, test = load_mnist(folder)[:2]
     t = time.perf_counter()
     rbm = BoltzmannMachine(500, max_iter=10, random_state=0).fit(train)
     print(

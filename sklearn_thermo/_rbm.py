@@ -376,10 +376,26 @@ class BoltzmannMachine(
             X_mon = X_mon.toarray()
         return "reconstruction error", float(np.mean((X_mon - R) ** 2))
 
+    def _ladder_betas(self):
+        """Inverse temperatures of the tempering ladder, from 1 down."""
+        return 1.0 / np.geomspace(1.0, self.max_temperature, self.n_temperatures)
+
+    def _tempered_samples(self, params, runner, rng, v0, n_steps):
+        """The ``beta = 1`` replicas of parallel tempering started at ``v0``."""
+        swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
+        return sample_tempered(
+            params,
+            self.temperature,
+            runner,
+            self._ladder_betas(),
+            v0,
+            n_steps,
+            swap_rng,
+        )
+
     def _trainer(self, max_batch, runner):
         if self.method == "pt":
-            ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-            negative = TemperedChains(self.batch_size, 1.0 / ladder)
+            negative = TemperedChains(self.batch_size, self._ladder_betas())
         elif self.method == "pcd":
             negative = PersistentChains(self.batch_size)
         else:
@@ -638,11 +654,7 @@ class BoltzmannMachine(
                     params, T, runner, v0, n_steps, self.max_temperature
                 )
             else:
-                ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-                swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
-                v = sample_tempered(
-                    params, T, runner, 1.0 / ladder, v0, n_steps, swap_rng
-                )
+                v = self._tempered_samples(params, runner, rng, v0, n_steps)
         return check_representable(v, self.temperature, "sample")
 
     def free_energy(self, X):
@@ -866,20 +878,12 @@ class BoltzmannMachine(
     def _ais_sandwich(self, forward, params, base, n_chains, n_betas, runner, rng):
         """``(estimate, lower, upper)``: the forward run's estimate and lower
         end, and reverse AIS from parallel-tempering samples for the upper."""
-        ladder = np.geomspace(1.0, self.max_temperature, self.n_temperatures)
-        swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
         T = self.temperature
+        # as many Gibbs sweeps over all rungs as the forward run makes
+        n_steps = max(1, n_betas // self.n_temperatures)
         with np.errstate(over="ignore", invalid="ignore"):
             v0 = base_rate_samples(params, T, runner, n_chains)
-            v0 = sample_tempered(
-                params,
-                T,
-                runner,
-                1.0 / ladder,
-                v0,
-                max(1, n_betas // len(ladder)),
-                swap_rng,
-            )
+            v0 = self._tempered_samples(params, runner, rng, v0, n_steps)
         upper, spread = log_partition_reverse_ais(
             params, T, base, v0=v0, n_betas=n_betas, runner=runner
         )

@@ -74,13 +74,16 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
 
 
 def _mean_weight(log_w):
-    """``(log r, s / r)``: the log of the mean weight, and its relative
-    standard error."""
+    """``(log r, down, up)``: the log of the mean weight ``r``, and how far
+    ``log(r -+ 3 s)`` lie below and above it (``s`` its standard error). Where
+    ``r - 3 s <= 0``, ``down`` is ``3 s / r`` (the delta method), so that it is
+    always finite."""
     shift = float(log_w.max())
     w = np.exp(log_w - shift)
     r = float(w.mean())
-    s = float(w.std(ddof=1) / np.sqrt(len(w))) if len(w) > 1 else 0.0
-    return shift + np.log(r), s / r
+    rel = float(w.std(ddof=1) / np.sqrt(len(w))) / r if len(w) > 1 else 0.0
+    down = -np.log1p(-3 * rel) if rel < 1 / 3 else 3 * rel
+    return shift + np.log(r), float(down), float(np.log1p(3 * rel))
 
 
 def log_partition_ais(
@@ -109,11 +112,9 @@ def log_partition_ais(
     betas = np.linspace(0.0, 1.0, n_betas)
     log_w = _log_weights(params, T, a_A, betas, n_chains, runner)
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
-    log_r, rel = _mean_weight(log_w)
+    log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
-    upper = estimate + np.log1p(3 * rel)
-    lower = estimate + np.log1p(-3 * rel) if rel < 1 / 3 else estimate - 3 * rel
-    return float(estimate), float(lower), float(upper)
+    return float(estimate), float(estimate - down), float(estimate + up)
 
 
 def log_partition_reverse_ais(
@@ -141,9 +142,9 @@ def log_partition_reverse_ais(
     betas = np.linspace(1.0, 0.0, n_betas)
     log_w = _log_weights(params, T, a_A, betas, len(v0), runner, v0=v0)
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
-    log_r, rel = _mean_weight(log_w)
-    spread = -np.log1p(-3 * rel) if rel < 1 / 3 else 3 * rel
-    return float(log_z_A - log_r), float(spread)
+    log_r, down, _ = _mean_weight(log_w)
+    # log Z = log Z_A - log r: the low side of r is the high side of log Z
+    return float(log_z_A - log_r), down
 
 
 _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
