@@ -505,46 +505,6 @@ def _softplus_(z, T):
     return _saturate_(z)
 
 
-def _softplus_row_gains(x, b1, b0, T, absx, tmp):
-    """``sum_j softplus_T(b1 x_ij) - softplus_T(b0 x_ij)`` for each row ``i``.
-
-    For ``b1, b0 >= 0`` and ``T > 0``; returned in float64. The softplus of
-    :func:`softplus`, split as
-
-    .. math::
-
-        \\operatorname{softplus}_T(b x) = b \\max(x, 0) + T \\log(1 + e^{-b |x| / T}),
-
-    so that the gain is ``(b1 - b0) sum_j max(x_j, 0)`` plus ``T`` times the
-    row sums of the differences of the two logarithms. Those differences
-    are small (AIS steps ``b`` by about ``1e-4``), so they are summed after
-    subtracting, in ``x``'s precision, with no loss; the relu sum, which only
-    enters multiplied by ``b1 - b0``, is ``(sum_j x_j + sum_j |x_j|) / 2``,
-    in float64 where ``x``'s precision would overflow. ``e^{-b |x| / T} <= 1``
-    never overflows. ``absx`` and ``tmp`` (shaped like ``x``) are
-    overwritten, ``x`` is not. Returns shape (n_rows,).
-    """
-    np.abs(x, out=absx)
-    with np.errstate(over="ignore"):
-        relu = np.add.reduce(x, axis=1) + np.add.reduce(absx, axis=1)
-    if not np.isfinite(relu).all():  # beyond x's precision: sum in float64
-        relu = x.sum(axis=1, dtype=np.float64) + absx.sum(axis=1, dtype=np.float64)
-    relu = relu.astype(np.float64) * 0.5
-    # an overflow to -inf is exact below: exp(-inf) = 0
-    with np.errstate(over="ignore", under="ignore"):
-        np.multiply(absx, -float(b0) / T, out=tmp)
-        np.exp(tmp, out=tmp)
-        np.multiply(absx, -float(b1) / T, out=absx)
-        np.exp(absx, out=absx)
-    np.log1p(tmp, out=tmp)
-    np.log1p(absx, out=absx)
-    absx -= tmp
-    gain = np.add.reduce(absx, axis=1).astype(np.float64)
-    gain *= T
-    gain += (float(b1) - float(b0)) * relu
-    return gain
-
-
 def sigmoid(x, temperature=1.0):
     """Tempered logistic sigmoid.
 

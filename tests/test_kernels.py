@@ -298,3 +298,146 @@ def test_compiled_activations_agree_with_ops(dtype, T):
     )
     np.testing.assert_allclose(P, ops.softmax(Z, T, axis=1), rtol=0, atol=TOL[dtype])
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=TOL[dtype])
+
+
+# ---------------------------------------------------------------------------
+# AIS: the compiled annealing against numpy with the same counter-based draws
+# ---------------------------------------------------------------------------
+_M32 = np.uint64(0xFFFFFFFF)
+_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _hash32(x):
+    x = x.astype(np.uint64) & _M32
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7FEB352D)) & _M32
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846CA68B)) & _M32
+    x ^= x >> np.uint64(16)
+    return x
+
+
+def _draws(key, shape):
+    """The kernels' float64 uniforms in (0, 1] and normals, element ``e`` at
+    its row-major position (``_elementwise.h``, written again in numpy)."""
+    k0, k1 = np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32)
+    e = np.arange(int(np.prod(shape)), dtype=np.uint64)
+    hi = _hash32(_hash32((e + k0) & _M32) ^ k1)
+    lo = _hash32(hi ^ k0 ^ np.uint64(0x5BD1E995))
+    u = (
+        (hi >> np.uint64(1)).astype(float) * 4194304.0 + (lo >> np.uint64(10)) + 1.0
+    ) * 1.1102230246251565e-16
+    z = np.sqrt(-2 * np.log((hi.astype(float) + 1) * 2.0**-32)) * np.cos(
+        2 * np.pi * lo.astype(float) * 2.0**-32
+    )
+    return u.reshape(shape), z.reshape(shape)
+
+
+def reference_ais(v, W, c, a_A, a_B, betas, T, key, gaussian):
+    """Annealing of chains ``v`` (V x n, unit-major) in float64, plainly."""
+    from sklearn_thermo._core._kernels import mix64
+
+    v = v.astype(float).copy()
+    log_w = np.zeros(v.shape[1])
+    for k in range(1, len(betas)):
+        b0, b1 = betas[k - 1], betas[k]
+        k_up = mix64((key + (2 * k - 1) * _GAMMA) % 2**64)
+        k_down = mix64((key + 2 * k * _GAMMA) % 2**64)
+        x = W @ v + c[:, None]
+        softplus = np.logaddexp(0, b1 * x / T) - np.logaddexp(0, b0 * x / T)
+        log_w += (b1 - b0) * ((a_B - a_A) @ v) / T + softplus.sum(axis=0)
+        u, _ = _draws(k_up, x.shape)
+        h = (u <= _sigmoid(b1 * x / T)).astype(float)
+        mean = b1 * W.T @ h + ((1 - b1) * a_A + b1 * a_B)[:, None]
+        u, z = _draws(k_down, v.shape)
+        v = mean + np.sqrt(T) * z if gaussian else (u <= _sigmoid(mean / T)) * 1.0
+    return v, log_w
+
+
+def _run_ais(v, W, c, a_A, a_B, betas, T, key, gaussian, dtype):
+    from sklearn_thermo._core._kernels import ais_anneal
+
+    v = v.astype(dtype)
+    log_w = np.zeros(v.shape[1])
+    with threadpool_limits(1, user_api="blas"):
+        ais_anneal(
+            v,
+            np.vstack([W, a_B - a_A]).astype(dtype),
+            np.ascontiguousarray(W.T, dtype=dtype),
+            c.astype(dtype),
+            a_A.astype(dtype),
+            a_B.astype(dtype),
+            np.ascontiguousarray(betas, float),
+            log_w,
+            gaussian=gaussian,
+            temperature=T,
+            key=key,
+        )
+    return v, log_w
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+@pytest.mark.parametrize("T", [1.0, 0.6])
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_ais_anneal_matches_numpy_with_the_same_draws(gaussian, T, direction):
+    rng = np.random.default_rng(3)
+    V, H, n = 9, 7, 13
+    W = rng.normal(0, 1.0, (H, V))
+    c, a_B, a_A = rng.normal(0, 1, H), rng.normal(0, 1, V), rng.normal(0, 0.5, V)
+    v0 = rng.normal(0, 1, (V, n)) if gaussian else (rng.random((V, n)) < 0.5) * 1.0
+    betas = np.linspace(0, 1, 30)
+    betas = betas if direction == "forward" else betas[::-1]
+    want_v, want_w = reference_ais(v0, W, c, a_A, a_B, betas, T, 11, gaussian)
+    got_v, got_w = _run_ais(v0, W, c, a_A, a_B, betas, T, 11, gaussian, np.float64)
+    np.testing.assert_allclose(got_v, want_v, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_w, want_w, rtol=1e-10, atol=1e-10)
+    # the weights move: the test is not passing on zeros
+    assert np.ptp(want_w) > 0.1
+
+
+def test_ais_anneal_float32_weights_match_numpy_on_its_path():
+    """float32 draws differ from float64's (24-bit uniforms), so one step at
+    a time: from the same state, the float32 weight gain is the float64 one
+    to float32 precision, including sharp units (|x| in the hundreds) and a
+    tiny step."""
+    rng = np.random.default_rng(4)
+    V, H, n = 20, 30, 16
+    W = rng.normal(0, 20.0, (H, V))
+    c, a_B, a_A = rng.normal(0, 5, H), rng.normal(0, 1, V), rng.normal(0, 0.5, V)
+    v0 = (rng.random((V, n)) < 0.5) * 1.0
+    for b0, b1 in [(0.0, 1e-4), (0.5, 0.5001), (0.9999, 1.0), (0.2, 0.9)]:
+        _, want = reference_ais(v0, W, c, a_A, a_B, [b0, b1], 1.0, 5, False)
+        _, got = _run_ais(v0, W, c, a_A, a_B, [b0, b1], 1.0, 5, False, np.float32)
+        scale = (b1 - b0) * np.abs(W @ v0 + c[:, None]).sum(axis=0) + H * 1e-6
+        np.testing.assert_allclose(got, want, rtol=0, atol=(2e-6 * scale).max())
+
+
+def test_ais_anneal_log_is_accurate_near_one():
+    from sklearn_thermo._core._kernels import log_near1
+
+    r = np.concatenate(
+        [
+            np.linspace(0.5, 2, 100_001),
+            1 + np.geomspace(1e-8, 0.4, 500),
+            1 - np.geomspace(1e-8, 0.4, 500),
+        ]
+    ).astype(np.float32)
+    err = np.abs(log_near1(r).astype(float) - np.log(r.astype(float)))
+    assert err.max() < 1.5e-7  # about one float32 ulp of log 2
+
+
+def test_ais_anneal_refuses_bad_shapes():
+    from sklearn_thermo._core._kernels import ais_anneal
+
+    W = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="shapes"):
+        ais_anneal(
+            np.zeros((4, 2)),
+            W,
+            np.zeros((4, 3)),
+            np.zeros(2),
+            np.zeros(4),
+            np.zeros(4),
+            np.linspace(0, 1, 3),
+            np.zeros(2),
+        )

@@ -61,6 +61,29 @@ static inline float st_expf(float x)
 
 static inline double st_exp(double x) { return exp(x); }
 
+/* log(r) for r in [1/2, 2], float32, branch-free: Cephes' logf polynomial on
+ * r - 1 (exact for such r), after halving r above sqrt 2 and doubling it
+ * below sqrt 1/2. */
+static inline float st_logf_near1(float r)
+{
+    float e = r > 1.41421356f ? 1.0f : (r < 0.70710678f ? -1.0f : 0.0f);
+    float f = (r > 1.41421356f ? 0.5f * r : (r < 0.70710678f ? 2.0f * r : r)) - 1.0f;
+    float z = f * f, y;
+    y = 7.0376836292e-2f;
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z + e * -2.12194440e-4f - 0.5f * z;
+    return f + y + e * 0.693359375f;
+}
+
+static inline double st_log_near1(double r) { return log(r); }
+
 static inline uint32_t st_hash32(uint32_t x)
 {
     x ^= x >> 16;
@@ -151,6 +174,34 @@ ST_CLONES static void st_row_##SUF(                                             
 
 ST_DEFINE_ROW(float, f, st_expf, st_uniform_f)
 ST_DEFINE_ROW(double, d, st_exp, st_uniform_d)
+
+/* One hidden unit of an AIS step, across the n chains of a block (the
+ * unit-major layout of the AIS kernel), in place on the products x = W_j v:
+ *   x <- x + c;  s <- a draw from sigmoid(b1 x) (b1, b0 already divided by T);
+ *   relu += max(x, 0);  lg += log((1 + e^{-b1 |x|}) / (1 + e^{-b0 |x|})),
+ * so that sum_j softplus(b1 x_j) - softplus(b0 x_j) (at T = 1) is
+ * (b1 - b0) relu + lg. Uniforms of stream ``key`` at positions base + i. */
+#define ST_DEFINE_AIS_UP(T, SUF, EXP, LOG, UNIFORM)                             \
+ST_CLONES static void st_ais_up_##SUF(                                          \
+    T *x, T c, ptrdiff_t n, T b0, T b1, T *s, uint64_t key, uint64_t base,      \
+    T *relu, T *lg)                                                             \
+{                                                                               \
+    ptrdiff_t i;                                                                \
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);                    \
+    uint32_t e0 = (uint32_t)base;                                               \
+    for (i = 0; i < n; i++) {                                                   \
+        T xi = x[i] + c;                                                        \
+        T a = xi < (T)0 ? -xi : xi;                                             \
+        T u1 = EXP(-b1 * a), d0 = (T)1 + EXP(-b0 * a), d1 = (T)1 + u1;          \
+        T p = (xi >= (T)0 ? (T)1 : u1) / d1;                                    \
+        relu[i] += xi > (T)0 ? xi : (T)0;                                       \
+        lg[i] += LOG(d1 / d0);                                                  \
+        s[i] = UNIFORM(e0 + (uint32_t)i, k0, k1) <= p ? (T)1 : (T)0;            \
+    }                                                                           \
+}
+
+ST_DEFINE_AIS_UP(float, f, st_expf, st_logf_near1, st_uniform_f)
+ST_DEFINE_AIS_UP(double, d, st_exp, st_log_near1, st_uniform_d)
 
 /* One softmax group (a one-hot label) of a row, in place:
  *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s) with the

@@ -43,11 +43,31 @@ cdef extern from "_elementwise.h" nogil:
                      float m, float *acc)
     void st_colsum_d(const double *x, Py_ssize_t ld, Py_ssize_t n_rows,
                      Py_ssize_t n, double m, double *acc)
+    float st_logf_near1(float r)
+    void st_ais_up_f(float *x, float c, Py_ssize_t n, float b0, float b1, float *s,
+                     uint64_t key, uint64_t base, float *relu, float *lg)
+    void st_ais_up_d(double *x, double c, Py_ssize_t n, double b0, double b1,
+                     double *s, uint64_t key, uint64_t base, double *relu,
+                     double *lg)
 
 
 def mix64(uint64_t z):
     """SplitMix64's finaliser: a key for a new call from a counter."""
     return st_mix64(z)
+
+
+cdef uint64_t _GAMMA = 0x9E3779B97F4A7C15ULL  # SplitMix64's increment
+
+
+def log_near1(float[::1] r):
+    """``log(r)`` for ``r`` in [1/2, 2] by the float32 routine of the AIS
+    kernel (exposed for its tests)."""
+    out = np.empty(r.shape[0], np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(r.shape[0]):
+        o[i] = st_logf_near1(r[i])
+    return out
 
 
 cdef inline Py_ssize_t _ld(object a, Py_ssize_t itemsize) except -1:
@@ -302,3 +322,91 @@ def weight_step(
                 _step_block(blk, n_blocks, m, H, V, &Vs[0, 0], ldv, &Hs[0, 0], ldh,
                             &W[0, 0], ldw, &velocity_W[0, 0], ldvw, &hidden_bias[0],
                             &velocity_hidden[0], mo, sh)
+
+
+def ais_anneal(
+    floating[:, ::1] v,
+    floating[:, ::1] W,
+    floating[:, ::1] W_t,
+    floating[::1] hidden_bias,
+    floating[::1] base_bias,
+    floating[::1] visible_bias,
+    double[::1] betas,
+    double[::1] log_w,
+    *,
+    bint gaussian=False,
+    double temperature=1.0,
+    uint64_t key=0,
+):
+    """AIS steps ``betas[0] -> betas[1] -> ... -> betas[-1]`` of one block of
+    chains, in place, on the calling thread.
+
+    ``v`` (V x n) holds the chains' visible states *unit-major*, one row per
+    visible unit (so that BLAS multiplies with the chains as the short
+    dimension, its faster arrangement for tens of chains). ``W`` (H + 1 x V)
+    holds the weights and, as its last row, ``a_B - a_A`` (visible biases
+    less the base model's), so that one product gives both ``W v`` and the
+    visible term; ``W_t`` (V x H) is the weights' transpose, contiguous. At
+    each step, from ``b0`` to ``b1``, every chain adds
+
+    ``[(b1 - b0) (a_B - a_A) . v + sum_j softplus(b1 x_j) - softplus(b0 x_j)] / T``,
+    ``x = c + W v`` (the log importance weight, ``softplus`` at ``T``), to
+    ``log_w``, then makes one Gibbs step at ``b1``: ``h ~ sigmoid(b1 x / T)``,
+    ``v | h`` with pre-activation ``(1 - b1) a_A + b1 (a_B + W^T h)`` and
+    temperature ``T`` (Bernoulli or Gaussian). Step ``k`` draws from the
+    streams ``mix64(key + (2k - 1) G)`` and ``mix64(key + 2k G)``.
+    """
+    cdef Py_ssize_t V = W.shape[1], H = W.shape[0] - 1, n = v.shape[1]
+    cdef Py_ssize_t n_betas = betas.shape[0], k, j, i
+    if (H < 0 or v.shape[0] != V or W_t.shape[0] != V or W_t.shape[1] != H
+            or hidden_bias.shape[0] != H or base_bias.shape[0] != V
+            or visible_bias.shape[0] != V or log_w.shape[0] != n):
+        raise ValueError("shapes of the chains and the parameters do not agree")
+    if n == 0 or n_betas < 2:
+        return
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] x = np.empty((H + 1, n), dtype)
+    cdef floating[:, ::1] h = np.empty((H, n), dtype)
+    cdef floating[:, ::1] pv = np.empty((V, n), dtype)
+    cdef floating[::1] row = np.empty(n, dtype)
+    cdef floating[::1] relu = np.empty(n, dtype)
+    cdef floating[::1] lg = np.empty(n, dtype)
+    cdef double T = temperature, b0, b1
+    cdef floating sigma = <floating>sqrt(T), inv_t = <floating>(1.0 / T), bm
+    cdef uint64_t k_up, k_down
+    with nogil:
+        for k in range(1, n_betas):
+            b0 = betas[k - 1]
+            b1 = betas[k]
+            k_up = st_mix64(key + <uint64_t>(2 * k - 1) * _GAMMA)
+            k_down = st_mix64(key + <uint64_t>(2 * k) * _GAMMA)
+            # x (n x H + 1, column-major) = v (n x V) W^T: the hidden units'
+            # products, then the visible term (a_B - a_A) . v
+            _gemm(b"N", b"N", <int>n, <int>(H + 1), <int>V, 1.0, &v[0, 0], <int>n,
+                  &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+            for i in range(n):
+                relu[i] = 0
+                lg[i] = 0
+            for j in range(H):
+                if floating is float:
+                    st_ais_up_f(&x[j, 0], hidden_bias[j], n, <float>(b0 / T),
+                                <float>(b1 / T), &h[j, 0], k_up,
+                                <uint64_t>(j * n), &relu[0], &lg[0])
+                else:
+                    st_ais_up_d(&x[j, 0], hidden_bias[j], n, b0 / T, b1 / T,
+                                &h[j, 0], k_up, <uint64_t>(j * n), &relu[0], &lg[0])
+            for i in range(n):
+                log_w[i] += (b1 - b0) / T * (<double>relu[i] + <double>x[H, i]) + lg[i]
+            # v | h at b1: pv (n x V, column-major) = b1 h W, then bias and draw
+            _gemm(b"N", b"N", <int>n, <int>V, <int>H, <floating>b1, &h[0, 0],
+                  <int>n, &W_t[0, 0], <int>H, 0.0, &pv[0, 0], <int>n)
+            for j in range(V):
+                bm = <floating>((1.0 - b1) * base_bias[j] + b1 * visible_bias[j])
+                for i in range(n):
+                    row[i] = bm
+                if floating is float:
+                    st_row_f(&pv[j, 0], &row[0], 0, n, gaussian, inv_t, sigma, NULL,
+                             &v[j, 0], k_down, <uint64_t>(j * n), 1.0)
+                else:
+                    st_row_d(&pv[j, 0], &row[0], 0, n, gaussian, inv_t, sigma, NULL,
+                             &v[j, 0], k_down, <uint64_t>(j * n), 1.0)

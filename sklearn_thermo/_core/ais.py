@@ -25,7 +25,8 @@ sharing every small matrix product between BLAS threads.
 
 import numpy as np
 
-from ..ops import _softplus_, _softplus_row_gains
+from ..ops import _softplus_
+from . import _kernels
 from .gibbs import Gibbs
 from .threads import BlockRunner, blas_capped, row_blocks
 
@@ -69,7 +70,7 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
     # BLAS at one thread also when the blocks run inline (``each`` caps it
     # only on its pool): the same products, hence the same result, either way
     with blas_capped():
-        runner.each(anneal_block, list(range(len(blocks))))
+        runner.each(anneal_block, list(range(len(blocks))), choose=False)
     return log_w
 
 
@@ -155,47 +156,38 @@ def _anneal(params, T, a_A, betas, n_chains, runner, check=None, v0=None):
     (increasing or decreasing), started at ``v0`` or at exact samples of the
     base model.
 
-    ``check()``, if given, is called every ``_CHECK_EVERY`` betas and raises
-    to abandon the work (an interrupted caller).
+    The annealing is the compiled :func:`~._kernels.ais_anneal` (one Gibbs
+    step per ``beta``, the weight accumulated in float64), called on
+    stretches of ``_CHECK_EVERY`` betas; ``check()``, if given, is called
+    between them and raises to abandon the work (an interrupted caller).
     """
-    a_B = params.visible_bias
-    dtype, V, H = params.dtype, params.n_visible, params.n_hidden
-    delta_a = a_B - a_A  # the visible term of log f_beta is linear in beta
-    gibbs = Gibbs(params, T, runner)  # the core's Gibbs step
-
-    v = np.empty((n_chains, V), dtype)
-    x = np.empty((n_chains, H), dtype)  # c + W v, captured by the hidden step
-    h = np.empty((n_chains, H), dtype)
-    P = np.empty((n_chains, H), dtype)
-    pv = np.empty((n_chains, V), dtype)
-    beta_col = np.empty((n_chains, 1), dtype)
-    spare = np.empty((n_chains, H), dtype)
-    bias = np.empty(V, dtype)
-    log_w = np.zeros(n_chains)
-
-    if v0 is None:
-        gibbs.base_rate(pv, v, bias=a_A)  # start: exact samples of the base model
+    if params.n_labels:
+        raise ValueError("AIS anneals RBMs without label units")
+    dtype = params.dtype
+    if v0 is None:  # start: exact samples of the base model
+        v = np.empty((n_chains, params.n_visible), dtype)
+        Gibbs(params, T, runner).base_rate(np.empty_like(v), v, bias=a_A)
     else:
-        v[...] = v0
-
-    for k in range(1, len(betas)):
-        if check is not None and k % _CHECK_EVERY == 0:
+        v = v0
+    v = np.ascontiguousarray(v.T, dtype=dtype)  # the kernel's unit-major layout
+    W = np.vstack([params.W, params.visible_bias - a_A])  # the kernel's layout
+    W_t = np.ascontiguousarray(params.W.T)
+    log_w = np.zeros(n_chains)
+    betas = np.asarray(betas, dtype=np.float64)
+    for start in range(0, len(betas) - 1, _CHECK_EVERY):
+        if check is not None and start:
             check()
-        b0, b1 = float(betas[k - 1]), float(betas[k])
-        visible_gain = (b1 - b0) * np.matmul(v, delta_a).astype(np.float64)
-        # one Gibbs step at b1 starts with h ~ sigmoid(b1 x / T); x is kept
-        beta_col.fill(b1)
-        gibbs.up(v, P, h, beta=beta_col, pre=x)
-
-        # log f_b1(v) - log f_b0(v), v before the step:
-        # sum_j softplus(b1 x / T) - softplus(b0 x / T) + visible term
-        gain = _softplus_row_gains(x, b1, b0, T, P, spare)  # P is free again
-        gain += visible_gain
-        gain /= T
-        log_w += gain
-
-        # v | h at b1: mean (1 - b1) a_A + b1 (a_B + h W), variance T
-        np.multiply(a_A, 1 - b1, out=bias)
-        bias += b1 * a_B
-        gibbs.down(h, pv, v, product_scale=b1, bias=bias)
+        _kernels.ais_anneal(
+            v,
+            W,
+            W_t,
+            params.hidden_bias,
+            a_A,
+            params.visible_bias,
+            betas[start : start + _CHECK_EVERY + 1],
+            log_w,
+            gaussian=params.visible == "gaussian",
+            temperature=T,
+            key=runner.next_key(),
+        )
     return log_w

@@ -302,20 +302,23 @@ class BlockRunner:
             self._blocks[key] = row_blocks(n_rows, width, min_elements)
         return self._blocks[key]
 
-    def each(self, fn, items, work=1):
+    def each(self, fn, items, work=1, *, choose=True):
         """``fn(item)`` for every item, on the pool, BLAS capped at one thread.
 
         For work without randomness that calls BLAS inside the threads (a
         result must not depend on which thread runs an item). ``work``, the
         size of one item's work, sorts the calls into kinds for the
         :class:`ThreadChooser`, which may run them all in this thread.
+        ``choose=False`` always uses the pool: for long items that share
+        nothing (AIS chains), which one thread never runs faster one after
+        another, and where a try with one thread would cost whole items.
         """
         if self._pool is None or len(items) < 2:
             for item in items:
                 fn(item)
             return
         kind = work_kind("each:" + getattr(fn, "__qualname__", "?"), len(items), work)
-        n = self.chooser.choose(kind)
+        n = self.chooser.choose(kind) if choose else self.n_threads
         t = time.perf_counter()
         if n == 1:
             for item in items:
@@ -325,7 +328,8 @@ class BlockRunner:
         else:
             with blas_capped():
                 self._wait([self._pool.submit(fn, item) for item in items])
-        self.chooser.record(kind, n, time.perf_counter() - t)
+        if choose:
+            self.chooser.record(kind, n, time.perf_counter() - t)
 
     def _wait(self, futures):
         try:
