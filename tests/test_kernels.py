@@ -41,7 +41,8 @@ def reference_half_step(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 20, 33, 100])
 @pytest.mark.parametrize("transpose_m", [True, False])
-def test_half_step_matches_its_formula(dtype, n, transpose_m):
+@pytest.mark.parametrize("scratch", [False, True])
+def test_half_step_matches_its_formula(dtype, n, transpose_m, scratch):
     rng = np.random.default_rng(n)
     k, width = 30, 70
     X = (rng.random((n, k)) < 0.5).astype(dtype)
@@ -68,6 +69,7 @@ def test_half_step_matches_its_formula(dtype, n, transpose_m):
         scale_rest=-0.5,
         key=3,
         n_blocks=4,
+        scratch=np.full(n * width + 5, np.nan, dtype) if scratch else None,
     )
     P_ref, pre_ref = reference_half_step(
         None, bias, X, M, transpose_m, 0.8, 0.7, beta, (2.0, -0.5), sf, 0, False
