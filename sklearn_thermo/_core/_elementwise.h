@@ -181,22 +181,37 @@ ST_DEFINE_ROW(double, d, st_exp, st_uniform_d)
  *   relu += max(x, 0);  lg += log((1 + e^{-b1 |x|}) / (1 + e^{-b0 |x|})),
  * so that sum_j softplus(b1 x_j) - softplus(b0 x_j) (at T = 1) is
  * (b1 - b0) relu + lg. Uniforms of stream ``key`` at positions base + i. */
+#define ST_AIS_CHUNK 64
 #define ST_DEFINE_AIS_UP(T, SUF, EXP, LOG, UNIFORM)                             \
 ST_CLONES static void st_ais_up_##SUF(                                          \
     T *x, T c, ptrdiff_t n, T b0, T b1, T *s, uint64_t key, uint64_t base,      \
     T *relu, T *lg)                                                             \
 {                                                                               \
-    ptrdiff_t i;                                                                \
+    /* three loops (exponentials; weight terms and probabilities; draws) over \
+     * chunks: one loop doing all of it compiles to much slower vector code */      \
+    T u0[ST_AIS_CHUNK], u1[ST_AIS_CHUNK];                                       \
+    ptrdiff_t i, i0, m;                                                         \
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);                    \
     uint32_t e0 = (uint32_t)base;                                               \
-    for (i = 0; i < n; i++) {                                                   \
-        T xi = x[i] + c;                                                        \
-        T a = xi < (T)0 ? -xi : xi;                                             \
-        T u1 = EXP(-b1 * a), d0 = (T)1 + EXP(-b0 * a), d1 = (T)1 + u1;          \
-        T p = (xi >= (T)0 ? (T)1 : u1) / d1;                                    \
-        relu[i] += xi > (T)0 ? xi : (T)0;                                       \
-        lg[i] += LOG(d1 / d0);                                                  \
-        s[i] = UNIFORM(e0 + (uint32_t)i, k0, k1) <= p ? (T)1 : (T)0;            \
+    for (i0 = 0; i0 < n; i0 += ST_AIS_CHUNK) {                                  \
+        T *xc = x + i0;                                                         \
+        m = n - i0 < ST_AIS_CHUNK ? n - i0 : ST_AIS_CHUNK;                      \
+        for (i = 0; i < m; i++) {                                               \
+            T a = xc[i] + c;                                                    \
+            a = a < (T)0 ? -a : a;                                              \
+            u0[i] = EXP(-b0 * a);                                               \
+            u1[i] = EXP(-b1 * a);                                               \
+        }                                                                       \
+        for (i = 0; i < m; i++) {                                               \
+            T xi = xc[i] + c, d1 = (T)1 + u1[i];                                \
+            relu[i0 + i] += xi > (T)0 ? xi : (T)0;                              \
+            lg[i0 + i] += LOG(d1 / ((T)1 + u0[i]));                             \
+            u0[i] = (xi >= (T)0 ? (T)1 : u1[i]) / d1; /* P(h = 1) */            \
+        }                                                                       \
+        for (i = 0; i < m; i++) {                                               \
+            T u = UNIFORM(e0 + (uint32_t)(i0 + i), k0, k1);                     \
+            s[i0 + i] = u <= u0[i] ? (T)1 : (T)0;                               \
+        }                                                                       \
     }                                                                           \
 }
 
