@@ -21,9 +21,6 @@ from ._kernels import mix64
 
 _MASK64 = (1 << 64) - 1
 _POLL_SECONDS = 0.05  # how often a wait for the pool looks for interrupts
-#: How much faster one thread must be than all of them to be chosen (on a
-#: busy machine it is many times faster).
-_ONE_THREAD_MARGIN = 0.9
 _GAMMA = 0x9E3779B97F4A7C15
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
@@ -198,10 +195,7 @@ class ThreadChooser:
     def _best(self, st):
         if st[0] is None or st[1] is None:
             return self.n_threads if st[0] is not None else 1
-        # one thread must win clearly: on a quiet machine the two are close
-        # only for tiny calls, where one lucky single-thread try would
-        # otherwise move the kind to one thread until the next try
-        return self.n_threads if _ONE_THREAD_MARGIN * st[0] <= st[1] else 1
+        return self.n_threads if st[0] <= st[1] else 1
 
     def record(self, kind, n_threads, seconds):
         """Note that a call of ``kind`` with ``n_threads`` took ``seconds``."""
@@ -213,10 +207,7 @@ class ThreadChooser:
             first = st[0] is None and st[1] is None
             was_best = first or self._best(st) == n_threads
             if was_best and st[i] is not None:
-                # smoothed, and one call counts at most twice the estimate: a
-                # thread the OS paused once is noise, a busy machine that
-                # slows every call still moves the estimate 25 % per call
-                st[i] += 0.25 * (min(seconds, 2 * st[i]) - st[i])
+                st[i] += 0.25 * (seconds - st[i])  # smoothed: one slow call is noise
             else:
                 st[i] = seconds  # a try of the other count replaces its old time
             is_best = self._best(st) == n_threads
