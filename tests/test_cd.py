@@ -295,3 +295,31 @@ def test_n_jobs_none_honours_a_joblib_context():
     with joblib.parallel_config(n_jobs=-1):
         assert effective_n_threads(None) == effective_n_threads(-1)
     assert effective_n_threads(3) == min(3, joblib.cpu_count())
+
+
+def test_independent_long_items_always_run_on_the_pool():
+    """``each(..., choose=False)`` (AIS blocks) never runs the items one after
+    another in the caller's thread, whatever the chooser has learnt."""
+    import threading
+
+    from sklearn_thermo._core.threads import BlockRunner
+
+    with BlockRunner(2) as runner:
+        # the chooser is the process's: teach it that one thread wins for
+        # every new kind, and put back what it knew afterwards
+        saved = runner.chooser._last_winner
+        runner.chooser._last_winner = 1
+        seen = []
+
+        def item(k):
+            seen.append((k, threading.current_thread() is threading.main_thread()))
+
+        try:
+            runner.each(item, [0, 1], choose=False)
+            assert sorted(k for k, _ in seen) == [0, 1]
+            assert not any(main for _, main in seen)
+            seen.clear()
+            runner.each(item, [0, 1])  # the chooser's pick: here, this thread
+            assert all(main for _, main in seen)
+        finally:
+            runner.chooser._last_winner = saved
