@@ -11,9 +11,11 @@ with biases ``a_A``, hidden units free) and move through the distributions
       \\prod_j \\left(1 + e^{\\beta (c_j + W_j v) / T}\\right),
     \\qquad 0 = \\beta_0 < \\dots < \\beta_K = 1,
 
-by one Gibbs step at each ``beta_k`` (the core's :class:`~.gibbs.Gibbs` with
-an inverse temperature per row), accumulating the log importance weight
-``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in float64. Then
+by one Gibbs step at each ``beta_k`` (the compiled kernel
+:func:`~._kernels.ais_anneal`: the same counter-based draws as the core's
+Gibbs half-steps, the chains stored unit-major), accumulating the log
+importance weight ``sum_k log f_{beta_k}(v_k) - log f_{beta_{k-1}}(v_k)`` in
+float64. Then
 ``log Z_B = log Z_A + log mean(w)``, below ``log Z_B`` in expectation. Reverse
 AIS runs the same path from samples of B down to A, for an estimate above it
 (:func:`log_partition_reverse_ais`). The chains are independent: they are

@@ -18,7 +18,7 @@ _MAX_BLOCKS = 4
 _MIN_BLOCK_WORK = 1 << 20
 #: Most rows for which the products go through the kernel's scratch, with the
 #: rows as BLAS's first dimension: faster for tens of rows, slower for hundreds
-#: (measured with OpenBLAS on AVX2).
+#: (with OpenBLAS on AVX2).
 _FEW_ROWS = 64
 
 
