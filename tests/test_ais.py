@@ -38,6 +38,21 @@ def test_ais_agrees_with_exact_within_its_bounds(trained, visible):
     assert rbm.log_partition("auto") == exact  # 16 hidden units: exact
 
 
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_float32_ais_agrees_with_exact_within_its_bounds(trained, visible):
+    # the float32 kernel (its own exp, log and 24-bit uniforms) on the same data
+    _, X = trained[visible]
+    rbm = BoltzmannMachine(16, visible=visible, max_iter=15, random_state=0)
+    rbm.fit(X.astype(np.float32))
+    assert rbm.components_.dtype == np.float32
+    exact = rbm.log_partition("exact")
+    est, lower, upper = rbm.log_partition(
+        "ais", n_chains=100, n_betas=2000, return_bounds=True, random_state=0
+    )
+    assert lower <= exact <= upper and upper - lower < 0.5
+    assert abs(est - exact) < 0.1
+
+
 def test_ais_is_deterministic_and_independent_of_n_jobs(trained):
     rbm, _ = trained["bernoulli"]
     kw = dict(method="ais", n_chains=64, n_betas=200, random_state=3)
