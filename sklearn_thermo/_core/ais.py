@@ -171,7 +171,8 @@ def _anneal(params, T, a_A, betas, n_chains, runner, check=None, v0=None):
         Gibbs(params, T, runner).base_rate(np.empty_like(v), v, bias=a_A)
     else:
         v = v0
-    v = np.ascontiguousarray(v.T, dtype=dtype)  # the kernel's unit-major layout
+    # unit-major for the kernel, and a copy: the kernel writes the chains into it
+    v = np.array(v.T, dtype=dtype, order="C")
     W = np.vstack([params.W, params.visible_bias - a_A])  # the kernel's layout
     W_t = np.ascontiguousarray(params.W.T)
     log_w = np.zeros(n_chains)
