@@ -53,6 +53,12 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
     log_w = np.zeros(n_chains)
+    # the kernel's weights, made once and read by every block: W with the
+    # visible term a_B - a_A as a last row, and W's transpose
+    weights = (
+        np.vstack([params.W, params.visible_bias - a_A]),
+        np.ascontiguousarray(params.W.T),
+    )
 
     def anneal_block(k):
         rows = blocks[k]
@@ -65,6 +71,7 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
                 betas,
                 rows.stop - rows.start,
                 own,
+                weights=weights,
                 check=runner.check,
                 v0=start,
             )
@@ -153,10 +160,11 @@ def log_partition_reverse_ais(
 _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
 
 
-def _anneal(params, T, a_A, betas, n_chains, runner, check=None, v0=None):
+def _anneal(params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=None):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (increasing or decreasing), started at ``v0`` or at exact samples of the
-    base model.
+    base model. ``weights`` is the kernel's pair ``(W with a_B - a_A as a last
+    row, W^T)``.
 
     The annealing is the compiled :func:`~._kernels.ais_anneal` (one Gibbs
     step per ``beta``, the weight accumulated in float64), called on
@@ -173,8 +181,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner, check=None, v0=None):
         v = v0
     # unit-major for the kernel, and a copy: the kernel writes the chains into it
     v = np.array(v.T, dtype=dtype, order="C")
-    W = np.vstack([params.W, params.visible_bias - a_A])  # the kernel's layout
-    W_t = np.ascontiguousarray(params.W.T)
+    W, W_t = weights
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
     for start in range(0, len(betas) - 1, _CHECK_EVERY):

@@ -317,8 +317,13 @@ class BlockRunner:
             for item in items:
                 fn(item)
             return
-        kind = work_kind("each:" + getattr(fn, "__qualname__", "?"), len(items), work)
-        n = self.chooser.choose(kind) if choose else self.n_threads
+        if choose:
+            kind = work_kind(
+                "each:" + getattr(fn, "__qualname__", "?"), len(items), work
+            )
+            n = self.chooser.choose(kind)
+        else:
+            n = self.n_threads
         t = time.perf_counter()
         if n == 1:
             for item in items:
