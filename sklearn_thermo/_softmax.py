@@ -1,5 +1,6 @@
 """TemperedSoftmaxClassifier: a softmax classifier at an explicit temperature."""
 
+import contextlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import ops
+from ._core.threads import blas_capped
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._validation import restore_on_error, validate_numpy_data, warn_caller
 
@@ -20,6 +22,9 @@ _T_BOUNDS = (1e-2, 1e2)
 #: alpha="auto" with temperature="auto": the multiples of 1 / n tried
 #: (strongest first, each fit warm-starting the next)
 _ALPHA_GRID = (10.0, 1.0, 0.1)
+#: Up to this many elements n * d * K of the score products, L-BFGS runs with
+#: BLAS at one thread (see ``_solve``).
+_ONE_THREAD_ELEMENTS = 1 << 26
 
 
 def _scores(X, coef, intercept):
@@ -243,19 +248,26 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------
     def _solve(self, X, Y, sw, T, w0, alpha):
         K, d = Y.shape[1], X.shape[1]
-        res = scipy.optimize.minimize(
-            tempered_loss_grad,
-            w0,
-            args=(X, Y, sw, alpha, T, self.fit_intercept),
-            method="L-BFGS-B",
-            jac=True,
-            options={
-                "maxiter": self.max_iter,
-                "maxls": 50,
-                "gtol": self.tol,
-                "ftol": 64 * np.finfo(float).eps,
-            },
-        )
+        # L-BFGS alternates short BLAS calls with Python and Fortran work. With
+        # multithreaded BLAS, the idle threads of the BLAS pools (numpy's and
+        # scipy's wheels each bring one) spin between calls and take the
+        # cores from the work itself: several times slower on small problems,
+        # even on a quiet machine. Large products still gain from threads.
+        small = X.shape[0] * d * K <= _ONE_THREAD_ELEMENTS
+        with blas_capped() if small else contextlib.nullcontext():
+            res = scipy.optimize.minimize(
+                tempered_loss_grad,
+                w0,
+                args=(X, Y, sw, alpha, T, self.fit_intercept),
+                method="L-BFGS-B",
+                jac=True,
+                options={
+                    "maxiter": self.max_iter,
+                    "maxls": 50,
+                    "gtol": self.tol,
+                    "ftol": 64 * np.finfo(float).eps,
+                },
+            )
         if self.verbose:
             print(
                 f"[{type(self).__name__}] L-BFGS: {res.nit} iterations, "

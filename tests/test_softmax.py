@@ -256,3 +256,35 @@ def test_bad_input(params, X, y, match):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             TemperedSoftmaxClassifier(**params).fit(X0, y0)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_lbfgs_runs_with_one_blas_thread_on_small_problems(monkeypatch, small):
+    # on small problems L-BFGS runs with BLAS at one thread (the idle threads
+    # of the BLAS pools would otherwise take the cores from the work); large
+    # products keep the caller's threads, and fit leaves the limits as it
+    # found them
+    from sklearn_thermo import _softmax
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    if not small:
+        monkeypatch.setattr(_softmax, "_ONE_THREAD_ELEMENTS", 0)
+    before = _blas_threads()
+    seen = []
+
+    def recording(*args):
+        seen.append(_blas_threads())
+        return tempered_loss_grad(*args)
+
+    monkeypatch.setattr(_softmax, "tempered_loss_grad", recording)
+    TemperedSoftmaxClassifier().fit(X, y)
+    assert seen
+    expected = [1] * len(before) if small else before
+    assert all(threads == expected for threads in seen)
+    assert _blas_threads() == before
