@@ -261,7 +261,8 @@ def test_bad_input(params, X, y, match):
 def _blas_threads():
     from threadpoolctl import threadpool_info
 
-    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    libs = threadpool_info()
+    return [lib["num_threads"] for lib in libs if lib["user_api"] == "blas"]
 
 
 @pytest.mark.parametrize("small", [True, False])
