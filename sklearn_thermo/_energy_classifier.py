@@ -771,6 +771,14 @@ class EnergyClassifier(
         :meth:`decision_function` (multiclass). Not normalised: compare
         scores of one model.
 
+        Read cold (``set_params(temperature=t)`` on the fitted model, with
+        ``t`` well below the training temperature), ``t s(x)`` tends to
+        ``-min_{y, h} E(x, y, h)``: every softplus becomes a ReLU, and the
+        score ranks inputs by the energy of their best explanation instead
+        of by the total weight of all of them. For out-of-distribution
+        detection that ranking can separate better than the density at the
+        training temperature; ``benchmarks/bench_energy.py`` measures both.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

@@ -408,6 +408,27 @@ def test_score_samples_is_log_density_up_to_log_z(visible):
     np.testing.assert_allclose(clf.free_energy(Xs), -T * log_px, rtol=1e-10)
 
 
+def test_score_read_cold_tends_to_the_ground_state_energy():
+    # read at a small temperature t, t * score_samples(x) approaches
+    # max_{y, h} -E(x, y, h) (softplus -> ReLU): within t (H log 2 + log K)
+    X, y, _ = _toy(80)
+    clf = _quiet_fit(EnergyClassifier(n_components=5, max_iter=5, random_state=0), X, y)
+    W, U = clf.components_, clf.label_components_
+    a, c, d = clf.intercept_visible_, clf.intercept_hidden_, clf.intercept_label_
+    ground = (X @ a) + np.max(
+        [d[k] + np.maximum(X @ W.T + c + U[:, k], 0).sum(axis=1) for k in range(2)],
+        axis=0,
+    )
+    scores = {}
+    for t in (1e-1, 1e-3):
+        scores[t] = t * clf.set_params(temperature=t).score_samples(X)
+        gap = scores[t] - ground
+        assert np.all(gap >= -1e-9)
+        assert np.all(gap <= t * (5 * np.log(2) + np.log(2)) + 1e-9)
+    # and colder is closer
+    assert np.all(scores[1e-3] - ground <= scores[1e-1] - ground + 1e-12)
+
+
 def test_integer_sample_weights_equal_repeated_rows_in_one_batch():
     # the discriminative gradient is exact: one batch of weighted rows is the
     # same update as the rows repeated (batch_size covers every row)
