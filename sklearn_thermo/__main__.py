@@ -36,7 +36,7 @@ def _macro_f1(train, test, y_train, y_test):
     # LogisticRegression's defaults, with room for lbfgs to converge; BLAS at
     # one thread, as TemperedSoftmaxClassifier runs lbfgs on problems this
     # small (multithreaded, the BLAS pools' idle threads take the cores from
-    # the work: the job took half as long again)
+    # the work)
     with blas_capped():
         clf = LogisticRegression(max_iter=1000).fit(train, y_train)
     return f1_score(y_test, clf.predict(test), average="macro")
