@@ -23,8 +23,8 @@ _T_BOUNDS = (1e-2, 1e2)
 #: (strongest first, each fit warm-starting the next)
 _ALPHA_GRID = (10.0, 1.0, 0.1)
 #: Up to this many elements n * d * K of the score products, L-BFGS runs with
-#: BLAS at one thread (see ``_solve``); on a 2-core machine that is still the
-#: faster way at 1e8 (100,000 x 100, 10 classes), quiet or busy.
+#: BLAS at one thread (see ``_solve``). Set high on purpose: one thread wins
+#: well beyond small problems, on a quiet machine as on a busy one.
 _ONE_THREAD_ELEMENTS = 1 << 28
 
 
