@@ -728,6 +728,7 @@ class BoltzmannMachine(
         n_chains=100,
         n_betas=10000,
         return_bounds=False,
+        return_diagnostics=False,
         random_state=None,
     ):
         """Log partition function ``log Z`` of the fitted model at its temperature.
@@ -773,6 +774,19 @@ class BoltzmannMachine(
             three of its own. The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
             then ``n_chains``). Costs about three forward runs.
+        return_diagnostics : bool, default=False
+            Also return a dict describing the estimate: ``"method"``
+            (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
+            ``"n_betas"``, the forward run's ``"effective_sample_size"``
+            (Kish's ``(sum w)^2 / sum w^2`` of the importance weights,
+            between 1 and ``n_chains``) and ``"log_weight_variance"``, and
+            with ``return_bounds`` the same two of the reverse run
+            (``"reverse_effective_sample_size"``,
+            ``"reverse_log_weight_variance"``) and the sandwich's
+            ``"width"``. A small effective sample size says that a few
+            chains carry the estimate; a large one is no evidence that it is
+            right, since chains that all miss the same mode agree (the
+            width is what shows that).
         random_state : int, RandomState instance or None, default=None
             Seed of the AIS chains; ``None`` uses the estimator's.
 
@@ -781,6 +795,9 @@ class BoltzmannMachine(
         log_z : float, or tuple (log_z, lower, upper)
             ``log_z`` is the forward AIS estimate (or the exact value), with
             or without the bounds.
+        diagnostics : dict
+            With ``return_diagnostics`` only, as the last element of the
+            tuple.
         """
         check_fitted_params(self)
         if method not in ("auto", "exact", "ais"):
@@ -838,7 +855,7 @@ class BoltzmannMachine(
         if value is None:
             if exact:
                 log_z = log_partition_exact(params, self.temperature)
-                value = (log_z, log_z, log_z)
+                value = (log_z, log_z, log_z, {"method": "exact"})
             else:
                 rng = check_random_state(seed)
                 with self._runner(rng) as runner:
@@ -850,10 +867,21 @@ class BoltzmannMachine(
                         n_betas=n_betas,
                         runner=runner,
                     )
+                    diagnostics = {
+                        "method": "ais",
+                        "n_chains": n_chains,
+                        "n_betas": n_betas,
+                        **value[3],
+                    }
                     if return_bounds:
                         value = self._ais_sandwich(
                             value, params, base, n_chains, n_betas, runner, rng
                         )
+                        diagnostics.update(
+                            {f"reverse_{k}": v for k, v in value[3].items()},
+                            width=value[2] - value[1],
+                        )
+                    value = (*value[:3], diagnostics)
             if not np.isfinite(value[0]):
                 raise ValueError(
                     f"log Z is beyond float64's range at temperature="
@@ -873,21 +901,25 @@ class BoltzmannMachine(
                 if len(cache) >= _CACHE_SIZE:
                     cache.pop(next(iter(cache)))
                 cache[key] = value
-        return value if return_bounds else value[0]
+        result = value[:3] if return_bounds else value[:1]
+        if return_diagnostics:
+            result = (*result, dict(value[3]))
+        return result if len(result) > 1 else result[0]
 
     def _ais_sandwich(self, forward, params, base, n_chains, n_betas, runner, rng):
-        """``(estimate, lower, upper)``: the forward run's estimate and lower
-        end, and reverse AIS from parallel-tempering samples for the upper."""
+        """``(estimate, lower, upper, diagnostics)``: the forward run's
+        estimate and lower end, and reverse AIS from parallel-tempering
+        samples for the upper, with the reverse run's weight diagnostics."""
         T = self.temperature
         # as many Gibbs sweeps over all rungs as the forward run makes
         n_steps = max(1, n_betas // self.n_temperatures)
         with np.errstate(over="ignore", invalid="ignore"):
             v0 = base_rate_samples(params, T, runner, n_chains)
             v0 = self._tempered_samples(params, runner, rng, v0, n_steps)
-        upper, spread = log_partition_reverse_ais(
+        upper, spread, diagnostics = log_partition_reverse_ais(
             params, T, base, v0=v0, n_betas=n_betas, runner=runner
         )
-        return forward[0], forward[1], upper + spread
+        return forward[0], forward[1], upper + spread, diagnostics
 
     def score_samples(self, X):
         """Log-likelihood ``log p(v)`` of each row.

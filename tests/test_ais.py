@@ -205,7 +205,7 @@ def test_forward_and_reverse_ais_bound_log_z_in_expectation():
     # with a long annealing from exact samples, reverse AIS converges to log Z
     v0 = _exact_samples(params, 200, 99)
     with _runner(7) as r:
-        est, spread = log_partition_reverse_ais(
+        est, spread, _ = log_partition_reverse_ais(
             params, 1.0, base, v0=v0, n_betas=2000, runner=r
         )
     assert abs(est - exact) < max(0.05, spread)
@@ -249,3 +249,74 @@ def test_sandwich_is_independent_of_n_jobs(trained):
     assert one == two
     # the forward estimate is the same with or without the bounds
     assert one[0] == rbm.log_partition("ais", n_chains=64, n_betas=100, random_state=5)
+
+
+def test_weight_diagnostics_range_from_one_chain_to_all():
+    from sklearn_thermo._core.ais import weight_diagnostics
+
+    equal = weight_diagnostics(np.full(50, 3.0))
+    assert equal["effective_sample_size"] == pytest.approx(50)
+    assert equal["log_weight_variance"] == 0.0
+    one = weight_diagnostics(np.r_[100.0, np.zeros(49)])  # one chain dominates
+    assert one["effective_sample_size"] == pytest.approx(1.0)
+    log_w = np.random.default_rng(0).normal(0, 2, 1000)
+    w = np.exp(log_w)
+    got = weight_diagnostics(log_w)
+    assert got["effective_sample_size"] == pytest.approx(w.sum() ** 2 / (w**2).sum())
+    assert got["log_weight_variance"] == pytest.approx(np.var(log_w, ddof=1))
+
+
+def test_log_partition_diagnostics(trained):
+    rbm, _ = trained["bernoulli"]
+    exact, diag = rbm.log_partition("exact", return_diagnostics=True)
+    assert exact == rbm.log_partition("exact") and diag == {"method": "exact"}
+    kw = dict(method="ais", n_chains=64, random_state=0)
+    est, diag = rbm.log_partition(n_betas=500, return_diagnostics=True, **kw)
+    assert est == rbm.log_partition(n_betas=500, **kw)
+    assert diag["method"] == "ais" and (diag["n_chains"], diag["n_betas"]) == (64, 500)
+    assert 1 <= diag["effective_sample_size"] <= 64
+    assert diag["log_weight_variance"] >= 0
+    # a short annealing leaves a few chains carrying the estimate
+    short = rbm.log_partition(n_betas=3, return_diagnostics=True, **kw)[1]
+    assert short["effective_sample_size"] < diag["effective_sample_size"] / 2
+    assert short["log_weight_variance"] > diag["log_weight_variance"]
+    # the returned dict is the caller's: editing it does not reach the cache
+    diag["effective_sample_size"] = -1.0
+    again = rbm.log_partition(n_betas=500, return_diagnostics=True, **kw)[1]
+    assert again["effective_sample_size"] >= 1
+
+
+def test_sandwich_diagnostics_describe_both_runs(trained):
+    rbm, _ = trained["bernoulli"]
+    kw = dict(method="ais", n_chains=64, n_betas=300, random_state=0)
+    est, lower, upper, diag = rbm.log_partition(
+        return_bounds=True, return_diagnostics=True, **kw
+    )
+    assert (est, lower, upper) == rbm.log_partition(return_bounds=True, **kw)
+    assert diag["width"] == pytest.approx(upper - lower)
+    for run in ("", "reverse_"):
+        assert 1 <= diag[f"{run}effective_sample_size"] <= 64
+        assert diag[f"{run}log_weight_variance"] >= 0
+
+
+def test_ais_final_states_weighted_estimate_the_model_marginals():
+    # AIS's last states, weighted by their importance weights, are a sample
+    # of the model: their weighted mean estimates E[v]
+    from sklearn_thermo._core.ais import _log_weights
+    from sklearn_thermo._core.model import visible_free_energy
+    from sklearn_thermo._core.partition import all_states
+
+    params = _tiny_model(1, scale=1.0)
+    S = all_states(params.n_visible)
+    log_p = -visible_free_energy(params, S, 1.0)
+    p = np.exp(log_p - log_p.max())
+    exact_mean = (p / p.sum()) @ S
+    base = np.zeros(params.n_visible)
+    final = np.full((2000, params.n_visible), -1.0)
+    with _runner(0) as r:
+        log_w = _log_weights(
+            params, 1.0, base, np.linspace(0, 1, 200), 2000, r, final=final
+        )
+    assert set(np.unique(final)) <= {0.0, 1.0}  # every row written, binary
+    w = np.exp(log_w - log_w.max())
+    np.testing.assert_allclose((w / w.sum()) @ final, exact_mean, atol=0.05)

@@ -45,10 +45,11 @@ def _base_log_partition(a_A, n_hidden, visible, T):
     return log_z + n_hidden * np.log(2.0)
 
 
-def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
+def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None, final=None):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (in blocks on the runner's threads, the same for any number of them),
-    started at the base model's exact samples, or at ``v0``."""
+    started at the base model's exact samples, or at ``v0``; ``final``
+    (n_chains, n_visible), if given, receives the chains' last states."""
     blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
@@ -74,6 +75,7 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None):
                 weights=weights,
                 check=runner.check,
                 v0=start,
+                final=None if final is None else final[rows],
             )
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
@@ -96,6 +98,25 @@ def _mean_weight(log_w):
     return shift + np.log(r), float(down), float(np.log1p(3 * rel))
 
 
+def weight_diagnostics(log_w):
+    """What the log importance weights say about their own reliability.
+
+    ``effective_sample_size``: Kish's ``(sum w)^2 / sum w^2``, between 1 (one
+    chain carries the estimate) and the number of chains (all weights
+    equal). ``log_weight_variance``: the variance of ``log w``; at zero every
+    chain reached the same weight. Both describe the chains that ran only:
+    chains that all miss the same mode agree with each other, so a large
+    effective sample size is no evidence that the estimate is right (the
+    sandwich's width is).
+    """
+    log_w = np.asarray(log_w, dtype=np.float64)
+    w = np.exp(log_w - log_w.max())
+    return {
+        "effective_sample_size": float(w.sum() ** 2 / (w @ w)),
+        "log_weight_variance": float(log_w.var(ddof=1)) if len(log_w) > 1 else 0.0,
+    }
+
+
 def log_partition_ais(
     params, temperature, base_visible_bias, *, n_chains, n_betas, runner
 ):
@@ -116,6 +137,8 @@ def log_partition_ais(
         weight and ``s`` its standard error; where ``r - 3 s <= 0`` the lower
         bound is taken in log space instead, ``estimate - 3 s / r`` (the
         delta method), so that both bounds are always finite.
+    diagnostics : dict
+        :func:`weight_diagnostics` of the chains' weights.
     """
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
@@ -124,7 +147,12 @@ def log_partition_ais(
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
-    return float(estimate), float(estimate - down), float(estimate + up)
+    return (
+        float(estimate),
+        float(estimate - down),
+        float(estimate + up),
+        weight_diagnostics(log_w),
+    )
 
 
 def log_partition_reverse_ais(
@@ -146,6 +174,8 @@ def log_partition_reverse_ais(
     estimate, spread : float
         The estimate, and ``-log(1 - 3 s / r)`` (``3 s / r`` where that is not
         defined): three standard errors of the mean weight, in log units.
+    diagnostics : dict
+        :func:`weight_diagnostics` of the chains' weights.
     """
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
@@ -154,13 +184,15 @@ def log_partition_reverse_ais(
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, _ = _mean_weight(log_w)
     # log Z = log Z_A - log r: the low side of r is the high side of log Z
-    return float(log_z_A - log_r), down
+    return float(log_z_A - log_r), down, weight_diagnostics(log_w)
 
 
 _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
 
 
-def _anneal(params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=None):
+def _anneal(
+    params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=None, final=None
+):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (increasing or decreasing), started at ``v0`` or at exact samples of the
     base model. ``weights`` is the kernel's pair ``(W with a_B - a_A as a last
@@ -170,6 +202,7 @@ def _anneal(params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=
     step per ``beta``, the weight accumulated in float64), called on
     stretches of ``_CHECK_EVERY`` betas; ``check()``, if given, is called
     between them and raises to abandon the work (an interrupted caller).
+    ``final``, if given, receives the chains' last states (row-major).
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -200,4 +233,6 @@ def _anneal(params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=
             temperature=T,
             key=runner.next_key(),
         )
+    if final is not None:
+        final[...] = v.T
     return log_w
