@@ -5,11 +5,24 @@
    each pattern repeated 10 times, trained by BoltzmannMachine at its defaults
    but for ``n_components``, ``method`` and 200 epochs. For each: the exact
    log Z (enumerating the visible layer), forward AIS at the defaults (100
-   chains x 10,000 betas) and the sandwich ``log_partition(return_bounds=True)``,
-   whether it contains the exact value, and the time.
-2. With ``--mnist``: a 784 x 500 PCD model of binarised MNIST t10k (first
+   chains x 10,000 betas) with the effective sample size of its weights, the
+   sandwich ``log_partition(return_bounds=True)``, whether it contains the
+   exact value, and the time.
+2. Where reverse AIS starts, on the same models: the upper end (reverse
+   estimate plus three standard errors) less the exact log Z, from the
+   package's parallel-tempering samples (started at base-rate samples), from
+   forward AIS's last states, and from training rows. An upper end below
+   zero is no upper bound.
+3. Schedules of the forward run at the same budget, on the same models: the
+   error against the exact log Z of the uniform schedule (the package's),
+   Salakhutdinov & Murray's (2008: 500, 4,000 and 10,000 betas on [0, 0.5],
+   [0.5, 0.9] and [0.9, 1], here scaled to the budget), a geometric one and a
+   sigmoid one.
+4. With ``--mnist``: a 784 x 500 PCD model of binarised MNIST t10k (first
    8,000 rows, 10 epochs, defaults otherwise): the sandwich's two ends, its
-   width and time, and the test log-likelihood interval it gives.
+   width and time, the weights' effective sample sizes, the test
+   log-likelihood interval it gives, and the reverse starts of (2) with the
+   median free energy of each set of starting states.
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
 """
@@ -23,6 +36,9 @@ from _results import recorded
 from bench_energy import load_mnist
 
 from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo._core import ais
+from sklearn_thermo._core.gibbs import base_rate_samples
+from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
@@ -40,8 +56,74 @@ def sandwich(rbm, **kw):
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # wide: reported below
-        est, lo, hi = rbm.log_partition("ais", return_bounds=True, **kw)
-    return est, lo, hi, time.perf_counter() - t
+        est, lo, hi, diag = rbm.log_partition(
+            "ais", return_bounds=True, return_diagnostics=True, **kw
+        )
+    return est, lo, hi, diag, time.perf_counter() - t
+
+
+def schedules(n_betas):
+    """Increasing betas from 0 to 1, ``n_betas`` of them, by name."""
+    n1 = round(n_betas * 500 / 14500)
+    n2 = round(n_betas * 4000 / 14500)
+    sm = np.concatenate(
+        [
+            np.linspace(0, 0.5, n1, endpoint=False),
+            np.linspace(0.5, 0.9, n2, endpoint=False),
+            np.linspace(0.9, 1, n_betas - n1 - n2),
+        ]
+    )
+    sig = 1 / (1 + np.exp(-np.linspace(-6, 6, n_betas)))
+    return {
+        "uniform": np.linspace(0, 1, n_betas),
+        "S&M": sm,
+        "geometric": np.concatenate([[0], np.geomspace(1e-3, 1, n_betas - 1)]),
+        "sigmoid": (sig - sig[0]) / (sig[-1] - sig[0]),
+    }
+
+
+def _anneal(rbm, betas, n_chains, seed, v0=None):
+    """(log Z estimate, upper end, last states) of AIS through ``betas``:
+    forward from the base model, or reverse from ``v0`` when given."""
+    params = rbm._params()
+    base = rbm._base_visible_bias.astype(params.dtype)
+    T = float(rbm.temperature)
+    final = np.empty((n_chains, params.n_visible), params.dtype)
+    with BlockRunner(effective_n_threads(None), seed) as runner:
+        log_w = ais._log_weights(
+            params, T, base, betas, n_chains, runner, v0=v0, final=final
+        )
+    log_z_A = ais._base_log_partition(base, params.n_hidden, params.visible, T)
+    log_r, down, _ = ais._mean_weight(log_w)
+    if v0 is None:
+        return log_z_A + log_r, None, final
+    return log_z_A - log_r, log_z_A - log_r + down, final
+
+
+def reverse_starts(rbm, X, n_betas, n_chains=100):
+    """Upper ends of reverse AIS from three kinds of starting states, and the
+    median free energy of each kind: {name: (upper, median F)}."""
+    params = rbm._params()
+    T = float(rbm.temperature)
+    _, _, finals = _anneal(rbm, np.linspace(0, 1, n_betas), n_chains, 1)
+    with BlockRunner(effective_n_threads(None), 2) as runner:
+        v0 = base_rate_samples(params, T, runner, n_chains)
+        steps = max(1, n_betas // rbm.n_temperatures)  # as log_partition does
+        pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, steps)
+    rows = np.random.default_rng(0).choice(len(X), n_chains, replace=False)
+    starts = {
+        "PT (package)": pt,
+        "forward's last": finals,
+        "training rows": np.asarray(X[rows], dtype=params.dtype),
+    }
+    down = np.linspace(1, 0, n_betas)
+    return {
+        name: (
+            _anneal(rbm, down, n_chains, 3, v0=v)[1],
+            float(np.median(rbm.free_energy(v))),
+        )
+        for name, v in starts.items()
+    }
 
 
 def sharp_models(epochs, n_betas):
@@ -50,22 +132,24 @@ def sharp_models(epochs, n_betas):
         f"100 chains x {n_betas} betas\n"
     )
     print(
-        "  model                    exact   forward (error)     sandwich          "
+        "  model                    exact   forward (error)    ESS  sandwich          "
         "width  contains  time"
     )
-    errors, contained = [], 0
+    errors, contained, fitted = [], 0, []
     for rows, cols, H, method, seed in MODELS:
         X = np.tile(bars_and_stripes(rows, cols), (10, 1))
         rbm = BoltzmannMachine(H, method=method, max_iter=epochs, random_state=seed)
         rbm.fit(X)
         exact = rbm.log_partition("exact")
-        est, lo, hi, t = sandwich(rbm, n_betas=n_betas, random_state=0)
+        est, lo, hi, diag, t = sandwich(rbm, n_betas=n_betas, random_state=0)
         ok = lo <= exact <= hi
         contained += ok
         errors.append(est - exact)
         name = f"{rows}x{cols} H={H} {method} rs={seed}"
+        fitted.append((name, rbm, X, exact))
         print(
             f"  {name:22s} {exact:7.2f}   {est:7.2f} ({est - exact:+6.2f})  "
+            f"{diag['effective_sample_size']:5.1f}  "
             f"[{lo:7.2f}, {hi:7.2f}]  {hi - lo:5.2f}  {str(ok):8s}  {t:5.1f}s",
             flush=True,
         )
@@ -74,7 +158,54 @@ def sharp_models(epochs, n_betas):
         f"\nsandwich contains the exact value on {contained}/{len(MODELS)} models "
         f"(target: all); forward AIS within 0.5 nats on "
         f"{sum(abs(e) <= 0.5 for e in errors)}/{len(MODELS)} (target: all; worst "
-        f"{worst:.2f} nats)"
+        f"{worst:.2f} nats). ESS: effective sample size of the forward weights "
+        "(of 100)."
+    )
+    return fitted
+
+
+def compare_reverse_starts(fitted, n_betas):
+    print(
+        "\nwhere reverse AIS starts: upper end less the exact log Z (below zero: "
+        "not an upper bound)\n"
+    )
+    names = None
+    below = {}
+    for name, rbm, X, exact in fitted:
+        res = reverse_starts(rbm, X, n_betas)
+        if names is None:
+            names = list(res)
+            print(f"  {'model':22s} " + "  ".join(f"{n:>15s}" for n in names))
+        for n, (upper, _) in res.items():
+            below[n] = below.get(n, 0) + (upper < exact)
+        print(
+            f"  {name:22s} " + "  ".join(f"{res[n][0] - exact:+15.2f}" for n in names),
+            flush=True,
+        )
+    print(
+        "  below the exact value on: "
+        + ", ".join(f"{n} {below[n]}/{len(fitted)}" for n in names)
+    )
+
+
+def compare_schedules(fitted, n_betas):
+    print(
+        f"\nforward AIS schedules, 100 chains x {n_betas} betas: error against "
+        "the exact log Z\n"
+    )
+    sched = schedules(n_betas)
+    print(f"  {'model':22s} " + "  ".join(f"{n:>9s}" for n in sched))
+    errors = {n: [] for n in sched}
+    for name, rbm, _, exact in fitted:
+        row = []
+        for n, betas in sched.items():
+            est = _anneal(rbm, betas, 100, 0)[0]
+            errors[n].append(est - exact)
+            row.append(est - exact)
+        print(f"  {name:22s} " + "  ".join(f"{e:+9.2f}" for e in row), flush=True)
+    print(
+        f"  {'median |error|':22s} "
+        + "  ".join(f"{np.median(np.abs(errors[n])):9.2f}" for n in sched)
     )
 
 
@@ -86,14 +217,20 @@ def mnist(folder, n_betas):
         f"\nbinarised MNIST t10k, 784 x 500, PCD, 10 epochs on 8,000 rows "
         f"({time.perf_counter() - t:.0f} s to train)"
     )
-    est, lo, hi, t = sandwich(rbm, n_betas=n_betas, random_state=0)
+    est, lo, hi, diag, t = sandwich(rbm, n_betas=n_betas, random_state=0)
     F = rbm.free_energy(test).astype(np.float64).mean()
     print(
         f"  log Z: forward {est:.2f}, sandwich [{lo:.2f}, {hi:.2f}], width "
         f"{hi - lo:.2f} nats (target <= 2) in {t:.0f} s (target <= 600 s)\n"
+        f"  effective sample size of the weights: forward "
+        f"{diag['effective_sample_size']:.1f}, reverse "
+        f"{diag['reverse_effective_sample_size']:.1f} (of 100)\n"
         f"  test log p(x): between {-F - hi:.2f} and {-F - lo:.2f} nats "
         f"(forward estimate {-F - est:.2f})"
     )
+    print("  reverse AIS by start: upper end (median free energy of the starts)")
+    for name, (upper, f) in reverse_starts(rbm, train, n_betas).items():
+        print(f"    {name:16s} {upper:8.2f}  (F {f:8.1f})", flush=True)
 
 
 def parse(argv=None):
@@ -107,7 +244,9 @@ def parse(argv=None):
 
 def main(args):
     if not args.skip_sharp:
-        sharp_models(args.epochs, args.betas)
+        fitted = sharp_models(args.epochs, args.betas)
+        compare_reverse_starts(fitted, args.betas)
+        compare_schedules(fitted, args.betas)
     if args.mnist:
         mnist(args.mnist, args.betas)
 
