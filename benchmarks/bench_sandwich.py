@@ -11,8 +11,9 @@
 2. Where reverse AIS starts, on the same models: the upper end (reverse
    estimate plus three standard errors) less the exact log Z, from the
    package's parallel-tempering samples (started at base-rate samples), from
-   forward AIS's last states, and from training rows. An upper end below
-   zero is no upper bound.
+   forward AIS's last states, from parallel tempering started there (as many
+   sweeps as the package's), and from training rows. An upper end below zero
+   is no upper bound.
 3. Schedules of the forward run at the same budget, on the same models: the
    error against the exact log Z of the uniform schedule (the package's),
    Salakhutdinov & Murray's (2008: 500, 4,000 and 10,000 betas on [0, 0.5],
@@ -110,10 +111,14 @@ def reverse_starts(rbm, X, n_betas, n_chains=100):
         v0 = base_rate_samples(params, T, runner, n_chains)
         steps = max(1, n_betas // rbm.n_temperatures)  # as log_partition does
         pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, steps)
+        pt_last = rbm._tempered_samples(
+            params, runner, np.random.RandomState(1), finals.copy(), steps
+        )
     rows = np.random.default_rng(0).choice(len(X), n_chains, replace=False)
     starts = {
         "PT (package)": pt,
         "forward's last": finals,
+        "PT from those": pt_last,
         "training rows": np.asarray(X[rows], dtype=params.dtype),
     }
     down = np.linspace(1, 0, n_betas)
