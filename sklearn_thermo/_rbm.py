@@ -41,6 +41,18 @@ _AUTO_EXACT_UNITS = 20
 #: width (nats) of the AIS sandwich above which log_partition warns
 _WIDE_SANDWICH = 1.0
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
+#: Most training rows kept as the AIS chains' jump targets
+_N_ANCHORS = 256
+
+
+def _anchor_states(X):
+    """Up to ``_N_ANCHORS`` distinct binary states from evenly spaced rows of
+    X (rounded at 1/2): where AIS proposes jumps. Evenly spaced, not drawn,
+    so that the training's random stream is left as it was."""
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, _N_ANCHORS).astype(np.intp))
+    sub = X[rows]
+    sub = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
+    return np.unique((sub > 0.5).astype(X.dtype), axis=0)
 
 
 class BoltzmannMachine(
@@ -357,8 +369,10 @@ class BoltzmannMachine(
         self.intercept_visible_ = self._initial_visible_bias(X, sample_weight).astype(
             dtype
         )
-        # the base-rate model, for annealed importance sampling
+        # the base-rate model, and states near which the chains try jumps,
+        # for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
+        self._ais_anchors = _anchor_states(X) if self.visible == "bernoulli" else None
         self._resolve_learning_rate(X, sample_weight)
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
@@ -835,6 +849,7 @@ class BoltzmannMachine(
             params.visible,
         )
         base = self._base_visible_bias.copy()
+        anchors = getattr(self, "_ais_anchors", None)
         how = (
             "exact"
             if exact
@@ -848,6 +863,7 @@ class BoltzmannMachine(
             params.visible,
             float(self.temperature),
             how,
+            *([] if anchors is None else [anchors]),
         )
         # string keys: persistence formats such as skops want plain keys
         cache = self.__dict__.setdefault("_log_z_cache", {})
@@ -866,6 +882,7 @@ class BoltzmannMachine(
                         n_chains=n_chains,
                         n_betas=n_betas,
                         runner=runner,
+                        anchors=anchors,
                     )
                     diagnostics = {
                         "method": "ais",

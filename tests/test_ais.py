@@ -320,3 +320,44 @@ def test_ais_final_states_weighted_estimate_the_model_marginals():
     assert set(np.unique(final)) <= {0.0, 1.0}  # every row written, binary
     w = np.exp(log_w - log_w.max())
     np.testing.assert_allclose((w / w.sum()) @ final, exact_mean, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_jump_leaves_the_annealed_distribution_invariant(dtype):
+    # exact samples of f_beta stay exact samples after a jump: its
+    # Metropolis-Hastings ratio is right, whatever the anchors
+    from sklearn_thermo._core.ais import _jump, _log_f
+    from sklearn_thermo._core.partition import all_states
+
+    params = _tiny_model(3, scale=1.5).astype(dtype)
+    a_A = np.linspace(-1, 1, params.n_visible).astype(dtype)
+    beta = 0.7
+    S = all_states(params.n_visible, dtype=dtype)
+    log_f = _log_f(params, 1.0, a_A, beta, S)
+    p = np.exp(log_f - log_f.max())
+    p /= p.sum()
+    rng = np.random.default_rng(0)
+    n = 40_000
+    idx = rng.choice(len(S), n, p=p)
+    v = np.ascontiguousarray(S[idx].T)  # unit-major, as the kernel keeps them
+    anchors = S[[0, 5, 63]]  # far from the modes or not: any anchors will do
+    _jump(v, params, 1.0, a_A, beta, anchors, rng, flip=0.1)
+    moved = (np.ascontiguousarray(v.T) != S[idx]).any(axis=1).mean()
+    assert moved > 0.05  # the test would pass trivially if nothing moved
+    codes = (v.T.astype(int) << np.arange(params.n_visible)).sum(axis=1)
+    freq = np.bincount(codes, minlength=len(S)) / n
+    assert 0.5 * np.abs(freq - p).sum() < 0.03  # total variation
+
+
+@pytest.mark.slow
+def test_jumps_find_the_modes_that_annealing_misses():
+    # a sharp bars-and-stripes model whose forward AIS without jumps misses
+    # modes by many nats; jumps to the training patterns find them
+    X = np.tile(bars_and_stripes(), (10, 1))
+    rbm = BoltzmannMachine(256, max_iter=200, random_state=0).fit(X)
+    exact = rbm.log_partition("exact")
+    with_jumps = rbm.log_partition("ais", random_state=0)
+    rbm._ais_anchors = None  # as before the jumps
+    without = rbm.log_partition("ais", random_state=0)
+    assert abs(with_jumps - exact) < 2.0
+    assert abs(without - exact) > abs(with_jumps - exact) + 3.0

@@ -27,6 +27,7 @@ sharing every small matrix product between BLAS threads.
 
 import numpy as np
 
+from .. import ops
 from ..ops import _softplus_
 from . import _kernels
 from .gibbs import Gibbs
@@ -45,11 +46,14 @@ def _base_log_partition(a_A, n_hidden, visible, T):
     return log_z + n_hidden * np.log(2.0)
 
 
-def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None, final=None):
+def _log_weights(
+    params, T, a_A, betas, n_chains, runner, v0=None, final=None, anchors=None
+):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (in blocks on the runner's threads, the same for any number of them),
     started at the base model's exact samples, or at ``v0``; ``final``
-    (n_chains, n_visible), if given, receives the chains' last states."""
+    (n_chains, n_visible), if given, receives the chains' last states.
+    ``anchors``: binary states that :func:`_jump` proposes moves near."""
     blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
@@ -76,6 +80,7 @@ def _log_weights(params, T, a_A, betas, n_chains, runner, v0=None, final=None):
                 check=runner.check,
                 v0=start,
                 final=None if final is None else final[rows],
+                anchors=anchors,
             )
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
@@ -118,9 +123,12 @@ def weight_diagnostics(log_w):
 
 
 def log_partition_ais(
-    params, temperature, base_visible_bias, *, n_chains, n_betas, runner
+    params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
 ):
     """AIS estimate of ``log Z`` with bounds.
+
+    ``anchors`` (Bernoulli units): binary states, such as training rows, near
+    which the chains also try Metropolis-Hastings jumps (:func:`_jump`).
 
     The chains are independent, so they are annealed in blocks of at least
     ``_CHAINS_PER_BLOCK`` rows (fixed by their number alone), each block on one
@@ -143,7 +151,7 @@ def log_partition_ais(
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(0.0, 1.0, n_betas)
-    log_w = _log_weights(params, T, a_A, betas, n_chains, runner)
+    log_w = _log_weights(params, T, a_A, betas, n_chains, runner, anchors=anchors)
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
@@ -188,10 +196,71 @@ def log_partition_reverse_ais(
 
 
 _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
+#: betas between two jump attempts, and the bit-flip rate of their proposals
+_JUMP_EVERY = 16
+_JUMP_FLIP = 0.01
+
+
+def _log_f(params, T, a_A, beta, V):
+    """``log f_beta(v)`` of the rows of V (hidden units summed out, float64)."""
+    x = V @ params.W.T
+    x += params.hidden_bias
+    x *= beta / T
+    bias = ((1 - beta) * a_A + beta * params.visible_bias) / T
+    return (V @ bias).astype(np.float64) + np.logaddexp(0, x).sum(
+        axis=1, dtype=np.float64
+    )
+
+
+def _log_proposal(V, anchors, flip):
+    """``log q(v)`` of the jump proposal: an anchor uniformly, each bit flipped
+    with probability ``flip``."""
+    n_units = V.shape[1]
+    # Hamming distances by two products: matches = v.x + (1 - v).(1 - x)
+    matches = V @ anchors.T + (1 - V) @ (1 - anchors).T
+    d = n_units - matches.astype(np.float64)
+    log_q = d * np.log(flip) + (n_units - d) * np.log1p(-flip)
+    return ops.logsumexp(log_q, 1.0, axis=1) - np.log(len(anchors))
+
+
+def _jump(v, params, T, a_A, beta, anchors, rng, flip=_JUMP_FLIP):
+    """One Metropolis-Hastings move of every chain at ``beta``, in place.
+
+    The proposal is independent of the current state: a random anchor (a
+    binary state, e.g. a training row) with each bit flipped with probability
+    ``flip``. Accepted with probability ``min(1, f(v') q(v) / (f(v) q(v')))``,
+    so the move leaves ``f_beta`` invariant and AIS stays unbiased whatever
+    the anchors; near ``beta = 1`` it lets a chain reach a mode that the
+    Gibbs steps, stuck in another one, cannot (Neal 2001 allows any such
+    transition). ``v`` holds the chains unit-major (n_visible x n_chains).
+    """
+    cur = np.ascontiguousarray(v.T)
+    n = cur.shape[0]
+    pick = rng.integers(len(anchors), size=n)
+    prop = anchors[pick]
+    flips = rng.random(prop.shape) < flip
+    prop = np.where(flips, 1 - prop, prop).astype(cur.dtype)
+    log_ratio = _log_f(params, T, a_A, beta, prop) - _log_f(params, T, a_A, beta, cur)
+    log_ratio += _log_proposal(cur, anchors, flip) - _log_proposal(prop, anchors, flip)
+    accept = np.log(rng.random(n)) < log_ratio
+    if accept.any():
+        cur[accept] = prop[accept]
+        v[...] = cur.T
 
 
 def _anneal(
-    params, T, a_A, betas, n_chains, runner, *, weights, check=None, v0=None, final=None
+    params,
+    T,
+    a_A,
+    betas,
+    n_chains,
+    runner,
+    *,
+    weights,
+    check=None,
+    v0=None,
+    final=None,
+    anchors=None,
 ):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (increasing or decreasing), started at ``v0`` or at exact samples of the
@@ -203,6 +272,8 @@ def _anneal(
     stretches of ``_CHECK_EVERY`` betas; ``check()``, if given, is called
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
+    With ``anchors`` (Bernoulli units only), every ``_JUMP_EVERY`` betas
+    each chain also tries one :func:`_jump` at the current ``beta``.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -217,7 +288,9 @@ def _anneal(
     W, W_t = weights
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
-    for start in range(0, len(betas) - 1, _CHECK_EVERY):
+    jumps = anchors is not None and params.visible == "bernoulli" and len(anchors)
+    stretch = _JUMP_EVERY if jumps else _CHECK_EVERY
+    for start in range(0, len(betas) - 1, stretch):
         if check is not None and start:
             check()
         _kernels.ais_anneal(
@@ -227,12 +300,15 @@ def _anneal(
             params.hidden_bias,
             a_A,
             params.visible_bias,
-            betas[start : start + _CHECK_EVERY + 1],
+            betas[start : start + stretch + 1],
             log_w,
             gaussian=params.visible == "gaussian",
             temperature=T,
             key=runner.next_key(),
         )
+        if jumps:
+            beta = betas[min(start + stretch, len(betas) - 1)]
+            _jump(v, params, T, a_A, beta, anchors, runner.streams[-1])
     if final is not None:
         final[...] = v.T
     return log_w
