@@ -91,8 +91,18 @@ def _anneal(rbm, betas, n_chains, seed, v0=None):
     T = float(rbm.temperature)
     final = np.empty((n_chains, params.n_visible), params.dtype)
     with BlockRunner(effective_n_threads(None), seed) as runner:
+        # forward runs jump as the package's do; reverse ones do not
+        anchors = rbm._ais_anchors if v0 is None else None
         log_w = ais._log_weights(
-            params, T, base, betas, n_chains, runner, v0=v0, final=final
+            params,
+            T,
+            base,
+            betas,
+            n_chains,
+            runner,
+            v0=v0,
+            final=final,
+            anchors=anchors,
         )
     log_z_A = ais._base_log_partition(base, params.n_hidden, params.visible, T)
     log_r, down, _ = ais._mean_weight(log_w)
