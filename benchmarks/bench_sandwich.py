@@ -26,6 +26,7 @@
    median free energy of each set of starting states.
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
+    python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
 """
 
 import argparse
@@ -141,7 +142,7 @@ def reverse_starts(rbm, X, n_betas, n_chains=100):
     }
 
 
-def sharp_models(epochs, n_betas):
+def sharp_models(epochs, n_betas, jumps=True):
     print(
         f"bars and stripes, 10 copies of each pattern, {epochs} epochs; AIS with "
         f"100 chains x {n_betas} betas\n"
@@ -155,6 +156,8 @@ def sharp_models(epochs, n_betas):
         X = np.tile(bars_and_stripes(rows, cols), (10, 1))
         rbm = BoltzmannMachine(H, method=method, max_iter=epochs, random_state=seed)
         rbm.fit(X)
+        if not jumps:  # forward AIS as before its Metropolis-Hastings jumps
+            rbm._ais_anchors = None
         exact = rbm.log_partition("exact")
         est, lo, hi, diag, t = sandwich(rbm, n_betas=n_betas, random_state=0)
         ok = lo <= exact <= hi
@@ -254,12 +257,17 @@ def parse(argv=None):
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--betas", type=int, default=10000)
     ap.add_argument("--skip-sharp", action="store_true")
+    ap.add_argument(
+        "--no-jumps",
+        action="store_true",
+        help="the sharp models' AIS without its jumps (for comparison)",
+    )
     return ap.parse_args(argv)
 
 
 def main(args):
     if not args.skip_sharp:
-        fitted = sharp_models(args.epochs, args.betas)
+        fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
         compare_reverse_starts(fitted, args.betas)
         compare_schedules(fitted, args.betas)
     if args.mnist:
@@ -272,6 +280,8 @@ if __name__ == "__main__":
     section = (
         f"bench_sandwich, MNIST at {args.betas:,} betas"
         if args.skip_sharp
+        else "bench_sandwich, without the jumps"
+        if args.no_jumps
         else "bench_sandwich"
     )
     with recorded(section):

@@ -765,8 +765,13 @@ class BoltzmannMachine(
             Gaussian visible units, whose values are integrated in closed
             form); up to 2**24 states. ``"ais"``: annealed importance sampling
             from the base-rate model fitted to the training data's marginals
-            (Neal 2001; Salakhutdinov & Murray 2008). ``"auto"`` is exact when
-            that layer has at most 20 units, else AIS.
+            (Neal 2001; Salakhutdinov & Murray 2008). For Bernoulli visible
+            units the chains also try, every few betas, a Metropolis-Hastings
+            jump to a state near one of up to 256 training rows kept at fit:
+            it leaves each annealed distribution invariant, so the estimate
+            stays unbiased, and lets chains reach modes that the annealing
+            alone misses on sharp models. ``"auto"`` is exact when that
+            layer has at most 20 units, else AIS.
         n_chains : int, default=100
             AIS chains (importance samples).
         n_betas : int, default=10000
