@@ -31,6 +31,7 @@ from .. import ops
 from ..ops import _softplus_
 from . import _kernels
 from .gibbs import Gibbs
+from .model import RBMParams, visible_free_energy
 from .threads import BlockRunner, blas_capped, row_blocks
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
@@ -202,14 +203,16 @@ _JUMP_FLIP = 0.01
 
 
 def _log_f(params, T, a_A, beta, V):
-    """``log f_beta(v)`` of the rows of V (hidden units summed out, float64)."""
-    x = V @ params.W.T
-    x += params.hidden_bias
-    x *= beta / T
-    bias = ((1 - beta) * a_A + beta * params.visible_bias) / T
-    return (V @ bias).astype(np.float64) + np.logaddexp(0, x).sum(
-        axis=1, dtype=np.float64
+    """``log f_beta(v) = -F_beta(v) / T`` of the rows of V: the free energy of
+    the model with ``W`` and ``c`` scaled by ``beta`` and the visible biases
+    mixed with the base model's."""
+    mixed = RBMParams(
+        beta * params.W,
+        (1 - beta) * a_A + beta * params.visible_bias,
+        beta * params.hidden_bias,
+        params.visible,
     )
+    return -visible_free_energy(mixed, V, T).astype(np.float64) / T
 
 
 def _log_proposal(V, anchors, flip):
