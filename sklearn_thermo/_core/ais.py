@@ -243,8 +243,11 @@ def _jump(v, params, T, a_A, beta, anchors, rng, flip=_JUMP_FLIP):
     prop = anchors[pick]
     flips = rng.random(prop.shape) < flip
     prop = np.where(flips, 1 - prop, prop).astype(cur.dtype)
-    log_ratio = _log_f(params, T, a_A, beta, prop) - _log_f(params, T, a_A, beta, cur)
-    log_ratio += _log_proposal(cur, anchors, flip) - _log_proposal(prop, anchors, flip)
+    # both sets of states in one call each: one scaled copy of the model
+    both = np.vstack([prop, cur])
+    log_f = _log_f(params, T, a_A, beta, both)
+    log_q = _log_proposal(both, anchors, flip)
+    log_ratio = (log_f[:n] - log_f[n:]) + (log_q[n:] - log_q[:n])
     accept = np.log(rng.random(n)) < log_ratio
     if accept.any():
         cur[accept] = prop[accept]
