@@ -10,9 +10,11 @@ too close to 0 and 1. Two ways to fix the temperature ``T`` of
 - a grid search over ``temperature`` with ``scoring="neg_log_loss"`` (at a
   fixed ``alpha`` the temperature acts as regularisation, so this refits
   ``W`` at every ``T``);
-- ``temperature="auto"``: fit ``W`` at ``T = 1``, then choose ``T`` on
-  cross-fitted held-out scores (temperature scaling), which changes the
-  confidence of the predictions but never which class they pick.
+- ``temperature="auto"``: fit ``W`` at ``T = 1`` on internal folds, then
+  choose ``T`` on their held-out scores (temperature scaling), and predict
+  with the mean of the fold models' tempered probabilities
+  (``ensemble=False`` keeps one model fitted on all the data, whose
+  predicted class a temperature never changes).
 
 The reliability diagrams compare the three on the test split.
 """

@@ -22,6 +22,12 @@ _T_BOUNDS = (1e-2, 1e2)
 #: alpha="auto" with temperature="auto": the multiples of 1 / n tried
 #: (strongest first, each fit warm-starting the next)
 _ALPHA_GRID = (10.0, 1.0, 0.1)
+#: ... of which 1 / n (LogisticRegression's C = 1) is kept unless another
+#: beats it out of fold by this many standard errors of the paired
+#: per-sample difference: on small data the plain minimum of five folds'
+#: losses is mostly noise, and chasing it loses held-out log-loss
+_ALPHA_BASE = 1.0
+_ALPHA_Z = 2.0
 #: Up to this many elements n * d * K of the score products, L-BFGS runs with
 #: BLAS at one thread (see ``_solve``). Set high on purpose: one thread wins
 #: well beyond small problems, on a quiet machine as on a busy one.
@@ -38,6 +44,85 @@ def _scores(X, coef, intercept):
 def _binary_as_two_states(F):
     """Binary scores f as the two-state scores (0, f): softmax gives (1-p, p)."""
     return np.hstack([np.zeros_like(F), F])
+
+
+def _sample_losses(F, Y, T):
+    """Per-sample negative log-likelihoods of scores F at temperature T."""
+    if Y.shape[1] == 1:
+        F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
+    return -(ops.log_softmax(F, T, axis=1) * Y).sum(axis=1)
+
+
+def _lower_by(diff, sw, z, n_obs):
+    """Whether the weighted mean of ``diff`` is below zero by more than ``z``
+    standard errors, counting ``n_obs`` observations (the total sample
+    weight: integer weights count as repeated rows, as everywhere in
+    scikit-learn)."""
+    if n_obs <= 1.0:
+        return False  # one observation: no spread to compare the mean with
+    mean = float(sw @ diff) / sw.sum()
+    var = float(sw @ (diff - mean) ** 2) / sw.sum()
+    return mean + z * np.sqrt(var / (n_obs - 1.0)) < 0
+
+
+def fit_temperature(F, Y, sw):
+    """``(T, loss)``: the temperature in ``_T_BOUNDS`` minimising the weighted
+    negative log-likelihood of the scores F (one-hot or binary Y), and that
+    loss.
+
+    In the inverse temperature ``beta = 1 / T`` the loss is convex, with
+
+    .. math::
+
+        \\frac{\\partial L}{\\partial \\beta}
+        = \\langle \\mathbb{E}_{p_\\beta}[f] - f_y \\rangle, \\qquad
+        \\frac{\\partial^2 L}{\\partial \\beta^2}
+        = \\langle \\operatorname{Var}_{p_\\beta}[f] \\rangle \\ge 0
+
+    (averages over the rows): the fitted temperature is the one at which the
+    model's mean score equals the data's, as in any Boltzmann fit of an
+    inverse temperature. Safeguarded Newton steps on ``beta`` find it in a
+    few passes. If the loss is the same (to 1e-8, relative) at both ends of
+    the range and at ``T = 1``, it is flat over the range (convexity), the
+    scores carry no information on T, and ``T = 1``.
+    """
+    if Y.shape[1] == 1:
+        F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
+    F = F.astype(np.float64, copy=False)
+    f_y = (F * Y).sum(axis=1)
+    s_sum = sw.sum()
+
+    def evaluate(beta):
+        log_p = ops.log_softmax(F, 1.0 / beta, axis=1)
+        P = np.exp(log_p)
+        mean = (P * F).sum(axis=1)
+        var = (P * (F - mean[:, None]) ** 2).sum(axis=1)
+        loss = -float(sw @ (log_p * Y).sum(axis=1)) / s_sum
+        return loss, float(sw @ (mean - f_y)) / s_sum, float(sw @ var) / s_sum
+
+    lo, hi = 1.0 / _T_BOUNDS[1], 1.0 / _T_BOUNDS[0]
+    at_lo, at_hi, at_one = evaluate(lo), evaluate(hi), evaluate(1.0)
+    ends = (at_lo[0], at_hi[0], at_one[0])
+    if max(ends) - min(ends) <= 1e-8 * max(1.0, abs(min(ends))):
+        return 1.0, at_one[0]
+    if at_lo[1] >= 0:  # rising from the hottest end: the optimum is there
+        return 1.0 / lo, at_lo[0]
+    if at_hi[1] <= 0:  # still falling at the coldest end
+        return 1.0 / hi, at_hi[0]
+    beta, (loss, g, h) = 1.0, at_one
+    for _ in range(100):
+        if g < 0:
+            lo = beta
+        else:
+            hi = beta
+        step = beta - g / h if h > 0 else np.nan
+        if not lo < step < hi:  # Newton left the bracket: bisect (log scale)
+            step = np.sqrt(lo * hi)
+        if abs(step - beta) <= 1e-10 * beta or g == 0:
+            break
+        beta = step
+        loss, g, h = evaluate(beta)
+    return 1.0 / beta, loss
 
 
 def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
@@ -146,26 +231,39 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     temperature cancels out of the fitted probabilities. ``temperature="auto"``
     is different: it fits ``W`` at ``T = 1``, then chooses ``T`` after the
     fact (temperature scaling, Guo et al. 2017), which changes the confidence
-    of the predictions but never their argmax.
+    of a model's predictions but never their argmax. By default
+    (``ensemble=True``) it then predicts with the mean of the cross-fitted
+    fold models' probabilities, each at its own temperature:
+
+    .. math::
+
+        p(y \\mid x) = \\frac{1}{K} \\sum_{k=1}^{K}
+        \\operatorname{softmax}_{T_k}(W_k x + b_k)_y ,
+
+    which is better calibrated on held-out data than one model fitted on all
+    the data, at the price of ``K`` models in memory.
 
     Parameters
     ----------
     temperature : float or "auto", default=1.0
-        ``T > 0``. ``"auto"``: fit ``W`` at ``T = 1``, then choose ``T`` in
-        ``[0.01, 100]`` minimising the negative log-likelihood of out-of-fold
-        scores from ``cv`` internal folds (so all data trains ``W``); if that
-        likelihood varies by less than 1e-8 (relative) over the whole range
-        (e.g. all scores are about zero), ``T = 1``.
+        ``T > 0``. ``"auto"``: fit ``W`` at ``T = 1`` on each of ``cv``
+        internal folds, then choose ``T`` in ``[0.01, 100]`` minimising the
+        negative log-likelihood of the out-of-fold scores; if that likelihood
+        varies by less than 1e-8 (relative) over the whole range (e.g. all
+        scores are about zero), ``T = 1``. What predicts is set by
+        ``ensemble``.
     alpha : float or "auto", default="auto"
         L2 penalty on ``W`` (not on the intercept), per unit of the mean
         loss. ``"auto"``: with a float temperature, ``1 / sum_i s_i``
         (``1 / n_samples`` without sample weights), which is
         LogisticRegression's default ``C = 1``, so that the default
         classifier equals ``LogisticRegression()`` and the penalty shrinks
-        as the data grow; with ``temperature="auto"``, the one of
-        ``(10, 1, 0.1) / sum_i s_i`` whose out-of-fold scores, after their
-        own temperature scaling, have the lowest negative log-likelihood
-        (chosen with the temperature, on the same folds).
+        as the data grow; with ``temperature="auto"``, one of
+        ``(10, 1, 0.1) / sum_i s_i``, chosen with the temperature on the same
+        folds: ``1 / sum_i s_i`` unless another value's out-of-fold negative
+        log-likelihood (each after its own temperature scaling) is lower by
+        more than two standard errors of the paired per-sample difference
+        (then the lowest such value).
     fit_intercept : bool, default=True
         Fit the intercept ``b``.
     max_iter : int, default=1000
@@ -181,6 +279,16 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     cv : int, cross-validation generator or iterable, default=5
         Internal folds for ``temperature="auto"``, as in scikit-learn
         (an int means that many stratified folds).
+    ensemble : bool, default=True
+        Used only with ``temperature="auto"``. True: keep the fold models,
+        each at the temperature fitted on its own held-out fold, and predict
+        with the mean of their probabilities (the recipe of scikit-learn's
+        ``CalibratedClassifierCV(ensemble=True)``, with ``alpha`` chosen as
+        above); no model is fitted on all the data. False: one model fitted
+        on all the data at the temperature of the pooled out-of-fold scores.
+        The mean of several tempered softmaxes is not a softmax of one linear
+        score: averaging is softer where the fold models disagree, which is
+        where a single model is overconfident.
     verbose : int, default=0
         Print the L-BFGS result, and the chosen temperature for ``"auto"``.
 
@@ -188,13 +296,27 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        ``W``; with the ensemble, the mean of the fold models' ``W`` (a
+        summary: predictions average the members' probabilities instead).
     intercept_ : ndarray of shape (1,) or (n_classes,)
+        ``b``, or the fold models' mean ``b``.
     temperature_ : float
-        The temperature in use after fit.
+        The temperature in use after fit; with ``"auto"``, that of the pooled
+        out-of-fold scores (the ensemble's members have their own).
+    ensemble_coef_ : ndarray of shape (n_folds, K, n_features)
+        The ensemble's members' ``W`` (``K`` is 1 for binary problems), fitted
+        at ``T = 1``. Only with ``temperature="auto"`` and ``ensemble=True``,
+        as are the two attributes below.
+    ensemble_intercept_ : ndarray of shape (n_folds, K)
+    ensemble_temperature_ : ndarray of shape (n_folds,)
+        Each member's temperature, fitted on its own held-out fold.
     alpha_ : float
-        The L2 penalty of the fit (``alpha``, or what ``"auto"`` chose).
+        The L2 penalty of the fit (``alpha``, or what ``"auto"`` chose). With
+        ``alpha="auto"``, the ensemble's members (and the internal folds) use
+        the same multiple of ``1 / sum_i s_i`` over their own training rows.
     n_iter_ : ndarray of shape (1,)
-        L-BFGS iterations of the final fit.
+        L-BFGS iterations of the final fit (with the ensemble, the most any
+        member took).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
 
@@ -220,6 +342,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "cv": ["cv_object"],
+        "ensemble": ["boolean"],
         "verbose": ["verbose"],
     }
 
@@ -234,6 +357,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         class_weight=None,
         warm_start=False,
         cv=5,
+        ensemble=True,
         verbose=0,
     ):
         self.temperature = temperature
@@ -244,6 +368,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.warm_start = warm_start
         self.cv = cv
+        self.ensemble = ensemble
         self.verbose = verbose
 
     # ------------------------------------------------------------------
@@ -294,48 +419,49 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             return np.concatenate(w0).astype(np.float64)
         return np.zeros(size)
 
-    def _auto_temperature(self, X, y_enc, Y, sw, w0, alphas):
-        """Choose ``(alpha, T)`` on out-of-fold scores of fits at T = 1.
+    def _auto_temperature(self, X, y_enc, Y, sw, w0, alphas, base, per_weight, n_obs):
+        """Choose ``(alpha, T)`` on out-of-fold scores of fits at T = 1, and
+        return the chosen alpha's fold models ``[(coef, intercept, T_k)]``.
 
         Each fold fits the alphas from the strongest penalty down, each fit
-        warm-starting the next; every alpha's out-of-fold scores get their
-        own temperature, and the pair with the lowest held-out negative
-        log-likelihood wins (the first alpha on ties).
+        warm-starting the next; every alpha's pooled out-of-fold scores get
+        their own temperature. ``alphas[base]`` is kept unless another alpha
+        lowers the loss by more than ``_ALPHA_Z`` standard errors of the
+        paired per-sample difference. ``T_k`` is the temperature fitted on
+        fold k's held-out scores alone (the ensemble's member temperature).
+        With ``per_weight``, the alphas are per unit of all the weight, and
+        each fold scales them to its own training weight (as
+        LogisticRegression's C = 1 does on each fold).
         """
         F = np.zeros((len(alphas), X.shape[0], Y.shape[1]))
-        folds = check_cv(self.cv, y_enc, classifier=True)
-        for train, test in folds.split(np.zeros((len(y_enc), 1)), y_enc):
-            w = w0
-            for k, alpha in enumerate(alphas):
-                coef, b, _ = self._solve(X[train], Y[train], sw[train], 1.0, w, alpha)
-                w = np.concatenate([coef.ravel(), b if self.fit_intercept else []])
-                F[k, test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
-        best = None
-        for k, alpha in enumerate(alphas):
-            T, loss = self._scale_temperature(F[k], Y, sw)
-            if best is None or loss < best[2]:
-                best = (alpha, T, loss)
-        return best[:2]
-
-    @staticmethod
-    def _scale_temperature(F, Y, sw):
-        """``(T, loss)``: the temperature minimising the weighted negative
-        log-likelihood of scores F, and that loss."""
-        if Y.shape[1] == 1:
-            F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
-
-        def nll(log_t):
-            log_p = ops.log_softmax(F, float(np.exp(log_t)), axis=1)
-            return -float(sw @ (log_p * Y).sum(axis=1)) / sw.sum()
-
-        lo, hi = np.log(_T_BOUNDS[0]), np.log(_T_BOUNDS[1])
-        grid = [nll(t) for t in np.linspace(lo, hi, 9)]
-        if max(grid) - min(grid) <= 1e-8 * max(1.0, abs(min(grid))):
-            return 1.0, nll(0.0)  # flat: the held-out loss carries no information on T
-        res = scipy.optimize.minimize_scalar(
-            nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6}
+        folds = list(
+            check_cv(self.cv, y_enc, classifier=True).split(
+                np.zeros((len(y_enc), 1)), y_enc
+            )
         )
-        return float(np.exp(res.x)), float(res.fun)
+        fold_models = [[] for _ in alphas]
+        for train, test in folds:
+            w = w0
+            scale = sw.sum() / sw[train].sum() if per_weight else 1.0
+            for k, alpha in enumerate(alphas):
+                coef, b, nit = self._solve(
+                    X[train], Y[train], sw[train], 1.0, w, alpha * scale
+                )
+                w = np.concatenate([coef.ravel(), b if self.fit_intercept else []])
+                fold_models[k].append((coef, b, nit))
+                F[k, test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
+        fits = [fit_temperature(F[k], Y, sw) for k in range(len(alphas))]
+        losses = [_sample_losses(F[k], Y, T) for k, (T, _) in enumerate(fits)]
+        best = base
+        for k in range(len(alphas)):
+            if k != base and fits[k][1] < fits[best][1]:
+                if _lower_by(losses[k] - losses[base], sw, _ALPHA_Z, n_obs):
+                    best = k
+        members = [
+            (coef, b, nit, fit_temperature(F[best][test], Y[test], sw[test])[0])
+            for (coef, b, nit), (_, test) in zip(fold_models[best], folds)
+        ]
+        return alphas[best], fits[best][0], members
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -397,14 +523,36 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         K, d = Y.shape[1], X.shape[1]
         w0 = self._initial(K, d)
         if self.alpha != "auto":
-            alphas = [float(self.alpha)]
+            alphas, base = [float(self.alpha)], 0
         elif self.temperature == "auto":
             alphas = [unit_alpha * m for m in _ALPHA_GRID]
+            base = _ALPHA_GRID.index(_ALPHA_BASE)
         else:
-            alphas = [unit_alpha]
+            alphas, base = [unit_alpha], 0
+        for name in ("ensemble_coef_", "ensemble_intercept_", "ensemble_temperature_"):
+            if hasattr(self, name):
+                delattr(self, name)
         if self.temperature == "auto":
-            alpha, T = self._auto_temperature(X, y_enc, Y, sw, w0, alphas)
-            coef, intercept, n_iter = self._solve(X, Y, sw, 1.0, w0, alpha)
+            alpha, T, members = self._auto_temperature(
+                X,
+                y_enc,
+                Y,
+                sw,
+                w0,
+                alphas,
+                base,
+                per_weight=self.alpha == "auto",
+                n_obs=sw.sum() * top,
+            )
+            if self.ensemble:
+                W = np.stack([m[0] for m in members]).astype(X.dtype)
+                B = np.stack([m[1] for m in members]).astype(X.dtype)
+                self.ensemble_coef_, self.ensemble_intercept_ = W, B
+                self.ensemble_temperature_ = np.array([m[3] for m in members])
+                coef, intercept = W.mean(axis=0), B.mean(axis=0)
+                n_iter = max(m[2] for m in members)
+            else:
+                coef, intercept, n_iter = self._solve(X, Y, sw, 1.0, w0, alpha)
             if self.verbose:
                 print(
                     f"[{type(self).__name__}] temperature_ = {T:.4g}, "
@@ -421,25 +569,40 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # ------------------------------------------------------------------
-    def _raw_scores(self, X):
-        """``f(x)`` of the fitted model: (n, 1) for binary problems."""
+    def _members(self, X):
+        """``[(scores of every class, temperature)]``, one per model: the
+        ensemble's members, or the one fitted model."""
         check_is_fitted(self)
         X = validate_numpy_data(
             self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32)
         )
-        return _scores(
-            X,
-            self.coef_.astype(X.dtype, copy=False),
-            self.intercept_.astype(X.dtype, copy=False),
-        )
+        if hasattr(self, "ensemble_coef_"):
+            models = zip(
+                self.ensemble_coef_,
+                self.ensemble_intercept_,
+                self.ensemble_temperature_,
+            )
+        else:
+            models = [(self.coef_, self.intercept_, self.temperature_)]
+        out = []
+        for W, b, T in models:
+            F = _scores(X, W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
+            out.append((_binary_as_two_states(F) if F.shape[1] == 1 else F, T))
+        return out
 
-    def _state_scores(self, X):
-        """Scores of every class, (n, n_classes): (0, f) for binary problems."""
-        F = self._raw_scores(X)
-        return _binary_as_two_states(F) if F.shape[1] == 1 else F
+    def _log_proba(self, X):
+        """``log p(y|x)``: the log of the members' mean probabilities."""
+        members = self._members(X)
+        if len(members) == 1:
+            return ops.log_softmax(*members[0], axis=1)
+        logs = np.stack([ops.log_softmax(F, T, axis=1) for F, T in members])
+        return ops.logsumexp(logs, axis=0) - np.log(len(members)).astype(logs.dtype)
 
     def decision_function(self, X):
-        """Scores ``f(x) / T``; their softmax (sigmoid if binary) is predict_proba.
+        """Scores whose softmax (sigmoid if binary) is predict_proba.
+
+        One model: ``f(x) / T``. With the ensemble: ``log p(y|x)`` of the
+        members' mean probabilities (binary: ``log(p_1 / p_0)``).
 
         Parameters
         ----------
@@ -450,12 +613,19 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             One column for binary problems (the score of ``classes_[1]``).
         """
-        F = self._raw_scores(X)
-        F /= self.temperature_
-        return F[:, 0] if F.shape[1] == 1 else F
+        members = self._members(X)
+        if len(members) == 1:
+            F, T = members[0]
+            F = F / T
+        else:
+            F = self._log_proba(X)
+        return F[:, 1] - F[:, 0] if len(self.classes_) == 2 else F
 
     def predict_proba(self, X):
-        """Class probabilities ``softmax(f(x) / T)``; rows sum to one.
+        """Class probabilities; rows sum to one.
+
+        One model: ``softmax(f(x) / T)``. With the ensemble, the mean of the
+        members' ``softmax(f_k(x) / T_k)``.
 
         Parameters
         ----------
@@ -465,7 +635,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.softmax(self._state_scores(X), self.temperature_, axis=1)
+        members = self._members(X)
+        return sum(ops.softmax(F, T, axis=1) for F, T in members) / len(members)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed stably.
@@ -478,7 +649,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        return ops.log_softmax(self._state_scores(X), self.temperature_, axis=1)
+        return self._log_proba(X)
 
     def predict(self, X):
         """The most probable class of each row.
@@ -491,7 +662,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        scores = self._state_scores(X)  # checks that the model is fitted
+        members = self._members(X)
+        scores = members[0][0] if len(members) == 1 else self._log_proba(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
     def free_energy(self, X):
@@ -501,9 +673,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
             F(x) = -T \\log \\sum_y e^{f_y(x) / T}
 
-        (with scores ``(0, f)`` for binary problems). Sign: lower free energy
-        means a larger total weight of the classes, i.e. an input the model
-        scores more strongly; ``p(y|x) = exp((f_y(x) + F(x)) / T)``.
+        (with scores ``(0, f)`` for binary problems); with the ensemble, the
+        mean of the members' free energies. Sign: lower free energy means a
+        larger total weight of the classes, i.e. an input the model scores
+        more strongly; for one model ``p(y|x) = exp((f_y(x) + F(x)) / T)``.
 
         Parameters
         ----------
@@ -513,7 +686,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         F : ndarray of shape (n_samples,)
         """
-        return -ops.logsumexp(self._state_scores(X), self.temperature_, axis=1)
+        members = self._members(X)
+        return -sum(ops.logsumexp(F, T, axis=1) for F, T in members) / len(members)
 
     def predict_entropy(self, X):
         """Entropy (nats) of the predicted class distribution of each row.
@@ -527,7 +701,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         S : ndarray of shape (n_samples,)
             Between 0 (certain) and ``log(n_classes)`` (uniform).
         """
-        return ops.entropy(self._state_scores(X), self.temperature_, axis=1)
+        members = self._members(X)
+        if len(members) == 1:
+            return ops.entropy(*members[0], axis=1)
+        return ops.entropy(self._log_proba(X), 1.0, axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

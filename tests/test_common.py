@@ -148,6 +148,7 @@ def _expected_failed_checks(estimator):
         BernoulliOnUnitInterval(method="pcd", **_SMALL),
         TemperedSoftmaxClassifier(),
         TemperedSoftmaxClassifier(temperature="auto", cv=2),
+        TemperedSoftmaxClassifier(temperature="auto", cv=2, ensemble=False),
         TemperedSoftmaxClassifier(temperature=0.5, class_weight="balanced"),
         TemperedSoftmaxClassifier(temperature=2.0, fit_intercept=False),
         EnergyClassifier(visible="gaussian", **_SMALL_CLF),

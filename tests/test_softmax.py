@@ -125,7 +125,8 @@ def test_auto_temperature_calibrates(digits):
     idx = rng.permutation(len(y))
     tr, te = idx[:1200], idx[1200:]
     raw = TemperedSoftmaxClassifier(1.0, alpha=1e-6).fit(X[tr], y[tr])
-    auto = TemperedSoftmaxClassifier("auto", alpha=1e-6).fit(X[tr], y[tr])
+    auto = TemperedSoftmaxClassifier("auto", alpha=1e-6, ensemble=False)
+    auto.fit(X[tr], y[tr])
     assert auto.temperature_ > 1.2
     # same argmax, better held-out log-likelihood
     np.testing.assert_array_equal(auto.predict(X[te]), raw.predict(X[te]))
@@ -170,17 +171,140 @@ def _oof_loss(X, y, alpha, T, cv=3):
 def test_auto_alpha_and_temperature_minimise_the_out_of_fold_loss(cancer):
     X, y = cancer
     X, y = X[::2], y[::2]
-    clf = TemperedSoftmaxClassifier("auto", cv=3, tol=1e-8).fit(X, y)
     n = len(y)
+    clf = TemperedSoftmaxClassifier("auto", cv=3, tol=1e-8, ensemble=False)
+    clf.fit(X, y)
     assert clf.alpha_ in [pytest.approx(m / n) for m in (10.0, 1.0, 0.1)]
-    chosen = _oof_loss(X, y, clf.alpha_, clf.temperature_)
-    # no other grid value, and no other temperature, does better out of fold
-    for m in (10.0, 1.0, 0.1):
-        for T in (0.5, 1.0, 2.0):
-            assert chosen <= _oof_loss(X, y, m / n, T * clf.temperature_) + 1e-6
+    # the folds use the same multiple of 1 / n over their own rows
+    fold = (clf.alpha_ * n) / (2 * n / 3)
+    chosen = _oof_loss(X, y, fold, clf.temperature_)
+    # no other temperature does better out of fold at the chosen alpha ...
+    for T in (0.5, 0.9, 1.1, 2.0):
+        assert chosen <= _oof_loss(X, y, fold, T * clf.temperature_) + 1e-6
+    # ... and the chosen alpha is 1 / n unless another one is lower
+    if clf.alpha_ != pytest.approx(1.0 / n):
+        assert chosen < _oof_loss(X, y, 1.0 / (2 * n / 3), clf.temperature_)
     # the final model is the full-data fit at the chosen alpha
     full = TemperedSoftmaxClassifier(1.0, alpha=clf.alpha_, tol=1e-8).fit(X, y)
     np.testing.assert_allclose(clf.coef_, full.coef_, rtol=1e-5, atol=1e-6)
+
+
+def test_alpha_rule_keeps_the_default_unless_clearly_beaten():
+    from sklearn_thermo._softmax import _lower_by
+
+    n = 400
+    sw = np.ones(n)
+    noise = np.random.default_rng(0).normal(0, 1, n)
+    noise -= noise.mean()
+    # a mean improvement of 0.01 with a standard error of 0.05: kept
+    assert not _lower_by(noise - 0.01, sw, 2.0, n)
+    # an improvement of 0.2 against the same spread: taken
+    assert _lower_by(noise - 0.2, sw, 2.0, n)
+    assert not _lower_by(noise - 0.2, sw, 2.0, 1.0)
+    # integer weights count as repeated rows
+    d = noise[:50] - 0.25
+    w = np.r_[np.full(25, 2.0), np.ones(25)]
+    for z in (1.0, 2.0, 3.0, 4.0):
+        assert _lower_by(d, w, z, w.sum()) == _lower_by(
+            np.r_[d, d[:25]], np.ones(75), z, 75
+        )
+
+
+def test_fit_temperature_matches_mean_scores_and_a_bounded_search():
+    from sklearn_thermo import ops
+    from sklearn_thermo._softmax import fit_temperature
+
+    rng = np.random.default_rng(1)
+    n, K = 300, 4
+    y = rng.integers(0, K, n)
+    Y = np.eye(K)[y]
+    F = rng.normal(size=(n, K)) * 3 + 4 * Y * (rng.random((n, 1)) < 0.6)
+    sw = rng.uniform(0.5, 2.0, n)
+    T, loss = fit_temperature(F, Y, sw)
+    # at the optimum the model's mean score equals the data's
+    P = ops.softmax(F, T, axis=1)
+    np.testing.assert_allclose(sw @ (P * F).sum(1), sw @ (F * Y).sum(1), rtol=1e-8)
+
+    def nll(t):
+        return -(sw @ (ops.log_softmax(F, t, axis=1) * Y).sum(1)) / sw.sum()
+
+    assert loss == pytest.approx(nll(T), rel=1e-12)
+    ref = scipy.optimize.minimize_scalar(
+        lambda lt: nll(np.exp(lt)),
+        bounds=(-5, 5),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
+    assert T == pytest.approx(np.exp(ref.x), rel=1e-6)
+    # outside the range: clipped to its ends
+    assert fit_temperature(F * 1e4, Y, sw)[0] == pytest.approx(100.0)
+    assert fit_temperature(F * 1e-4, Y, sw)[0] == pytest.approx(0.01)
+
+
+def test_ensemble_averages_the_fold_models(cancer, digits):
+    for X, y in (cancer, digits):
+        X, y = X[::3], y[::3]
+        clf = TemperedSoftmaxClassifier("auto", cv=3).fit(X, y)
+        m, K = clf.ensemble_coef_.shape[:2]
+        assert m == 3 and clf.ensemble_intercept_.shape == (m, K)
+        assert clf.ensemble_temperature_.shape == (m,)
+        P = np.zeros((len(y), len(clf.classes_)))
+        member_free = []
+        for W, b, T in zip(
+            clf.ensemble_coef_, clf.ensemble_intercept_, clf.ensemble_temperature_
+        ):
+            F = X @ W.T + b
+            if K == 1:
+                F = np.column_stack([np.zeros(len(y)), F])
+            P += scipy.special.softmax(F / T, axis=1) / m
+            member_free.append(-T * scipy.special.logsumexp(F / T, axis=1))
+        np.testing.assert_allclose(clf.predict_proba(X), P, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+        np.testing.assert_allclose(
+            clf.predict_log_proba(X), np.log(P), rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+        D = clf.decision_function(X)
+        if K == 1:
+            np.testing.assert_allclose(D, np.log(P[:, 1] / P[:, 0]), rtol=1e-9)
+        else:
+            np.testing.assert_allclose(scipy.special.softmax(D, axis=1), P, atol=1e-12)
+        S = -(P * np.log(np.clip(P, 1e-300, None))).sum(axis=1)
+        np.testing.assert_allclose(clf.predict_entropy(X), S, atol=1e-10)
+        np.testing.assert_allclose(
+            clf.free_energy(X), np.mean(member_free, axis=0), rtol=1e-9, atol=1e-14
+        )
+        np.testing.assert_allclose(clf.coef_, clf.ensemble_coef_.mean(axis=0))
+        # refitting without the ensemble removes its attributes
+        clf.set_params(ensemble=False).fit(X, y)
+        assert not hasattr(clf, "ensemble_coef_")
+
+
+@pytest.mark.slow
+def test_ensemble_beats_one_model_out_of_sample():
+    # the averaged fold models are better calibrated than one model on the
+    # data where a single model is overconfident (few rows, many features)
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(
+        n_samples=300,
+        n_features=40,
+        n_informative=10,
+        n_classes=3,
+        random_state=0,
+    )
+
+    def nll(clf, a, b, c, d):
+        P = clf.fit(a, c).predict_proba(b)
+        return -np.mean(np.log(P[np.arange(len(d)), d]))
+
+    wins = 0
+    for seed in range(5):
+        split = train_test_split(X, y, test_size=0.5, random_state=seed)
+        one = nll(TemperedSoftmaxClassifier("auto", ensemble=False), *split)
+        avg = nll(TemperedSoftmaxClassifier("auto"), *split)
+        wins += avg < one
+    assert wins >= 4
 
 
 def test_auto_temperature_falls_back_when_flat():
