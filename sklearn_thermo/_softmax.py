@@ -421,7 +421,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
 
     def _auto_temperature(self, X, y_enc, Y, sw, w0, alphas, base, per_weight, n_obs):
         """Choose ``(alpha, T)`` on out-of-fold scores of fits at T = 1, and
-        return the chosen alpha's fold models ``[(coef, intercept, T_k)]``.
+        return the chosen alpha's fold models
+        ``[(coef, intercept, L-BFGS iterations, T_k)]``.
 
         Each fold fits the alphas from the strongest penalty down, each fit
         warm-starting the next; every alpha's pooled out-of-fold scores get
@@ -590,9 +591,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             out.append((_binary_as_two_states(F) if F.shape[1] == 1 else F, T))
         return out
 
-    def _log_proba(self, X):
-        """``log p(y|x)``: the log of the members' mean probabilities."""
-        members = self._members(X)
+    @staticmethod
+    def _log_proba(members):
+        """``log p(y|x)`` from ``_members``: the log of their mean
+        probabilities."""
         if len(members) == 1:
             return ops.log_softmax(*members[0], axis=1)
         logs = np.stack([ops.log_softmax(F, T, axis=1) for F, T in members])
@@ -618,7 +620,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
             F, T = members[0]
             F = F / T
         else:
-            F = self._log_proba(X)
+            F = self._log_proba(members)
         return F[:, 1] - F[:, 0] if len(self.classes_) == 2 else F
 
     def predict_proba(self, X):
@@ -649,7 +651,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
-        return self._log_proba(X)
+        return self._log_proba(self._members(X))
 
     def predict(self, X):
         """The most probable class of each row.
@@ -663,7 +665,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,)
         """
         members = self._members(X)
-        scores = members[0][0] if len(members) == 1 else self._log_proba(X)
+        scores = members[0][0] if len(members) == 1 else self._log_proba(members)
         return self.classes_[np.argmax(scores, axis=1)]
 
     def free_energy(self, X):
@@ -704,7 +706,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         members = self._members(X)
         if len(members) == 1:
             return ops.entropy(*members[0], axis=1)
-        return ops.entropy(self._log_proba(X), 1.0, axis=1)
+        return ops.entropy(self._log_proba(members), 1.0, axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
