@@ -200,6 +200,10 @@ _CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
 #: betas between two jump attempts, and the bit-flip rate of their proposals
 _JUMP_EVERY = 16
 _JUMP_FLIP = 0.01
+#: ... and from this beta on, between two attempts: the modes that the Gibbs
+#: steps cannot reach open in the upper half of the schedule
+_JUMP_DENSE = 0.5
+_JUMP_EVERY_DENSE = 2
 
 
 def _log_f(params, T, a_A, beta, V):
@@ -219,9 +223,9 @@ def _log_proposal(V, anchors, flip):
     """``log q(v)`` of the jump proposal: an anchor uniformly, each bit flipped
     with probability ``flip``."""
     n_units = V.shape[1]
-    # Hamming distances by two products: matches = v.x + (1 - v).(1 - x)
-    matches = V @ anchors.T + (1 - V) @ (1 - anchors).T
-    d = n_units - matches.astype(np.float64)
+    # Hamming distances of binary rows by one product: |v| + |x| - 2 v.x
+    d = (V.sum(axis=1)[:, None] + anchors.sum(axis=1)) - 2 * (V @ anchors.T)
+    d = d.astype(np.float64)
     log_q = d * np.log(flip) + (n_units - d) * np.log1p(-flip)
     return ops.logsumexp(log_q, 1.0, axis=1) - np.log(len(anchors))
 
@@ -295,8 +299,14 @@ def _anneal(
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
     jumps = anchors is not None and params.visible == "bernoulli" and len(anchors)
-    stretch = _JUMP_EVERY if jumps else _CHECK_EVERY
-    for start in range(0, len(betas) - 1, stretch):
+    start = 0
+    while start < len(betas) - 1:
+        if not jumps:
+            stretch = _CHECK_EVERY
+        elif betas[start] >= _JUMP_DENSE:
+            stretch = _JUMP_EVERY_DENSE
+        else:
+            stretch = _JUMP_EVERY
         if check is not None and start:
             check()
         _kernels.ais_anneal(
@@ -315,6 +325,7 @@ def _anneal(
         if jumps:
             beta = betas[min(start + stretch, len(betas) - 1)]
             _jump(v, params, T, a_A, beta, anchors, runner.streams[-1])
+        start += stretch
     if final is not None:
         final[...] = v.T
     return log_w
