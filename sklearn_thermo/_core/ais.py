@@ -283,7 +283,9 @@ def _anneal(
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
     With ``anchors`` (Bernoulli units only), every ``_JUMP_EVERY`` betas
-    each chain also tries one :func:`_jump` at the current ``beta``.
+    (every ``_JUMP_EVERY_DENSE`` from ``beta = _JUMP_DENSE`` on) each chain
+    also tries one :func:`_jump` at the current ``beta``; the stretches are
+    then that long.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
