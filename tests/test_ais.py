@@ -352,9 +352,8 @@ def test_jump_leaves_the_annealed_distribution_invariant(dtype):
 @pytest.mark.slow
 def test_jumps_find_the_modes_that_annealing_misses():
     # a sharp bars-and-stripes model whose forward AIS without jumps misses
-    # modes by many nats; jumps to the training patterns find them (within
-    # the 0.5 nats: over twelve seeds of this model and its
-    # random_state=1 twin the error stayed under 0.3)
+    # modes by many nats; jumps to the training patterns find them, within
+    # the 0.5 nats (other seeds of this model stay well inside it)
     X = np.tile(bars_and_stripes(), (10, 1))
     rbm = BoltzmannMachine(256, max_iter=200, random_state=0).fit(X)
     exact = rbm.log_partition("exact")
