@@ -452,11 +452,13 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
                 fold_models[k].append((coef, b, nit))
                 F[k, test] = _scores(X[test], coef.astype(X.dtype), b.astype(X.dtype))
         fits = [fit_temperature(F[k], Y, sw) for k in range(len(alphas))]
-        losses = [_sample_losses(F[k], Y, T) for k, (T, _) in enumerate(fits)]
         best = base
         for k in range(len(alphas)):
             if k != base and fits[k][1] < fits[best][1]:
-                if _lower_by(losses[k] - losses[base], sw, _ALPHA_Z, n_obs):
+                diff = _sample_losses(F[k], Y, fits[k][0]) - _sample_losses(
+                    F[base], Y, fits[base][0]
+                )
+                if _lower_by(diff, sw, _ALPHA_Z, n_obs):
                     best = k
         members = [
             (coef, b, nit, fit_temperature(F[best][test], Y[test], sw[test])[0])
