@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from _brute import brute_free_energy, log_partition_bernoulli
+from scipy.special import logsumexp
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
@@ -322,18 +323,83 @@ def test_ais_final_states_weighted_estimate_the_model_marginals():
     np.testing.assert_allclose((w / w.sum()) @ final, exact_mean, atol=0.05)
 
 
+def _reference_log_f(params, T, a_A, beta, V):
+    """``log f_beta(v)`` by the free energy of the scaled model: ``W`` and
+    ``c`` times ``beta``, the visible biases mixed with the base model's."""
+    from sklearn_thermo._core.model import RBMParams, visible_free_energy
+
+    mixed = RBMParams(
+        beta * params.W,
+        (1 - beta) * a_A + beta * params.visible_bias,
+        beta * params.hidden_bias,
+        params.visible,
+    )
+    return -visible_free_energy(mixed, V, T).astype(np.float64) / T
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("T", [1.0, 0.7])
+def test_jumper_ratio_terms_match_the_free_energy(dtype, T):
+    # log f and log q from the products (the proposal's built from an
+    # anchor's plus its flipped bits) equal the direct computation
+    from sklearn_thermo._core.ais import _Jumper
+
+    params = _tiny_model(2, scale=1.5).astype(dtype)
+    rng = np.random.default_rng(1)
+    a_A = rng.normal(0, 1, params.n_visible).astype(dtype)
+    anchors = (rng.random((5, params.n_visible)) < 0.5).astype(dtype)
+    S = (rng.random((30, params.n_visible)) < 0.5).astype(dtype)
+    jumper = _Jumper(params, T, a_A, anchors, flip=0.2)
+    x = jumper.products(np.ascontiguousarray(S.T))
+    log_q = None
+    for beta in (0.0, 0.3, 1.0):
+        want = _reference_log_f(params, T, a_A, beta, S)
+        got, log_q = jumper.log_terms(x, beta)
+        tol = 1e-4 if dtype == np.float32 else 1e-10
+        np.testing.assert_allclose(got - got[0], want - want[0], atol=tol)
+    d = np.abs(S[:, None, :] - anchors[None]).sum(axis=2)
+    want = logsumexp(d * np.log(0.2) + (params.n_visible - d) * np.log(0.8), axis=1)
+    np.testing.assert_allclose(log_q - log_q[0], want - want[0], atol=1e-10)
+    # a jump leaves the products those of the states it leaves
+    v = np.ascontiguousarray(S.T)
+    jumper.jump(v, x, 0.8, rng)
+    assert not np.array_equal(v, S.T)  # some moved: the check is not idle
+    np.testing.assert_allclose(x, jumper.products(v), atol=1e-5)
+
+
+@pytest.mark.parametrize("per", [None, 1])
+def test_jump_flips_each_bit_independently_with_its_rate(per):
+    # the proposal's density assumes independent Bernoulli(flip) bits; the
+    # geometric gaps must give exactly that, also when drawn one at a time
+    from sklearn_thermo._core.ais import _Jumper
+
+    params = _tiny_model(0, V=40)
+    jumper = _Jumper(params, 1.0, np.zeros(40), np.zeros((1, 40)), flip=0.1)
+    n = 20_000
+    units, starts = jumper._flipped_bits(n, 40, np.random.default_rng(0), per=per)
+    flips = np.zeros((n, 40), bool)
+    rows = np.repeat(np.arange(n), np.diff(starts))
+    flips[rows, units] = True
+    assert flips.sum() == len(units)  # no bit named twice in a chain
+    np.testing.assert_allclose(flips.mean(axis=0), 0.1, atol=0.01)
+    counts = flips.sum(axis=1)
+    assert abs(counts.var() - 40 * 0.1 * 0.9) < 0.2  # binomial, not fixed
+    pair = np.corrcoef(flips[:, 3], flips[:, 4])[0, 1]  # neighbours independent
+    assert abs(pair) < 0.03
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_jump_leaves_the_annealed_distribution_invariant(dtype):
     # exact samples of f_beta stay exact samples after a jump: its
     # Metropolis-Hastings ratio is right, whatever the anchors
-    from sklearn_thermo._core.ais import _jump, _log_f
+    from sklearn_thermo._core.ais import _Jumper
     from sklearn_thermo._core.partition import all_states
 
     params = _tiny_model(3, scale=1.5).astype(dtype)
     a_A = np.linspace(-1, 1, params.n_visible).astype(dtype)
     beta = 0.7
     S = all_states(params.n_visible, dtype=dtype)
-    log_f = _log_f(params, 1.0, a_A, beta, S)
+    log_f = _reference_log_f(params, 1.0, a_A, beta, S)
     p = np.exp(log_f - log_f.max())
     p /= p.sum()
     rng = np.random.default_rng(0)
@@ -341,7 +407,8 @@ def test_jump_leaves_the_annealed_distribution_invariant(dtype):
     idx = rng.choice(len(S), n, p=p)
     v = np.ascontiguousarray(S[idx].T)  # unit-major, as the kernel keeps them
     anchors = S[[0, 5, 63]]  # far from the modes or not: any anchors will do
-    _jump(v, params, 1.0, a_A, beta, anchors, rng, flip=0.1)
+    jumper = _Jumper(params, 1.0, a_A, anchors, flip=0.1)
+    jumper.jump(v, jumper.products(v), beta, rng)
     moved = (np.ascontiguousarray(v.T) != S[idx]).any(axis=1).mean()
     assert moved > 0.05  # the test would pass trivially if nothing moved
     codes = (v.T.astype(int) << np.arange(params.n_visible)).sum(axis=1)

@@ -218,6 +218,30 @@ ST_CLONES static void st_ais_up_##SUF(                                          
 ST_DEFINE_AIS_UP(float, f, st_expf, st_logf_near1, st_uniform_f)
 ST_DEFINE_AIS_UP(double, d, st_exp, st_log_near1, st_uniform_d)
 
+/* acc[i] += softplus(b (x[i] + c)) = b' max(.., 0) + log(1 + e^{-|..|}) over
+ * one row of n chains, summed in double (the jumps' free energies). */
+#define ST_DEFINE_SOFTPLUS_ACC(T, SUF, EXP, LOG)                                \
+ST_CLONES static void st_softplus_acc_##SUF(                                    \
+    const T *x, T c, ptrdiff_t n, T b, double *acc)                             \
+{                                                                               \
+    T u[ST_AIS_CHUNK];                                                          \
+    ptrdiff_t i, i0, m;                                                         \
+    for (i0 = 0; i0 < n; i0 += ST_AIS_CHUNK) {                                  \
+        m = n - i0 < ST_AIS_CHUNK ? n - i0 : ST_AIS_CHUNK;                      \
+        for (i = 0; i < m; i++) {                                               \
+            T a = b * (x[i0 + i] + c);                                          \
+            T e = EXP(a < (T)0 ? a : -a);                                       \
+            u[i] = (a > (T)0 ? a : (T)0) + LOG((T)1 + e);                       \
+        }                                                                       \
+        for (i = 0; i < m; i++) {                                               \
+            acc[i0 + i] += (double)u[i];                                        \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_SOFTPLUS_ACC(float, f, st_expf, st_logf_near1)
+ST_DEFINE_SOFTPLUS_ACC(double, d, st_exp, st_log_near1)
+
 /* One softmax group (a one-hot label) of a row, in place:
  *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s) with the
  *   uniform of element e;  p <- p * scale. */

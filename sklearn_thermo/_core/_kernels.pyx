@@ -19,7 +19,7 @@ stride; rows may be any distance apart.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint64_t
-from libc.math cimport sqrt
+from libc.math cimport INFINITY, exp, log, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
@@ -49,6 +49,10 @@ cdef extern from "_elementwise.h" nogil:
     void st_ais_up_d(double *x, double c, Py_ssize_t n, double b0, double b1,
                      double *s, uint64_t key, uint64_t base, double *relu,
                      double *lg)
+    void st_softplus_acc_f(const float *x, float c, Py_ssize_t n, float b,
+                           double *acc)
+    void st_softplus_acc_d(const double *x, double c, Py_ssize_t n, double b,
+                           double *acc)
 
 
 def mix64(uint64_t z):
@@ -362,6 +366,8 @@ def ais_anneal(
     bint gaussian=False,
     double temperature=1.0,
     uint64_t key=0,
+    floating[:, ::1] products=None,
+    bint products_valid=False,
 ):
     """AIS steps ``betas[0] -> betas[1] -> ... -> betas[-1]`` of one block of
     chains, in place, on the calling thread.
@@ -380,17 +386,31 @@ def ais_anneal(
     ``v | h`` with pre-activation ``(1 - b1) a_A + b1 (a_B + W^T h)`` and
     temperature ``T`` (Bernoulli or Gaussian). Step ``k`` draws from the
     streams ``mix64(key + (2k - 1) G)`` and ``mix64(key + 2k G)``.
+
+    ``W`` may have rows below ``a_B - a_A`` (``R`` rows in all): they enter
+    only ``products`` (R x n), which, if given, receives ``W v`` of the final
+    states (all ``R`` rows: what a Metropolis-Hastings move between calls
+    needs). With ``products_valid`` it holds ``W v`` of the states on entry
+    too (as the previous call left it, or updated by the move), and the first
+    step takes its first ``H + 1`` rows instead of a product.
     """
-    cdef Py_ssize_t V = W.shape[1], H = W.shape[0] - 1, n = v.shape[1]
-    cdef Py_ssize_t n_betas = betas.shape[0], k, j, i
-    if (H < 0 or v.shape[0] != V or W_t.shape[0] != V or W_t.shape[1] != H
-            or hidden_bias.shape[0] != H or base_bias.shape[0] != V
-            or visible_bias.shape[0] != V or log_w.shape[0] != n):
+    cdef Py_ssize_t V = W.shape[1], H = hidden_bias.shape[0], n = v.shape[1]
+    cdef Py_ssize_t R = W.shape[0], n_betas = betas.shape[0], k, j, i
+    if (R < H + 1 or v.shape[0] != V or W_t.shape[0] != V or W_t.shape[1] != H
+            or base_bias.shape[0] != V
+            or visible_bias.shape[0] != V or log_w.shape[0] != n
+            or (products is not None
+                and (products.shape[0] != R or products.shape[1] != n))):
         raise ValueError("shapes of the chains and the parameters do not agree")
+    if products_valid and products is None:
+        raise ValueError("products_valid needs the products")
     if n == 0 or n_betas < 2:
         return
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] x = np.empty((H + 1, n), dtype)
+    cdef floating[:, ::1] x = (
+        products if products is not None else np.empty((H + 1, n), dtype)
+    )
+    cdef bint have = products_valid
     cdef floating[:, ::1] h = np.empty((H, n), dtype)
     cdef floating[:, ::1] pv = np.empty((V, n), dtype)
     cdef floating[::1] row = np.empty(n, dtype)
@@ -407,8 +427,10 @@ def ais_anneal(
             k_down = st_mix64(key + <uint64_t>(2 * k) * _GAMMA)
             # x (n x H + 1, column-major) = v (n x V) W^T: the hidden units'
             # products, then the visible term (a_B - a_A) . v
-            _gemm(b"N", b"N", <int>n, <int>(H + 1), <int>V, 1.0, &v[0, 0], <int>n,
-                  &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+            if not have:
+                _gemm(b"N", b"N", <int>n, <int>(H + 1), <int>V, 1.0, &v[0, 0],
+                      <int>n, &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+            have = False
             for i in range(n):
                 relu[i] = 0
                 lg[i] = 0
@@ -435,3 +457,107 @@ def ais_anneal(
                 else:
                     st_row_d(&pv[j, 0], &row[0], 0, n, gaussian, inv_t, sigma, NULL,
                              &v[j, 0], k_down, <uint64_t>(j * n), 1.0)
+        if products is not None:  # W v of the final states, every row
+            _gemm(b"N", b"N", <int>n, <int>R, <int>V, 1.0, &v[0, 0], <int>n,
+                  &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+
+
+def ais_jump_proposal(
+    floating[:, ::1] anchor_products,
+    floating[:, ::1] weights_t,
+    floating[:, ::1] anchors,
+    const Py_ssize_t[::1] pick,
+    const Py_ssize_t[::1] units,
+    const Py_ssize_t[::1] starts,
+    floating[:, ::1] out,
+):
+    """Products of the jumps' proposals, chain-major: row ``i`` of ``out``
+    (n x R) is anchor ``pick[i]``'s row of ``anchor_products`` (A x R) plus,
+    for each of its flipped bits ``u = units[starts[i]:starts[i + 1]]``,
+    ``+-`` row ``u`` of ``weights_t`` (V x R): ``+`` where the anchor's bit
+    was 0."""
+    cdef Py_ssize_t n = pick.shape[0], R = out.shape[1], i, k, r, a, u
+    cdef floating sign
+    if (out.shape[0] != n or anchor_products.shape[1] != R
+            or weights_t.shape[1] != R or starts.shape[0] != n + 1
+            or anchors.shape[0] != anchor_products.shape[0]
+            or anchors.shape[1] != weights_t.shape[0]):
+        raise ValueError("shapes of the proposals and the products do not agree")
+    for i in range(n):
+        a = pick[i]
+        if a < 0 or a >= anchors.shape[0] or starts[i] > starts[i + 1]:
+            raise ValueError("a proposal names no anchor")
+    for k in range(units.shape[0]):
+        if units[k] < 0 or units[k] >= anchors.shape[1]:
+            raise ValueError("a flipped bit is out of range")
+    if starts[n] > units.shape[0]:
+        raise ValueError("a proposal names no anchor")
+    with nogil:
+        for i in range(n):
+            a = pick[i]
+            for r in range(R):
+                out[i, r] = anchor_products[a, r]
+            for k in range(starts[i], starts[i + 1]):
+                u = units[k]
+                sign = 1 - 2 * anchors[a, u]
+                for r in range(R):
+                    out[i, r] += sign * weights_t[u, r]
+
+
+def ais_jump_terms(
+    floating[:, ::1] x,
+    floating[::1] hidden_bias,
+    double beta,
+    double temperature,
+    double[::1] anchor_sizes,
+    double log_odds,
+    double[::1] log_f,
+    double[::1] log_q,
+):
+    """The terms of a jump's acceptance ratio, one per column (chain) of the
+    products ``x`` (R x m, unit-major; rows ``W v`` (H), ``(a_B - a_A) . v``,
+    ``a_A . v``, ``|v|``, then ``x_b . v`` for each anchor ``x_b``):
+
+    ``log_f = [a_A . v + beta (a_B - a_A) . v + sum_j softplus_T(beta (c_j + W_j v))] / T``,
+    the log of the annealed density ``f_beta(v)``, and
+    ``log_q = log sum_b exp(d_b log_odds)``, ``d_b = |v| + |x_b| - 2 x_b . v``
+    the Hamming distances: the proposal's log density up to a constant
+    (``log_odds = log(flip / (1 - flip)) < 0``)."""
+    cdef Py_ssize_t H = hidden_bias.shape[0], m = x.shape[1]
+    cdef Py_ssize_t A = anchor_sizes.shape[0], i, j
+    cdef double T = temperature, d, lo
+    if (x.shape[0] != H + 3 + A or log_f.shape[0] != m or log_q.shape[0] != m):
+        raise ValueError("shapes of the products and the terms do not agree")
+    if not log_odds < 0:
+        raise ValueError("log_odds must be negative (flip below 1/2)")
+    if m == 0:
+        return
+    cdef double[::1] low = np.empty(m)
+    with nogil:
+        for i in range(m):
+            log_f[i] = 0
+            low[i] = INFINITY
+        for j in range(H):
+            if floating is float:
+                st_softplus_acc_f(&x[j, 0], hidden_bias[j], m, <float>(beta / T),
+                                  &log_f[0])
+            else:
+                st_softplus_acc_d(&x[j, 0], hidden_bias[j], m, beta / T, &log_f[0])
+        for i in range(m):
+            log_f[i] += (x[H + 1, i] + beta * x[H, i]) / T
+        # log-sum-exp from the nearest anchor: its term is the largest
+        for j in range(A):
+            for i in range(m):
+                d = x[H + 2, i] + anchor_sizes[j] - 2 * x[H + 3 + j, i]
+                if d < low[i]:
+                    low[i] = d
+        for i in range(m):
+            log_q[i] = 0
+        for j in range(A):
+            for i in range(m):
+                lo = (x[H + 2, i] + anchor_sizes[j] - 2 * x[H + 3 + j, i] - low[i])
+                lo = lo * log_odds
+                if lo > -60:  # below: under e^-60 of the largest term
+                    log_q[i] += exp(lo)
+        for i in range(m):
+            log_q[i] = low[i] * log_odds + log(log_q[i])

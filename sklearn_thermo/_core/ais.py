@@ -27,11 +27,9 @@ sharing every small matrix product between BLAS threads.
 
 import numpy as np
 
-from .. import ops
 from ..ops import _softplus_
 from . import _kernels
 from .gibbs import Gibbs
-from .model import RBMParams, visible_free_energy
 from .threads import BlockRunner, blas_capped, row_blocks
 
 _CHAINS_PER_BLOCK = 32  # fewest chains per block: smaller products lose speed
@@ -54,17 +52,22 @@ def _log_weights(
     (in blocks on the runner's threads, the same for any number of them),
     started at the base model's exact samples, or at ``v0``; ``final``
     (n_chains, n_visible), if given, receives the chains' last states.
-    ``anchors``: binary states that :func:`_jump` proposes moves near."""
+    ``anchors``: binary states that :class:`_Jumper` proposes moves near
+    (Bernoulli units)."""
     blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
     log_w = np.zeros(n_chains)
-    # the kernel's weights, made once and read by every block: W with the
-    # visible term a_B - a_A as a last row, and W's transpose
-    weights = (
-        np.vstack([params.W, params.visible_bias - a_A]),
-        np.ascontiguousarray(params.W.T),
-    )
+    # made once and read by every block: the kernel's weights (W with the
+    # visible term a_B - a_A as a last row, or the jumps' longer stack) and
+    # W's transpose
+    jumper = None
+    if anchors is not None and params.visible == "bernoulli" and len(anchors):
+        jumper = _Jumper(params, T, a_A, anchors)
+        W = jumper.weights
+    else:
+        W = np.vstack([params.W, params.visible_bias - a_A])
+    weights = (W, np.ascontiguousarray(params.W.T))
 
     def anneal_block(k):
         rows = blocks[k]
@@ -81,7 +84,7 @@ def _log_weights(
                 check=runner.check,
                 v0=start,
                 final=None if final is None else final[rows],
-                anchors=anchors,
+                jumper=jumper,
             )
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
@@ -129,7 +132,7 @@ def log_partition_ais(
     """AIS estimate of ``log Z`` with bounds.
 
     ``anchors`` (Bernoulli units): binary states, such as training rows, near
-    which the chains also try Metropolis-Hastings jumps (:func:`_jump`).
+    which the chains also try Metropolis-Hastings jumps (:class:`_Jumper`).
 
     The chains are independent, so they are annealed in blocks of at least
     ``_CHAINS_PER_BLOCK`` rows (fixed by their number alone), each block on one
@@ -206,32 +209,8 @@ _JUMP_DENSE = 0.5
 _JUMP_EVERY_DENSE = 2
 
 
-def _log_f(params, T, a_A, beta, V):
-    """``log f_beta(v) = -F_beta(v) / T`` of the rows of V: the free energy of
-    the model with ``W`` and ``c`` scaled by ``beta`` and the visible biases
-    mixed with the base model's."""
-    mixed = RBMParams(
-        beta * params.W,
-        (1 - beta) * a_A + beta * params.visible_bias,
-        beta * params.hidden_bias,
-        params.visible,
-    )
-    return -visible_free_energy(mixed, V, T).astype(np.float64) / T
-
-
-def _log_proposal(V, anchors, flip):
-    """``log q(v)`` of the jump proposal: an anchor uniformly, each bit flipped
-    with probability ``flip``."""
-    n_units = V.shape[1]
-    # Hamming distances of binary rows by one product: |v| + |x| - 2 v.x
-    d = (V.sum(axis=1)[:, None] + anchors.sum(axis=1)) - 2 * (V @ anchors.T)
-    d = d.astype(np.float64)
-    log_q = d * np.log(flip) + (n_units - d) * np.log1p(-flip)
-    return ops.logsumexp(log_q, 1.0, axis=1) - np.log(len(anchors))
-
-
-def _jump(v, params, T, a_A, beta, anchors, rng, flip=_JUMP_FLIP):
-    """One Metropolis-Hastings move of every chain at ``beta``, in place.
+class _Jumper:
+    """Metropolis-Hastings moves of AIS chains to states near anchors.
 
     The proposal is independent of the current state: a random anchor (a
     binary state, e.g. a training row) with each bit flipped with probability
@@ -239,23 +218,109 @@ def _jump(v, params, T, a_A, beta, anchors, rng, flip=_JUMP_FLIP):
     so the move leaves ``f_beta`` invariant and AIS stays unbiased whatever
     the anchors; near ``beta = 1`` it lets a chain reach a mode that the
     Gibbs steps, stuck in another one, cannot (Neal 2001 allows any such
-    transition). ``v`` holds the chains unit-major (n_visible x n_chains).
+    transition).
+
+    Everything the ratio needs is a product with the chains' states: ``W v``
+    and ``(a_B - a_A) . v`` (the kernel's own rows), ``a_A . v``, ``|v|`` and
+    ``v . x`` for every anchor ``x`` (the Hamming distances
+    ``|v| + |x| - 2 v . x``). :attr:`weights` stacks those rows under the
+    kernel's, which computes them for the chains' last states; a proposal's
+    are an anchor's (computed once) plus the rows of the few flipped bits.
+    So a move costs no product of its own.
     """
-    cur = np.ascontiguousarray(v.T)
-    n = cur.shape[0]
-    pick = rng.integers(len(anchors), size=n)
-    prop = anchors[pick]
-    flips = rng.random(prop.shape) < flip
-    prop = np.where(flips, 1 - prop, prop).astype(cur.dtype)
-    # both sets of states in one call each: one scaled copy of the model
-    both = np.vstack([prop, cur])
-    log_f = _log_f(params, T, a_A, beta, both)
-    log_q = _log_proposal(both, anchors, flip)
-    log_ratio = (log_f[:n] - log_f[n:]) + (log_q[n:] - log_q[:n])
-    accept = np.log(rng.random(n)) < log_ratio
-    if accept.any():
-        cur[accept] = prop[accept]
-        v[...] = cur.T
+
+    def __init__(self, params, T, a_A, anchors, flip=_JUMP_FLIP):
+        if not 0 < flip < 0.5:
+            raise ValueError(f"flip must be in (0, 1/2); got {flip!r}")
+        dtype = params.dtype
+        anchors = np.ascontiguousarray(anchors, dtype=dtype)
+        n_visible = params.n_visible
+        self.T, self.flip = float(T), flip
+        self.log_odds = float(np.log(flip) - np.log1p(-flip))
+        self.hidden_bias = params.hidden_bias
+        self.anchors = anchors
+        #: the kernel's rows (W, a_B - a_A), then a_A, ones and the anchors
+        self.weights = np.vstack(
+            [
+                params.W,
+                params.visible_bias - a_A,
+                a_A,
+                np.ones(n_visible, dtype),
+                anchors,
+            ]
+        ).astype(dtype, copy=False)
+        self.weights_t = np.ascontiguousarray(self.weights.T)
+        # chain-major, as the proposals are built
+        self.anchor_products = anchors @ self.weights_t
+        self.anchor_sizes = anchors.sum(axis=1, dtype=np.float64)
+
+    def products(self, v):
+        """The rows of :attr:`weights` times the (unit-major) states ``v``."""
+        return self.weights @ v
+
+    def log_terms(self, x, beta):
+        """``(log f_beta(v), log q(v) + const)`` of the chains whose
+        products are the columns of ``x``
+        (:func:`~._kernels.ais_jump_terms`)."""
+        log_f, log_q = np.empty(x.shape[1]), np.empty(x.shape[1])
+        _kernels.ais_jump_terms(
+            x,
+            self.hidden_bias,
+            beta,
+            self.T,
+            self.anchor_sizes,
+            self.log_odds,
+            log_f,
+            log_q,
+        )
+        return log_f, log_q
+
+    def _flipped_bits(self, n, n_visible, rng, per=None):
+        """Each chain's flipped bits, every bit with probability ``flip``: the
+        gaps between them are geometric, drawn ``per`` at a time (enough,
+        but for a tiny chance, by default). ``(units, starts)``: chain
+        ``i``'s are ``units[starts[i]:starts[i + 1]]``, increasing."""
+        if per is None:
+            mean = n_visible * self.flip
+            per = int(mean + 6 * np.sqrt(mean) + 8)
+        pos = np.cumsum(rng.geometric(self.flip, size=(n, per)), axis=1) - 1
+        while (pos[:, -1] < n_visible).any():  # rare: draw further for all
+            more = np.cumsum(rng.geometric(self.flip, size=(n, per)), axis=1)
+            pos = np.hstack([pos, pos[:, -1:] + more])
+        keep = pos < n_visible
+        starts = np.zeros(n + 1, dtype=np.intp)
+        np.cumsum(keep.sum(axis=1), out=starts[1:])
+        return np.ascontiguousarray(pos[keep], dtype=np.intp), starts
+
+    def jump(self, v, x, beta, rng):
+        """One move of every chain at ``beta``, in place: ``v`` holds the
+        chains unit-major (n_visible x n_chains), ``x`` their products (rows
+        of :attr:`weights`), both updated where a move is accepted."""
+        n_visible, n = v.shape
+        pick = rng.integers(len(self.anchors), size=n).astype(np.intp)
+        units, starts = self._flipped_bits(n, n_visible, rng)
+        prop = np.empty((n, self.weights.shape[0]), dtype=x.dtype)
+        _kernels.ais_jump_proposal(
+            self.anchor_products,
+            self.weights_t,
+            self.anchors,
+            pick,
+            units,
+            starts,
+            prop,
+        )
+        x_prop = np.ascontiguousarray(prop.T)
+        f_prop, q_prop = self.log_terms(x_prop, beta)
+        f_cur, q_cur = self.log_terms(x, beta)
+        log_ratio = (f_prop - f_cur) + (q_cur - q_prop)
+        accept = np.flatnonzero(np.log(rng.random(n)) < log_ratio)
+        if len(accept):
+            moved = self.anchors[pick[accept]]
+            for k, i in enumerate(accept):
+                bits = units[starts[i] : starts[i + 1]]
+                moved[k, bits] = 1 - moved[k, bits]
+            v[:, accept] = moved.T
+            x[:, accept] = x_prop[:, accept]
 
 
 def _anneal(
@@ -270,22 +335,22 @@ def _anneal(
     check=None,
     v0=None,
     final=None,
-    anchors=None,
+    jumper=None,
 ):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (increasing or decreasing), started at ``v0`` or at exact samples of the
     base model. ``weights`` is the kernel's pair ``(W with a_B - a_A as a last
-    row, W^T)``.
+    row [and the jumper's rows below], W^T)``.
 
     The annealing is the compiled :func:`~._kernels.ais_anneal` (one Gibbs
     step per ``beta``, the weight accumulated in float64), called on
     stretches of ``_CHECK_EVERY`` betas; ``check()``, if given, is called
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
-    With ``anchors`` (Bernoulli units only), every ``_JUMP_EVERY`` betas
-    (every ``_JUMP_EVERY_DENSE`` from ``beta = _JUMP_DENSE`` on) each chain
-    also tries one :func:`_jump` at the current ``beta``; the stretches are
-    then that long.
+    With a :class:`_Jumper`, every ``_JUMP_EVERY`` betas (every
+    ``_JUMP_EVERY_DENSE`` from ``beta = _JUMP_DENSE`` on) each chain also
+    tries one jump at the current ``beta``; the stretches are then that
+    long, and the kernel hands the jumps the products they need.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -300,10 +365,12 @@ def _anneal(
     W, W_t = weights
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
-    jumps = anchors is not None and params.visible == "bernoulli" and len(anchors)
+    # the products of the chains' states with W's rows, which the kernel
+    # leaves for the jumps and takes back (updated where a jump moved)
+    products = None if jumper is None else np.empty((W.shape[0], n_chains), dtype)
     start = 0
     while start < len(betas) - 1:
-        if not jumps:
+        if jumper is None:
             stretch = _CHECK_EVERY
         elif betas[start] >= _JUMP_DENSE:
             stretch = _JUMP_EVERY_DENSE
@@ -323,10 +390,12 @@ def _anneal(
             gaussian=params.visible == "gaussian",
             temperature=T,
             key=runner.next_key(),
+            products=products,
+            products_valid=jumper is not None and start > 0,
         )
-        if jumps:
+        if jumper is not None:
             beta = betas[min(start + stretch, len(betas) - 1)]
-            _jump(v, params, T, a_A, beta, anchors, runner.streams[-1])
+            jumper.jump(v, products, beta, runner.streams[-1])
         start += stretch
     if final is not None:
         final[...] = v.T
