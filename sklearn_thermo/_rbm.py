@@ -792,7 +792,7 @@ class BoltzmannMachine(
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
-            then ``n_chains``). Costs about three forward runs.
+            then ``n_chains``). Costs three to four forward runs.
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
