@@ -443,3 +443,92 @@ def test_ais_anneal_refuses_bad_shapes():
             np.linspace(0, 1, 3),
             np.zeros(2),
         )
+
+
+def test_ais_anneal_hands_its_products_to_the_next_call():
+    # products: W v (every row, extra ones included) of the final states;
+    # handed back with products_valid, the next call skips its first product
+    # and gives what a call without them gives
+    from sklearn_thermo._core._kernels import ais_anneal
+
+    rng = np.random.default_rng(5)
+    V, H, n = 9, 7, 13
+    W = rng.normal(0, 1.0, (H, V))
+    c, a_B, a_A = rng.normal(0, 1, H), rng.normal(0, 1, V), rng.normal(0, 0.5, V)
+    v0 = (rng.random((V, n)) < 0.5) * 1.0
+    extra = rng.normal(0, 1, (3, V))  # rows the steps never use
+    W_ext = np.vstack([W, a_B - a_A, extra])
+    betas = np.linspace(0, 1, 21)
+    runs = []
+    for with_products in (False, True):
+        v, log_w = v0.copy(), np.zeros(n)
+        products = np.full((len(W_ext), n), np.nan) if with_products else None
+        for part, key in ((slice(0, 11), 7), (slice(10, 21), 8)):
+            ais_anneal(
+                v,
+                W_ext if with_products else W_ext[: H + 1].copy(),
+                np.ascontiguousarray(W.T),
+                c,
+                a_A,
+                a_B,
+                betas[part],
+                log_w,
+                key=key,
+                products=products,
+                products_valid=with_products and part.start > 0,
+            )
+            if with_products:
+                np.testing.assert_allclose(products, W_ext @ v, rtol=1e-12, atol=1e-12)
+        runs.append((v, log_w))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-12, atol=1e-12)
+    assert np.ptp(runs[0][1]) > 0.1
+
+
+def test_ais_jump_kernels_refuse_bad_input():
+    from sklearn_thermo._core._kernels import (
+        ais_anneal,
+        ais_jump_proposal,
+        ais_jump_terms,
+    )
+
+    V, H, n = 4, 3, 2
+    args = (
+        np.zeros((V, n)),
+        np.zeros((H + 1, V)),
+        np.zeros((V, H)),
+        np.zeros(H),
+        np.zeros(V),
+        np.zeros(V),
+        np.linspace(0, 1, 3),
+        np.zeros(n),
+    )
+    with pytest.raises(ValueError, match="shapes"):
+        ais_anneal(*args, products=np.zeros((H, n)))
+    with pytest.raises(ValueError, match="needs the products"):
+        ais_anneal(*args, products_valid=True)
+    A, R = 2, H + 3 + 2
+    good = dict(
+        anchor_products=np.zeros((A, R)),
+        weights_t=np.zeros((V, R)),
+        anchors=np.zeros((A, V)),
+        pick=np.zeros(n, np.intp),
+        units=np.array([1, 3], np.intp),
+        starts=np.array([0, 1, 2], np.intp),
+        out=np.zeros((n, R)),
+    )
+    ais_jump_proposal(**good)  # the good input passes
+    for key, bad, match in [
+        ("pick", np.array([0, A], np.intp), "no anchor"),
+        ("units", np.array([1, V], np.intp), "out of range"),
+        ("starts", np.array([0, 1, 3], np.intp), "out of range"),
+        ("out", np.zeros((n, R + 1)), "shapes"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ais_jump_proposal(**{**good, key: bad})
+    x, out = np.zeros((R, n)), np.zeros(n)
+    ais_jump_terms(x, np.zeros(H), 0.5, 1.0, np.zeros(A), -1.0, out, out.copy())
+    with pytest.raises(ValueError, match="shapes"):
+        ais_jump_terms(x[1:], np.zeros(H), 0.5, 1.0, np.zeros(A), -1.0, out, out)
+    with pytest.raises(ValueError, match="log_odds"):
+        ais_jump_terms(x, np.zeros(H), 0.5, 1.0, np.zeros(A), 0.0, out, out)

@@ -490,8 +490,8 @@ def ais_jump_proposal(
     for k in range(units.shape[0]):
         if units[k] < 0 or units[k] >= anchors.shape[1]:
             raise ValueError("a flipped bit is out of range")
-    if starts[n] > units.shape[0]:
-        raise ValueError("a proposal names no anchor")
+    if starts[0] < 0 or starts[n] > units.shape[0]:
+        raise ValueError("the flipped bits' offsets are out of range")
     with nogil:
         for i in range(n):
             a = pick[i]
