@@ -357,7 +357,7 @@ def test_jumper_ratio_terms_match_the_free_energy(dtype, T):
         got, log_q = jumper.log_terms(x, beta)
         tol = 1e-4 if dtype == np.float32 else 1e-10
         np.testing.assert_allclose(got - got[0], want - want[0], atol=tol)
-    d = np.abs(S[:, None, :] - anchors[None]).sum(axis=2)
+    d = np.abs(S[:, None, :] - anchors[None]).sum(axis=2).astype(np.float64)
     want = logsumexp(d * np.log(0.2) + (params.n_visible - d) * np.log(0.8), axis=1)
     np.testing.assert_allclose(log_q - log_q[0], want - want[0], atol=1e-10)
     # a jump leaves the products those of the states it leaves
