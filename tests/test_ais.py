@@ -350,7 +350,7 @@ def test_jumper_ratio_terms_match_the_free_energy(dtype, T):
     anchors = (rng.random((5, params.n_visible)) < 0.5).astype(dtype)
     S = (rng.random((30, params.n_visible)) < 0.5).astype(dtype)
     jumper = _Jumper(params, T, a_A, anchors, flip=0.2)
-    x = jumper.products(np.ascontiguousarray(S.T))
+    x = jumper.weights @ np.ascontiguousarray(S.T)
     log_q = None
     for beta in (0.0, 0.3, 1.0):
         want = _reference_log_f(params, T, a_A, beta, S)
@@ -364,7 +364,7 @@ def test_jumper_ratio_terms_match_the_free_energy(dtype, T):
     v = np.ascontiguousarray(S.T)
     jumper.jump(v, x, 0.8, rng)
     assert not np.array_equal(v, S.T)  # some moved: the check is not idle
-    np.testing.assert_allclose(x, jumper.products(v), atol=1e-5)
+    np.testing.assert_allclose(x, jumper.weights @ v, atol=1e-5)
 
 
 @pytest.mark.parametrize("per", [None, 1])
@@ -408,7 +408,7 @@ def test_jump_leaves_the_annealed_distribution_invariant(dtype):
     v = np.ascontiguousarray(S[idx].T)  # unit-major, as the kernel keeps them
     anchors = S[[0, 5, 63]]  # far from the modes or not: any anchors will do
     jumper = _Jumper(params, 1.0, a_A, anchors, flip=0.1)
-    jumper.jump(v, jumper.products(v), beta, rng)
+    jumper.jump(v, jumper.weights @ v, beta, rng)
     moved = (np.ascontiguousarray(v.T) != S[idx]).any(axis=1).mean()
     assert moved > 0.05  # the test would pass trivially if nothing moved
     codes = (v.T.astype(int) << np.arange(params.n_visible)).sum(axis=1)

@@ -254,10 +254,6 @@ class _Jumper:
         self.anchor_products = anchors @ self.weights_t
         self.anchor_sizes = anchors.sum(axis=1, dtype=np.float64)
 
-    def products(self, v):
-        """The rows of :attr:`weights` times the (unit-major) states ``v``."""
-        return self.weights @ v
-
     def log_terms(self, x, beta):
         """``(log f_beta(v), log q(v) + const)`` of the chains whose
         products are the columns of ``x``
