@@ -339,81 +339,173 @@ def _reference_log_f(params, T, a_A, beta, V):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("T", [1.0, 0.7])
-def test_jumper_ratio_terms_match_the_free_energy(dtype, T):
-    # log f and log q from the products (the proposal's built from an
-    # anchor's plus its flipped bits) equal the direct computation
+def test_jump_log_f_matches_the_free_energy(dtype, T):
+    # log f_beta from the products equals the scaled model's free energy
+    from sklearn_thermo._core._kernels import ais_jump_log_f
+
     from sklearn_thermo._core.ais import _Jumper
 
     params = _tiny_model(2, scale=1.5).astype(dtype)
     rng = np.random.default_rng(1)
     a_A = rng.normal(0, 1, params.n_visible).astype(dtype)
-    anchors = (rng.random((5, params.n_visible)) < 0.5).astype(dtype)
     S = (rng.random((30, params.n_visible)) < 0.5).astype(dtype)
-    jumper = _Jumper(params, T, a_A, anchors, flip=0.2)
+    jumper = _Jumper(params, T, a_A, S[:5], flip=0.2)
     x = jumper.weights @ np.ascontiguousarray(S.T)
-    log_q = None
     for beta in (0.0, 0.3, 1.0):
         want = _reference_log_f(params, T, a_A, beta, S)
-        got, log_q = jumper.log_terms(x, beta)
+        got = ais_jump_log_f(x, params.hidden_bias, beta, T)
         tol = 1e-4 if dtype == np.float32 else 1e-10
         np.testing.assert_allclose(got - got[0], want - want[0], atol=tol)
-    d = np.abs(S[:, None, :] - anchors[None]).sum(axis=2).astype(np.float64)
-    want = logsumexp(d * np.log(0.2) + (params.n_visible - d) * np.log(0.8), axis=1)
-    np.testing.assert_allclose(log_q - log_q[0], want - want[0], atol=1e-10)
-    # a jump leaves the products those of the states it leaves
+
+
+def _reference_jump(params, T, a_A, anchors, flip, S, beta, draws):
+    """One jump of every chain (rows of S) by the textbook formulas, with the
+    kernel's draws: the states after, and which moves were accepted, with
+    the margin of each decision."""
+    log_u, pick, flips = draws
+    V = params.n_visible
+    prop = np.where(flips, 1 - anchors[pick], anchors[pick])
+
+    def log_q(X):
+        d = np.abs(X[:, None, :] - anchors[None]).sum(axis=2)
+        return logsumexp(d * np.log(flip) + (V - d) * np.log1p(-flip), axis=1)
+
+    log_ratio = (
+        _reference_log_f(params, T, a_A, beta, prop)
+        - _reference_log_f(params, T, a_A, beta, S)
+        + log_q(S)
+        - log_q(prop)
+    )
+    accept = log_u < log_ratio
+    return np.where(accept[:, None], prop, S), accept, np.abs(log_u - log_ratio)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "T, beta, scale, V", [(1.0, 0.4, 1.5, 10), (0.7, 1.0, 4.0, 10), (1.0, 0.3, 0.3, 70)]
+)
+def test_jump_makes_the_textbook_decisions(dtype, T, beta, scale, V):
+    # every chain's move (its proposal, its Metropolis-Hastings decision,
+    # early rejections included) is the textbook one with the same draws,
+    # and the products stay those of the states (V = 70: states packed in
+    # two words)
+    from sklearn_thermo._core._kernels import ais_jump, ais_jump_draws
+
+    from sklearn_thermo._core.ais import _Jumper
+
+    params = _tiny_model(4, scale=scale, V=V, H=5).astype(dtype)
+    rng = np.random.default_rng(2)
+    a_A = rng.normal(0, 1, V).astype(dtype)
+    anchors = (rng.random((7, V)) < 0.5).astype(dtype)
+    flip, key = 0.15, 12345
+    # states near the anchors, as the proposals are: both outcomes common
+    S = np.abs(anchors[rng.integers(7, size=400)] - (rng.random((400, V)) < flip))
+    jumper = _Jumper(params, T, a_A, anchors, flip=flip)
     v = np.ascontiguousarray(S.T)
-    jumper.jump(v, x, 0.8, rng)
-    assert not np.array_equal(v, S.T)  # some moved: the check is not idle
+    x = jumper.weights @ v
+    n_acc = ais_jump(v, x, params.hidden_bias, jumper, beta, temperature=T, key=key)
+    draws = ais_jump_draws(len(S), V, len(anchors), flip, key)
+    want, accept, margin = _reference_jump(
+        params, T, a_A, anchors, flip, S.astype(np.float64), beta, draws
+    )
+    clear = margin > (1e-3 if dtype == np.float32 else 1e-8)
+    assert clear.mean() > 0.95
+    np.testing.assert_array_equal(v.T[clear], want[clear])
+    assert 20 < accept.sum() < len(S) - 20  # both outcomes are common
+    assert abs(n_acc - accept.sum()) <= (~clear).sum()
     np.testing.assert_allclose(x, jumper.weights @ v, atol=1e-5)
 
 
-@pytest.mark.parametrize("per", [None, 1])
-def test_jump_flips_each_bit_independently_with_its_rate(per):
-    # the proposal's density assumes independent Bernoulli(flip) bits; the
-    # geometric gaps must give exactly that, also when drawn one at a time
-    from sklearn_thermo._core.ais import _Jumper
+def test_jump_draws_flip_each_bit_independently_with_its_rate():
+    # the proposal's density assumes independent Bernoulli(flip) bits and a
+    # uniform anchor; the geometric gaps must give exactly that
+    from sklearn_thermo._core._kernels import ais_jump_draws
 
-    params = _tiny_model(0, V=40)
-    jumper = _Jumper(params, 1.0, np.zeros(40), np.zeros((1, 40)), flip=0.1)
     n = 20_000
-    units, starts = jumper._flipped_bits(n, 40, np.random.default_rng(0), per=per)
-    flips = np.zeros((n, 40), bool)
-    rows = np.repeat(np.arange(n), np.diff(starts))
-    flips[rows, units] = True
-    assert flips.sum() == len(units)  # no bit named twice in a chain
+    log_u, pick, flips = ais_jump_draws(n, 40, 3, 0.1, key=7)
     np.testing.assert_allclose(flips.mean(axis=0), 0.1, atol=0.01)
     counts = flips.sum(axis=1)
     assert abs(counts.var() - 40 * 0.1 * 0.9) < 0.2  # binomial, not fixed
     pair = np.corrcoef(flips[:, 3], flips[:, 4])[0, 1]  # neighbours independent
     assert abs(pair) < 0.03
+    np.testing.assert_allclose(np.bincount(pick, minlength=3) / n, 1 / 3, atol=0.015)
+    u = np.exp(log_u)
+    assert u.max() <= 1 and abs(u.mean() - 0.5) < 0.01
+    assert abs(np.corrcoef(u, flips[:, 0])[0, 1]) < 0.03
+    other = ais_jump_draws(n, 40, 3, 0.1, key=8)[2]
+    assert (other != flips).any()  # another key, other draws
+
+
+def _exact_annealed_samples(params, a_A, beta, n, seed):
+    """Exact samples of f_beta (unit-major) and the exact probabilities."""
+    from sklearn_thermo._core.partition import all_states
+
+    S = all_states(params.n_visible, dtype=params.dtype)
+    log_f = _reference_log_f(params, 1.0, a_A, beta, S)
+    p = np.exp(log_f - log_f.max())
+    p /= p.sum()
+    idx = np.random.default_rng(seed).choice(len(S), n, p=p)
+    return S, p, idx
+
+
+def _total_variation(v, S, p):
+    codes = (v.T.astype(int) << np.arange(S.shape[1])).sum(axis=1)
+    freq = np.bincount(codes, minlength=len(S)) / v.shape[1]
+    return 0.5 * np.abs(freq - p).sum()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_jump_leaves_the_annealed_distribution_invariant(dtype):
     # exact samples of f_beta stay exact samples after a jump: its
     # Metropolis-Hastings ratio is right, whatever the anchors
+    from sklearn_thermo._core._kernels import ais_jump
+
     from sklearn_thermo._core.ais import _Jumper
-    from sklearn_thermo._core.partition import all_states
 
     params = _tiny_model(3, scale=1.5).astype(dtype)
     a_A = np.linspace(-1, 1, params.n_visible).astype(dtype)
     beta = 0.7
-    S = all_states(params.n_visible, dtype=dtype)
-    log_f = _reference_log_f(params, 1.0, a_A, beta, S)
-    p = np.exp(log_f - log_f.max())
-    p /= p.sum()
-    rng = np.random.default_rng(0)
-    n = 40_000
-    idx = rng.choice(len(S), n, p=p)
+    S, p, idx = _exact_annealed_samples(params, a_A, beta, 40_000, 0)
     v = np.ascontiguousarray(S[idx].T)  # unit-major, as the kernel keeps them
     anchors = S[[0, 5, 63]]  # far from the modes or not: any anchors will do
     jumper = _Jumper(params, 1.0, a_A, anchors, flip=0.1)
-    jumper.jump(v, jumper.weights @ v, beta, rng)
+    ais_jump(v, jumper.weights @ v, params.hidden_bias, jumper, beta, key=3)
     moved = (np.ascontiguousarray(v.T) != S[idx]).any(axis=1).mean()
     assert moved > 0.05  # the test would pass trivially if nothing moved
-    codes = (v.T.astype(int) << np.arange(params.n_visible)).sum(axis=1)
-    freq = np.bincount(codes, minlength=len(S)) / n
-    assert 0.5 * np.abs(freq - p).sum() < 0.03  # total variation
+    assert _total_variation(v, S, p) < 0.03
+
+
+def test_annealing_kernel_jumps_keep_the_distribution():
+    # the kernel's own jumps (the product it makes for them, handed to the
+    # next step) at a constant beta: Gibbs steps and jumps both leave f_beta
+    # invariant, so exact samples stay exact and the weights stay 0
+    from sklearn_thermo._core._kernels import ais_anneal
+
+    from sklearn_thermo._core.ais import _Jumper
+
+    params = _tiny_model(3, scale=1.5)
+    a_A = np.linspace(-1, 1, params.n_visible)
+    beta = 0.7
+    S, p, idx = _exact_annealed_samples(params, a_A, beta, 40_000, 1)
+    v = np.ascontiguousarray(S[idx].T)
+    jumper = _Jumper(params, 1.0, a_A, S[[0, 5, 63]], flip=0.1)
+    log_w = np.zeros(v.shape[1])
+    accepted = ais_anneal(
+        v,
+        jumper.weights,
+        np.ascontiguousarray(params.W.T),
+        params.hidden_bias,
+        a_A,
+        params.visible_bias,
+        np.full(5, beta),
+        log_w,
+        key=9,
+        jumps=jumper,
+        jump_at=np.array([0, 1, 0, 1, 1], np.uint8),
+    )
+    assert accepted > 0.05 * 3 * v.shape[1]
+    assert _total_variation(v, S, p) < 0.03
+    np.testing.assert_array_equal(log_w, 0.0)
 
 
 @pytest.mark.slow

@@ -445,57 +445,67 @@ def test_ais_anneal_refuses_bad_shapes():
         )
 
 
-def test_ais_anneal_hands_its_products_to_the_next_call():
-    # products: W v (every row, extra ones included) of the final states;
-    # handed back with products_valid, the next call skips its first product
-    # and gives what a call without them gives
+def test_ais_anneal_without_jumps_ignores_the_jump_rows():
+    # jump tables whose flags never fire: the same chains and weights, bit
+    # for bit, as the kernel without them (the two extra rows enter no step)
     from sklearn_thermo._core._kernels import ais_anneal
+
+    from sklearn_thermo._core.ais import _Jumper
+    from sklearn_thermo._core.model import RBMParams
 
     rng = np.random.default_rng(5)
     V, H, n = 9, 7, 13
-    W = rng.normal(0, 1.0, (H, V))
-    c, a_B, a_A = rng.normal(0, 1, H), rng.normal(0, 1, V), rng.normal(0, 0.5, V)
+    params = RBMParams(
+        rng.normal(0, 1.0, (H, V)), rng.normal(0, 1, V), rng.normal(0, 1, H)
+    )
+    a_A = rng.normal(0, 0.5, V)
+    jumper = _Jumper(params, 1.0, a_A, (rng.random((4, V)) < 0.5) * 1.0)
     v0 = (rng.random((V, n)) < 0.5) * 1.0
-    extra = rng.normal(0, 1, (3, V))  # rows the steps never use
-    W_ext = np.vstack([W, a_B - a_A, extra])
     betas = np.linspace(0, 1, 21)
     runs = []
-    for with_products in (False, True):
+    for jumps in (None, jumper):
         v, log_w = v0.copy(), np.zeros(n)
-        products = np.full((len(W_ext), n), np.nan) if with_products else None
-        for part, key in ((slice(0, 11), 7), (slice(10, 21), 8)):
-            ais_anneal(
-                v,
-                W_ext if with_products else W_ext[: H + 1].copy(),
-                np.ascontiguousarray(W.T),
-                c,
-                a_A,
-                a_B,
-                betas[part],
-                log_w,
-                key=key,
-                products=products,
-                products_valid=with_products and part.start > 0,
-            )
-            if with_products:
-                np.testing.assert_allclose(products, W_ext @ v, rtol=1e-12, atol=1e-12)
+        ais_anneal(
+            v,
+            jumper.weights[: H + 1].copy() if jumps is None else jumper.weights,
+            np.ascontiguousarray(params.W.T),
+            params.hidden_bias,
+            a_A,
+            params.visible_bias,
+            betas,
+            log_w,
+            key=7,
+            jumps=jumps,
+            jump_at=None if jumps is None else np.zeros(len(betas), np.uint8),
+        )
         runs.append((v, log_w))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    np.testing.assert_allclose(runs[0][1], runs[1][1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
     assert np.ptp(runs[0][1]) > 0.1
 
 
 def test_ais_jump_kernels_refuse_bad_input():
-    from sklearn_thermo._core._kernels import (
-        ais_anneal,
-        ais_jump_proposal,
-        ais_jump_terms,
-    )
+    from types import SimpleNamespace
 
-    V, H, n = 4, 3, 2
+    from sklearn_thermo._core._kernels import ais_anneal, ais_jump, ais_jump_draws
+
+    V, H, n, A = 4, 3, 2, 2
+    R = H + 3
+    jumps = SimpleNamespace(
+        anchors=np.zeros((A, V)),
+        bits_t=np.zeros((V, A), np.uint8),
+        anchor_words=np.zeros((A, 1), np.uint64),
+        anchor_products=np.zeros((A, R)),
+        anchor_dist=np.zeros((A, A), np.int32),
+        anchor_sizes=np.zeros(A, np.int32),
+        weights_t=np.zeros((V, R)),
+        pow_r=np.ones(V + 1),
+        log_odds=-1.0,
+        log1m=-0.1,
+    )
     args = (
         np.zeros((V, n)),
-        np.zeros((H + 1, V)),
+        np.zeros((R, V)),
         np.zeros((V, H)),
         np.zeros(H),
         np.zeros(V),
@@ -503,32 +513,37 @@ def test_ais_jump_kernels_refuse_bad_input():
         np.linspace(0, 1, 3),
         np.zeros(n),
     )
+    flags = np.zeros(3, np.uint8)
+    ais_anneal(*args, jumps=jumps, jump_at=flags)  # the good input passes
+    ais_jump(np.zeros((V, n)), np.zeros((R, n)), np.zeros(H), jumps, 0.5)
     with pytest.raises(ValueError, match="shapes"):
-        ais_anneal(*args, products=np.zeros((H, n)))
-    with pytest.raises(ValueError, match="needs the products"):
-        ais_anneal(*args, products_valid=True)
-    A, R = 2, H + 3 + 2
-    good = dict(
-        anchor_products=np.zeros((A, R)),
-        weights_t=np.zeros((V, R)),
-        anchors=np.zeros((A, V)),
-        pick=np.zeros(n, np.intp),
-        units=np.array([1, 3], np.intp),
-        starts=np.array([0, 1, 2], np.intp),
-        out=np.zeros((n, R)),
-    )
-    ais_jump_proposal(**good)  # the good input passes
-    for key, bad, match in [
-        ("pick", np.array([0, A], np.intp), "no anchor"),
-        ("units", np.array([1, V], np.intp), "out of range"),
-        ("starts", np.array([0, 1, 3], np.intp), "out of range"),
-        ("out", np.zeros((n, R + 1)), "shapes"),
+        ais_anneal(*args)  # H + 3 rows without jumps
+    with pytest.raises(ValueError, match="jump_at"):
+        ais_anneal(*args, jumps=jumps)
+    with pytest.raises(ValueError, match="jump_at"):
+        ais_anneal(*args, jumps=jumps, jump_at=flags[:2])
+    with pytest.raises(ValueError, match="Bernoulli"):
+        ais_anneal(*args, jumps=jumps, jump_at=flags, gaussian=True)
+    for name, bad in [
+        ("anchors", np.zeros((A, V + 1))),
+        ("bits_t", np.zeros((V, A + 1), np.uint8)),
+        ("anchor_words", np.zeros((A, 2), np.uint64)),
+        ("anchor_dist", np.zeros((A, A + 1), np.int32)),
+        ("weights_t", np.zeros((V, R - 1))),
+        ("pow_r", np.ones(V)),
     ]:
-        with pytest.raises(ValueError, match=match):
-            ais_jump_proposal(**{**good, key: bad})
-    x, out = np.zeros((R, n)), np.zeros(n)
-    ais_jump_terms(x, np.zeros(H), 0.5, 1.0, np.zeros(A), -1.0, out, out.copy())
+        broken = SimpleNamespace(**{**vars(jumps), name: bad})
+        with pytest.raises(ValueError, match="jump tables"):
+            ais_anneal(*args, jumps=broken, jump_at=flags)
+    with pytest.raises(ValueError, match="negative"):
+        ais_anneal(
+            *args,
+            jumps=SimpleNamespace(**{**vars(jumps), "log_odds": 0.0}),
+            jump_at=flags,
+        )
     with pytest.raises(ValueError, match="shapes"):
-        ais_jump_terms(x[1:], np.zeros(H), 0.5, 1.0, np.zeros(A), -1.0, out, out)
-    with pytest.raises(ValueError, match="log_odds"):
-        ais_jump_terms(x, np.zeros(H), 0.5, 1.0, np.zeros(A), 0.0, out, out)
+        ais_jump(np.zeros((V, n)), np.zeros((R - 1, n)), np.zeros(H), jumps, 0.5)
+    with pytest.raises(ValueError, match="flip"):
+        ais_jump_draws(3, V, A, 0.5)
+    with pytest.raises(ValueError, match="anchor"):
+        ais_jump_draws(3, V, 0, 0.1)

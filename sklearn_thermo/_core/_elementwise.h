@@ -242,6 +242,86 @@ ST_CLONES static void st_softplus_acc_##SUF(                                    
 ST_DEFINE_SOFTPLUS_ACC(float, f, st_expf, st_logf_near1)
 ST_DEFINE_SOFTPLUS_ACC(double, d, st_exp, st_log_near1)
 
+/* sum_j softplus(b (x[j] + c[j])) over the n products of one chain, in
+ * float32 chunks summed in double (a jump proposal's free energy). */
+#define ST_DEFINE_SOFTPLUS_SUM(T, SUF, EXP, LOG)                                \
+ST_CLONES static double st_softplus_sum_##SUF(                                  \
+    const T *x, const T *c, ptrdiff_t n, T b)                                   \
+{                                                                               \
+    T u[ST_AIS_CHUNK];                                                          \
+    double acc = 0;                                                             \
+    ptrdiff_t i, i0, m;                                                         \
+    for (i0 = 0; i0 < n; i0 += ST_AIS_CHUNK) {                                  \
+        m = n - i0 < ST_AIS_CHUNK ? n - i0 : ST_AIS_CHUNK;                      \
+        for (i = 0; i < m; i++) {                                               \
+            T a = b * (x[i0 + i] + c[i0 + i]);                                  \
+            T e = EXP(a < (T)0 ? a : -a);                                       \
+            u[i] = (a > (T)0 ? a : (T)0) + LOG((T)1 + e);                       \
+        }                                                                       \
+        for (i = 0; i < m; i++) {                                               \
+            acc += (double)u[i];                                                \
+        }                                                                       \
+    }                                                                           \
+    return acc;                                                                 \
+}
+
+ST_DEFINE_SOFTPLUS_SUM(float, f, st_expf, st_logf_near1)
+ST_DEFINE_SOFTPLUS_SUM(double, d, st_exp, st_log_near1)
+
+/* y += a x over n elements (a flipped bit's row of a jump proposal). */
+#define ST_DEFINE_AXPY(T, SUF)                                                  \
+ST_CLONES static void st_axpy_##SUF(T *y, T a, const T *x, ptrdiff_t n)         \
+{                                                                               \
+    ptrdiff_t i;                                                                \
+    for (i = 0; i < n; i++) {                                                   \
+        y[i] += a * x[i];                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_AXPY(float, f)
+ST_DEFINE_AXPY(double, d)
+
+/* Hamming distances to n anchors after flipping one bit whose value was
+ * ``bit``: d[b] += 1 where anchor b had that value there, else -1. */
+ST_CLONES static void st_flip_distances(int32_t *d, const uint8_t *anchor_bits,
+                                        uint8_t bit, ptrdiff_t n)
+{
+    ptrdiff_t b;
+    for (b = 0; b < n; b++) {
+        d[b] += 1 - 2 * (int32_t)(anchor_bits[b] ^ bit);
+    }
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ST_POPCOUNT64(x) __builtin_popcountll(x)
+#else
+static inline int st_popcount64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+}
+#define ST_POPCOUNT64(x) st_popcount64(x)
+#endif
+
+/* Hamming distances d[b] between a bit-packed state x (n_words words) and
+ * each of n packed rows (a chain's distances to the jump anchors). */
+ST_CLONES static void st_hamming_rows(const uint64_t *rows, ptrdiff_t n,
+                                      ptrdiff_t n_words, const uint64_t *x,
+                                      int32_t *d)
+{
+    ptrdiff_t b, w;
+    for (b = 0; b < n; b++) {
+        int32_t s = 0;
+        const uint64_t *row = rows + b * n_words;
+        for (w = 0; w < n_words; w++) {
+            s += (int32_t)ST_POPCOUNT64(row[w] ^ x[w]);
+        }
+        d[b] = s;
+    }
+}
+
 /* One softmax group (a one-hot label) of a row, in place:
  *   p <- softmax(beta (p + bias) / T);  s <- one-hot draw (if s) with the
  *   uniform of element e;  p <- p * scale. */

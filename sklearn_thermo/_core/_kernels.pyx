@@ -18,8 +18,8 @@ stride; rows may be any distance apart.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport uint64_t
-from libc.math cimport INFINITY, exp, log, sqrt
+from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
+from libc.math cimport INFINITY, exp, floor, log, lround, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
@@ -44,6 +44,7 @@ cdef extern from "_elementwise.h" nogil:
     void st_colsum_d(const double *x, Py_ssize_t ld, Py_ssize_t n_rows,
                      Py_ssize_t n, double m, double *acc)
     float st_logf_near1(float r)
+    double st_uniform_d(unsigned int e, unsigned int k0, unsigned int k1)
     void st_ais_up_f(float *x, float c, Py_ssize_t n, float b0, float b1, float *s,
                      uint64_t key, uint64_t base, float *relu, float *lg)
     void st_ais_up_d(double *x, double c, Py_ssize_t n, double b0, double b1,
@@ -53,6 +54,15 @@ cdef extern from "_elementwise.h" nogil:
                            double *acc)
     void st_softplus_acc_d(const double *x, double c, Py_ssize_t n, double b,
                            double *acc)
+    double st_softplus_sum_f(const float *x, const float *c, Py_ssize_t n, float b)
+    double st_softplus_sum_d(const double *x, const double *c, Py_ssize_t n,
+                             double b)
+    void st_axpy_f(float *y, float a, const float *x, Py_ssize_t n)
+    void st_axpy_d(double *y, double a, const double *x, Py_ssize_t n)
+    void st_flip_distances(int32_t *d, const uint8_t *anchor_bits, uint8_t bit,
+                           Py_ssize_t n)
+    void st_hamming_rows(const uint64_t *rows, Py_ssize_t n, Py_ssize_t n_words,
+                         const uint64_t *x, int32_t *d)
 
 
 def mix64(uint64_t z):
@@ -353,6 +363,328 @@ def weight_step(
                             &velocity_hidden[0], mo, sh)
 
 
+cdef void _log_f(floating *x, Py_ssize_t m, floating *c, Py_ssize_t H,
+                 double beta, double T, double *out) noexcept nogil:
+    """``log f_beta(v)`` of the ``m`` chains whose products are the columns of
+    ``x`` (unit-major, rows ``W v`` (H), ``(a_B - a_A) . v``, ``a_A . v``, ...):
+    ``[a_A . v + beta (a_B - a_A) . v] / T + sum_j softplus(beta (c_j + W_j v) / T)``."""
+    cdef Py_ssize_t i, j
+    for i in range(m):
+        out[i] = 0
+    for j in range(H):
+        if floating is float:
+            st_softplus_acc_f(x + j * m, c[j], m, <float>(beta / T), out)
+        else:
+            st_softplus_acc_d(x + j * m, c[j], m, beta / T, out)
+    for i in range(m):
+        out[i] += (x[(H + 1) * m + i] + beta * x[H * m + i]) / T
+
+
+cdef inline double _log_q(int32_t *d, Py_ssize_t A, double *pow_r,
+                          double log_r) noexcept nogil:
+    """``log sum_b r^{d_b}`` for integer distances ``0 <= d_b <= V``, from
+    the nearest anchor's term (``pow_r[k] = r^k``, ``log_r = log r < 0``)."""
+    cdef Py_ssize_t b
+    cdef int32_t low = d[0]
+    cdef double s = 0
+    for b in range(1, A):
+        if d[b] < low:
+            low = d[b]
+    for b in range(A):
+        s += pow_r[d[b] - low]
+    return low * log_r + log(s)
+
+
+cdef Py_ssize_t _draw(uint64_t key, Py_ssize_t i, Py_ssize_t V, Py_ssize_t A,
+                      double log1m, double *logu, Py_ssize_t *pick,
+                      Py_ssize_t *units) noexcept nogil:
+    """Chain ``i``'s draws for a jump, from the uniforms of stream ``key`` at
+    positions ``i (V + 3)``, ``+ 1``, ``+ 2, ...`` (at most ``V + 3``): the
+    log of its acceptance uniform, its anchor (of ``A``), and the bits to
+    flip, each with probability ``flip`` (``log1m = log(1 - flip)``): the
+    gaps between them are geometric. Writes the bits, increasing, to
+    ``units``; returns their number."""
+    cdef uint32_t k0 = <uint32_t>key, k1 = <uint32_t>(key >> 32)
+    cdef uint32_t e = <uint32_t>(i * (V + 3))
+    cdef Py_ssize_t pos = -1, count = 0
+    cdef double g
+    logu[0] = log(st_uniform_d(e, k0, k1))
+    pick[0] = <Py_ssize_t>(st_uniform_d(e + 1, k0, k1) * A)
+    if pick[0] >= A:  # the uniform is in (0, 1]
+        pick[0] = A - 1
+    e += 2
+    while True:
+        g = log(st_uniform_d(e, k0, k1)) / log1m  # >= 0: a Geometric(flip) gap
+        e += 1
+        if g >= V:
+            return count
+        pos += <Py_ssize_t>g + 1
+        if pos >= V:
+            return count
+        units[count] = pos
+        count += 1
+
+
+cdef struct _Jumps:
+    # the tables (see ais_jump), in the chains' dtype where not said
+    void *anchors  # A x V
+    uint8_t *bits_t  # V x A
+    uint64_t *anchor_words  # A x n_words: the anchors' bits, packed
+    Py_ssize_t n_words  # (V + 63) // 64
+    void *anchor_products  # A x R
+    int32_t *anchor_dist  # A x A
+    int32_t *anchor_sizes  # A
+    void *weights_t  # V x R
+    double *pow_r  # V + 1
+    double log_odds
+    double log1m
+    Py_ssize_t A
+    # work arrays for the n chains
+    void *xp  # R: one proposal's products
+    double *f_cur  # n
+    double *f_prop  # n
+    double *q_prop  # n
+    double *logu  # n
+    Py_ssize_t *pick  # n
+    Py_ssize_t *units  # V + 1: one proposal's flipped bits
+    int32_t *dist  # A
+    uint64_t *words  # n_words: one state's bits, packed
+
+
+cdef inline void *_data(a):
+    return <void *><size_t>a.__array_interface__["data"][0]
+
+
+cdef class _JumpArrays:
+    """The arrays behind a :c:type:`_Jumps` for ``n`` chains of ``V`` units
+    and ``H`` hidden units, checked and kept alive while it is used."""
+    cdef list keep
+    cdef _Jumps j
+
+    cdef void *arr(self, a, t) except? NULL:
+        """A C-contiguous ``t`` copy of ``a`` (``a`` itself if it is one),
+        kept: its data."""
+        a = np.ascontiguousarray(a, dtype=t)
+        self.keep.append(a)
+        return _data(a)
+
+    def __init__(self, jumps, Py_ssize_t n, Py_ssize_t V, Py_ssize_t H, dtype):
+        A = jumps.anchors.shape[0]
+        R = H + 3
+        if not (
+            A > 0
+            and jumps.anchors.shape == (A, V)
+            and jumps.bits_t.shape == (V, A)
+            and jumps.anchor_words.shape == (A, (V + 63) // 64)
+            and jumps.anchor_products.shape == (A, R)
+            and jumps.anchor_dist.shape == (A, A)
+            and jumps.anchor_sizes.shape == (A,)
+            and jumps.weights_t.shape == (V, R)
+            and jumps.pow_r.shape == (V + 1,)
+        ):
+            raise ValueError("shapes of the jump tables and the chains do not agree")
+        if not (jumps.log_odds < 0 and jumps.log1m < 0):
+            raise ValueError("log_odds and log1m must be negative (flip in (0, 1/2))")
+        self.keep = []
+        self.j.anchors = self.arr(jumps.anchors, dtype)
+        self.j.bits_t = <uint8_t *>self.arr(jumps.bits_t, np.uint8)
+        self.j.anchor_words = <uint64_t *>self.arr(jumps.anchor_words, np.uint64)
+        self.j.n_words = (V + 63) // 64
+        self.j.anchor_products = self.arr(jumps.anchor_products, dtype)
+        self.j.anchor_dist = <int32_t *>self.arr(jumps.anchor_dist, np.int32)
+        self.j.anchor_sizes = <int32_t *>self.arr(jumps.anchor_sizes, np.int32)
+        self.j.weights_t = self.arr(jumps.weights_t, dtype)
+        self.j.pow_r = <double *>self.arr(jumps.pow_r, np.float64)
+        self.j.log_odds = jumps.log_odds
+        self.j.log1m = jumps.log1m
+        self.j.A = A
+        self.j.xp = self.arr(np.empty(R, dtype), dtype)
+        self.j.f_cur = <double *>self.arr(np.empty(n, np.float64), np.float64)
+        self.j.f_prop = <double *>self.arr(np.empty(n, np.float64), np.float64)
+        self.j.q_prop = <double *>self.arr(np.empty(n, np.float64), np.float64)
+        self.j.logu = <double *>self.arr(np.empty(n, np.float64), np.float64)
+        self.j.pick = <Py_ssize_t *>self.arr(np.empty(n, np.intp), np.intp)
+        self.j.units = <Py_ssize_t *>self.arr(np.empty(V + 1, np.intp), np.intp)
+        self.j.words = <uint64_t *>self.arr(np.empty(self.j.n_words, np.uint64), np.uint64)
+        self.j.dist = <int32_t *>self.arr(np.empty(A, np.int32), np.int32)
+
+
+cdef inline Py_ssize_t _proposal(
+    floating *p, floating *anchor_products, floating *weights_t,
+    floating *anchors, _Jumps *t, Py_ssize_t V, Py_ssize_t R, Py_ssize_t i,
+    uint64_t key,
+) noexcept nogil:
+    """Chain ``i``'s draws (:func:`_draw`), and its proposal's products ``p``
+    (R): the anchor's plus the flipped bits' rows of ``weights_t``. Returns
+    the number of flipped bits (in ``t.units``)."""
+    cdef Py_ssize_t count, kk, r, u
+    cdef Py_ssize_t a
+    cdef floating *a_row
+    count = _draw(key, i, V, t.A, t.log1m, t.logu + i, t.pick + i, t.units)
+    a = t.pick[i]
+    a_row = anchors + a * V
+    for r in range(R):
+        p[r] = anchor_products[a * R + r]
+    for kk in range(count):
+        u = t.units[kk]
+        if floating is float:
+            st_axpy_f(p, 1 - 2 * a_row[u], weights_t + u * R, R)
+        else:
+            st_axpy_d(p, 1 - 2 * a_row[u], weights_t + u * R, R)
+    return count
+
+
+cdef Py_ssize_t _jump(
+    floating *v, floating *x, Py_ssize_t V, Py_ssize_t n, Py_ssize_t H,
+    floating *c, _Jumps *t, double beta, double T, uint64_t key,
+) noexcept nogil:
+    """One Metropolis-Hastings move of every chain (columns of ``v``, V x n)
+    at ``beta``, in place; ``x`` (H + 3 x n) holds the chains' products with
+    the jump weights and is kept so. Returns the number of moves accepted.
+
+    Chain ``i`` draws its acceptance uniform, an anchor ``a`` and the bits
+    to flip in it (:func:`_draw`). The proposal's products are ``a``'s plus
+    the flipped bits' rows of ``weights_t``, its Hamming distances to the
+    anchors are ``a``'s (``anchor_dist``) moved by one per flipped bit.
+    Accepted with probability ``min(1, f(v') q(v) / (f(v) q(v')))``. ``q(v)``
+    of the current state needs its distances to every anchor (popcounts of
+    the packed bits); they are computed only where the move could be
+    accepted with ``q(v)`` at its upper bound ``A r^{d_min}``,
+    ``d_min >= min_b | |v| - |x_b| |`` -- the decision is the same as with
+    ``q(v)`` computed for every chain. An accepted proposal is drawn and
+    built again (the same draws, the same products)."""
+    cdef floating *anchors = <floating *>t.anchors
+    cdef floating *anchor_products = <floating *>t.anchor_products
+    cdef floating *weights_t = <floating *>t.weights_t
+    cdef floating *p = <floating *>t.xp
+    cdef floating *a_row
+    cdef int32_t *dist = t.dist
+    cdef uint64_t *words = t.words
+    cdef Py_ssize_t A = t.A, R = H + 3, i, r, b, kk, u, a, count
+    cdef int32_t size, low, dd
+    cdef double bound, log_a = log(<double>A)
+    cdef Py_ssize_t accepted = 0
+    for i in range(n):
+        count = _proposal(p, anchor_products, weights_t, anchors, t, V, R, i, key)
+        a = t.pick[i]
+        a_row = anchors + a * V
+        for b in range(A):
+            dist[b] = t.anchor_dist[a * A + b]
+        for kk in range(count):
+            u = t.units[kk]
+            st_flip_distances(dist, t.bits_t + u * A, a_row[u] != 0, A)
+        t.q_prop[i] = _log_q(dist, A, t.pow_r, t.log_odds)
+        if floating is float:
+            t.f_prop[i] = st_softplus_sum_f(p, c, H, <float>(beta / T))
+        else:
+            t.f_prop[i] = st_softplus_sum_d(p, c, H, beta / T)
+        t.f_prop[i] += (p[H + 1] + beta * p[H]) / T
+    _log_f(x, n, c, H, beta, T, t.f_cur)
+    for i in range(n):
+        bound = t.f_prop[i] - t.f_cur[i] - t.q_prop[i]
+        size = <int32_t>lround(x[(H + 2) * n + i])
+        low = <int32_t>V
+        for b in range(A):
+            dd = size - t.anchor_sizes[b]
+            if dd < 0:
+                dd = -dd
+            if dd < low:
+                low = dd
+        if t.logu[i] >= bound + log_a + low * t.log_odds:
+            continue  # rejected even at q(v)'s upper bound
+        # the current state's distances to the anchors
+        for kk in range(t.n_words):
+            words[kk] = 0
+        for u in range(V):
+            if v[u * n + i] != 0:
+                words[u >> 6] |= (<uint64_t>1) << (u & 63)
+        st_hamming_rows(t.anchor_words, A, t.n_words, words, dist)
+        if t.logu[i] >= bound + _log_q(dist, A, t.pow_r, t.log_odds):
+            continue
+        count = _proposal(p, anchor_products, weights_t, anchors, t, V, R, i, key)
+        a_row = anchors + t.pick[i] * V
+        for u in range(V):
+            v[u * n + i] = a_row[u]
+        for kk in range(count):
+            u = t.units[kk]
+            v[u * n + i] = 1 - a_row[u]
+        for r in range(R):
+            x[r * n + i] = p[r]
+        accepted += 1
+    return accepted
+
+
+def ais_jump(
+    floating[:, ::1] v,
+    floating[:, ::1] x,
+    floating[::1] hidden_bias,
+    jumps,
+    double beta,
+    *,
+    double temperature=1.0,
+    uint64_t key=0,
+):
+    """One Metropolis-Hastings jump of every chain at ``beta`` (what
+    :func:`ais_anneal` makes where ``jump_at`` says), in place: ``v`` (V x n)
+    the binary chains, ``x`` (H + 3 x n) their products with the jump weights
+    (rows ``W v``, ``(a_B - a_A) . v``, ``a_A . v``, ``|v|``). ``jumps``: the
+    tables (attributes ``anchors`` (A x V), ``bits_t`` (V x A, uint8),
+    ``anchor_words`` (A x (V + 63) // 64, uint64: bit ``u`` of word
+    ``u // 64`` is bit ``u`` of the anchor), ``anchor_products`` (A x H + 3), ``anchor_dist`` (A x A, int32),
+    ``anchor_sizes`` (A, int32), ``weights_t`` (V x H + 3), ``pow_r``
+    (V + 1: ``r^k``), ``log_odds = log r``, ``r = flip / (1 - flip)``, and
+    ``log1m = log(1 - flip)``). Returns the number of moves accepted."""
+    cdef Py_ssize_t V = v.shape[0], n = v.shape[1], H = hidden_bias.shape[0]
+    cdef Py_ssize_t accepted
+    if x.shape[0] != H + 3 or x.shape[1] != n:
+        raise ValueError("shapes of the chains and their products do not agree")
+    cdef _JumpArrays ja = _JumpArrays(jumps, n, V, H, np.asarray(v).dtype)
+    if n == 0:
+        return 0
+    with nogil:
+        accepted = _jump(&v[0, 0], &x[0, 0], V, n, H, &hidden_bias[0], &ja.j, beta,
+                         temperature, key)
+    return accepted
+
+
+def ais_jump_draws(Py_ssize_t n, Py_ssize_t V, Py_ssize_t A, double flip,
+                   uint64_t key=0):
+    """The draws of :func:`ais_jump` with stream ``key`` for ``n`` chains of
+    ``V`` units and ``A`` anchors: ``(log_u, pick, flips)``, the logs of the
+    acceptance uniforms, the anchors, and an (n x V) mask of the bits flipped
+    (exposed for its tests)."""
+    if not 0 < flip < 0.5:
+        raise ValueError(f"flip must be in (0, 1/2); got {flip!r}")
+    if A < 1 or V < 1:
+        raise ValueError("the draws need at least one anchor and one unit")
+    log_u, pick = np.empty(n), np.empty(n, np.intp)
+    flips = np.zeros((n, V), bool)
+    units = np.empty(V + 1, np.intp)
+    cdef double[::1] lu = log_u
+    cdef Py_ssize_t[::1] pk = pick, u = units
+    cdef Py_ssize_t i, count
+    for i in range(n):
+        count = _draw(key, i, V, A, log(1 - flip), &lu[i], &pk[i], &u[0])
+        flips[i, units[:count]] = True
+    return log_u, pick, flips
+
+
+def ais_jump_log_f(floating[:, ::1] x, floating[::1] hidden_bias, double beta,
+                   double temperature=1.0):
+    """``log f_beta(v)`` of the chains whose products (rows ``W v``,
+    ``(a_B - a_A) . v``, ``a_A . v``, ...) are the columns of ``x``, as the
+    jumps compute it (exposed for its tests)."""
+    cdef Py_ssize_t m = x.shape[1]
+    if x.shape[0] < hidden_bias.shape[0] + 2:
+        raise ValueError("x needs the rows W v, (a_B - a_A) . v and a_A . v")
+    out = np.empty(m)
+    cdef double[::1] o = out
+    if m:
+        _log_f(&x[0, 0], m, &hidden_bias[0], hidden_bias.shape[0], beta,
+               temperature, &o[0])
+    return out
+
+
 def ais_anneal(
     floating[:, ::1] v,
     floating[:, ::1] W,
@@ -366,11 +698,12 @@ def ais_anneal(
     bint gaussian=False,
     double temperature=1.0,
     uint64_t key=0,
-    floating[:, ::1] products=None,
-    bint products_valid=False,
+    jumps=None,
+    const uint8_t[::1] jump_at=None,
 ):
     """AIS steps ``betas[0] -> betas[1] -> ... -> betas[-1]`` of one block of
-    chains, in place, on the calling thread.
+    chains, in place, on the calling thread; returns the number of jumps
+    accepted.
 
     ``v`` (V x n) holds the chains' visible states *unit-major*, one row per
     visible unit (so that BLAS multiplies with the chains as the short
@@ -387,30 +720,28 @@ def ais_anneal(
     temperature ``T`` (Bernoulli or Gaussian). Step ``k`` draws from the
     streams ``mix64(key + (2k - 1) G)`` and ``mix64(key + 2k G)``.
 
-    ``W`` may have rows below ``a_B - a_A`` (``R`` rows in all): they enter
-    only ``products`` (R x n), which, if given, receives ``W v`` of the final
-    states (all ``R`` rows: what a Metropolis-Hastings move between calls
-    needs). With ``products_valid`` it holds ``W v`` of the states on entry
-    too (as the previous call left it, or updated by the move), and the first
-    step takes its first ``H + 1`` rows instead of a product.
+    With ``jumps`` (Bernoulli units; the tables of :func:`ais_jump`), ``W``
+    has two more rows, ``a_A`` and ones, and after each step ``k`` with
+    ``jump_at[k]`` every chain also tries a jump at ``betas[k]``
+    (:func:`ais_jump`, key ``mix64(mix64(key) + k G)``); the product it
+    needs is the next step's.
     """
     cdef Py_ssize_t V = W.shape[1], H = hidden_bias.shape[0], n = v.shape[1]
     cdef Py_ssize_t R = W.shape[0], n_betas = betas.shape[0], k, j, i
-    if (R < H + 1 or v.shape[0] != V or W_t.shape[0] != V or W_t.shape[1] != H
-            or base_bias.shape[0] != V
-            or visible_bias.shape[0] != V or log_w.shape[0] != n
-            or (products is not None
-                and (products.shape[0] != R or products.shape[1] != n))):
+    if (v.shape[0] != V or W_t.shape[0] != V or W_t.shape[1] != H
+            or base_bias.shape[0] != V or R != (H + 1 if jumps is None else H + 3)
+            or visible_bias.shape[0] != V or log_w.shape[0] != n):
         raise ValueError("shapes of the chains and the parameters do not agree")
-    if products_valid and products is None:
-        raise ValueError("products_valid needs the products")
+    if jumps is not None:
+        if gaussian:
+            raise ValueError("jumps move binary chains: Bernoulli units only")
+        if jump_at is None or jump_at.shape[0] != n_betas:
+            raise ValueError("jump_at needs one flag per beta")
     if n == 0 or n_betas < 2:
-        return
+        return 0
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] x = (
-        products if products is not None else np.empty((H + 1, n), dtype)
-    )
-    cdef bint have = products_valid
+    cdef floating[:, ::1] x = np.empty((R, n), dtype)
+    cdef bint have = False
     cdef floating[:, ::1] h = np.empty((H, n), dtype)
     cdef floating[:, ::1] pv = np.empty((V, n), dtype)
     cdef floating[::1] row = np.empty(n, dtype)
@@ -418,7 +749,12 @@ def ais_anneal(
     cdef floating[::1] lg = np.empty(n, dtype)
     cdef double T = temperature, b0, b1
     cdef floating sigma = <floating>sqrt(T), inv_t = <floating>(1.0 / T), bm
-    cdef uint64_t k_up, k_down
+    cdef uint64_t k_up, k_down, jump_key = st_mix64(key)
+    cdef Py_ssize_t accepted = 0
+    cdef _JumpArrays ja = None
+    if jumps is not None:
+        ja = _JumpArrays(jumps, n, V, H, dtype)
+    cdef _Jumps *jt = &ja.j if ja is not None else NULL
     with nogil:
         for k in range(1, n_betas):
             b0 = betas[k - 1]
@@ -457,107 +793,11 @@ def ais_anneal(
                 else:
                     st_row_d(&pv[j, 0], &row[0], 0, n, gaussian, inv_t, sigma, NULL,
                              &v[j, 0], k_down, <uint64_t>(j * n), 1.0)
-        if products is not None:  # W v of the final states, every row
-            _gemm(b"N", b"N", <int>n, <int>R, <int>V, 1.0, &v[0, 0], <int>n,
-                  &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
-
-
-def ais_jump_proposal(
-    floating[:, ::1] anchor_products,
-    floating[:, ::1] weights_t,
-    floating[:, ::1] anchors,
-    const Py_ssize_t[::1] pick,
-    const Py_ssize_t[::1] units,
-    const Py_ssize_t[::1] starts,
-    floating[:, ::1] out,
-):
-    """Products of the jumps' proposals, chain-major: row ``i`` of ``out``
-    (n x R) is anchor ``pick[i]``'s row of ``anchor_products`` (A x R) plus,
-    for each of its flipped bits ``u = units[starts[i]:starts[i + 1]]``,
-    ``+-`` row ``u`` of ``weights_t`` (V x R): ``+`` where the anchor's bit
-    was 0."""
-    cdef Py_ssize_t n = pick.shape[0], R = out.shape[1], i, k, r, a, u
-    cdef floating sign
-    if (out.shape[0] != n or anchor_products.shape[1] != R
-            or weights_t.shape[1] != R or starts.shape[0] != n + 1
-            or anchors.shape[0] != anchor_products.shape[0]
-            or anchors.shape[1] != weights_t.shape[0]):
-        raise ValueError("shapes of the proposals and the products do not agree")
-    for i in range(n):
-        a = pick[i]
-        if a < 0 or a >= anchors.shape[0] or starts[i] > starts[i + 1]:
-            raise ValueError("a proposal names no anchor")
-    for k in range(units.shape[0]):
-        if units[k] < 0 or units[k] >= anchors.shape[1]:
-            raise ValueError("a flipped bit is out of range")
-    if starts[0] < 0 or starts[n] > units.shape[0]:
-        raise ValueError("the flipped bits' offsets are out of range")
-    with nogil:
-        for i in range(n):
-            a = pick[i]
-            for r in range(R):
-                out[i, r] = anchor_products[a, r]
-            for k in range(starts[i], starts[i + 1]):
-                u = units[k]
-                sign = 1 - 2 * anchors[a, u]
-                for r in range(R):
-                    out[i, r] += sign * weights_t[u, r]
-
-
-def ais_jump_terms(
-    floating[:, ::1] x,
-    floating[::1] hidden_bias,
-    double beta,
-    double temperature,
-    double[::1] anchor_sizes,
-    double log_odds,
-    double[::1] log_f,
-    double[::1] log_q,
-):
-    """The terms of a jump's acceptance ratio, one per column (chain) of the
-    products ``x`` (R x m, unit-major; rows ``W v`` (H), ``(a_B - a_A) . v``,
-    ``a_A . v``, ``|v|``, then ``x_b . v`` for each anchor ``x_b``):
-
-    ``log_f = [a_A . v + beta (a_B - a_A) . v + sum_j softplus_T(beta (c_j + W_j v))] / T``,
-    the log of the annealed density ``f_beta(v)``, and
-    ``log_q = log sum_b exp(d_b log_odds)``, ``d_b = |v| + |x_b| - 2 x_b . v``
-    the Hamming distances: the proposal's log density up to a constant
-    (``log_odds = log(flip / (1 - flip)) < 0``)."""
-    cdef Py_ssize_t H = hidden_bias.shape[0], m = x.shape[1]
-    cdef Py_ssize_t A = anchor_sizes.shape[0], i, j
-    cdef double T = temperature, d, lo
-    if (x.shape[0] != H + 3 + A or log_f.shape[0] != m or log_q.shape[0] != m):
-        raise ValueError("shapes of the products and the terms do not agree")
-    if not log_odds < 0:
-        raise ValueError("log_odds must be negative (flip below 1/2)")
-    if m == 0:
-        return
-    cdef double[::1] low = np.empty(m)
-    with nogil:
-        for i in range(m):
-            log_f[i] = 0
-            low[i] = INFINITY
-        for j in range(H):
-            if floating is float:
-                st_softplus_acc_f(&x[j, 0], hidden_bias[j], m, <float>(beta / T),
-                                  &log_f[0])
-            else:
-                st_softplus_acc_d(&x[j, 0], hidden_bias[j], m, beta / T, &log_f[0])
-        for i in range(m):
-            log_f[i] += (x[H + 1, i] + beta * x[H, i]) / T
-        # log-sum-exp from the nearest anchor: its term is the largest
-        for j in range(A):
-            for i in range(m):
-                d = x[H + 2, i] + anchor_sizes[j] - 2 * x[H + 3 + j, i]
-                if d < low[i]:
-                    low[i] = d
-        for i in range(m):
-            log_q[i] = 0
-        for j in range(A):
-            for i in range(m):
-                lo = (x[H + 2, i] + anchor_sizes[j] - 2 * x[H + 3 + j, i] - low[i])
-                lo = lo * log_odds
-                if lo > -60:  # below: under e^-60 of the largest term
-                    log_q[i] += exp(lo)
-        for i in range(m):
-            log_q[i] = low[i] * log_odds + log(log_q[i])
+            if jt != NULL and jump_at[k]:
+                # the next step's product, with the jumps' two extra rows
+                _gemm(b"N", b"N", <int>n, <int>R, <int>V, 1.0, &v[0, 0], <int>n,
+                      &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+                accepted += _jump(&v[0, 0], &x[0, 0], V, n, H, &hidden_bias[0], jt,
+                                  b1, T, st_mix64(jump_key + <uint64_t>k * _GAMMA))
+                have = True
+    return accepted

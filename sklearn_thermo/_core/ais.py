@@ -199,7 +199,7 @@ def log_partition_reverse_ais(
     return float(log_z_A - log_r), down, weight_diagnostics(log_w)
 
 
-_CHECK_EVERY = 64  # betas between two looks at whether the caller gave up
+_CHECK_EVERY = 256  # betas between two looks at whether the caller gave up
 #: betas between two jump attempts, and the bit-flip rate of their proposals
 _JUMP_EVERY = 16
 _JUMP_FLIP = 0.01
@@ -210,7 +210,9 @@ _JUMP_EVERY_DENSE = 2
 
 
 class _Jumper:
-    """Metropolis-Hastings moves of AIS chains to states near anchors.
+    """Metropolis-Hastings moves of AIS chains to states near anchors: the
+    tables of the compiled move (:func:`~._kernels.ais_jump`) and where along
+    the schedule it is made.
 
     The proposal is independent of the current state: a random anchor (a
     binary state, e.g. a training row) with each bit flipped with probability
@@ -220,13 +222,13 @@ class _Jumper:
     Gibbs steps, stuck in another one, cannot (Neal 2001 allows any such
     transition).
 
-    Everything the ratio needs is a product with the chains' states: ``W v``
-    and ``(a_B - a_A) . v`` (the kernel's own rows), ``a_A . v``, ``|v|`` and
-    ``v . x`` for every anchor ``x`` (the Hamming distances
-    ``|v| + |x| - 2 v . x``). :attr:`weights` stacks those rows under the
-    kernel's, which computes them for the chains' last states; a proposal's
-    are an anchor's (computed once) plus the rows of the few flipped bits.
-    So a move costs no product of its own.
+    The ratio needs the products of both states with the rows ``W``,
+    ``a_B - a_A``, ``a_A`` and ones (:attr:`weights`, which the annealing
+    kernel multiplies for its next step anyway), and both states' Hamming
+    distances to every anchor: a proposal's are its anchor's
+    (:attr:`anchor_dist`) moved by its few flipped bits; the current state's
+    are computed only for the chains whose move the other terms leave
+    possible (popcounts of the packed bits, :attr:`anchor_words`).
     """
 
     def __init__(self, params, T, a_A, anchors, flip=_JUMP_FLIP):
@@ -236,87 +238,50 @@ class _Jumper:
         anchors = np.ascontiguousarray(anchors, dtype=dtype)
         n_visible = params.n_visible
         self.T, self.flip = float(T), flip
+        #: ``log r``, ``r = flip / (1 - flip)``: a proposal at Hamming
+        #: distance d from its anchor has density proportional to ``r^d``
         self.log_odds = float(np.log(flip) - np.log1p(-flip))
-        self.hidden_bias = params.hidden_bias
+        self.log1m = float(np.log1p(-flip))
+        self.pow_r = np.exp(self.log_odds * np.arange(n_visible + 1))
         self.anchors = anchors
-        #: the kernel's rows (W, a_B - a_A), then a_A, ones and the anchors
+        bits = anchors != 0
+        self.bits_t = np.ascontiguousarray(bits.T, dtype=np.uint8)
+        n_words = (n_visible + 63) // 64
+        padded = np.zeros((len(bits), n_words * 64), np.uint64)
+        padded[:, :n_visible] = bits
+        #: the anchors' bits packed 64 to a word (bit u of word u // 64)
+        self.anchor_words = np.bitwise_or.reduce(
+            padded.reshape(len(bits), n_words, 64) << np.arange(64, dtype=np.uint64),
+            axis=2,
+        )
+        self.anchor_sizes = bits.sum(axis=1, dtype=np.int32)
+        overlap = bits.astype(np.int32) @ bits.T.astype(np.int32)
+        self.anchor_dist = np.ascontiguousarray(
+            self.anchor_sizes[:, None] + self.anchor_sizes[None, :] - 2 * overlap,
+            dtype=np.int32,
+        )
+        #: the kernel's rows (W, a_B - a_A), then a_A and ones
         self.weights = np.vstack(
-            [
-                params.W,
-                params.visible_bias - a_A,
-                a_A,
-                np.ones(n_visible, dtype),
-                anchors,
-            ]
+            [params.W, params.visible_bias - a_A, a_A, np.ones(n_visible, dtype)]
         ).astype(dtype, copy=False)
         self.weights_t = np.ascontiguousarray(self.weights.T)
         # chain-major, as the proposals are built
         self.anchor_products = anchors @ self.weights_t
-        self.anchor_sizes = anchors.sum(axis=1, dtype=np.float64)
 
-    def log_terms(self, x, beta):
-        """``(log f_beta(v), log q(v) + const)`` of the chains whose
-        products are the columns of ``x``
-        (:func:`~._kernels.ais_jump_terms`)."""
-        log_f, log_q = np.empty(x.shape[1]), np.empty(x.shape[1])
-        _kernels.ais_jump_terms(
-            x,
-            self.hidden_bias,
-            beta,
-            self.T,
-            self.anchor_sizes,
-            self.log_odds,
-            log_f,
-            log_q,
-        )
-        return log_f, log_q
-
-    def _flipped_bits(self, n, n_visible, rng, per=None):
-        """Each chain's flipped bits, every bit with probability ``flip``: the
-        gaps between them are geometric, drawn ``per`` at a time (enough,
-        but for a tiny chance, by default). ``(units, starts)``: chain
-        ``i``'s are ``units[starts[i]:starts[i + 1]]``, increasing."""
-        if per is None:
-            mean = n_visible * self.flip
-            per = int(mean + 6 * np.sqrt(mean) + 8)
-        pos = np.cumsum(rng.geometric(self.flip, size=(n, per)), axis=1) - 1
-        while (pos[:, -1] < n_visible).any():  # rare: draw further for all
-            more = np.cumsum(rng.geometric(self.flip, size=(n, per)), axis=1)
-            pos = np.hstack([pos, pos[:, -1:] + more])
-        keep = pos < n_visible
-        starts = np.zeros(n + 1, dtype=np.intp)
-        np.cumsum(keep.sum(axis=1), out=starts[1:])
-        return np.ascontiguousarray(pos[keep], dtype=np.intp), starts
-
-    def jump(self, v, x, beta, rng):
-        """One move of every chain at ``beta``, in place: ``v`` holds the
-        chains unit-major (n_visible x n_chains), ``x`` their products (rows
-        of :attr:`weights`), both updated where a move is accepted."""
-        n_visible, n = v.shape
-        pick = rng.integers(len(self.anchors), size=n).astype(np.intp)
-        units, starts = self._flipped_bits(n, n_visible, rng)
-        prop = np.empty((n, self.weights.shape[0]), dtype=x.dtype)
-        _kernels.ais_jump_proposal(
-            self.anchor_products,
-            self.weights_t,
-            self.anchors,
-            pick,
-            units,
-            starts,
-            prop,
-        )
-        x_prop = np.ascontiguousarray(prop.T)
-        f_prop, q_prop = self.log_terms(x_prop, beta)
-        f_cur, q_cur = self.log_terms(x, beta)
-        log_ratio = (f_prop - f_cur) + (q_cur - q_prop)
-        accept = np.flatnonzero(np.log(rng.random(n)) < log_ratio)
-        if len(accept):
-            moved = self.anchors[pick[accept]]
-            for k, i in enumerate(accept):
-                bits = units[starts[i] : starts[i + 1]]
-                moved[k, bits] = 1 - moved[k, bits]
-            v[:, accept] = moved.T
-            x[:, accept] = x_prop[:, accept]
+    @staticmethod
+    def schedule(betas):
+        """One flag per beta: jump after the step to it. Every
+        ``_JUMP_EVERY`` betas, and every ``_JUMP_EVERY_DENSE`` from
+        ``beta = _JUMP_DENSE`` on."""
+        flags = np.zeros(len(betas), np.uint8)
+        k = 0
+        while k < len(betas) - 1:
+            k = min(
+                k + (_JUMP_EVERY_DENSE if betas[k] >= _JUMP_DENSE else _JUMP_EVERY),
+                len(betas) - 1,
+            )
+            flags[k] = 1
+        return flags
 
 
 def _anneal(
@@ -343,10 +308,8 @@ def _anneal(
     stretches of ``_CHECK_EVERY`` betas; ``check()``, if given, is called
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
-    With a :class:`_Jumper`, every ``_JUMP_EVERY`` betas (every
-    ``_JUMP_EVERY_DENSE`` from ``beta = _JUMP_DENSE`` on) each chain also
-    tries one jump at the current ``beta``; the stretches are then that
-    long, and the kernel hands the jumps the products they need.
+    With a :class:`_Jumper`, the kernel also makes its jumps where
+    :meth:`_Jumper.schedule` says.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -361,19 +324,11 @@ def _anneal(
     W, W_t = weights
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
-    # the products of the chains' states with W's rows, which the kernel
-    # leaves for the jumps and takes back (updated where a jump moved)
-    products = None if jumper is None else np.empty((W.shape[0], n_chains), dtype)
-    start = 0
-    while start < len(betas) - 1:
-        if jumper is None:
-            stretch = _CHECK_EVERY
-        elif betas[start] >= _JUMP_DENSE:
-            stretch = _JUMP_EVERY_DENSE
-        else:
-            stretch = _JUMP_EVERY
+    jump_at = None if jumper is None else jumper.schedule(betas)
+    for start in range(0, len(betas) - 1, _CHECK_EVERY):
         if check is not None and start:
             check()
+        part = slice(start, start + _CHECK_EVERY + 1)
         _kernels.ais_anneal(
             v,
             W,
@@ -381,18 +336,14 @@ def _anneal(
             params.hidden_bias,
             a_A,
             params.visible_bias,
-            betas[start : start + stretch + 1],
+            betas[part],
             log_w,
             gaussian=params.visible == "gaussian",
             temperature=T,
             key=runner.next_key(),
-            products=products,
-            products_valid=jumper is not None and start > 0,
+            jumps=jumper,
+            jump_at=None if jumper is None else jump_at[part],
         )
-        if jumper is not None:
-            beta = betas[min(start + stretch, len(betas) - 1)]
-            jumper.jump(v, products, beta, runner.streams[-1])
-        start += stretch
     if final is not None:
         final[...] = v.T
     return log_w
