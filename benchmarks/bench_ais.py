@@ -5,7 +5,8 @@ given (else on random binary data), in float32. Prints, per repeat (another
 seed each), the forward AIS time and estimate and the fraction of the
 machine's float32 GEMM rate reached, counting the two propagations per beta
 (4 * n_chains * V * H flops) against the higher of the GEMM rates measured
-just before and just after; then the medians, and the sandwich's width and
+just before and just after, and the same run's time without the
+Metropolis-Hastings jumps; then the medians, and the sandwich's width and
 time.
 
     python benchmarks/bench_ais.py --mnist ../shared/datasets/mnist-t10k
@@ -38,7 +39,8 @@ def main(argv=None):
     ).fit(X)
     V, H = X.shape[1], args.n_components
     flops = 4.0 * args.n_chains * V * H * (args.n_betas - 1)
-    fractions, times = [], []
+    fractions, times, bare = [], [], []
+    anchors = rbm._ais_anchors
     for repeat in range(args.repeats):
         rate_before = gemm_rate(np.float32)
         t = time.perf_counter()
@@ -49,9 +51,18 @@ def main(argv=None):
         # the machine's speed drifts: judge against the faster of the two rates
         rate = max(rate_before, gemm_rate(np.float32))
         fractions.append(flops / times[-1] / rate)
+        # the same run without the Metropolis-Hastings jumps, right after
+        rbm._ais_anchors = None
+        t = time.perf_counter()
+        rbm.log_partition(
+            "ais", n_chains=args.n_chains, n_betas=args.n_betas, random_state=repeat
+        )
+        bare.append(time.perf_counter() - t)
+        rbm._ais_anchors = anchors
         print(
             f"repeat {repeat}: {times[-1]:.1f} s, log Z = {est:.2f}, GEMM rate "
-            f"{rate / 1e9:.1f} GFLOP/s, {fractions[-1]:.1%} of it"
+            f"{rate / 1e9:.1f} GFLOP/s, {fractions[-1]:.1%} of it; without the "
+            f"jumps {bare[-1]:.1f} s"
         )
     print(f"model: {V} x {H}, float32, 1 epoch PCD on {source}")
     print(
@@ -60,6 +71,10 @@ def main(argv=None):
         f"rate (median over {args.repeats} repeats, each against the higher of "
         f"the rates measured just before and just after it; target >= 60 %, "
         f"issue #13)"
+    )
+    print(
+        f"the jumps' share: median time with / without them "
+        f"{np.median(np.array(times) / np.array(bare)):.2f}"
     )
     t = time.perf_counter()
     with warnings.catch_warnings():
