@@ -805,7 +805,10 @@ class BoltzmannMachine(
             ``"width"``. A small effective sample size says that a few
             chains carry the estimate; a large one is no evidence that it is
             right, since chains that all miss the same mode agree (the
-            width is what shows that).
+            width is what shows that). For Bernoulli units fitted here,
+            ``"jump_acceptance"``: the fraction of the forward chains'
+            Metropolis-Hastings jumps accepted (near 0 on smooth models,
+            where the Gibbs steps mix on their own).
         random_state : int, RandomState instance or None, default=None
             Seed of the AIS chains; ``None`` uses the estimator's.
 

@@ -277,6 +277,11 @@ def test_log_partition_diagnostics(trained):
     assert diag["method"] == "ais" and (diag["n_chains"], diag["n_betas"]) == (64, 500)
     assert 1 <= diag["effective_sample_size"] <= 64
     assert diag["log_weight_variance"] >= 0
+    assert 0 <= diag["jump_acceptance"] <= 1  # Bernoulli units: jumps ran
+    gaussian = trained["gaussian"][0].log_partition(
+        n_betas=50, return_diagnostics=True, **kw
+    )[1]
+    assert "jump_acceptance" not in gaussian  # real-valued states: no jumps
     # a short annealing leaves a few chains carrying the estimate
     short = rbm.log_partition(n_betas=3, return_diagnostics=True, **kw)[1]
     assert short["effective_sample_size"] < diag["effective_sample_size"] / 2
@@ -516,8 +521,9 @@ def test_jumps_find_the_modes_that_annealing_misses():
     X = np.tile(bars_and_stripes(), (10, 1))
     rbm = BoltzmannMachine(256, max_iter=200, random_state=0).fit(X)
     exact = rbm.log_partition("exact")
-    with_jumps = rbm.log_partition("ais", random_state=0)
+    with_jumps, diag = rbm.log_partition("ais", random_state=0, return_diagnostics=True)
     rbm._ais_anchors = None  # as before the jumps
-    without = rbm.log_partition("ais", random_state=0)
+    without, none = rbm.log_partition("ais", random_state=0, return_diagnostics=True)
     assert abs(with_jumps - exact) < 0.5
     assert abs(without - exact) > abs(with_jumps - exact) + 3.0
+    assert diag["jump_acceptance"] > 0 and "jump_acceptance" not in none

@@ -46,18 +46,29 @@ def _base_log_partition(a_A, n_hidden, visible, T):
 
 
 def _log_weights(
-    params, T, a_A, betas, n_chains, runner, v0=None, final=None, anchors=None
+    params,
+    T,
+    a_A,
+    betas,
+    n_chains,
+    runner,
+    v0=None,
+    final=None,
+    anchors=None,
+    jumps=None,
 ):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (in blocks on the runner's threads, the same for any number of them),
     started at the base model's exact samples, or at ``v0``; ``final``
     (n_chains, n_visible), if given, receives the chains' last states.
     ``anchors``: binary states that :class:`_Jumper` proposes moves near
-    (Bernoulli units)."""
+    (Bernoulli units); ``jumps`` (an int64 array of 2), if given, receives
+    the numbers of jumps accepted and tried."""
     blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
     log_w = np.zeros(n_chains)
+    counts = np.zeros((len(blocks), 2), np.int64)  # accepted, tried: per block
     # made once and read by every block: the kernel's weights (W with the
     # visible term a_B - a_A as a last row, or the jumps' longer stack) and
     # W's transpose
@@ -73,7 +84,7 @@ def _log_weights(
         rows = blocks[k]
         start = None if v0 is None else v0[rows]
         with BlockRunner(1, seeds[k], limit_blas=False) as own:
-            log_w[rows] = _anneal(
+            log_w[rows], counts[k] = _anneal(
                 params,
                 T,
                 a_A,
@@ -91,6 +102,8 @@ def _log_weights(
     # only on its pool): the same products, hence the same result, either way
     with blas_capped():
         runner.each(anneal_block, list(range(len(blocks))), choose=False)
+    if jumps is not None:
+        jumps[:] = counts.sum(axis=0)
     return log_w
 
 
@@ -150,20 +163,27 @@ def log_partition_ais(
         bound is taken in log space instead, ``estimate - 3 s / r`` (the
         delta method), so that both bounds are always finite.
     diagnostics : dict
-        :func:`weight_diagnostics` of the chains' weights.
+        :func:`weight_diagnostics` of the chains' weights and, where the
+        chains tried jumps, ``"jump_acceptance"``: the fraction accepted.
     """
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(0.0, 1.0, n_betas)
-    log_w = _log_weights(params, T, a_A, betas, n_chains, runner, anchors=anchors)
+    jumps = np.zeros(2, np.int64)
+    log_w = _log_weights(
+        params, T, a_A, betas, n_chains, runner, anchors=anchors, jumps=jumps
+    )
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
+    diagnostics = weight_diagnostics(log_w)
+    if jumps[1]:
+        diagnostics["jump_acceptance"] = float(jumps[0] / jumps[1])
     return (
         float(estimate),
         float(estimate - down),
         float(estimate + up),
-        weight_diagnostics(log_w),
+        diagnostics,
     )
 
 
@@ -309,7 +329,8 @@ def _anneal(
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
     With a :class:`_Jumper`, the kernel also makes its jumps where
-    :meth:`_Jumper.schedule` says.
+    :meth:`_Jumper.schedule` says. Returns the log weights and the numbers
+    of jumps accepted and tried.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -325,11 +346,12 @@ def _anneal(
     log_w = np.zeros(n_chains)
     betas = np.asarray(betas, dtype=np.float64)
     jump_at = None if jumper is None else jumper.schedule(betas)
+    accepted = 0
     for start in range(0, len(betas) - 1, _CHECK_EVERY):
         if check is not None and start:
             check()
         part = slice(start, start + _CHECK_EVERY + 1)
-        _kernels.ais_anneal(
+        accepted += _kernels.ais_anneal(
             v,
             W,
             W_t,
@@ -346,4 +368,5 @@ def _anneal(
         )
     if final is not None:
         final[...] = v.T
-    return log_w
+    tried = 0 if jumper is None else n_chains * int(jump_at[1:].sum())
+    return log_w, (accepted, tried)
