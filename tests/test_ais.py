@@ -354,7 +354,7 @@ def test_jump_log_f_matches_the_free_energy(dtype, T):
     rng = np.random.default_rng(1)
     a_A = rng.normal(0, 1, params.n_visible).astype(dtype)
     S = (rng.random((30, params.n_visible)) < 0.5).astype(dtype)
-    jumper = _Jumper(params, T, a_A, S[:5], flip=0.2)
+    jumper = _Jumper(params, a_A, S[:5], flip=0.2)
     x = jumper.weights @ np.ascontiguousarray(S.T)
     for beta in (0.0, 0.3, 1.0):
         want = _reference_log_f(params, T, a_A, beta, S)
@@ -405,7 +405,7 @@ def test_jump_makes_the_textbook_decisions(dtype, T, beta, scale, V):
     flip, key = 0.15, 12345
     # states near the anchors, as the proposals are: both outcomes common
     S = np.abs(anchors[rng.integers(7, size=400)] - (rng.random((400, V)) < flip))
-    jumper = _Jumper(params, T, a_A, anchors, flip=flip)
+    jumper = _Jumper(params, a_A, anchors, flip=flip)
     v = np.ascontiguousarray(S.T)
     x = jumper.weights @ v
     n_acc = ais_jump(v, x, params.hidden_bias, jumper, beta, temperature=T, key=key)
@@ -473,7 +473,7 @@ def test_jump_leaves_the_annealed_distribution_invariant(dtype):
     S, p, idx = _exact_annealed_samples(params, a_A, beta, 40_000, 0)
     v = np.ascontiguousarray(S[idx].T)  # unit-major, as the kernel keeps them
     anchors = S[[0, 5, 63]]  # far from the modes or not: any anchors will do
-    jumper = _Jumper(params, 1.0, a_A, anchors, flip=0.1)
+    jumper = _Jumper(params, a_A, anchors, flip=0.1)
     ais_jump(v, jumper.weights @ v, params.hidden_bias, jumper, beta, key=3)
     moved = (np.ascontiguousarray(v.T) != S[idx]).any(axis=1).mean()
     assert moved > 0.05  # the test would pass trivially if nothing moved
@@ -493,7 +493,7 @@ def test_annealing_kernel_jumps_keep_the_distribution():
     beta = 0.7
     S, p, idx = _exact_annealed_samples(params, a_A, beta, 40_000, 1)
     v = np.ascontiguousarray(S[idx].T)
-    jumper = _Jumper(params, 1.0, a_A, S[[0, 5, 63]], flip=0.1)
+    jumper = _Jumper(params, a_A, S[[0, 5, 63]], flip=0.1)
     log_w = np.zeros(v.shape[1])
     accepted = ais_anneal(
         v,

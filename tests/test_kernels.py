@@ -459,7 +459,7 @@ def test_ais_anneal_without_jumps_ignores_the_jump_rows():
         rng.normal(0, 1.0, (H, V)), rng.normal(0, 1, V), rng.normal(0, 1, H)
     )
     a_A = rng.normal(0, 0.5, V)
-    jumper = _Jumper(params, 1.0, a_A, (rng.random((4, V)) < 0.5) * 1.0)
+    jumper = _Jumper(params, a_A, (rng.random((4, V)) < 0.5) * 1.0)
     v0 = (rng.random((V, n)) < 0.5) * 1.0
     betas = np.linspace(0, 1, 21)
     runs = []

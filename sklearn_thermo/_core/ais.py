@@ -74,7 +74,7 @@ def _log_weights(
     # W's transpose
     jumper = None
     if anchors is not None and params.visible == "bernoulli" and len(anchors):
-        jumper = _Jumper(params, T, a_A, anchors)
+        jumper = _Jumper(params, a_A, anchors)
         W = jumper.weights
     else:
         W = np.vstack([params.W, params.visible_bias - a_A])
@@ -251,13 +251,12 @@ class _Jumper:
     possible (popcounts of the packed bits, :attr:`anchor_words`).
     """
 
-    def __init__(self, params, T, a_A, anchors, flip=_JUMP_FLIP):
+    def __init__(self, params, a_A, anchors, flip=_JUMP_FLIP):
         if not 0 < flip < 0.5:
             raise ValueError(f"flip must be in (0, 1/2); got {flip!r}")
         dtype = params.dtype
         anchors = np.ascontiguousarray(anchors, dtype=dtype)
         n_visible = params.n_visible
-        self.T, self.flip = float(T), flip
         #: ``log r``, ``r = flip / (1 - flip)``: a proposal at Hamming
         #: distance d from its anchor has density proportional to ``r^d``
         self.log_odds = float(np.log(flip) - np.log1p(-flip))
@@ -275,7 +274,8 @@ class _Jumper:
             axis=2,
         )
         self.anchor_sizes = bits.sum(axis=1, dtype=np.int32)
-        overlap = bits.astype(np.int32) @ bits.T.astype(np.int32)
+        # counts below 2^53: exact in float64, and BLAS's speed
+        overlap = np.rint(bits.astype(np.float64) @ bits.T.astype(np.float64))
         self.anchor_dist = np.ascontiguousarray(
             self.anchor_sizes[:, None] + self.anchor_sizes[None, :] - 2 * overlap,
             dtype=np.int32,
