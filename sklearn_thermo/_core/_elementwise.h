@@ -218,8 +218,13 @@ ST_CLONES static void st_ais_up_##SUF(                                          
 ST_DEFINE_AIS_UP(float, f, st_expf, st_logf_near1, st_uniform_f)
 ST_DEFINE_AIS_UP(double, d, st_exp, st_log_near1, st_uniform_d)
 
-/* acc[i] += softplus(b (x[i] + c)) = b' max(.., 0) + log(1 + e^{-|..|}) over
- * one row of n chains, summed in double (the jumps' free energies). */
+/* softplus(a) = max(a, 0) + log(1 + e^{-|a|}), in the loops' own exp and
+ * log (1 + e^{-|a|} is in [1, 2]: the near-1 log applies). */
+#define ST_SOFTPLUS(T, EXP, LOG, a)                                             \
+    (((a) > (T)0 ? (a) : (T)0) + LOG((T)1 + EXP((a) < (T)0 ? (a) : -(a))))
+
+/* acc[i] += softplus(b (x[i] + c)) over one row of n chains, summed in
+ * double (the current states' free energies, for the jumps). */
 #define ST_DEFINE_SOFTPLUS_ACC(T, SUF, EXP, LOG)                                \
 ST_CLONES static void st_softplus_acc_##SUF(                                    \
     const T *x, T c, ptrdiff_t n, T b, double *acc)                             \
@@ -230,8 +235,7 @@ ST_CLONES static void st_softplus_acc_##SUF(                                    
         m = n - i0 < ST_AIS_CHUNK ? n - i0 : ST_AIS_CHUNK;                      \
         for (i = 0; i < m; i++) {                                               \
             T a = b * (x[i0 + i] + c);                                          \
-            T e = EXP(a < (T)0 ? a : -a);                                       \
-            u[i] = (a > (T)0 ? a : (T)0) + LOG((T)1 + e);                       \
+            u[i] = ST_SOFTPLUS(T, EXP, LOG, a);                                 \
         }                                                                       \
         for (i = 0; i < m; i++) {                                               \
             acc[i0 + i] += (double)u[i];                                        \
@@ -243,7 +247,7 @@ ST_DEFINE_SOFTPLUS_ACC(float, f, st_expf, st_logf_near1)
 ST_DEFINE_SOFTPLUS_ACC(double, d, st_exp, st_log_near1)
 
 /* sum_j softplus(b (x[j] + c[j])) over the n products of one chain, in
- * float32 chunks summed in double (a jump proposal's free energy). */
+ * chunks summed in double (a jump proposal's free energy). */
 #define ST_DEFINE_SOFTPLUS_SUM(T, SUF, EXP, LOG)                                \
 ST_CLONES static double st_softplus_sum_##SUF(                                  \
     const T *x, const T *c, ptrdiff_t n, T b)                                   \
@@ -255,8 +259,7 @@ ST_CLONES static double st_softplus_sum_##SUF(                                  
         m = n - i0 < ST_AIS_CHUNK ? n - i0 : ST_AIS_CHUNK;                      \
         for (i = 0; i < m; i++) {                                               \
             T a = b * (x[i0 + i] + c[i0 + i]);                                  \
-            T e = EXP(a < (T)0 ? a : -a);                                       \
-            u[i] = (a > (T)0 ? a : (T)0) + LOG((T)1 + e);                       \
+            u[i] = ST_SOFTPLUS(T, EXP, LOG, a);                                 \
         }                                                                       \
         for (i = 0; i < m; i++) {                                               \
             acc += (double)u[i];                                                \
