@@ -70,8 +70,8 @@ def _log_weights(
     log_w = np.zeros(n_chains)
     counts = np.zeros((len(blocks), 2), np.int64)  # accepted, tried: per block
     # made once and read by every block: the kernel's weights (W with the
-    # visible term a_B - a_A as a last row, or the jumps' longer stack) and
-    # W's transpose
+    # visible term a_B - a_A as a last row; with jumps, a_A and ones below
+    # it) and W's transpose
     jumper = None
     if anchors is not None and params.visible == "bernoulli" and len(anchors):
         jumper = _Jumper(params, a_A, anchors)
