@@ -60,7 +60,10 @@ extensions = [
     Extension(
         "sklearn_thermo._core._kernels",
         ["sklearn_thermo/_core/_kernels.pyx"],
-        depends=["sklearn_thermo/_core/_elementwise.h"],
+        depends=[
+            "sklearn_thermo/_core/_elementwise.h",
+            "sklearn_thermo/_core/_packed_gemm.h",
+        ],
         include_dirs=["sklearn_thermo/_core"],
     )
 ]

@@ -303,6 +303,54 @@ def test_compiled_activations_agree_with_ops(dtype, T):
 
 
 # ---------------------------------------------------------------------------
+# AIS's products: weights packed once (float32), else BLAS
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize(
+    "N, K, m",
+    [(1, 1, 1), (15, 3, 5), (16, 7, 6), (17, 5, 7), (33, 64, 13), (501, 784, 50)],
+)
+def test_packed_product_matches_numpy(dtype, packed, N, K, m):
+    from sklearn_thermo._core._kernels import packed_product
+
+    rng = np.random.default_rng(N + K + m)
+    b = rng.normal(0, 1, (N, K)).astype(dtype)
+    a = rng.normal(0, 1, (K, m)).astype(dtype)
+    got = packed_product(b, a, 0.37, packed=packed)
+    assert got.dtype == dtype and got.shape == (N, m)
+    want = 0.37 * b.astype(float) @ a.astype(float)
+    # a sum of K rounded terms: within K ulps of the sum of their magnitudes
+    bound = 0.37 * np.abs(b.astype(float)) @ np.abs(a.astype(float))
+    tol = K * np.finfo(dtype).eps * bound + 1e-300
+    np.testing.assert_array_less(np.abs(got - want), tol)
+
+
+def test_packed_product_of_a_chain_does_not_depend_on_the_others():
+    """Each column is summed alone, in a fixed order: the same bits whatever
+    the number of columns and the column's place among them (so AIS results
+    do not depend on how the chains are split between threads)."""
+    from sklearn_thermo._core._kernels import packed_product
+
+    rng = np.random.default_rng(0)
+    b = rng.normal(0, 1, (37, 300)).astype(np.float32)
+    a = rng.normal(0, 1, (300, 50)).astype(np.float32)
+    whole = packed_product(b, a)
+    for cols in [slice(0, 1), slice(7, 20), slice(49, 50), slice(3, 50)]:
+        part = packed_product(b, np.ascontiguousarray(a[:, cols]))
+        np.testing.assert_array_equal(part, whole[:, cols])
+
+
+def test_packed_product_refuses_bad_shapes():
+    from sklearn_thermo._core._kernels import packed_product
+
+    with pytest.raises(ValueError, match="do not agree"):
+        packed_product(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+    empty = packed_product(np.ones((3, 0), np.float32), np.ones((0, 2), np.float32))
+    np.testing.assert_array_equal(empty, np.zeros((3, 2)))
+
+
+# ---------------------------------------------------------------------------
 # AIS: the compiled annealing against numpy with the same counter-based draws
 # ---------------------------------------------------------------------------
 _M32 = np.uint64(0xFFFFFFFF)

@@ -7,6 +7,9 @@ shapes alone, and runs the blocks on OpenMP threads (``prange``, dynamic
 schedule, so that a thread the OS has paused does not hold the others up).
 A block calls single-threaded BLAS (``scipy.linalg.cython_blas``) for its
 share of the matrix product, then makes one fused pass over its elements.
+The AIS kernel's float32 products instead use weights packed once per call
+(``_packed_gemm.h``): BLAS would pack them again for every one of its
+thousands of products of the same shape.
 Random numbers are counter-based (see ``_elementwise.h``): an element's
 uniform depends on the call's key and the element's position only. So for a
 given key the result is the same for any number of threads.
@@ -63,6 +66,16 @@ cdef extern from "_elementwise.h" nogil:
                            Py_ssize_t n)
     void st_hamming_rows(const uint64_t *rows, Py_ssize_t n, Py_ssize_t n_words,
                          const uint64_t *x, int32_t *d)
+
+
+cdef extern from "_packed_gemm.h" nogil:
+    int ST_HAVE_PACKED_GEMM
+    void st_pack_panels(const float *src, Py_ssize_t sk, Py_ssize_t sj,
+                        Py_ssize_t K, Py_ssize_t N, float *out)
+    Py_ssize_t st_gemm_work_size(Py_ssize_t m, Py_ssize_t K)
+    void st_gemm_packed(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K, float alpha,
+                        const float *A, Py_ssize_t lda, const float *Bp, float *C,
+                        Py_ssize_t ldc, float *work)
 
 
 def mix64(uint64_t z):
@@ -685,6 +698,62 @@ def ais_jump_log_f(floating[:, ::1] x, floating[::1] hidden_bias, double beta,
     return out
 
 
+cdef class _Packed:
+    """The weights of one AIS product, ``out (N x m) = alpha b @ a`` with ``b``
+    (N x K, row-major) fixed and ``a`` (K x m) the chains unit-major: packed
+    once for :func:`st_gemm_packed` where the compiler has it and the
+    arrays are float32; otherwise BLAS, at every call."""
+
+    cdef object keep
+    cdef float *panels
+    cdef Py_ssize_t N, K
+
+    def __init__(self, b, bint use):
+        self.N, self.K = b.shape[0], b.shape[1]
+        self.keep = None
+        self.panels = NULL
+        cdef float[:, ::1] bf
+        cdef float[::1] out
+        if use and ST_HAVE_PACKED_GEMM and b.dtype == np.float32 and self.N and self.K:
+            bf = b
+            self.keep = np.empty(((self.N + 15) // 16) * 16 * self.K, np.float32)
+            out = self.keep
+            st_pack_panels(&bf[0, 0], 1, self.K, self.K, self.N, &out[0])
+            self.panels = &out[0]
+
+
+cdef inline void _product(_Packed packed, Py_ssize_t N, floating alpha, floating *b,
+                          floating *a, Py_ssize_t m, floating *out,
+                          floating *work) noexcept nogil:
+    """``out (N x m) = alpha b[:N] @ a``, ``a`` (K x m) and ``out`` unit-major,
+    ``b`` the row-major weights ``packed`` holds (its first N rows)."""
+    if floating is float:
+        if packed.panels != NULL:
+            st_gemm_packed(m, N, packed.K, alpha, a, m, packed.panels, out, m, work)
+            return
+    _gemm(b"N", b"N", <int>m, <int>N, <int>packed.K, alpha, a, <int>m, b,
+          <int>packed.K, 0.0, out, <int>m)
+
+
+def packed_product(floating[:, ::1] b, floating[:, ::1] a, double alpha=1.0,
+                   bint packed=True):
+    """``alpha b @ a`` as the AIS kernel computes it: ``b`` (N x K) the
+    weights, ``a`` (K x m) the chains (exposed for its tests)."""
+    cdef Py_ssize_t N = b.shape[0], K = b.shape[1], m = a.shape[1]
+    if a.shape[0] != K:
+        raise ValueError("shapes of b and a do not agree")
+    dtype = np.float32 if floating is float else np.float64
+    out = np.zeros((N, m), dtype)
+    if N == 0 or m == 0 or K == 0:
+        return out
+    cdef floating[:, ::1] o = out
+    cdef _Packed pk = _Packed(np.asarray(b), packed)
+    cdef floating[::1] work = np.empty(st_gemm_work_size(m, K), dtype)
+    with nogil:
+        _product(pk, N, <floating>alpha, &b[0, 0], &a[0, 0], m, &o[0, 0], &work[0])
+    return out
+
+
 def ais_anneal(
     floating[:, ::1] v,
     floating[:, ::1] W,
@@ -747,6 +816,10 @@ def ais_anneal(
     cdef floating[::1] row = np.empty(n, dtype)
     cdef floating[::1] relu = np.empty(n, dtype)
     cdef floating[::1] lg = np.empty(n, dtype)
+    # the weights packed once for the thousands of products below
+    cdef _Packed up = _Packed(np.asarray(W), True)
+    cdef _Packed down = _Packed(np.asarray(W_t), True)
+    cdef floating[::1] work = np.empty(st_gemm_work_size(n, max(V, H)), dtype)
     cdef double T = temperature, b0, b1
     cdef floating sigma = <floating>sqrt(T), inv_t = <floating>(1.0 / T), bm
     cdef uint64_t k_up, k_down, jump_key = st_mix64(key)
@@ -764,8 +837,7 @@ def ais_anneal(
             # x (n x H + 1, column-major) = v (n x V) W^T: the hidden units'
             # products, then the visible term (a_B - a_A) . v
             if not have:
-                _gemm(b"N", b"N", <int>n, <int>(H + 1), <int>V, 1.0, &v[0, 0],
-                      <int>n, &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+                _product(up, H + 1, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0], &work[0])
             have = False
             for i in range(n):
                 relu[i] = 0
@@ -781,8 +853,8 @@ def ais_anneal(
             for i in range(n):
                 log_w[i] += (b1 - b0) / T * (<double>relu[i] + <double>x[H, i]) + lg[i]
             # v | h at b1: pv (n x V, column-major) = b1 h W, then bias and draw
-            _gemm(b"N", b"N", <int>n, <int>V, <int>H, <floating>b1, &h[0, 0],
-                  <int>n, &W_t[0, 0], <int>H, 0.0, &pv[0, 0], <int>n)
+            _product(down, V, <floating>b1, &W_t[0, 0], &h[0, 0], n, &pv[0, 0],
+                     &work[0])
             for j in range(V):
                 bm = <floating>((1.0 - b1) * base_bias[j] + b1 * visible_bias[j])
                 for i in range(n):
@@ -795,8 +867,7 @@ def ais_anneal(
                              &v[j, 0], k_down, <uint64_t>(j * n), 1.0)
             if jt != NULL and jump_at[k]:
                 # the next step's product, with the jumps' two extra rows
-                _gemm(b"N", b"N", <int>n, <int>R, <int>V, 1.0, &v[0, 0], <int>n,
-                      &W[0, 0], <int>V, 0.0, &x[0, 0], <int>n)
+                _product(up, R, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0], &work[0])
                 accepted += _jump(&v[0, 0], &x[0, 0], V, n, H, &hidden_bias[0], jt,
                                   b1, T, st_mix64(jump_key + <uint64_t>k * _GAMMA))
                 have = True
