@@ -9,11 +9,13 @@
    sandwich ``log_partition(return_bounds=True)``, whether it contains the
    exact value, and the time.
 2. Where reverse AIS starts, on the same models: the upper end (reverse
-   estimate plus three standard errors) less the exact log Z, from the
-   package's parallel-tempering samples (started at base-rate samples), from
-   forward AIS's last states, from parallel tempering started there (as many
-   sweeps as the package's), and from training rows. An upper end below zero
-   is no upper bound.
+   estimate plus three standard errors) less the exact log Z, from parallel
+   tempering started at base-rate samples (the package's starts until
+   2026-11-30), from forward AIS's last states, from those states resampled
+   by their weights and moved by parallel tempering (as many sweeps as the
+   package's: the package's starts), and from training rows. Every reverse
+   run jumps as the package's does. An upper end below zero is no upper
+   bound.
 3. Schedules of the forward run at the same budget, on the same models: the
    error against the exact log Z of the uniform schedule (the package's),
    Salakhutdinov & Murray's (2008: 500, 4,000 and 10,000 betas on [0, 0.5],
@@ -85,15 +87,15 @@ def schedules(n_betas):
 
 
 def _anneal(rbm, betas, n_chains, seed, v0=None):
-    """(log Z estimate, upper end, last states) of AIS through ``betas``:
-    forward from the base model, or reverse from ``v0`` when given."""
+    """(log Z estimate, upper end, last states, log weights) of AIS through
+    ``betas``: forward from the base model, or reverse from ``v0`` when
+    given; both jump, as the package's runs do."""
     params = rbm._params()
     base = rbm._base_visible_bias.astype(params.dtype)
     T = float(rbm.temperature)
     final = np.empty((n_chains, params.n_visible), params.dtype)
     with BlockRunner(effective_n_threads(None), seed) as runner:
-        # forward runs jump as the package's do; reverse ones do not
-        anchors = rbm._ais_anchors if v0 is None else None
+        anchors = rbm._ais_anchors
         log_w = ais._log_weights(
             params,
             T,
@@ -108,8 +110,8 @@ def _anneal(rbm, betas, n_chains, seed, v0=None):
     log_z_A = ais._base_log_partition(base, params.n_hidden, params.visible, T)
     log_r, down, _ = ais._mean_weight(log_w)
     if v0 is None:
-        return log_z_A + log_r, None, final
-    return log_z_A - log_r, log_z_A - log_r + down, final
+        return log_z_A + log_r, None, final, log_w
+    return log_z_A - log_r, log_z_A - log_r + down, final, log_w
 
 
 def reverse_starts(rbm, X, n_betas, n_chains=100):
@@ -117,19 +119,20 @@ def reverse_starts(rbm, X, n_betas, n_chains=100):
     median free energy of each kind: {name: (upper, median F)}."""
     params = rbm._params()
     T = float(rbm.temperature)
-    _, _, finals = _anneal(rbm, np.linspace(0, 1, n_betas), n_chains, 1)
+    _, _, finals, log_w = _anneal(rbm, np.linspace(0, 1, n_betas), n_chains, 1)
     with BlockRunner(effective_n_threads(None), 2) as runner:
         v0 = base_rate_samples(params, T, runner, n_chains)
         steps = max(1, n_betas // rbm.n_temperatures)  # as log_partition does
         pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, steps)
-        pt_last = rbm._tempered_samples(
-            params, runner, np.random.RandomState(1), finals.copy(), steps
+        resampled = ais._resample(finals, log_w, np.random.RandomState(1).rand())
+        package = rbm._tempered_samples(
+            params, runner, np.random.RandomState(1), resampled, steps
         )
     rows = np.random.default_rng(0).choice(len(X), n_chains, replace=False)
     starts = {
-        "PT (package)": pt,
+        "PT from base": pt,
         "forward's last": finals,
-        "PT from those": pt_last,
+        "package": package,
         "training rows": np.asarray(X[rows], dtype=params.dtype),
     }
     down = np.linspace(1, 0, n_betas)

@@ -783,11 +783,19 @@ class BoltzmannMachine(
             (the estimate) is below ``log Z`` in expectation, by Jensen's
             inequality, and too short an annealing makes it much lower on
             sharp models. The upper end comes from reverse AIS (Grosse,
-            Ghahramani & Adams 2015): ``n_chains`` samples of the model, from
-            parallel tempering over the estimator's ``n_temperatures`` rungs
-            up to ``max_temperature`` (as many Gibbs sweeps in all as the
-            forward run), annealed back to the base model; it is above
-            ``log Z`` in expectation when those samples are the model's.
+            Ghahramani & Adams 2015): ``n_chains`` samples of the model
+            annealed back to the base model, with the same jumps; it is
+            above ``log Z`` in expectation when those samples are the
+            model's. They are approximate: the forward chains' last states,
+            resampled in proportion to their weights (as a sequential Monte
+            Carlo sampler ends), then moved by parallel tempering over the
+            estimator's ``n_temperatures`` rungs up to ``max_temperature``
+            (as many Gibbs sweeps in all as the forward run). Parallel
+            tempering started afresh misses the deep modes of large sharp
+            models that the forward chains reach, and its upper end is then
+            loose by many nats. The two ends therefore share the forward
+            run's view of the model: a mode that every forward chain misses
+            is missed by both, and the width cannot show it.
             ``lower`` is the forward estimate less three standard errors of
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
@@ -882,6 +890,11 @@ class BoltzmannMachine(
                 value = (log_z, log_z, log_z, {"method": "exact"})
             else:
                 rng = check_random_state(seed)
+                samples = (
+                    np.empty((n_chains, params.n_visible), params.dtype)
+                    if return_bounds
+                    else None
+                )
                 with self._runner(rng) as runner:
                     value = log_partition_ais(
                         params,
@@ -891,6 +904,8 @@ class BoltzmannMachine(
                         n_betas=n_betas,
                         runner=runner,
                         anchors=anchors,
+                        samples=samples,
+                        rng=rng,
                     )
                     diagnostics = {
                         "method": "ais",
@@ -900,7 +915,7 @@ class BoltzmannMachine(
                     }
                     if return_bounds:
                         value = self._ais_sandwich(
-                            value, params, base, n_chains, n_betas, runner, rng
+                            value, params, base, samples, n_betas, runner, rng, anchors
                         )
                         diagnostics.update(
                             {f"reverse_{k}": v for k, v in value[3].items()},
@@ -931,18 +946,25 @@ class BoltzmannMachine(
             result = (*result, dict(value[3]))
         return result if len(result) > 1 else result[0]
 
-    def _ais_sandwich(self, forward, params, base, n_chains, n_betas, runner, rng):
+    def _ais_sandwich(
+        self, forward, params, base, samples, n_betas, runner, rng, anchors
+    ):
         """``(estimate, lower, upper, diagnostics)``: the forward run's
-        estimate and lower end, and reverse AIS from parallel-tempering
-        samples for the upper, with the reverse run's weight diagnostics."""
-        T = self.temperature
+        estimate and lower end, and for the upper, reverse AIS from the
+        forward chains' resampled last states moved by parallel tempering,
+        with the reverse run's weight diagnostics."""
         # as many Gibbs sweeps over all rungs as the forward run makes
         n_steps = max(1, n_betas // self.n_temperatures)
         with np.errstate(over="ignore", invalid="ignore"):
-            v0 = base_rate_samples(params, T, runner, n_chains)
-            v0 = self._tempered_samples(params, runner, rng, v0, n_steps)
+            v0 = self._tempered_samples(params, runner, rng, samples, n_steps)
         upper, spread, diagnostics = log_partition_reverse_ais(
-            params, T, base, v0=v0, n_betas=n_betas, runner=runner
+            params,
+            self.temperature,
+            base,
+            v0=v0,
+            n_betas=n_betas,
+            runner=runner,
+            anchors=anchors,
         )
         return forward[0], forward[1], upper + spread, diagnostics
 

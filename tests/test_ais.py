@@ -227,6 +227,62 @@ def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
     )
     assert lower <= exact <= upper
     assert lower <= est
+    # the reverse run jumps too: chains that start in one mode leave it, and
+    # the upper end is within a nat or so (about 10 nats without the jumps)
+    assert upper - lower < 3
+
+
+def test_resampling_follows_the_weights():
+    from sklearn_thermo._core.ais import _resample
+
+    states = np.arange(5.0)[:, None]
+    # equal weights: every state once (u off the cells' edges, where
+    # rounding decides)
+    for u in (0.3, 0.5, 0.999):
+        np.testing.assert_array_equal(_resample(states, np.zeros(5), u), states)
+    # one weight dominates: only that state
+    log_w = np.array([0.0, 0.0, 800.0, 0.0, 0.0])
+    assert (_resample(states, log_w, 0.5) == 2).all()
+    # systematic: state i drawn floor or ceil of n w_i times
+    rng = np.random.default_rng(0)
+    states = np.arange(50.0)[:, None]
+    for _ in range(20):
+        log_w = rng.normal(0, 2, 50)
+        w = np.exp(log_w - log_w.max())
+        counts = np.bincount(
+            _resample(states, log_w, rng.random())[:, 0].astype(int), minlength=50
+        )
+        expected = 50 * w / w.sum()
+        assert counts.sum() == 50
+        assert (counts >= np.floor(expected) - 1e-9).all()
+        assert (counts <= np.ceil(expected) + 1e-9).all()
+
+
+def test_ais_resampled_states_estimate_the_model_marginals():
+    # resampled by weight, AIS's last states are (unweighted) model samples
+    from sklearn_thermo._core.ais import log_partition_ais
+    from sklearn_thermo._core.model import visible_free_energy
+    from sklearn_thermo._core.partition import all_states
+
+    params = _tiny_model(1, scale=1.0)
+    S = all_states(params.n_visible)
+    log_p = -visible_free_energy(params, S, 1.0)
+    p = np.exp(log_p - log_p.max())
+    exact_mean = (p / p.sum()) @ S
+    samples = np.full((2000, params.n_visible), -1.0)
+    with _runner(0) as r:
+        log_partition_ais(
+            params,
+            1.0,
+            np.zeros(params.n_visible),
+            n_chains=2000,
+            n_betas=200,
+            runner=r,
+            samples=samples,
+            rng=np.random.RandomState(0),
+        )
+    assert set(np.unique(samples)) <= {0.0, 1.0}  # every row written, binary
+    np.testing.assert_allclose(samples.mean(axis=0), exact_mean, atol=0.05)
 
 
 def test_wide_sandwich_warns_with_the_remedy():
@@ -303,6 +359,7 @@ def test_sandwich_diagnostics_describe_both_runs(trained):
     for run in ("", "reverse_"):
         assert 1 <= diag[f"{run}effective_sample_size"] <= 64
         assert diag[f"{run}log_weight_variance"] >= 0
+        assert 0 <= diag[f"{run}jump_acceptance"] <= 1  # both runs jump
 
 
 def test_ais_final_states_weighted_estimate_the_model_marginals():

@@ -139,13 +139,37 @@ def weight_diagnostics(log_w):
     }
 
 
+def _resample(states, log_w, u):
+    """Systematic resampling: ``len(states)`` rows of ``states``, row ``i``
+    as often as ``n w_i / sum(w)`` rounds to (up or down), ``u`` in [0, 1)
+    the one uniform it draws."""
+    n = len(states)
+    w = np.exp(log_w - log_w.max())
+    cdf = np.cumsum(w / w.sum())
+    picks = np.searchsorted(cdf, (u + np.arange(n)) / n, side="right")
+    return states[np.minimum(picks, n - 1)]
+
+
 def log_partition_ais(
-    params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
+    params,
+    temperature,
+    base_visible_bias,
+    *,
+    n_chains,
+    n_betas,
+    runner,
+    anchors=None,
+    samples=None,
+    rng=None,
 ):
     """AIS estimate of ``log Z`` with bounds.
 
     ``anchors`` (Bernoulli units): binary states, such as training rows, near
     which the chains also try Metropolis-Hastings jumps (:class:`_Jumper`).
+    ``samples`` (n_chains, n_visible), if given, receives approximate samples
+    of the model: the chains' last states resampled in proportion to their
+    importance weights (systematic resampling, one uniform from the
+    RandomState ``rng``), as a sequential Monte Carlo sampler ends.
 
     The chains are independent, so they are annealed in blocks of at least
     ``_CHAINS_PER_BLOCK`` rows (fixed by their number alone), each block on one
@@ -170,9 +194,20 @@ def log_partition_ais(
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(0.0, 1.0, n_betas)
     jumps = np.zeros(2, np.int64)
+    final = None if samples is None else np.empty_like(samples)
     log_w = _log_weights(
-        params, T, a_A, betas, n_chains, runner, anchors=anchors, jumps=jumps
+        params,
+        T,
+        a_A,
+        betas,
+        n_chains,
+        runner,
+        final=final,
+        anchors=anchors,
+        jumps=jumps,
     )
+    if samples is not None:
+        samples[:] = _resample(final, log_w, rng.random_sample())
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
@@ -188,7 +223,7 @@ def log_partition_ais(
 
 
 def log_partition_reverse_ais(
-    params, temperature, base_visible_bias, *, v0, n_betas, runner
+    params, temperature, base_visible_bias, *, v0, n_betas, runner, anchors=None
 ):
     """Reverse AIS: a stochastic upper bound on ``log Z``.
 
@@ -200,6 +235,9 @@ def log_partition_reverse_ais(
     Ghahramani & Adams 2015). Samples that have not reached equilibrium (a
     mode the sampler missed) weaken that guarantee: the gap to the forward
     estimate then measures both the annealing's and the sampler's shortfall.
+    ``anchors``: as for :func:`log_partition_ais`; the jumps leave every
+    annealed distribution invariant in this direction too, and let chains
+    that start in one mode of a sharp model leave it as beta falls.
 
     Returns
     -------
@@ -212,11 +250,17 @@ def log_partition_reverse_ais(
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
     betas = np.linspace(1.0, 0.0, n_betas)
-    log_w = _log_weights(params, T, a_A, betas, len(v0), runner, v0=v0)
+    jumps = np.zeros(2, np.int64)
+    log_w = _log_weights(
+        params, T, a_A, betas, len(v0), runner, v0=v0, anchors=anchors, jumps=jumps
+    )
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, _ = _mean_weight(log_w)
+    diagnostics = weight_diagnostics(log_w)
+    if jumps[1]:
+        diagnostics["jump_acceptance"] = float(jumps[0] / jumps[1])
     # log Z = log Z_A - log r: the low side of r is the high side of log Z
-    return float(log_z_A - log_r), down, weight_diagnostics(log_w)
+    return float(log_z_A - log_r), down, diagnostics
 
 
 _CHECK_EVERY = 256  # betas between two looks at whether the caller gave up
