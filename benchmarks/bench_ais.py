@@ -87,8 +87,8 @@ def main(argv=None):
             random_state=0,
         )
     print(
-        f"sandwich (forward AIS again, parallel-tempering samples, "
-        f"reverse AIS): [{lo:.2f}, {hi:.2f}], width {hi - lo:.2f} nats, "
+        f"sandwich (forward AIS again, its resampled states moved by parallel "
+        f"tempering, reverse AIS): [{lo:.2f}, {hi:.2f}], width {hi - lo:.2f} nats, "
         f"{time.perf_counter() - t:.1f} s more"
     )
     print(

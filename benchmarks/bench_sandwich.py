@@ -26,6 +26,13 @@
    width and time, the weights' effective sample sizes, the test
    log-likelihood interval it gives, and the reverse starts of (2) with the
    median free energy of each set of starting states.
+5. With ``--mnist --mixing`` (about 6 minutes more): where the MNIST model's
+   samplers go. Long Gibbs runs from the forward chains' last states and
+   from parallel tempering started at base-rate samples (the package's
+   ladder), and parallel tempering over a denser ladder (40 rungs, T from 1
+   to 3) started at base-rate samples and restarted from its own samples:
+   the median free energy, and the fraction of chains below the midpoint of
+   the two start sets' medians.
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
@@ -41,7 +48,8 @@ from bench_energy import load_mnist
 
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._core import ais
-from sklearn_thermo._core.gibbs import base_rate_samples
+from sklearn_thermo._core.gibbs import base_rate_samples, sample_chains
+from sklearn_thermo._core.tempering import sample_tempered
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
 
@@ -252,6 +260,45 @@ def mnist(folder, n_betas):
     print("  reverse AIS by start: upper end (median free energy of the starts)")
     for name, (upper, f) in reverse_starts(rbm, train, n_betas).items():
         print(f"    {name:16s} {upper:8.2f}  (F {f:8.1f})", flush=True)
+    return rbm
+
+
+def mixing(rbm, n_betas, n_chains=100):
+    """Do the samplers leave the states they start in? (section 5)"""
+    params = rbm._params()
+    finals = _anneal(rbm, np.linspace(0, 1, n_betas), n_chains, 1)[2]
+    with BlockRunner(effective_n_threads(None), 5) as runner:
+        v0 = base_rate_samples(params, 1.0, runner, n_chains)
+        pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, 1000)
+        F0, F1 = np.median(rbm.free_energy(finals)), np.median(rbm.free_energy(pt))
+        mid = (F0 + F1) / 2
+
+        def report(label, v):
+            F = rbm.free_energy(v)
+            print(
+                f"    {label:44s} median F {np.median(F):8.1f}, below {mid:.0f}: "
+                f"{np.mean(F < mid):4.2f}",
+                flush=True,
+            )
+
+        print(
+            f"\n  where the samplers go (F: free energy; forward's last {F0:.1f}, "
+            f"parallel tempering from base {F1:.1f})"
+        )
+        a, b, done = finals, pt, 0
+        for n in (1000, 4000):
+            a = sample_chains(params, 1.0, runner, a, n)
+            b = sample_chains(params, 1.0, runner, b, n)
+            done += n
+            report(f"{done} Gibbs sweeps from forward's last", a)
+            report(f"{done} Gibbs sweeps from PT from base", b)
+        ladder = 1 / np.geomspace(1, 3, 40)
+        v = v0
+        for k in range(3):
+            v = sample_tempered(
+                params, 1.0, runner, ladder, v, 1000, np.random.default_rng(k)
+            )
+            report(f"PT, 40 rungs T 1..3, from base: {1000 * (k + 1)} sweeps", v)
 
 
 def parse(argv=None):
@@ -260,6 +307,7 @@ def parse(argv=None):
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--betas", type=int, default=10000)
     ap.add_argument("--skip-sharp", action="store_true")
+    ap.add_argument("--mixing", action="store_true", help="section 5 (with --mnist)")
     ap.add_argument(
         "--no-jumps",
         action="store_true",
@@ -274,7 +322,9 @@ def main(args):
         compare_reverse_starts(fitted, args.betas)
         compare_schedules(fitted, args.betas)
     if args.mnist:
-        mnist(args.mnist, args.betas)
+        rbm = mnist(args.mnist, args.betas)
+        if args.mixing:
+            mixing(rbm, args.betas)
 
 
 if __name__ == "__main__":
@@ -282,6 +332,7 @@ if __name__ == "__main__":
     # the MNIST case alone at another budget gets a section of its own
     section = (
         f"bench_sandwich, MNIST at {args.betas:,} betas"
+        + (", samplers' mixing" if args.mixing else "")
         if args.skip_sharp
         else "bench_sandwich, without the jumps"
         if args.no_jumps
