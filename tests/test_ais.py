@@ -258,17 +258,23 @@ def test_resampling_follows_the_weights():
         assert (counts <= np.ceil(expected) + 1e-9).all()
 
 
-def test_ais_resampled_states_estimate_the_model_marginals():
-    # resampled by weight, AIS's last states are (unweighted) model samples
-    from sklearn_thermo._core.ais import log_partition_ais
+def _exact_visible_mean(params):
+    """``E[v]`` of a tiny model, by enumerating its visible states."""
     from sklearn_thermo._core.model import visible_free_energy
     from sklearn_thermo._core.partition import all_states
 
-    params = _tiny_model(1, scale=1.0)
     S = all_states(params.n_visible)
     log_p = -visible_free_energy(params, S, 1.0)
     p = np.exp(log_p - log_p.max())
-    exact_mean = (p / p.sum()) @ S
+    return (p / p.sum()) @ S
+
+
+def test_ais_resampled_states_estimate_the_model_marginals():
+    # resampled by weight, AIS's last states are (unweighted) model samples
+    from sklearn_thermo._core.ais import log_partition_ais
+
+    params = _tiny_model(1, scale=1.0)
+    exact_mean = _exact_visible_mean(params)
     samples = np.full((2000, params.n_visible), -1.0)
     with _runner(0) as r:
         log_partition_ais(
@@ -366,14 +372,9 @@ def test_ais_final_states_weighted_estimate_the_model_marginals():
     # AIS's last states, weighted by their importance weights, are a sample
     # of the model: their weighted mean estimates E[v]
     from sklearn_thermo._core.ais import _log_weights
-    from sklearn_thermo._core.model import visible_free_energy
-    from sklearn_thermo._core.partition import all_states
 
     params = _tiny_model(1, scale=1.0)
-    S = all_states(params.n_visible)
-    log_p = -visible_free_energy(params, S, 1.0)
-    p = np.exp(log_p - log_p.max())
-    exact_mean = (p / p.sum()) @ S
+    exact_mean = _exact_visible_mean(params)
     base = np.zeros(params.n_visible)
     final = np.full((2000, params.n_visible), -1.0)
     with _runner(0) as r:
