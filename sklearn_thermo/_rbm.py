@@ -791,11 +791,12 @@ class BoltzmannMachine(
             Carlo sampler ends), then moved by parallel tempering over the
             estimator's ``n_temperatures`` rungs up to ``max_temperature``
             (as many Gibbs sweeps in all as the forward run). Parallel
-            tempering started afresh misses the deep modes of large sharp
-            models that the forward chains reach, and its upper end is then
-            loose by many nats. The two ends therefore share the forward
-            run's view of the model: a mode that every forward chain misses
-            is missed by both, and the width cannot show it.
+            tempering started afresh can stay in metastable states far from
+            the deep modes of large sharp models that the forward chains
+            reach, and its upper end is then loose by many nats. The price
+            of these starts: the two ends share the forward run's view of
+            the model, so a mode that every forward chain misses is missed
+            by both, and the width cannot show it.
             ``lower`` is the forward estimate less three standard errors of
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
@@ -816,7 +817,9 @@ class BoltzmannMachine(
             width is what shows that). For Bernoulli units fitted here,
             ``"jump_acceptance"``: the fraction of the forward chains'
             Metropolis-Hastings jumps accepted (near 0 on smooth models,
-            where the Gibbs steps mix on their own).
+            where the Gibbs steps mix on their own), and with
+            ``return_bounds`` ``"reverse_jump_acceptance"``, the reverse
+            chains'.
         random_state : int, RandomState instance or None, default=None
             Seed of the AIS chains; ``None`` uses the estimator's.
 

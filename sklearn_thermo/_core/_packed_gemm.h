@@ -1,7 +1,7 @@
 /* A float32 matrix product for the AIS kernel, with one operand packed once:
  * the weights, reused for thousands of products of the same shape. BLAS packs
  * both operands at every call; at the AIS shapes (tens of chains, hundreds
- * of units) packing the weights costs about a tenth of the product.
+ * of units) packing the weights is a noticeable share of the product.
  *
  * C (m x N, column-major, ldc) = alpha A B, with A (m x K, column-major, lda:
  * the chains unit-major, as the AIS kernel holds them) and B (K x N) packed
@@ -80,6 +80,8 @@ static inline __attribute__((always_inline)) void st_gemm_tile(
             c[jj * ldc + r] = tile[r][jj];
 }
 #else
+/* Without vector extensions: correct but slow, so the AIS kernel calls BLAS
+ * instead (ST_HAVE_PACKED_GEMM 0); kept so that the kernel still compiles. */
 #define ST_HAVE_PACKED_GEMM 0
 static void st_gemm_tile(const int mr, ptrdiff_t K, const float *a, const float *b,
                          float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
