@@ -33,9 +33,12 @@
    to 3) started at base-rate samples and restarted from its own samples:
    the median free energy, and the fraction of chains below the midpoint of
    the two start sets' medians.
+6. With ``--mnist --seeds 0 1 2``: the MNIST sandwich alone (no other
+   section), for each model seed and AIS seed (about a minute each).
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
+    python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 1 2
 """
 
 import argparse
@@ -263,6 +266,31 @@ def mnist(folder, n_betas):
     return rbm
 
 
+def mnist_seeds(folder, n_betas, seeds):
+    """Section 6: the MNIST sandwich for other models and AIS seeds."""
+    train = load_mnist(folder)[0]
+    print(
+        f"\nbinarised MNIST t10k, 784 x 500, PCD, 10 epochs on 8,000 rows; "
+        f"sandwich at {n_betas} betas for each model seed and AIS seed\n"
+    )
+    print("  model seed  AIS seed   forward  sandwich              width   time")
+    widths = []
+    for model_seed in seeds:
+        rbm = BoltzmannMachine(500, max_iter=10, random_state=model_seed).fit(train)
+        for ais_seed in seeds:
+            est, lo, hi, _, t = sandwich(rbm, n_betas=n_betas, random_state=ais_seed)
+            widths.append(hi - lo)
+            print(
+                f"  {model_seed:10d}  {ais_seed:8d}  {est:8.2f}  [{lo:7.2f}, "
+                f"{hi:7.2f}]  {hi - lo:6.2f}  {t:4.0f}s",
+                flush=True,
+            )
+    print(
+        f"  width: median {np.median(widths):.2f}, largest {max(widths):.2f} nats "
+        f"(target <= 2); within 2 nats on {sum(w <= 2 for w in widths)}/{len(widths)}"
+    )
+
+
 def mixing(rbm, n_betas, n_chains=100):
     """Do the samplers leave the states they start in? (section 5)"""
     params = rbm._params()
@@ -309,6 +337,9 @@ def parse(argv=None):
     ap.add_argument("--skip-sharp", action="store_true")
     ap.add_argument("--mixing", action="store_true", help="section 5 (with --mnist)")
     ap.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="section 6 (with --mnist)"
+    )
+    ap.add_argument(
         "--no-jumps",
         action="store_true",
         help="the sharp models' AIS without its jumps (for comparison)",
@@ -317,6 +348,9 @@ def parse(argv=None):
 
 
 def main(args):
+    if args.mnist and args.seeds:
+        mnist_seeds(args.mnist, args.betas, args.seeds)
+        return
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
         compare_reverse_starts(fitted, args.betas)
@@ -331,7 +365,9 @@ if __name__ == "__main__":
     args = parse()
     # the MNIST case alone at another budget gets a section of its own
     section = (
-        f"bench_sandwich, MNIST at {args.betas:,} betas"
+        f"bench_sandwich, MNIST seeds {' '.join(map(str, args.seeds))}"
+        if args.seeds
+        else f"bench_sandwich, MNIST at {args.betas:,} betas"
         + (", samplers' mixing" if args.mixing else "")
         if args.skip_sharp
         else "bench_sandwich, without the jumps"
