@@ -291,17 +291,27 @@ def test_interrupt_stops_ais_workers_promptly():
 
         return original(*args, check=counted, **kwargs)
 
-    timer = None
+    done = threading.Event()
+
+    def interrupt():
+        # Ctrl-C, and again every 2 s while the call runs: Python drops an
+        # interrupt that lands in a finaliser ("Exception ignored"), as a
+        # user would press the keys again
+        if not done.wait(0.5):
+            _thread.interrupt_main()
+            while not done.wait(2.0):
+                _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt, daemon=True)
     try:
         core_ais._anneal = counting
-        timer = threading.Timer(0.5, _thread.interrupt_main)
-        timer.start()
+        interrupter.start()
         with pytest.raises(KeyboardInterrupt):
             est.log_partition("ais", n_chains=64, n_betas=n_betas)
     finally:
+        done.set()
         core_ais._anneal = original
-        if timer is not None:
-            timer.cancel()
+        interrupter.join()
     # both blocks have returned (the runner waited for them) well before the end
     assert sum(betas_run) < n_betas // 4
     # and nothing half-computed was cached
