@@ -277,6 +277,7 @@ def test_interrupt_stops_ais_workers_promptly():
     # the interrupt arrives while log_partition waits for its worker threads:
     # they must stop within a few checks, not anneal to the end
     import _thread
+    import signal
     import threading
 
     est = _fit(BoltzmannMachine(n_components=24, max_iter=1, random_state=0, n_jobs=2))
@@ -291,27 +292,22 @@ def test_interrupt_stops_ais_workers_promptly():
 
         return original(*args, check=counted, **kwargs)
 
-    done = threading.Event()
-
-    def interrupt():
-        # Ctrl-C, and again every 2 s while the call runs: Python drops an
-        # interrupt that lands in a finaliser ("Exception ignored"), as a
-        # user would press the keys again
-        if not done.wait(0.5):
-            _thread.interrupt_main()
-            while not done.wait(2.0):
-                _thread.interrupt_main()
-
-    interrupter = threading.Thread(target=interrupt, daemon=True)
+    timer = None
+    # Ctrl-C as Python handles it by default: interrupt_main does nothing
+    # while SIGINT is ignored or left to the OS, which a library loaded by an
+    # earlier test in the same process may have arranged
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         core_ais._anneal = counting
-        interrupter.start()
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
         with pytest.raises(KeyboardInterrupt):
             est.log_partition("ais", n_chains=64, n_betas=n_betas)
     finally:
-        done.set()
         core_ais._anneal = original
-        interrupter.join()
+        if timer is not None:
+            timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     # both blocks have returned (the runner waited for them) well before the end
     assert sum(betas_run) < n_betas // 4
     # and nothing half-computed was cached
