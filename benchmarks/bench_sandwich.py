@@ -366,6 +366,7 @@ if __name__ == "__main__":
     # the MNIST case alone at another budget gets a section of its own
     section = (
         f"bench_sandwich, MNIST seeds {' '.join(map(str, args.seeds))}"
+        + (f" at {args.betas:,} betas" if args.betas != 10000 else "")
         if args.seeds
         else f"bench_sandwich, MNIST at {args.betas:,} betas"
         + (", samplers' mixing" if args.mixing else "")
