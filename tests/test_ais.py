@@ -228,7 +228,7 @@ def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
     assert lower <= exact <= upper
     assert lower <= est
     # the reverse run jumps too: chains that start in one mode leave it, and
-    # the upper end is within a nat or so (about 10 nats without the jumps)
+    # the upper end is close (many nats above without the reverse jumps)
     assert upper - lower < 3
 
 
