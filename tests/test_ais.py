@@ -114,6 +114,7 @@ def test_log_partition_cache_follows_the_model():
         ({"method": "ais", "n_betas": 1}, "n_betas"),
         ({"method": "ais", "n_chains": 0}, "n_chains"),
         ({"method": "annealing"}, "method"),
+        ({"method": "ais", "schedule": "geometric"}, "schedule"),
     ],
 )
 def test_bad_log_partition_arguments(kwargs, match):
@@ -232,6 +233,99 @@ def test_ais_sandwich_contains_log_z_of_sharp_models(seed, method):
     assert upper - lower < 3
 
 
+def _schedule(params, n_betas, seed, n_chains=64):
+    from sklearn_thermo._core.ais import adaptive_schedule
+
+    with _runner(seed) as r:
+        return adaptive_schedule(
+            params,
+            1.0,
+            np.zeros(params.n_visible),
+            n_chains=n_chains,
+            n_betas=n_betas,
+            runner=r,
+        )
+
+
+def test_adaptive_schedule_is_even_where_no_chain_falls_behind():
+    from sklearn_thermo._core.model import RBMParams
+
+    # no weights, and the base model's own visible biases: every chain gets
+    # the same weight at every beta, the pilot's ESS never falls
+    H, V = 3, 5
+    params = RBMParams(np.zeros((H, V)), np.zeros(V), np.ones(H))
+    betas, ess = _schedule(params, 2000, 0)
+    assert np.allclose(ess, 64)
+    assert np.allclose(betas, np.linspace(0, 1, 2000))
+
+
+def test_adaptive_schedule_gathers_betas_where_the_pilot_loses_chains():
+    from sklearn_thermo._core.ais import _PILOT_LEAD, adaptive_schedule
+
+    # bars and stripes: as beta grows the annealed distributions split into
+    # 30 sharp modes that the chains cannot cross
+    X = np.tile(bars_and_stripes(), (10, 1))
+    rbm = BoltzmannMachine(64, max_iter=150, random_state=0).fit(X)
+    with _runner(0) as r:
+        betas, ess = adaptive_schedule(
+            rbm._params(),
+            1.0,
+            rbm._base_visible_bias,
+            n_chains=64,
+            n_betas=5000,
+            runner=r,
+        )
+    assert betas.shape == (5000,) and betas[0] == 0 and betas[-1] == 1
+    assert np.all(np.diff(betas) > 0)
+    assert ess[-1] < ess[0] / 2  # the pilot lost chains
+    # where its ESS fell the most (a stretch of 1/50 of beta), and just
+    # before, the schedule is denser than even spacing; its middle half of
+    # the betas covers well under half of the range
+    k = int(np.argmax(-np.diff(np.log(ess))))
+    lo, hi = max(0.0, (k + 1) / 50 - _PILOT_LEAD), (k + 1) / 50
+    assert np.mean((betas >= lo) & (betas <= hi)) > 2 * (hi - lo)
+    q1, q3 = np.quantile(betas, [0.25, 0.75])
+    assert q3 - q1 < 0.3
+    # and the runs that use it keep more of their chains than even spacing
+    ess = {
+        schedule: np.mean(
+            [
+                rbm.log_partition(
+                    "ais",
+                    n_betas=2000,
+                    schedule=schedule,
+                    random_state=seed,
+                    return_diagnostics=True,
+                )[1]["effective_sample_size"]
+                for seed in range(3)
+            ]
+        )
+        for schedule in ("uniform", "adaptive")
+    }
+    assert ess["adaptive"] > 1.2 * ess["uniform"]
+
+
+def test_recorded_log_weights_end_at_the_final_ones():
+    from sklearn_thermo._core.ais import _log_weights
+
+    params = _tiny_model(0)
+    betas = np.linspace(0, 1, 300)
+    record = np.empty((3, 40))
+    with _runner(0) as r:
+        log_w = _log_weights(
+            params,
+            1.0,
+            np.zeros(6),
+            betas,
+            40,
+            r,
+            record_at=[7, 150, 299],
+            record=record,
+        )
+    assert np.array_equal(record[-1], log_w)
+    assert np.all(np.isfinite(record)) and not np.array_equal(record[0], record[1])
+
+
 def test_resampling_follows_the_weights():
     from sklearn_thermo._core.ais import _resample
 
@@ -337,6 +431,13 @@ def test_log_partition_diagnostics(trained):
     est, diag = rbm.log_partition(n_betas=500, return_diagnostics=True, **kw)
     assert est == rbm.log_partition(n_betas=500, **kw)
     assert diag["method"] == "ais" and (diag["n_chains"], diag["n_betas"]) == (64, 500)
+    assert diag["schedule"] == "adaptive"
+    assert 1 <= diag["pilot_effective_sample_size"] <= 64
+    assert 0 <= diag["dense_betas"][0] < diag["dense_betas"][1] <= 1
+    uniform = rbm.log_partition(
+        n_betas=500, schedule="uniform", return_diagnostics=True, **kw
+    )[1]
+    assert uniform["schedule"] == "uniform" and "dense_betas" not in uniform
     assert 1 <= diag["effective_sample_size"] <= 64
     assert diag["log_weight_variance"] >= 0
     assert 0 <= diag["jump_acceptance"] <= 1  # Bernoulli units: jumps ran

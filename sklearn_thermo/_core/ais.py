@@ -56,6 +56,8 @@ def _log_weights(
     final=None,
     anchors=None,
     jumps=None,
+    record_at=None,
+    record=None,
 ):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (in blocks on the runner's threads, the same for any number of them),
@@ -63,7 +65,9 @@ def _log_weights(
     (n_chains, n_visible), if given, receives the chains' last states.
     ``anchors``: binary states that :class:`_Jumper` proposes moves near
     (Bernoulli units); ``jumps`` (an int64 array of 2), if given, receives
-    the numbers of jumps accepted and tried."""
+    the numbers of jumps accepted and tried. ``record`` (len(record_at),
+    n_chains), if given, receives the log weights as they stand at the
+    indices ``record_at`` (increasing) of ``betas``."""
     blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
     # one seed per block from the runner's streams: block k always gets the same
     seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
@@ -96,6 +100,8 @@ def _log_weights(
                 v0=start,
                 final=None if final is None else final[rows],
                 jumper=jumper,
+                record_at=record_at,
+                record=None if record is None else record[:, rows],
             )
 
     # BLAS at one thread also when the blocks run inline (``each`` caps it
@@ -105,6 +111,101 @@ def _log_weights(
     if jumps is not None:
         jumps[:] = counts.sum(axis=0)
     return log_w
+
+
+def _betas(betas, n_betas):
+    """The schedule ``betas`` as float64, or ``n_betas`` evenly spaced."""
+    if betas is None:
+        return np.linspace(0.0, 1.0, n_betas)
+    return np.asarray(betas, dtype=np.float64)
+
+
+#: the pilot of :func:`adaptive_schedule`: one beta in this many of the
+#: schedule's, evenly spaced, watched over this many equal stretches of beta
+_PILOT_FRACTION = 10
+_PILOT_STRETCHES = 50
+#: ... and at least this many betas: a shorter pilot loses its chains at
+#: once, and its losses say little about where
+_PILOT_MIN = 500
+#: a loss of effective sample size draws betas to the stretches up to this
+#: far (in beta) before it, where the chains settle into the modes they keep
+_PILOT_LEAD = 0.1
+#: the share of the betas placed by the pilot's losses; the rest evenly
+_DENSE_SHARE = 0.7
+
+
+def adaptive_schedule(
+    params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
+):
+    """A schedule of ``n_betas`` increasing betas from 0 to 1, dense where
+    the chains fall out of equilibrium, from a short pilot run.
+
+    On a sharp model the Gibbs chains follow the annealed distributions
+    until, over a narrow range of beta, the distribution splits into modes
+    that they can no longer cross: the chains that settle in the wrong ones
+    there get small weights, and the estimate rests on a few chains. Evenly
+    spaced betas give that range only its share. The pilot, forward AIS with
+    one beta in ``_PILOT_FRACTION`` of the schedule, evenly spaced, records
+    the effective sample size (ESS) of its weights at the ends of
+    ``_PILOT_STRETCHES`` equal stretches of beta. Each stretch gets
+
+    .. math::
+
+        \\rho_k \\propto \\frac{1 - s}{K}
+        + s \\frac{\\ell_k}{\\sum_j \\ell_j}, \\qquad
+        \\ell_k = \\sum_{j \\ge k,\\ \\beta_{j} - \\beta_{k} \\le \\delta}
+        \\max(0, \\log \\mathrm{ESS}_{j-1} - \\log \\mathrm{ESS}_j),
+
+    of the betas (evenly spaced within it; ``s = _DENSE_SHARE``, ``K`` the
+    stretches, ``delta = _PILOT_LEAD``): the losses of log ESS, each also
+    credited to the stretches just before it, where the chains choose their
+    modes (the pilot, annealing faster, loses them later than a longer run
+    would). Where the ESS never falls, the schedule is even.
+
+    The pilot draws from the runner's streams, so the schedule depends on
+    the seed only (not on the number of threads); and it is fixed before the
+    run that uses it, which stays unbiased (a schedule is any sequence of
+    distributions; Neal 2001).
+
+    Returns
+    -------
+    betas : ndarray of shape (n_betas,)
+    pilot_ess : ndarray of shape (_PILOT_STRETCHES + 1,)
+        The pilot's ESS at the stretches' starts and at ``beta = 1``.
+    """
+    K = _PILOT_STRETCHES
+    # a whole number of betas per stretch
+    per_stretch = -(-max(_PILOT_MIN, n_betas // _PILOT_FRACTION) // K)
+    pilot = np.linspace(0.0, 1.0, K * per_stretch + 1)
+    ends = np.arange(0, len(pilot), per_stretch)
+    record = np.empty((K, n_chains))
+    _log_weights(
+        params,
+        float(temperature),
+        base_visible_bias.astype(params.dtype, copy=False),
+        pilot,
+        n_chains,
+        runner,
+        anchors=anchors,
+        record_at=list(ends[1:]),
+        record=record,
+    )
+    ess = np.array(
+        [float(n_chains)]
+        + [weight_diagnostics(w)["effective_sample_size"] for w in record]
+    )
+    edges = pilot[ends]
+    loss = np.maximum(0.0, -np.diff(np.log(ess)))
+    ahead = edges[1:, None] - edges[None, 1:] <= _PILOT_LEAD + 1e-12  # [j, k]
+    lead = (np.triu(ahead.T) * loss).sum(axis=1)  # losses at j >= k, within reach
+    density = np.full(K, (1.0 - _DENSE_SHARE) / K)
+    if lead.sum() > 0:
+        density += _DENSE_SHARE * lead / lead.sum()
+    cumulative = np.concatenate([[0.0], np.cumsum(density)])
+    cumulative /= cumulative[-1]
+    betas = np.interp(np.linspace(0.0, 1.0, n_betas), cumulative, edges)
+    betas[0], betas[-1] = 0.0, 1.0
+    return betas, ess
 
 
 def _mean_weight(log_w):
@@ -161,8 +262,12 @@ def log_partition_ais(
     anchors=None,
     samples=None,
     rng=None,
+    betas=None,
 ):
     """AIS estimate of ``log Z`` with bounds.
+
+    ``betas``: the schedule, increasing from 0 to 1 (such as
+    :func:`adaptive_schedule`'s); by default ``n_betas`` evenly spaced.
 
     ``anchors`` (Bernoulli units): binary states, such as training rows, near
     which the chains also try Metropolis-Hastings jumps (:class:`_Jumper`).
@@ -192,7 +297,7 @@ def log_partition_ais(
     """
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
-    betas = np.linspace(0.0, 1.0, n_betas)
+    betas = _betas(betas, n_betas)
     jumps = np.zeros(2, np.int64)
     final = None if samples is None else np.empty_like(samples)
     log_w = _log_weights(
@@ -223,7 +328,15 @@ def log_partition_ais(
 
 
 def log_partition_reverse_ais(
-    params, temperature, base_visible_bias, *, v0, n_betas, runner, anchors=None
+    params,
+    temperature,
+    base_visible_bias,
+    *,
+    v0,
+    n_betas,
+    runner,
+    anchors=None,
+    betas=None,
 ):
     """Reverse AIS: a stochastic upper bound on ``log Z``.
 
@@ -238,6 +351,8 @@ def log_partition_reverse_ais(
     ``anchors``: as for :func:`log_partition_ais`; the jumps leave every
     annealed distribution invariant in this direction too, and let chains
     that start in one mode of a sharp model leave it as beta falls.
+    ``betas``: the forward schedule (increasing), run here backwards; by
+    default ``n_betas`` evenly spaced.
 
     Returns
     -------
@@ -249,7 +364,7 @@ def log_partition_reverse_ais(
     """
     T = float(temperature)
     a_A = base_visible_bias.astype(params.dtype, copy=False)
-    betas = np.linspace(1.0, 0.0, n_betas)
+    betas = np.ascontiguousarray(_betas(betas, n_betas)[::-1])
     jumps = np.zeros(2, np.int64)
     log_w = _log_weights(
         params, T, a_A, betas, len(v0), runner, v0=v0, anchors=anchors, jumps=jumps
@@ -361,6 +476,8 @@ def _anneal(
     v0=None,
     final=None,
     jumper=None,
+    record_at=None,
+    record=None,
 ):
     """Log importance weights of ``n_chains`` chains annealed through ``betas``
     (increasing or decreasing), started at ``v0`` or at exact samples of the
@@ -373,8 +490,10 @@ def _anneal(
     between them and raises to abandon the work (an interrupted caller).
     ``final``, if given, receives the chains' last states (row-major).
     With a :class:`_Jumper`, the kernel also makes its jumps where
-    :meth:`_Jumper.schedule` says. Returns the log weights and the numbers
-    of jumps accepted and tried.
+    :meth:`_Jumper.schedule` says. ``record`` (len(record_at), n_chains), if
+    given, receives the log weights at the indices ``record_at`` of
+    ``betas``. Returns the log weights and the numbers of jumps accepted and
+    tried.
     """
     if params.n_labels:
         raise ValueError("AIS anneals RBMs without label units")
@@ -391,10 +510,17 @@ def _anneal(
     betas = np.asarray(betas, dtype=np.float64)
     jump_at = None if jumper is None else jumper.schedule(betas)
     accepted = 0
-    for start in range(0, len(betas) - 1, _CHECK_EVERY):
+    # the kernel runs from one stop to the next: every _CHECK_EVERY betas,
+    # and at the indices to record
+    stops = set(range(_CHECK_EVERY, len(betas) - 1, _CHECK_EVERY))
+    stops.update(() if record_at is None else record_at)
+    stops = sorted(stops | {len(betas) - 1})
+    where = {} if record_at is None else {k: j for j, k in enumerate(record_at)}
+    start = 0
+    for stop in stops:
         if check is not None and start:
             check()
-        part = slice(start, start + _CHECK_EVERY + 1)
+        part = slice(start, stop + 1)
         accepted += _kernels.ais_anneal(
             v,
             W,
@@ -410,6 +536,9 @@ def _anneal(
             jumps=jumper,
             jump_at=None if jumper is None else jump_at[part],
         )
+        if stop in where:
+            record[where[stop]] = log_w
+        start = stop
     if final is not None:
         final[...] = v.T
     tried = 0 if jumper is None else n_chains * int(jump_at[1:].sum())
