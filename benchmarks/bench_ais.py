@@ -4,7 +4,8 @@ The model is trained for one epoch on binarised MNIST t10k when its folder is
 given (else on random binary data), in float32. Prints, per repeat (another
 seed each), the forward AIS time and estimate and the fraction of the
 machine's float32 GEMM rate reached, counting the two propagations per beta
-(4 * n_chains * V * H flops) against the higher of the GEMM rates measured
+(4 * n_chains * V * H flops; the betas of the adaptive schedule's pilot run
+count too) against the higher of the GEMM rates measured
 just before and just after, and the same run's time without the
 Metropolis-Hastings jumps; then the medians, and the sandwich's width and
 time.
@@ -21,6 +22,7 @@ from _results import recorded
 from bench_cd_speed import gemm_rate, load_data
 
 from sklearn_thermo import BoltzmannMachine
+from sklearn_thermo._core.ais import pilot_length
 
 
 def main(argv=None):
@@ -38,7 +40,9 @@ def main(argv=None):
         args.n_components, method="pcd", max_iter=1, random_state=0
     ).fit(X)
     V, H = X.shape[1], args.n_components
-    flops = 4.0 * args.n_chains * V * H * (args.n_betas - 1)
+    # the default schedule's pilot anneals too: its betas count
+    n_steps = args.n_betas - 1 + pilot_length(args.n_betas) - 1
+    flops = 4.0 * args.n_chains * V * H * n_steps
     fractions, times, bare = [], [], []
     anchors = rbm._ais_anchors
     for repeat in range(args.repeats):
@@ -66,7 +70,8 @@ def main(argv=None):
         )
     print(f"model: {V} x {H}, float32, 1 epoch PCD on {source}")
     print(
-        f"forward AIS, {args.n_chains} chains x {args.n_betas} betas: median "
+        f"forward AIS, {args.n_chains} chains x {args.n_betas} betas (and "
+        f"{pilot_length(args.n_betas)} in the schedule's pilot): median "
         f"{np.median(times):.1f} s, {np.median(fractions):.1%} of the float32 GEMM "
         f"rate (median over {args.repeats} repeats, each against the higher of "
         f"the rates measured just before and just after it; target >= 60 %, "

@@ -5,7 +5,8 @@
    each pattern repeated 10 times, trained by BoltzmannMachine at its defaults
    but for ``n_components``, ``method`` and 200 epochs. For each: the exact
    log Z (enumerating the visible layer), forward AIS at the defaults (100
-   chains x 10,000 betas) with the effective sample size of its weights, the
+   chains x 10,000 betas, the adaptive schedule; ``--schedule uniform`` for
+   evenly spaced betas) with the effective sample size of its weights, the
    sandwich ``log_partition(return_bounds=True)``, whether it contains the
    exact value, and the time.
 2. Where reverse AIS starts, on the same models: the upper end (reverse
@@ -17,10 +18,11 @@
    run jumps as the package's does. An upper end below zero is no upper
    bound.
 3. Schedules of the forward run at the same budget, on the same models: the
-   error against the exact log Z of the uniform schedule (the package's),
-   Salakhutdinov & Murray's (2008: 500, 4,000 and 10,000 betas on [0, 0.5],
-   [0.5, 0.9] and [0.9, 1], here scaled to the budget), a geometric one and a
-   sigmoid one.
+   error against the exact log Z of the package's adaptive schedule (its
+   default since 2026-11-30; the pilot run's betas come on top), the
+   uniform one (the default before), Salakhutdinov & Murray's (2008: 500,
+   4,000 and 10,000 betas on [0, 0.5], [0.5, 0.9] and [0.9, 1], here scaled
+   to the budget), a geometric one and a sigmoid one.
 4. With ``--mnist``: a 784 x 500 PCD model of binarised MNIST t10k (first
    8,000 rows, 10 epochs, defaults otherwise): the sandwich's two ends, its
    width and time, the weights' effective sample sizes, the test
@@ -34,7 +36,8 @@
    the median free energy, and the fraction of chains below the midpoint of
    the two start sets' medians.
 6. With ``--mnist --seeds 0 1 2``: the MNIST sandwich alone (no other
-   section), for each model seed and AIS seed (about a minute each).
+   section), for each model seed and AIS seed (about a minute each at the
+   default budget); ``--ais-seeds`` sets the AIS seeds apart.
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
@@ -67,12 +70,16 @@ MODELS = [  # (rows, cols, n_components, method, random_state)
 ]
 
 
+#: the schedule of every sandwich (``--schedule``)
+SCHEDULE = "adaptive"
+
+
 def sandwich(rbm, **kw):
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # wide: reported below
         est, lo, hi, diag = rbm.log_partition(
-            "ais", return_bounds=True, return_diagnostics=True, **kw
+            "ais", return_bounds=True, return_diagnostics=True, schedule=SCHEDULE, **kw
         )
     return est, lo, hi, diag, time.perf_counter() - t
 
@@ -220,16 +227,32 @@ def compare_reverse_starts(fitted, n_betas):
     )
 
 
+def adaptive(rbm, n_betas, seed=2):
+    """The package's adaptive schedule for ``rbm`` (its pilot on ``seed``)."""
+    params = rbm._params()
+    with BlockRunner(effective_n_threads(None), seed) as runner:
+        return ais.adaptive_schedule(
+            params,
+            float(rbm.temperature),
+            rbm._base_visible_bias.astype(params.dtype),
+            n_chains=100,
+            n_betas=n_betas,
+            runner=runner,
+            anchors=rbm._ais_anchors,
+        )[0]
+
+
 def compare_schedules(fitted, n_betas):
     print(
         f"\nforward AIS schedules, 100 chains x {n_betas} betas: error against "
         "the exact log Z\n"
     )
-    sched = schedules(n_betas)
-    print(f"  {'model':22s} " + "  ".join(f"{n:>9s}" for n in sched))
-    errors = {n: [] for n in sched}
+    names = ["adaptive", *schedules(n_betas)]
+    print(f"  {'model':22s} " + "  ".join(f"{n:>9s}" for n in names))
+    errors = {n: [] for n in names}
     for name, rbm, _, exact in fitted:
         row = []
+        sched = {"adaptive": adaptive(rbm, n_betas), **schedules(n_betas)}
         for n, betas in sched.items():
             est = _anneal(rbm, betas, 100, 0)[0]
             errors[n].append(est - exact)
@@ -237,7 +260,7 @@ def compare_schedules(fitted, n_betas):
         print(f"  {name:22s} " + "  ".join(f"{e:+9.2f}" for e in row), flush=True)
     print(
         f"  {'median |error|':22s} "
-        + "  ".join(f"{np.median(np.abs(errors[n])):9.2f}" for n in sched)
+        + "  ".join(f"{np.median(np.abs(errors[n])):9.2f}" for n in names)
     )
 
 
@@ -266,7 +289,7 @@ def mnist(folder, n_betas):
     return rbm
 
 
-def mnist_seeds(folder, n_betas, seeds):
+def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
     """Section 6: the MNIST sandwich for other models and AIS seeds."""
     train = load_mnist(folder)[0]
     print(
@@ -277,7 +300,7 @@ def mnist_seeds(folder, n_betas, seeds):
     widths = []
     for model_seed in seeds:
         rbm = BoltzmannMachine(500, max_iter=10, random_state=model_seed).fit(train)
-        for ais_seed in seeds:
+        for ais_seed in seeds if ais_seeds is None else ais_seeds:
             est, lo, hi, _, t = sandwich(rbm, n_betas=n_betas, random_state=ais_seed)
             widths.append(hi - lo)
             print(
@@ -335,9 +358,22 @@ def parse(argv=None):
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--betas", type=int, default=10000)
     ap.add_argument("--skip-sharp", action="store_true")
+    ap.add_argument(
+        "--schedule",
+        choices=["adaptive", "uniform"],
+        default="adaptive",
+        help="log_partition's schedule for every sandwich",
+    )
     ap.add_argument("--mixing", action="store_true", help="section 5 (with --mnist)")
     ap.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="section 6 (with --mnist)"
+    )
+    ap.add_argument(
+        "--ais-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="section 6's AIS seeds (default: those of --seeds)",
     )
     ap.add_argument(
         "--no-jumps",
@@ -348,8 +384,11 @@ def parse(argv=None):
 
 
 def main(args):
+    global SCHEDULE
+    SCHEDULE = args.schedule
+    print(f"AIS schedule: {SCHEDULE}")
     if args.mnist and args.seeds:
-        mnist_seeds(args.mnist, args.betas, args.seeds)
+        mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds)
         return
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
@@ -366,6 +405,11 @@ if __name__ == "__main__":
     # the MNIST case alone at another budget gets a section of its own
     section = (
         f"bench_sandwich, MNIST seeds {' '.join(map(str, args.seeds))}"
+        + (
+            f" (AIS seeds {' '.join(map(str, args.ais_seeds))})"
+            if args.ais_seeds
+            else ""
+        )
         + (f" at {args.betas:,} betas" if args.betas != 10000 else "")
         if args.seeds
         else f"bench_sandwich, MNIST at {args.betas:,} betas"
@@ -374,6 +418,6 @@ if __name__ == "__main__":
         else "bench_sandwich, without the jumps"
         if args.no_jumps
         else "bench_sandwich"
-    )
+    ) + ("" if args.schedule == "adaptive" else ", uniform schedule")
     with recorded(section):
         main(args)

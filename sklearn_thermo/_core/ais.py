@@ -134,6 +134,14 @@ _PILOT_LEAD = 0.1
 _DENSE_SHARE = 0.7
 
 
+def pilot_length(n_betas):
+    """The number of betas of :func:`adaptive_schedule`'s pilot for a
+    schedule of ``n_betas``: a tenth of them, at least ``_PILOT_MIN``, and a
+    whole number in each of its stretches."""
+    per_stretch = -(-max(_PILOT_MIN, n_betas // _PILOT_FRACTION) // _PILOT_STRETCHES)
+    return _PILOT_STRETCHES * per_stretch + 1
+
+
 def adaptive_schedule(
     params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
 ):
@@ -174,10 +182,8 @@ def adaptive_schedule(
         The pilot's ESS at the stretches' starts and at ``beta = 1``.
     """
     K = _PILOT_STRETCHES
-    # a whole number of betas per stretch
-    per_stretch = -(-max(_PILOT_MIN, n_betas // _PILOT_FRACTION) // K)
-    pilot = np.linspace(0.0, 1.0, K * per_stretch + 1)
-    ends = np.arange(0, len(pilot), per_stretch)
+    pilot = np.linspace(0.0, 1.0, pilot_length(n_betas))
+    ends = np.arange(0, len(pilot), (len(pilot) - 1) // K)
     record = np.empty((K, n_chains))
     _log_weights(
         params,
