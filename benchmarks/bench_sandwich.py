@@ -15,7 +15,9 @@
    2026-11-30), from forward AIS's last states, from those states resampled
    by their weights and moved by parallel tempering (as many sweeps as the
    package's: the package's starts), and from training rows. Every reverse
-   run jumps as the package's does. An upper end below zero is no upper
+   run jumps as the package's does; these reverse runs (and the forward run
+   that gives their starts) use evenly spaced betas, the same for every
+   start. An upper end below zero is no upper
    bound.
 3. Schedules of the forward run at the same budget, on the same models: the
    error against the exact log Z of the package's adaptive schedule (its

@@ -820,7 +820,8 @@ class BoltzmannMachine(
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
-            then ``n_chains``). Costs three to four forward runs.
+            then ``n_chains``). Costs three to four forward runs (and the
+            adaptive schedule's pilot, a tenth of one).
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
