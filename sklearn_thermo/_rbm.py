@@ -939,18 +939,21 @@ class BoltzmannMachine(
                         "n_betas": n_betas,
                         "schedule": schedule,
                     }
+                    # what the pilot and the forward run share
+                    run = dict(
+                        n_chains=n_chains,
+                        n_betas=n_betas,
+                        runner=runner,
+                        anchors=anchors,
+                    )
                     betas = None
                     if schedule == "adaptive":
                         betas, pilot_ess = adaptive_schedule(
-                            params,
-                            self.temperature,
-                            base,
-                            n_chains=n_chains,
-                            n_betas=n_betas,
-                            runner=runner,
-                            anchors=anchors,
+                            params, self.temperature, base, **run
                         )
-                        diagnostics["pilot_effective_sample_size"] = pilot_ess[-1]
+                        diagnostics["pilot_effective_sample_size"] = float(
+                            pilot_ess[-1]
+                        )
                         diagnostics["dense_betas"] = tuple(
                             float(b) for b in np.quantile(betas, [0.25, 0.75])
                         )
@@ -958,10 +961,7 @@ class BoltzmannMachine(
                         params,
                         self.temperature,
                         base,
-                        n_chains=n_chains,
-                        n_betas=n_betas,
-                        runner=runner,
-                        anchors=anchors,
+                        **run,
                         samples=samples,
                         rng=rng,
                         betas=betas,
