@@ -784,8 +784,9 @@ class BoltzmannMachine(
             least 2).
         schedule : {"adaptive", "uniform"}, default="adaptive"
             Where the ``n_betas`` lie. ``"uniform"``: evenly spaced.
-            ``"adaptive"``: a pilot run of forward AIS with one beta in ten,
-            evenly spaced (about a tenth more time), finds the range of
+            ``"adaptive"``: a pilot run of forward AIS with one beta in ten
+            (at least 500), evenly spaced (about a tenth more time at the
+            default ``n_betas``), finds the range of
             ``beta`` where its chains' effective sample size falls: where a
             sharp model splits into modes that the Gibbs chains can no
             longer cross, and chains that settle in the wrong ones lose
