@@ -11,10 +11,11 @@
    exact value, and the time.
 2. Where reverse AIS starts, on the same models: the upper end (reverse
    estimate plus three standard errors) less the exact log Z, from parallel
-   tempering started at base-rate samples (the package's starts until
-   2026-11-30), from forward AIS's last states, from those states resampled
-   by their weights and moved by parallel tempering (as many sweeps as the
-   package's: the package's starts), and from training rows. Every reverse
+   tempering started at base-rate samples (as many sweeps as the forward
+   run; the package's starts until 2026-11-30), from forward AIS's last
+   states, from those states resampled by their weights and moved by
+   parallel tempering (a tenth of those sweeps, as the package does: the
+   package's starts), and from training rows. Every reverse
    run jumps as the package's does; these reverse runs (and the forward run
    that gives their starts) use evenly spaced betas, the same for every
    start. An upper end below zero is no upper
@@ -60,6 +61,7 @@ from sklearn_thermo._core.gibbs import base_rate_samples, sample_chains
 from sklearn_thermo._core.tempering import sample_tempered
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
+from sklearn_thermo._rbm import _PT_SHARE
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 4, 64, "pcd", 0),
@@ -142,11 +144,14 @@ def reverse_starts(rbm, X, n_betas, n_chains=100):
     _, _, finals, log_w = _anneal(rbm, np.linspace(0, 1, n_betas), n_chains, 1)
     with BlockRunner(effective_n_threads(None), 2) as runner:
         v0 = base_rate_samples(params, T, runner, n_chains)
-        steps = max(1, n_betas // rbm.n_temperatures)  # as log_partition does
+        # as many sweeps as the forward run (the old starts), and as
+        # log_partition moves its starts: a tenth of them
+        steps = max(1, n_betas // rbm.n_temperatures)
         pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, steps)
         resampled = ais._resample(finals, log_w, np.random.RandomState(1).rand())
+        few = max(1, steps // _PT_SHARE)
         package = rbm._tempered_samples(
-            params, runner, np.random.RandomState(1), resampled, steps
+            params, runner, np.random.RandomState(1), resampled, few
         )
     rows = np.random.default_rng(0).choice(len(X), n_chains, replace=False)
     starts = {

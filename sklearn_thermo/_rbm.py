@@ -44,6 +44,9 @@ from ._validation import (
 _AUTO_EXACT_UNITS = 20
 #: width (nats) of the AIS sandwich above which log_partition warns
 _WIDE_SANDWICH = 1.0
+#: the reverse run's starts are moved by this fraction (one in so many) of
+#: the forward run's Gibbs sweeps of parallel tempering
+_PT_SHARE = 10
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 #: Most training rows kept as the AIS chains' jump targets
 _N_ANCHORS = 256
@@ -810,7 +813,7 @@ class BoltzmannMachine(
             resampled in proportion to their weights (as a sequential Monte
             Carlo sampler ends), then moved by parallel tempering over the
             estimator's ``n_temperatures`` rungs up to ``max_temperature``
-            (as many Gibbs sweeps in all as the forward run). Parallel
+            (a tenth of the forward run's Gibbs sweeps, in all). Parallel
             tempering started afresh can stay in metastable states far from
             the deep modes of large sharp models that the forward chains
             reach, and its upper end is then loose by many nats. The price
@@ -821,8 +824,9 @@ class BoltzmannMachine(
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
-            then ``n_chains``). Costs three to four forward runs (and the
-            adaptive schedule's pilot, a tenth of one).
+            then ``n_chains``). Costs about two and a half forward runs (the
+            reverse run, the parallel tempering and the adaptive schedule's
+            pilot, a tenth of one each).
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
@@ -1016,8 +1020,9 @@ class BoltzmannMachine(
         estimate and lower end, and for the upper, reverse AIS from the
         forward chains' resampled last states moved by parallel tempering,
         with the reverse run's weight diagnostics."""
-        # as many Gibbs sweeps over all rungs as the forward run makes
-        n_steps = max(1, n_betas // self.n_temperatures)
+        # a tenth of the forward run's Gibbs sweeps, over all rungs: enough
+        # to part the resampled copies; more did not move the upper end
+        n_steps = max(1, n_betas // (_PT_SHARE * self.n_temperatures))
         with np.errstate(over="ignore", invalid="ignore"):
             v0 = self._tempered_samples(params, runner, rng, samples, n_steps)
         upper, spread, diagnostics = log_partition_reverse_ais(
