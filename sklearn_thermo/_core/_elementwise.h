@@ -15,12 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Runtime dispatch to AVX2 + FMA (x86-64-v3) versions of the loops where the
- * compiler supports function multiversioning on ISA levels; the baseline
- * otherwise. */
+/* Runtime dispatch to AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3)
+ * versions of the loops where the compiler supports function multiversioning
+ * on ISA levels; the baseline otherwise. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && (__GNUC__ >= 12)
-#define ST_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define ST_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define ST_CLONES
 #endif

@@ -47,38 +47,67 @@ static inline ptrdiff_t st_gemm_work_size(ptrdiff_t m, ptrdiff_t K)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ST_HAVE_PACKED_GEMM 1
-typedef float st_v8f __attribute__((vector_size(32)));
-typedef float st_v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+/* one vector per row of a tile: two AVX2 registers, or one AVX-512 register
+ * in the x86-64-v4 clone */
+typedef float st_v16f __attribute__((vector_size(64)));
+typedef float st_v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
 
 static inline __attribute__((always_inline)) void st_gemm_tile(
     const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
     float *c, ptrdiff_t ldc, ptrdiff_t nr)
 {
-    st_v8f lo[ST_GEMM_MR], hi[ST_GEMM_MR];
+    st_v16f acc[ST_GEMM_MR];
     float tile[ST_GEMM_MR][ST_GEMM_NR];
     ptrdiff_t k, jj;
     int r;
+    for (r = 0; r < mr; r++)
+        acc[r] = (st_v16f){0};
+    for (k = 0; k < K; k++) {
+        st_v16f bk = *(const st_v16f_u *)(b + k * ST_GEMM_NR);
+        for (r = 0; r < mr; r++)
+            acc[r] += a[k * ST_GEMM_MR + r] * bk;
+    }
+    for (r = 0; r < mr; r++)
+        *(st_v16f_u *)tile[r] = alpha * acc[r];
+    for (jj = 0; jj < nr; jj++)
+        for (r = 0; r < mr; r++)
+            c[jj * ldc + r] = tile[r][jj];
+}
+
+/* Two adjacent panels (32 columns) at once: 12 accumulators of one AVX-512
+ * register each, 2 loads of B and 6 of A per 12 fused multiply-adds, where one
+ * panel's tile needs 7 loads per 6. Each C[i, j] is summed as in st_gemm_tile. */
+static inline __attribute__((always_inline)) void st_gemm_tile2(
+    const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
+    float *c, ptrdiff_t ldc, ptrdiff_t nr)
+{
+    st_v16f acc0[ST_GEMM_MR], acc1[ST_GEMM_MR];
+    float tile[ST_GEMM_MR][2 * ST_GEMM_NR];
+    const float *b1 = b + K * ST_GEMM_NR;
+    ptrdiff_t k, jj;
+    int r;
     for (r = 0; r < mr; r++) {
-        lo[r] = (st_v8f){0};
-        hi[r] = (st_v8f){0};
+        acc0[r] = (st_v16f){0};
+        acc1[r] = (st_v16f){0};
     }
     for (k = 0; k < K; k++) {
-        st_v8f b0 = *(const st_v8f_u *)(b + k * ST_GEMM_NR);
-        st_v8f b1 = *(const st_v8f_u *)(b + k * ST_GEMM_NR + 8);
+        st_v16f bk0 = *(const st_v16f_u *)(b + k * ST_GEMM_NR);
+        st_v16f bk1 = *(const st_v16f_u *)(b1 + k * ST_GEMM_NR);
         for (r = 0; r < mr; r++) {
             float s = a[k * ST_GEMM_MR + r];
-            lo[r] += s * b0;
-            hi[r] += s * b1;
+            acc0[r] += s * bk0;
+            acc1[r] += s * bk1;
         }
     }
     for (r = 0; r < mr; r++) {
-        *(st_v8f_u *)tile[r] = alpha * lo[r];
-        *(st_v8f_u *)(tile[r] + 8) = alpha * hi[r];
+        *(st_v16f_u *)tile[r] = alpha * acc0[r];
+        *(st_v16f_u *)(tile[r] + ST_GEMM_NR) = alpha * acc1[r];
     }
     for (jj = 0; jj < nr; jj++)
         for (r = 0; r < mr; r++)
             c[jj * ldc + r] = tile[r][jj];
 }
+#define ST_HAVE_TILE2 1
 #else
 /* Without vector extensions: correct but slow, so the AIS kernel calls BLAS
  * instead (ST_HAVE_PACKED_GEMM 0); kept so that the kernel still compiles. */
@@ -118,7 +147,30 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
                     d[k * ST_GEMM_MR + r] = A[k * lda + i0 + r];
         }
     }
-    for (p = 0; p < np; p++) {
+    p = 0;
+#ifdef ST_HAVE_TILE2
+    /* panel pairs where 32 registers hold their 12 accumulators (AVX-512) */
+    if (__builtin_cpu_supports("avx512f"))
+        for (; p + 1 < np; p += 2) {
+            const float *bp = Bp + p * K * ST_GEMM_NR;
+            ptrdiff_t nr = N - p * ST_GEMM_NR < 2 * ST_GEMM_NR ? N - p * ST_GEMM_NR
+                                                               : 2 * ST_GEMM_NR;
+            for (b = 0; b < nb; b++) {
+                ptrdiff_t i0 = b * ST_GEMM_MR, mr = m - i0 < ST_GEMM_MR ? m - i0 : ST_GEMM_MR;
+                const float *a = work + b * K * ST_GEMM_MR;
+                float *c = C + p * ST_GEMM_NR * ldc + i0;
+                switch (mr) {
+                case 6: st_gemm_tile2(6, K, a, bp, alpha, c, ldc, nr); break;
+                case 5: st_gemm_tile2(5, K, a, bp, alpha, c, ldc, nr); break;
+                case 4: st_gemm_tile2(4, K, a, bp, alpha, c, ldc, nr); break;
+                case 3: st_gemm_tile2(3, K, a, bp, alpha, c, ldc, nr); break;
+                case 2: st_gemm_tile2(2, K, a, bp, alpha, c, ldc, nr); break;
+                default: st_gemm_tile2(1, K, a, bp, alpha, c, ldc, nr); break;
+                }
+            }
+        }
+#endif
+    for (; p < np; p++) {
         const float *bp = Bp + p * K * ST_GEMM_NR;
         ptrdiff_t nr = N - p * ST_GEMM_NR < ST_GEMM_NR ? N - p * ST_GEMM_NR : ST_GEMM_NR;
         for (b = 0; b < nb; b++) {
