@@ -74,9 +74,11 @@ static inline __attribute__((always_inline)) void st_gemm_tile(
             c[jj * ldc + r] = tile[r][jj];
 }
 
+#if ST_AVX512_CLONE
 /* Two adjacent panels (32 columns) at once: 12 accumulators of one AVX-512
  * register each, 2 loads of B and 6 of A per 12 fused multiply-adds, where one
- * panel's tile needs 7 loads per 6. Each C[i, j] is summed as in st_gemm_tile. */
+ * panel's tile needs 7 loads per 6. Each C[i, j] is summed as in st_gemm_tile.
+ * Only where the AVX-512 clone runs: 16 AVX2 registers cannot hold them. */
 static inline __attribute__((always_inline)) void st_gemm_tile2(
     const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
     float *c, ptrdiff_t ldc, ptrdiff_t nr)
@@ -108,6 +110,7 @@ static inline __attribute__((always_inline)) void st_gemm_tile2(
             c[jj * ldc + r] = tile[r][jj];
 }
 #define ST_HAVE_TILE2 1
+#endif
 #else
 /* Without vector extensions: correct but slow, so the AIS kernel calls BLAS
  * instead (ST_HAVE_PACKED_GEMM 0); kept so that the kernel still compiles. */
@@ -149,8 +152,10 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
     }
     p = 0;
 #ifdef ST_HAVE_TILE2
-    /* panel pairs where 32 registers hold their 12 accumulators (AVX-512) */
-    if (__builtin_cpu_supports("avx512f"))
+    /* panel pairs where 32 registers hold their 12 accumulators: where the
+     * dispatch chose the AVX-512 clone */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
         for (; p + 1 < np; p += 2) {
             const float *bp = Bp + p * K * ST_GEMM_NR;
             ptrdiff_t nr = N - p * ST_GEMM_NR < 2 * ST_GEMM_NR ? N - p * ST_GEMM_NR
