@@ -309,7 +309,17 @@ def test_compiled_activations_agree_with_ops(dtype, T):
 @pytest.mark.parametrize("packed", [True, False])
 @pytest.mark.parametrize(
     "N, K, m",
-    [(1, 1, 1), (15, 3, 5), (16, 7, 6), (17, 5, 7), (33, 64, 13), (501, 784, 50)],
+    [
+        (1, 1, 1),
+        (15, 3, 5),
+        (16, 7, 6),
+        (17, 5, 7),
+        (33, 64, 13),
+        (32, 11, 12),
+        (48, 20, 24),
+        (65, 9, 25),
+        (501, 784, 50),
+    ],
 )
 def test_packed_product_matches_numpy(dtype, packed, N, K, m):
     from sklearn_thermo._core._kernels import packed_product

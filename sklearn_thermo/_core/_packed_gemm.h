@@ -5,15 +5,18 @@
  *
  * C (m x N, column-major, ldc) = alpha A B, with A (m x K, column-major, lda:
  * the chains unit-major, as the AIS kernel holds them) and B (K x N) packed
- * by st_pack_panels. The micro-kernel computes 6 rows x 16 columns (12
- * vector accumulators); the rows of A are packed per call in blocks of 6
- * (a small copy). Plain C with GCC's vector extensions, so every compiler
- * that has them builds it for any ISA; ST_CLONES adds an AVX2 + FMA clone.
- * Without them ST_HAVE_PACKED_GEMM is 0 and the AIS kernel calls BLAS.
+ * by st_pack_panels into panels of 16 columns. The micro-kernel computes a
+ * tile of 6 rows x 16 columns (12 AVX2 registers of accumulators); where the
+ * AVX-512 clone runs, 12 rows x 32 columns (24 of its 32 registers: each
+ * value of B loaded serves twice as many rows). The rows of A are packed per
+ * call in blocks of the tile's height (a small copy). Plain C with GCC's
+ * vector extensions, so every compiler that has them builds it for any ISA;
+ * ST_CLONES adds AVX2 + FMA and AVX-512 clones. Without them
+ * ST_HAVE_PACKED_GEMM is 0 and the AIS kernel calls BLAS.
  *
  * Each C[i, j] is one accumulator summed over k = 0, 1, ..., K - 1 in order,
- * whatever m and the row's place in its block: the product of a chain does
- * not depend on how the chains are split between threads.
+ * whatever m, the tile's shape and the row's place in its block: the product
+ * of a chain does not depend on how the chains are split between threads.
  */
 #ifndef SKLEARN_THERMO_PACKED_GEMM_H
 #define SKLEARN_THERMO_PACKED_GEMM_H
@@ -22,8 +25,9 @@
 
 #include "_elementwise.h"
 
-#define ST_GEMM_MR 6
-#define ST_GEMM_NR 16
+#define ST_GEMM_MR 6       /* rows of a tile */
+#define ST_GEMM_MR_WIDE 12 /* ... in the AVX-512 clone */
+#define ST_GEMM_NR 16      /* columns of a panel */
 
 /* B (K x N): B[k, j] = src[k * sk + j * sj]; packed into ceil(N / 16)
  * panels of K x 16 (zero beyond N): out[(p * K + k) * 16 + jj]. */
@@ -39,157 +43,162 @@ static void st_pack_panels(const float *src, ptrdiff_t sk, ptrdiff_t sj,
             }
 }
 
-/* floats st_gemm_packed needs as workspace for m rows and depth K */
+/* floats st_gemm_packed needs as workspace for m rows and depth K (room for
+ * the rows padded to either tile height) */
 static inline ptrdiff_t st_gemm_work_size(ptrdiff_t m, ptrdiff_t K)
 {
-    return ((m + ST_GEMM_MR - 1) / ST_GEMM_MR) * ST_GEMM_MR * K;
+    return ((m + ST_GEMM_MR_WIDE - 1) / ST_GEMM_MR_WIDE) * ST_GEMM_MR_WIDE * K;
 }
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ST_HAVE_PACKED_GEMM 1
-/* one vector per row of a tile: two AVX2 registers, or one AVX-512 register
- * in the x86-64-v4 clone */
+/* one vector per row of a panel's tile: two AVX2 registers, or one AVX-512
+ * register in the x86-64-v4 clone */
 typedef float st_v16f __attribute__((vector_size(64)));
 typedef float st_v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
 
+/* mr rows (packed ms to a k) x np2 panels (1 or 2) of C; inlined with
+ * constant mr, ms, np2, so that the accumulators live in registers */
 static inline __attribute__((always_inline)) void st_gemm_tile(
-    const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
-    float *c, ptrdiff_t ldc, ptrdiff_t nr)
+    const int mr, const int ms, const int np2, ptrdiff_t K, const float *a,
+    const float *b, float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
 {
-    st_v16f acc[ST_GEMM_MR];
-    float tile[ST_GEMM_MR][ST_GEMM_NR];
-    ptrdiff_t k, jj;
-    int r;
-    for (r = 0; r < mr; r++)
-        acc[r] = (st_v16f){0};
-    for (k = 0; k < K; k++) {
-        st_v16f bk = *(const st_v16f_u *)(b + k * ST_GEMM_NR);
-        for (r = 0; r < mr; r++)
-            acc[r] += a[k * ST_GEMM_MR + r] * bk;
-    }
-    for (r = 0; r < mr; r++)
-        *(st_v16f_u *)tile[r] = alpha * acc[r];
-    for (jj = 0; jj < nr; jj++)
-        for (r = 0; r < mr; r++)
-            c[jj * ldc + r] = tile[r][jj];
-}
-
-#if ST_AVX512_CLONE
-/* Two adjacent panels (32 columns) at once: 12 accumulators of one AVX-512
- * register each, 2 loads of B and 6 of A per 12 fused multiply-adds, where one
- * panel's tile needs 7 loads per 6. Each C[i, j] is summed as in st_gemm_tile.
- * Only where the AVX-512 clone runs: 16 AVX2 registers cannot hold them. */
-static inline __attribute__((always_inline)) void st_gemm_tile2(
-    const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
-    float *c, ptrdiff_t ldc, ptrdiff_t nr)
-{
-    st_v16f acc0[ST_GEMM_MR], acc1[ST_GEMM_MR];
-    float tile[ST_GEMM_MR][2 * ST_GEMM_NR];
+    st_v16f acc[ST_GEMM_MR_WIDE][2];
+    float tile[ST_GEMM_MR_WIDE][2 * ST_GEMM_NR];
     const float *b1 = b + K * ST_GEMM_NR;
     ptrdiff_t k, jj;
-    int r;
-    for (r = 0; r < mr; r++) {
-        acc0[r] = (st_v16f){0};
-        acc1[r] = (st_v16f){0};
-    }
+    int r, q;
+    for (r = 0; r < mr; r++)
+        for (q = 0; q < np2; q++)
+            acc[r][q] = (st_v16f){0};
     for (k = 0; k < K; k++) {
-        st_v16f bk0 = *(const st_v16f_u *)(b + k * ST_GEMM_NR);
-        st_v16f bk1 = *(const st_v16f_u *)(b1 + k * ST_GEMM_NR);
+        st_v16f bk0 = *(const st_v16f_u *)(b + k * ST_GEMM_NR), bk1 = bk0;
+        if (np2 == 2)
+            bk1 = *(const st_v16f_u *)(b1 + k * ST_GEMM_NR);
         for (r = 0; r < mr; r++) {
-            float s = a[k * ST_GEMM_MR + r];
-            acc0[r] += s * bk0;
-            acc1[r] += s * bk1;
+            float s = a[k * ms + r];
+            acc[r][0] += s * bk0;
+            if (np2 == 2)
+                acc[r][1] += s * bk1;
         }
     }
-    for (r = 0; r < mr; r++) {
-        *(st_v16f_u *)tile[r] = alpha * acc0[r];
-        *(st_v16f_u *)(tile[r] + ST_GEMM_NR) = alpha * acc1[r];
-    }
+    for (r = 0; r < mr; r++)
+        for (q = 0; q < np2; q++)
+            *(st_v16f_u *)(tile[r] + q * ST_GEMM_NR) = alpha * acc[r][q];
     for (jj = 0; jj < nr; jj++)
         for (r = 0; r < mr; r++)
             c[jj * ldc + r] = tile[r][jj];
 }
-#define ST_HAVE_TILE2 1
-#endif
 #else
 /* Without vector extensions: correct but slow, so the AIS kernel calls BLAS
  * instead (ST_HAVE_PACKED_GEMM 0); kept so that the kernel still compiles. */
 #define ST_HAVE_PACKED_GEMM 0
-static void st_gemm_tile(const int mr, ptrdiff_t K, const float *a, const float *b,
-                         float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
+static void st_gemm_tile(const int mr, const int ms, const int np2, ptrdiff_t K,
+                         const float *a, const float *b, float alpha, float *c,
+                         ptrdiff_t ldc, ptrdiff_t nr)
 {
-    float tile[ST_GEMM_MR][ST_GEMM_NR] = {{0}};
+    float tile[ST_GEMM_MR_WIDE][2 * ST_GEMM_NR] = {{0}};
     ptrdiff_t k, jj;
     int r;
     for (k = 0; k < K; k++)
         for (r = 0; r < mr; r++)
-            for (jj = 0; jj < ST_GEMM_NR; jj++)
-                tile[r][jj] += a[k * ST_GEMM_MR + r] * b[k * ST_GEMM_NR + jj];
+            for (jj = 0; jj < np2 * ST_GEMM_NR; jj++)
+                tile[r][jj] += a[k * ms + r] *
+                               b[((jj / ST_GEMM_NR) * K + k) * ST_GEMM_NR + jj % ST_GEMM_NR];
     for (jj = 0; jj < nr; jj++)
         for (r = 0; r < mr; r++)
             c[jj * ldc + r] = alpha * tile[r][jj];
 }
 #endif
 
+/* the tile for mr rows, mr a constant in each case */
+#define ST_GEMM_TILE_CASES(MS, NP2, ...)                                       \
+    switch (mr) {                                                              \
+    case 12: st_gemm_tile(12, MS, NP2, __VA_ARGS__); break;                     \
+    case 11: st_gemm_tile(11, MS, NP2, __VA_ARGS__); break;                     \
+    case 10: st_gemm_tile(10, MS, NP2, __VA_ARGS__); break;                     \
+    case 9: st_gemm_tile(9, MS, NP2, __VA_ARGS__); break;                       \
+    case 8: st_gemm_tile(8, MS, NP2, __VA_ARGS__); break;                       \
+    case 7: st_gemm_tile(7, MS, NP2, __VA_ARGS__); break;                       \
+    case 6: st_gemm_tile(6, MS, NP2, __VA_ARGS__); break;                       \
+    case 5: st_gemm_tile(5, MS, NP2, __VA_ARGS__); break;                       \
+    case 4: st_gemm_tile(4, MS, NP2, __VA_ARGS__); break;                       \
+    case 3: st_gemm_tile(3, MS, NP2, __VA_ARGS__); break;                       \
+    case 2: st_gemm_tile(2, MS, NP2, __VA_ARGS__); break;                       \
+    default: st_gemm_tile(1, MS, NP2, __VA_ARGS__); break;                      \
+    }
+
+/* A's rows [i0, i0 + mr) packed ms to a k: d[k * ms + r] */
+static inline __attribute__((always_inline)) void st_gemm_pack_rows(
+    const int ms, ptrdiff_t mr, ptrdiff_t K, const float *A, ptrdiff_t lda,
+    ptrdiff_t i0, float *d)
+{
+    ptrdiff_t k, r;
+    if (mr == ms) { /* a fixed-size copy, inlined (not memcpy) */
+        for (k = 0; k < K; k++)
+            for (r = 0; r < ms; r++)
+                d[k * ms + r] = A[k * lda + i0 + r];
+    } else {
+        for (k = 0; k < K; k++)
+            for (r = 0; r < mr; r++)
+                d[k * ms + r] = A[k * lda + i0 + r];
+    }
+}
+
 ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, float alpha,
                                      const float *A, ptrdiff_t lda, const float *Bp,
                                      float *C, ptrdiff_t ldc, float *work)
 {
-    ptrdiff_t nb = (m + ST_GEMM_MR - 1) / ST_GEMM_MR;
-    ptrdiff_t np = (N + ST_GEMM_NR - 1) / ST_GEMM_NR, b, p, k, r;
-    for (b = 0; b < nb; b++) {
-        ptrdiff_t i0 = b * ST_GEMM_MR, mr = m - i0 < ST_GEMM_MR ? m - i0 : ST_GEMM_MR;
-        float *d = work + b * K * ST_GEMM_MR;
-        if (mr == ST_GEMM_MR) { /* a fixed-size copy, inlined (not memcpy) */
-            for (k = 0; k < K; k++)
-                for (r = 0; r < ST_GEMM_MR; r++)
-                    d[k * ST_GEMM_MR + r] = A[k * lda + i0 + r];
-        } else {
-            for (k = 0; k < K; k++)
-                for (r = 0; r < mr; r++)
-                    d[k * ST_GEMM_MR + r] = A[k * lda + i0 + r];
-        }
-    }
-    p = 0;
-#ifdef ST_HAVE_TILE2
-    /* panel pairs where 32 registers hold their 12 accumulators: where the
-     * dispatch chose the AVX-512 clone */
+    ptrdiff_t np = (N + ST_GEMM_NR - 1) / ST_GEMM_NR, nb, b, p, i0, mr, nr;
+#if ST_AVX512_CLONE
+    /* the tall tiles where the dispatch chose the AVX-512 clone: 16 AVX2
+     * registers cannot hold their accumulators */
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-        for (; p + 1 < np; p += 2) {
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+        /* blocks of equal height (within one) rather than a short last one,
+         * which would cost a pass over K for a few rows */
+        const int ms = ST_GEMM_MR_WIDE;
+        ptrdiff_t base, extra;
+        nb = (m + ms - 1) / ms;
+        base = m / nb;
+        extra = m % nb;
+        for (b = 0; b < nb; b++) {
+            i0 = b * base + (b < extra ? b : extra);
+            mr = base + (b < extra);
+            st_gemm_pack_rows(ms, mr, K, A, lda, i0, work + b * K * ms);
+        }
+        for (p = 0; p < np; p += 2) {
             const float *bp = Bp + p * K * ST_GEMM_NR;
-            ptrdiff_t nr = N - p * ST_GEMM_NR < 2 * ST_GEMM_NR ? N - p * ST_GEMM_NR
-                                                               : 2 * ST_GEMM_NR;
+            nr = N - p * ST_GEMM_NR < 2 * ST_GEMM_NR ? N - p * ST_GEMM_NR : 2 * ST_GEMM_NR;
             for (b = 0; b < nb; b++) {
-                ptrdiff_t i0 = b * ST_GEMM_MR, mr = m - i0 < ST_GEMM_MR ? m - i0 : ST_GEMM_MR;
-                const float *a = work + b * K * ST_GEMM_MR;
+                const float *a = work + b * K * ms;
+                i0 = b * base + (b < extra ? b : extra);
+                mr = base + (b < extra);
                 float *c = C + p * ST_GEMM_NR * ldc + i0;
-                switch (mr) {
-                case 6: st_gemm_tile2(6, K, a, bp, alpha, c, ldc, nr); break;
-                case 5: st_gemm_tile2(5, K, a, bp, alpha, c, ldc, nr); break;
-                case 4: st_gemm_tile2(4, K, a, bp, alpha, c, ldc, nr); break;
-                case 3: st_gemm_tile2(3, K, a, bp, alpha, c, ldc, nr); break;
-                case 2: st_gemm_tile2(2, K, a, bp, alpha, c, ldc, nr); break;
-                default: st_gemm_tile2(1, K, a, bp, alpha, c, ldc, nr); break;
+                if (p + 1 < np) {
+                    ST_GEMM_TILE_CASES(ST_GEMM_MR_WIDE, 2, K, a, bp, alpha, c, ldc, nr)
+                } else {
+                    ST_GEMM_TILE_CASES(ST_GEMM_MR_WIDE, 1, K, a, bp, alpha, c, ldc, nr)
                 }
             }
         }
+        return;
+    }
 #endif
-    for (; p < np; p++) {
+    nb = (m + ST_GEMM_MR - 1) / ST_GEMM_MR;
+    for (b = 0; b < nb; b++) {
+        i0 = b * ST_GEMM_MR;
+        mr = m - i0 < ST_GEMM_MR ? m - i0 : ST_GEMM_MR;
+        st_gemm_pack_rows(ST_GEMM_MR, mr, K, A, lda, i0, work + b * K * ST_GEMM_MR);
+    }
+    for (p = 0; p < np; p++) {
         const float *bp = Bp + p * K * ST_GEMM_NR;
-        ptrdiff_t nr = N - p * ST_GEMM_NR < ST_GEMM_NR ? N - p * ST_GEMM_NR : ST_GEMM_NR;
+        nr = N - p * ST_GEMM_NR < ST_GEMM_NR ? N - p * ST_GEMM_NR : ST_GEMM_NR;
         for (b = 0; b < nb; b++) {
-            ptrdiff_t i0 = b * ST_GEMM_MR, mr = m - i0 < ST_GEMM_MR ? m - i0 : ST_GEMM_MR;
             const float *a = work + b * K * ST_GEMM_MR;
-            float *c = C + p * ST_GEMM_NR * ldc + i0;
-            switch (mr) {
-            case 6: st_gemm_tile(6, K, a, bp, alpha, c, ldc, nr); break;
-            case 5: st_gemm_tile(5, K, a, bp, alpha, c, ldc, nr); break;
-            case 4: st_gemm_tile(4, K, a, bp, alpha, c, ldc, nr); break;
-            case 3: st_gemm_tile(3, K, a, bp, alpha, c, ldc, nr); break;
-            case 2: st_gemm_tile(2, K, a, bp, alpha, c, ldc, nr); break;
-            default: st_gemm_tile(1, K, a, bp, alpha, c, ldc, nr); break;
-            }
+            float *c = C + p * ST_GEMM_NR * ldc + b * ST_GEMM_MR;
+            mr = m - b * ST_GEMM_MR < ST_GEMM_MR ? m - b * ST_GEMM_MR : ST_GEMM_MR;
+            ST_GEMM_TILE_CASES(ST_GEMM_MR, 1, K, a, bp, alpha, c, ldc, nr)
         }
     }
 }
