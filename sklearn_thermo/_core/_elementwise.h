@@ -21,10 +21,10 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__linux__) && (__GNUC__ >= 12)
 #define ST_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define ST_AVX512_CLONE 1
+#define ST_ISA_CLONES 1
 #else
 #define ST_CLONES
-#define ST_AVX512_CLONE 0
+#define ST_ISA_CLONES 0
 #endif
 
 static inline uint64_t st_mix64(uint64_t z)

@@ -69,7 +69,7 @@ cdef extern from "_elementwise.h" nogil:
 
 
 cdef extern from "_packed_gemm.h" nogil:
-    int ST_HAVE_PACKED_GEMM
+    bint st_gemm_packed_fast()
     void st_pack_panels(const float *src, Py_ssize_t sk, Py_ssize_t sj,
                         Py_ssize_t K, Py_ssize_t N, float *out)
     Py_ssize_t st_gemm_work_size(Py_ssize_t m, Py_ssize_t K)
@@ -701,8 +701,9 @@ def ais_jump_log_f(floating[:, ::1] x, floating[::1] hidden_bias, double beta,
 cdef class _Packed:
     """The weights of one AIS product, ``out (N x m) = alpha b @ a`` with ``b``
     (N x K, row-major) fixed and ``a`` (K x m) the chains unit-major: packed
-    once for :func:`st_gemm_packed` where the compiler has it and the
-    arrays are float32; otherwise BLAS, at every call."""
+    once for :func:`st_gemm_packed` where it runs on native vectors (its
+    AVX2 or AVX-512 clone) and the arrays are float32; otherwise BLAS, at
+    every call."""
 
     cdef object keep
     cdef float *panels
@@ -714,7 +715,7 @@ cdef class _Packed:
         self.panels = NULL
         cdef float[:, ::1] bf
         cdef float[::1] out
-        if use and ST_HAVE_PACKED_GEMM and b.dtype == np.float32 and self.N and self.K:
+        if use and st_gemm_packed_fast() and b.dtype == np.float32 and self.N and self.K:
             bf = b
             self.keep = np.empty(((self.N + 15) // 16) * 16 * self.K, np.float32)
             out = self.keep

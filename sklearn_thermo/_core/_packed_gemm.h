@@ -11,8 +11,8 @@
  * value of B loaded serves twice as many rows). The rows of A are packed per
  * call in blocks of the tile's height (a small copy). Plain C with GCC's
  * vector extensions, so every compiler that has them builds it for any ISA;
- * ST_CLONES adds AVX2 + FMA and AVX-512 clones. Without them
- * ST_HAVE_PACKED_GEMM is 0 and the AIS kernel calls BLAS.
+ * ST_CLONES adds AVX2 + FMA and AVX-512 clones. The AIS kernel uses it
+ * where st_gemm_packed_fast says that one of those runs, and BLAS otherwise.
  *
  * Each C[i, j] is one accumulator summed over k = 0, 1, ..., K - 1 in order,
  * whatever m, the tile's shape and the row's place in its block: the product
@@ -52,16 +52,51 @@ static inline ptrdiff_t st_gemm_work_size(ptrdiff_t m, ptrdiff_t K)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ST_HAVE_PACKED_GEMM 1
-/* one vector per row of a panel's tile: two AVX2 registers, or one AVX-512
- * register in the x86-64-v4 clone */
+typedef float st_v8f __attribute__((vector_size(32)));
+typedef float st_v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* mr rows (packed 6 to a k) x 16 columns of C: two 8-float vectors a row */
+static inline __attribute__((always_inline)) void st_gemm_tile(
+    const int mr, ptrdiff_t K, const float *a, const float *b, float alpha,
+    float *c, ptrdiff_t ldc, ptrdiff_t nr)
+{
+    st_v8f lo[ST_GEMM_MR], hi[ST_GEMM_MR];
+    float tile[ST_GEMM_MR][ST_GEMM_NR];
+    ptrdiff_t k, jj;
+    int r;
+    for (r = 0; r < mr; r++) {
+        lo[r] = (st_v8f){0};
+        hi[r] = (st_v8f){0};
+    }
+    for (k = 0; k < K; k++) {
+        st_v8f b0 = *(const st_v8f_u *)(b + k * ST_GEMM_NR);
+        st_v8f b1 = *(const st_v8f_u *)(b + k * ST_GEMM_NR + 8);
+        for (r = 0; r < mr; r++) {
+            float s = a[k * ST_GEMM_MR + r];
+            lo[r] += s * b0;
+            hi[r] += s * b1;
+        }
+    }
+    for (r = 0; r < mr; r++) {
+        *(st_v8f_u *)tile[r] = alpha * lo[r];
+        *(st_v8f_u *)(tile[r] + 8) = alpha * hi[r];
+    }
+    for (jj = 0; jj < nr; jj++)
+        for (r = 0; r < mr; r++)
+            c[jj * ldc + r] = tile[r][jj];
+}
+
+#if ST_ISA_CLONES
+/* 16-float vectors: one AVX-512 register each. Only ever run by the AVX-512
+ * clone: compiled for AVX2 or SSE, GCC splits them poorly (many times
+ * slower than st_gemm_tile). */
 typedef float st_v16f __attribute__((vector_size(64)));
 typedef float st_v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* mr rows (packed ms to a k) x np2 panels (1 or 2) of C; inlined with
- * constant mr, ms, np2, so that the accumulators live in registers */
-static inline __attribute__((always_inline)) void st_gemm_tile(
-    const int mr, const int ms, const int np2, ptrdiff_t K, const float *a,
-    const float *b, float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
+/* mr rows (packed 12 to a k) x np2 panels (1 or 2) of C */
+static inline __attribute__((always_inline)) void st_gemm_tile_wide(
+    const int mr, const int np2, ptrdiff_t K, const float *a, const float *b,
+    float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
 {
     st_v16f acc[ST_GEMM_MR_WIDE][2];
     float tile[ST_GEMM_MR_WIDE][2 * ST_GEMM_NR];
@@ -76,7 +111,7 @@ static inline __attribute__((always_inline)) void st_gemm_tile(
         if (np2 == 2)
             bk1 = *(const st_v16f_u *)(b1 + k * ST_GEMM_NR);
         for (r = 0; r < mr; r++) {
-            float s = a[k * ms + r];
+            float s = a[k * ST_GEMM_MR_WIDE + r];
             acc[r][0] += s * bk0;
             if (np2 == 2)
                 acc[r][1] += s * bk1;
@@ -89,44 +124,56 @@ static inline __attribute__((always_inline)) void st_gemm_tile(
         for (r = 0; r < mr; r++)
             c[jj * ldc + r] = tile[r][jj];
 }
+
+/* the wide tile for mr rows, mr a constant in each case */
+#define ST_GEMM_WIDE_CASES(NP2, ...)                                           \
+    switch (mr) {                                                              \
+    case 12: st_gemm_tile_wide(12, NP2, __VA_ARGS__); break;                    \
+    case 11: st_gemm_tile_wide(11, NP2, __VA_ARGS__); break;                    \
+    case 10: st_gemm_tile_wide(10, NP2, __VA_ARGS__); break;                    \
+    case 9: st_gemm_tile_wide(9, NP2, __VA_ARGS__); break;                      \
+    case 8: st_gemm_tile_wide(8, NP2, __VA_ARGS__); break;                      \
+    case 7: st_gemm_tile_wide(7, NP2, __VA_ARGS__); break;                      \
+    case 6: st_gemm_tile_wide(6, NP2, __VA_ARGS__); break;                      \
+    case 5: st_gemm_tile_wide(5, NP2, __VA_ARGS__); break;                      \
+    case 4: st_gemm_tile_wide(4, NP2, __VA_ARGS__); break;                      \
+    case 3: st_gemm_tile_wide(3, NP2, __VA_ARGS__); break;                      \
+    case 2: st_gemm_tile_wide(2, NP2, __VA_ARGS__); break;                      \
+    default: st_gemm_tile_wide(1, NP2, __VA_ARGS__); break;                     \
+    }
+#endif
 #else
 /* Without vector extensions: correct but slow, so the AIS kernel calls BLAS
  * instead (ST_HAVE_PACKED_GEMM 0); kept so that the kernel still compiles. */
 #define ST_HAVE_PACKED_GEMM 0
-static void st_gemm_tile(const int mr, const int ms, const int np2, ptrdiff_t K,
-                         const float *a, const float *b, float alpha, float *c,
-                         ptrdiff_t ldc, ptrdiff_t nr)
+static void st_gemm_tile(const int mr, ptrdiff_t K, const float *a, const float *b,
+                         float alpha, float *c, ptrdiff_t ldc, ptrdiff_t nr)
 {
-    float tile[ST_GEMM_MR_WIDE][2 * ST_GEMM_NR] = {{0}};
+    float tile[ST_GEMM_MR][ST_GEMM_NR] = {{0}};
     ptrdiff_t k, jj;
     int r;
     for (k = 0; k < K; k++)
         for (r = 0; r < mr; r++)
-            for (jj = 0; jj < np2 * ST_GEMM_NR; jj++)
-                tile[r][jj] += a[k * ms + r] *
-                               b[((jj / ST_GEMM_NR) * K + k) * ST_GEMM_NR + jj % ST_GEMM_NR];
+            for (jj = 0; jj < ST_GEMM_NR; jj++)
+                tile[r][jj] += a[k * ST_GEMM_MR + r] * b[k * ST_GEMM_NR + jj];
     for (jj = 0; jj < nr; jj++)
         for (r = 0; r < mr; r++)
             c[jj * ldc + r] = alpha * tile[r][jj];
 }
 #endif
 
-/* the tile for mr rows, mr a constant in each case */
-#define ST_GEMM_TILE_CASES(MS, NP2, ...)                                       \
-    switch (mr) {                                                              \
-    case 12: st_gemm_tile(12, MS, NP2, __VA_ARGS__); break;                     \
-    case 11: st_gemm_tile(11, MS, NP2, __VA_ARGS__); break;                     \
-    case 10: st_gemm_tile(10, MS, NP2, __VA_ARGS__); break;                     \
-    case 9: st_gemm_tile(9, MS, NP2, __VA_ARGS__); break;                       \
-    case 8: st_gemm_tile(8, MS, NP2, __VA_ARGS__); break;                       \
-    case 7: st_gemm_tile(7, MS, NP2, __VA_ARGS__); break;                       \
-    case 6: st_gemm_tile(6, MS, NP2, __VA_ARGS__); break;                       \
-    case 5: st_gemm_tile(5, MS, NP2, __VA_ARGS__); break;                       \
-    case 4: st_gemm_tile(4, MS, NP2, __VA_ARGS__); break;                       \
-    case 3: st_gemm_tile(3, MS, NP2, __VA_ARGS__); break;                       \
-    case 2: st_gemm_tile(2, MS, NP2, __VA_ARGS__); break;                       \
-    default: st_gemm_tile(1, MS, NP2, __VA_ARGS__); break;                      \
-    }
+/* Whether st_gemm_packed runs on native vectors here: in its AVX2 or
+ * AVX-512 clone. Compiled for the baseline ISA (SSE2, or without the clones),
+ * GCC lowers its 8-float vectors into code tens of times slower than BLAS,
+ * which the AIS kernel then calls instead. */
+static int st_gemm_packed_fast(void)
+{
+#if ST_HAVE_PACKED_GEMM && ST_ISA_CLONES
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
 
 /* A's rows [i0, i0 + mr) packed ms to a k: d[k * ms + r] */
 static inline __attribute__((always_inline)) void st_gemm_pack_rows(
@@ -150,7 +197,7 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
                                      float *C, ptrdiff_t ldc, float *work)
 {
     ptrdiff_t np = (N + ST_GEMM_NR - 1) / ST_GEMM_NR, nb, b, p, i0, mr, nr;
-#if ST_AVX512_CLONE
+#if ST_ISA_CLONES
     /* the tall tiles where the dispatch chose the AVX-512 clone: 16 AVX2
      * registers cannot hold their accumulators */
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
@@ -176,9 +223,9 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
                 mr = base + (b < extra);
                 float *c = C + p * ST_GEMM_NR * ldc + i0;
                 if (p + 1 < np) {
-                    ST_GEMM_TILE_CASES(ST_GEMM_MR_WIDE, 2, K, a, bp, alpha, c, ldc, nr)
+                    ST_GEMM_WIDE_CASES(2, K, a, bp, alpha, c, ldc, nr)
                 } else {
-                    ST_GEMM_TILE_CASES(ST_GEMM_MR_WIDE, 1, K, a, bp, alpha, c, ldc, nr)
+                    ST_GEMM_WIDE_CASES(1, K, a, bp, alpha, c, ldc, nr)
                 }
             }
         }
@@ -198,7 +245,14 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
             const float *a = work + b * K * ST_GEMM_MR;
             float *c = C + p * ST_GEMM_NR * ldc + b * ST_GEMM_MR;
             mr = m - b * ST_GEMM_MR < ST_GEMM_MR ? m - b * ST_GEMM_MR : ST_GEMM_MR;
-            ST_GEMM_TILE_CASES(ST_GEMM_MR, 1, K, a, bp, alpha, c, ldc, nr)
+            switch (mr) {
+            case 6: st_gemm_tile(6, K, a, bp, alpha, c, ldc, nr); break;
+            case 5: st_gemm_tile(5, K, a, bp, alpha, c, ldc, nr); break;
+            case 4: st_gemm_tile(4, K, a, bp, alpha, c, ldc, nr); break;
+            case 3: st_gemm_tile(3, K, a, bp, alpha, c, ldc, nr); break;
+            case 2: st_gemm_tile(2, K, a, bp, alpha, c, ldc, nr); break;
+            default: st_gemm_tile(1, K, a, bp, alpha, c, ldc, nr); break;
+            }
         }
     }
 }
