@@ -736,6 +736,12 @@ cdef inline void _product(_Packed packed, Py_ssize_t N, floating alpha, floating
           <int>packed.K, 0.0, out, <int>m)
 
 
+def packed_gemm_used():
+    """Whether float32 AIS products run on the packed micro-kernel here (its
+    AVX2 or AVX-512 clone); BLAS otherwise."""
+    return bool(st_gemm_packed_fast())
+
+
 def packed_product(floating[:, ::1] b, floating[:, ::1] a, double alpha=1.0,
                    bint packed=True):
     """``alpha b @ a`` as the AIS kernel computes it: ``b`` (N x K) the
