@@ -5,6 +5,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
@@ -38,6 +39,18 @@ def _scores(X, coef, intercept):
     """``f(x) = W x + b`` for every row, as an (n, K) array (K = 1 for binary)."""
     F = np.asarray(X @ coef.T)
     F += intercept
+    return F
+
+
+def _class_scores(X, coef, intercept):
+    """The scores class-major, a C-contiguous (K, n) array: over K classes,
+    reductions along its rows of n values are many times faster than along
+    the short rows of ``_scores``'s (n, K)."""
+    if sp.issparse(X):
+        F = np.ascontiguousarray(np.asarray(X @ coef.T).T)
+    else:
+        F = coef @ X.T
+    F += intercept[:, None]
     return F
 
 
@@ -144,26 +157,27 @@ def tempered_loss_grad(w, X, Y, sw, alpha, T, fit_intercept):
     dtype = X.dtype
     W = w[: K * d].reshape(K, d)
     b = w[K * d :] if fit_intercept else np.zeros(K)
-    F = _scores(X, W.astype(dtype, copy=False), b.astype(dtype, copy=False))
+    F = _class_scores(X, W.astype(dtype, copy=False), b.astype(dtype, copy=False))
     s_sum = sw.sum()
     if K == 1:
-        f = F[:, 0]
+        f = F[0]
         # -log p(y|x) = softplus_T(-(2y - 1) f) / T
         signed = f * (1 - 2 * Y[:, 0])
         loss = ops.softplus(signed, T) / T
-        R = (ops.sigmoid(f, T) - Y[:, 0])[:, None]
+        R = (ops.sigmoid(f, T) - Y[:, 0])[None, :]
     else:
         # -log p(y|x) = logsumexp(F / T) - F_y / T; one exp pass for P and it
-        true_scores = (F * Y).sum(axis=1) / T
-        loss = ops._softmax_and_lse_(F, T) - true_scores
+        Yt = Y.T
+        true_scores = np.einsum("ki,ki->i", F, Yt) / T
+        loss = ops._softmax_and_lse_(F, T, axis=0) - true_scores
         R = F
-        R -= Y
+        R -= Yt
     value = float(sw @ loss) / s_sum + 0.5 * alpha * float(np.vdot(W, W))
-    R *= (sw / (s_sum * T))[:, None].astype(dtype, copy=False)  # dL/dF
-    grad_W = np.asarray(X.T @ R).T.astype(np.float64) + alpha * W
+    R *= (sw / (s_sum * T)).astype(dtype, copy=False)  # dL/dF, (K, n)
+    grad_W = np.asarray(X.T @ R.T).T.astype(np.float64) + alpha * W
     if not fit_intercept:
         return value, grad_W.ravel()
-    return value, np.concatenate([grad_W.ravel(), R.sum(axis=0, dtype=np.float64)])
+    return value, np.concatenate([grad_W.ravel(), R.sum(axis=1, dtype=np.float64)])
 
 
 def _class_weights(class_weight, classes, y_enc, sample_weight):

@@ -396,24 +396,27 @@ def log_softmax(x, temperature=1.0, *, axis=None):
     return np.maximum(z, -fmax, out=z)
 
 
-def _softmax_and_lse_(x, T):
-    """In place over rows: ``x <- softmax_T(x)``; returns ``logsumexp_T(x) / T``.
+def _softmax_and_lse_(x, T, axis=1):
+    """In place along ``axis`` (the states; 1: over rows):
+    ``x <- softmax_T(x)``; returns ``logsumexp_T(x) / T``.
 
     One ``exp`` pass for both (the loss needs the log-partition, its gradient
     the probabilities). ``x`` is a finite 2-D float array, ``T > 0``; no
-    validation (for hot loops).
+    validation (for hot loops). With few states, ``axis=0`` on the transposed
+    array is the faster layout: the reductions then run along long rows.
     """
-    m = np.max(x, axis=1, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True)
     z = _scaled_gap(x, m, T)
     if z is None:  # T underflows in x's dtype: the hard limit is exact
-        x[...] = _hard_softmax(x, m, 1)
+        x[...] = _hard_softmax(x, m, axis)
         with np.errstate(over="ignore", divide="ignore"):
-            return (m / T - np.log(x.max(axis=1, keepdims=True)))[:, 0]
+            lse = m / T - np.log(x.max(axis=axis, keepdims=True))
+        return np.squeeze(lse, axis=axis)
     np.exp(z, out=x)
-    s = np.sum(x, axis=1, keepdims=True)
+    s = np.sum(x, axis=axis, keepdims=True)
     x /= s
     with np.errstate(over="ignore"):
-        return (m / T + np.log(s))[:, 0]
+        return np.squeeze(m / T + np.log(s), axis=axis)
 
 
 def boltzmann(energies, temperature=1.0, *, axis=None):
