@@ -824,9 +824,9 @@ class BoltzmannMachine(
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own. The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
-            then ``n_chains``). Costs about 2.2 forward runs: the forward and
-            the reverse run, and a tenth of one each for the parallel
-            tempering and the adaptive schedule's pilot.
+            then ``n_chains``). Costs a little over two forward runs: the
+            forward and the reverse run, and a tenth of one each for the
+            parallel tempering and the adaptive schedule's pilot.
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,

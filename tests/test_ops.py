@@ -223,3 +223,27 @@ def test_bad_input(fn):
 def test_empty_reduction_is_an_error(fn):
     with pytest.raises(ValueError, match="empty"):
         fn(np.zeros((2, 0)), 1.0, axis=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [1.0, 0.3, 7.0, 1e-40, 1e-300])
+def test_softmax_and_lse_along_either_axis(dtype, T):
+    """The in-place softmax and log-partition of the hot loops give the same
+    bits over rows (axis=1) and over columns of the transposed array
+    (axis=0, the class-major layout of the softmax classifier's loss),
+    in the hard limit too; and they agree with the public operators."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 7)).astype(dtype)
+    x[3, 2] = x[3, 4]  # a tie, for the hard limit
+    rows = x.copy()
+    lse_rows = ops._softmax_and_lse_(rows, T)
+    cols = np.ascontiguousarray(x.T)
+    lse_cols = ops._softmax_and_lse_(cols, T, axis=0)
+    np.testing.assert_array_equal(cols.T, rows)
+    np.testing.assert_array_equal(lse_cols, lse_rows)
+    if T >= 0.3:
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(rows, ops.softmax(x, T, axis=1), rtol=tol, atol=tol)
+        np.testing.assert_allclose(
+            lse_rows, ops.logsumexp(x, T, axis=1) / T, rtol=tol, atol=tol
+        )
