@@ -457,10 +457,11 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         fold_models = [[] for _ in alphas]
         for train, test in folds:
             w = w0
-            scale = sw.sum() / sw[train].sum() if per_weight else 1.0
+            X_fold, Y_fold, sw_fold = X[train], Y[train], sw[train]  # copied once
+            scale = sw.sum() / sw_fold.sum() if per_weight else 1.0
             for k, alpha in enumerate(alphas):
                 coef, b, nit = self._solve(
-                    X[train], Y[train], sw[train], 1.0, w, alpha * scale
+                    X_fold, Y_fold, sw_fold, 1.0, w, alpha * scale
                 )
                 w = np.concatenate([coef.ravel(), b if self.fit_intercept else []])
                 fold_models[k].append((coef, b, nit))
