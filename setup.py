@@ -63,6 +63,9 @@ extensions = [
         depends=[
             "sklearn_thermo/_core/_elementwise.h",
             "sklearn_thermo/_core/_packed_gemm.h",
+            "sklearn_thermo/_core/_cd_fused.h",
+            "sklearn_thermo/_core/_cd_tiles.h",
+            "sklearn_thermo/_core/_cd_worker.h",
         ],
         include_dirs=["sklearn_thermo/_core"],
     )

@@ -7,28 +7,35 @@ written to stderr instead.
 import sys
 
 
-class _TextProgress:
-    """A minimal stand-in for tqdm: ``desc: i/total`` on one stderr line."""
+def _text_progress(iterable, total, desc, size):
+    """A minimal stand-in for tqdm: ``desc: i/total batches`` on one stderr line."""
+    step = max(1, total // 20)
+    done = 0
+    for item in iterable:
+        yield item
+        before, done = done, done + size(item)
+        if done // step > before // step or done >= total:
+            end = "\n" if done >= total else ""
+            sys.stderr.write(f"\r{desc}: {done}/{total} batches{end}")
+            sys.stderr.flush()
 
-    def __init__(self, iterable, total, desc):
-        self.iterable, self.total, self.desc = iterable, total, desc
 
-    def __iter__(self):
-        step = max(1, self.total // 20)
-        for i, item in enumerate(self.iterable, 1):
+def _tqdm_progress(tqdm, iterable, total, desc, size):
+    with tqdm(total=total, desc=desc, leave=False, unit="batch") as bar:
+        for item in iterable:
             yield item
-            if i % step == 0 or i == self.total:
-                end = "\n" if i == self.total else ""
-                sys.stderr.write(f"\r{self.desc}: {i}/{self.total} batches{end}")
-                sys.stderr.flush()
+            bar.update(size(item))
 
 
-def progress(iterable, *, total, enabled, desc):
-    """``iterable``, wrapped in a progress bar when ``enabled``."""
+def progress(iterable, *, total, enabled, desc, size=None):
+    """``iterable``, wrapped in a progress bar over ``total`` batches when
+    ``enabled``; ``size(item)`` is the number of batches an item stands for
+    (one by default)."""
     if not enabled:
         return iterable
+    size = size or (lambda item: 1)
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _TextProgress(iterable, total, desc)
-    return tqdm(iterable, total=total, desc=desc, leave=False, unit="batch")
+        return _text_progress(iterable, total, desc, size)
+    return _tqdm_progress(tqdm, iterable, total, desc, size)

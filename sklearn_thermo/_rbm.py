@@ -472,7 +472,6 @@ class BoltzmannMachine(
         begin = time.perf_counter()
         with runner:
             trainer = self._trainer(max_batch, runner)
-            w_batch = None if w is None else np.empty(max_batch, X.dtype)
             for epoch in range(self.max_iter):
                 momentum = (
                     min(0.5, self.momentum)
@@ -481,22 +480,17 @@ class BoltzmannMachine(
                 )
                 lr = self._learning_rate(epoch)
                 order = rng.permutation(n)
+                groups = trainer.batch_groups(slices, X, w)
                 bar = progress(
-                    slices,
+                    groups,
                     total=len(slices),
                     enabled=self.verbose >= 2,
                     desc=f"epoch {epoch + 1}",
+                    size=len,
                 )
-                for batch in bar:
-                    n_rows = trainer.load(X, order[batch])
-                    if w is not None:
-                        np.take(w, order[batch], out=w_batch[:n_rows])
-                    trainer.step(
-                        n_rows,
-                        lr,
-                        momentum,
-                        self.weight_decay,
-                        weights=None if w is None else w_batch[:n_rows],
+                for group in bar:
+                    trainer.run(
+                        X, order, group, lr, momentum, self.weight_decay, weights=w
                     )
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:

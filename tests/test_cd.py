@@ -11,6 +11,7 @@ from _brute import (
     states,
 )
 from scipy import integrate
+from sklearn_thermo._core._kernels import fused_pcd_available
 from threadpoolctl import threadpool_limits
 
 from sklearn_thermo._core.gibbs import Gibbs, base_rate_samples, sample_chains
@@ -81,7 +82,7 @@ def test_pseudo_log_likelihood_matches_enumeration(T):
     np.testing.assert_allclose(got, expected)
 
 
-def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1):
+def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1, fused=False):
     state = TrainState.zeros(p)
     with BlockRunner(n_threads, seed) as runner:
         trainer = CDTrainer(
@@ -98,21 +99,33 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1):
                 state.chains, trainer.Vs[len(X) :], trainer.Pv, trainer.Hs[len(X) :], 50
             )
         before = (p.W.copy(), p.visible_bias.copy(), p.hidden_bias.copy())
-        trainer.load(X, np.arange(len(X)))
-        trainer.step(len(X), learning_rate=1.0, momentum=0.0, weight_decay=0.0)
+        if fused:  # the compiled run of PCD updates (here one of them)
+            assert trainer._fusable(X)
+            trainer.run(X, np.arange(len(X)), [slice(0, len(X))], 1.0, 0.0, 0.0)
+        else:
+            trainer.load(X, np.arange(len(X)))
+            trainer.step(len(X), learning_rate=1.0, momentum=0.0, weight_decay=0.0)
     return [after - b for after, b in zip((p.W, p.visible_bias, p.hidden_bias), before)]
 
 
-@pytest.mark.parametrize("persistent", [False, True], ids=["cd", "pcd"])
+@pytest.mark.parametrize(
+    "persistent, fused",
+    [(False, False), (True, False), (True, True)],
+    ids=["cd", "pcd", "pcd-fused"],
+)
 @pytest.mark.parametrize("T", [1.0, 1.5])
-def test_cd_gradient_matches_exact_gradient(persistent, T):
+def test_cd_gradient_matches_exact_gradient(persistent, fused, T):
     """With many long chains, CD-k / PCD-k estimate the true gradient."""
+    if fused and not fused_pcd_available():
+        pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
     p = random_params(5, 3, scale=0.5, seed=4)
     rng = np.random.default_rng(5)
     data = (rng.random((6, 5)) < 0.5).astype(float)
     X = np.repeat(data, 4000, axis=0)  # 24,000 chains
     exact = log_likelihood_gradient(p, data, T)
-    got = _train_one_step(p, X, persistent=persistent, n_steps=30, T=T, n_threads=2)
+    got = _train_one_step(
+        p, X, persistent=persistent, n_steps=30, T=T, n_threads=2, fused=fused
+    )
     for g, e in zip(got, exact):
         np.testing.assert_allclose(g, e, atol=0.02)
     # and the estimate is not trivially small: the test could fail

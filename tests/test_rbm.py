@@ -516,3 +516,66 @@ def test_learning_rate_float_is_used_as_given():
     assert rbm.learning_rate_ == 0.01
     auto = BoltzmannMachine(n_components=3, visible="gaussian", max_iter=1).fit(X)
     assert auto.learning_rate_ == 0.025
+
+
+def _count_fused_calls(monkeypatch):
+    from sklearn_thermo._core import training
+
+    calls = []
+    original = training.fused_pcd
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "fused_pcd", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "kw, fused",
+    [
+        ({}, True),
+        ({"sparse": True}, True),
+        ({"n_gibbs_steps": 3}, True),
+        ({"weighted": True}, False),
+        ({"method": "pt"}, False),
+        ({"method": "cd"}, False),
+        ({"visible": "gaussian"}, False),
+    ],
+)
+def test_fit_runs_pcd_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fused):
+    from sklearn_thermo._core._kernels import fused_pcd_available
+
+    if fused and not fused_pcd_available():
+        pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
+    calls = _count_fused_calls(monkeypatch)
+    kw = dict(kw)
+    X = _binary()
+    X = sp.csr_matrix(X) if kw.pop("sparse", False) else X
+    w = np.linspace(0.5, 2, X.shape[0]) if kw.pop("weighted", False) else None
+    rbm = BoltzmannMachine(n_components=8, max_iter=2, random_state=0, **kw)
+    rbm.fit(X, sample_weight=w)
+    assert bool(calls) == fused
+    assert np.isfinite(rbm.components_).all()
+
+
+def test_fused_and_stepwise_pcd_learn_alike(monkeypatch):
+    """The fused kernel makes the updates of CDTrainer.step (with draws of its
+    own streams): models trained either way are as good as each other."""
+    from sklearn_thermo._core import training
+
+    if not training.fused_pcd_available():
+        pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
+    X = (load_digits().data > 7).astype(float)
+    kw = dict(n_components=64, max_iter=10, random_state=0)
+    fused = BoltzmannMachine(**kw).fit(X[:1400])
+    calls = _count_fused_calls(monkeypatch)
+    monkeypatch.setattr(training, "fused_pcd_available", lambda: False)
+    stepwise = BoltzmannMachine(**kw).fit(X[:1400])
+    assert not calls
+    start = BoltzmannMachine(**{**kw, "max_iter": 0}).fit(X[:1400])
+    pl = [m.pseudo_log_likelihood(X[1400:]).mean() for m in (fused, stepwise, start)]
+    assert abs(pl[0] - pl[1]) < 0.3
+    assert min(pl[:2]) > pl[2] + 5  # both learned a lot
+    assert not np.array_equal(fused.components_, stepwise.components_)

@@ -29,7 +29,7 @@ CASES = {
     "BoltzmannMachine": (
         lambda: BoltzmannMachine(n_components=16, max_iter=3, random_state=0),
         core_training.CDTrainer,
-        "step",
+        "run",
     ),
     "EnergyClassifier": (
         lambda: EnergyClassifier(n_components=16, max_iter=3, random_state=0),

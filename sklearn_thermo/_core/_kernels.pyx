@@ -21,7 +21,7 @@ stride; rows may be any distance apart.
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.math cimport INFINITY, exp, floor, log, lround, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -76,6 +76,29 @@ cdef extern from "_packed_gemm.h" nogil:
     void st_gemm_packed(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K, float alpha,
                         const float *A, Py_ssize_t lda, const float *Bp, float *C,
                         Py_ssize_t ldc, float *work)
+
+
+cdef extern from "_cd_fused.h" nogil:
+    ctypedef struct st_cd_run:
+        Py_ssize_t V, H, C, max_batch, k_steps, n_batches, n_blocks, n_row_blocks
+        const void *X
+        const int64_t *rows
+        const int64_t *bounds
+        void *W
+        void *vW
+        void *a
+        void *va
+        void *c
+        void *vc
+        void *h
+        void *Vs
+        void *Hs
+        void *part
+        double learning_rate, momentum, shrink, temperature
+        uint64_t key
+        long *claimed
+    bint st_cd_fused_available()
+    void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 
 
 def mix64(uint64_t z):
@@ -879,3 +902,112 @@ def ais_anneal(
                                   b1, T, st_mix64(jump_key + <uint64_t>k * _GAMMA))
                 have = True
     return accepted
+
+
+def fused_pcd_available():
+    """Whether :func:`fused_pcd` runs here (GCC's ISA clones, and a CPU with
+    AVX2 and FMA at least); the trainer uses the half-step and weight-step
+    kernels otherwise."""
+    return bool(st_cd_fused_available())
+
+
+def fused_pcd(
+    const floating[:, ::1] X,
+    const int64_t[::1] rows,
+    const int64_t[::1] bounds,
+    floating[:, ::1] W,
+    floating[:, ::1] velocity_W,
+    floating[::1] visible_bias,
+    floating[::1] velocity_visible,
+    floating[::1] hidden_bias,
+    floating[::1] velocity_hidden,
+    floating[:, ::1] chains,
+    floating[:, ::1] Vs,
+    floating[:, ::1] Hs,
+    floating[:, :, ::1] part,
+    *,
+    double learning_rate,
+    double momentum,
+    double shrink,
+    double temperature,
+    Py_ssize_t n_steps,
+    Py_ssize_t n_row_blocks,
+    uint64_t key,
+    int n_threads=1,
+):
+    """``len(bounds) - 1`` PCD-k updates of a Bernoulli RBM, in place, in one
+    call (see ``_cd_fused.h``).
+
+    Update ``b`` takes the data rows ``X[rows[bounds[b]:bounds[b + 1]]]`` and
+    the ``C`` persistent chains, whose hidden states are ``chains`` (C x H):
+    ``n_steps`` Gibbs steps ``h -> v -> h`` of the chains, then
+
+    ``vW <- momentum vW + G - shrink W``, ``W <- W + vW``, where
+    ``G = lr (<h v>_data - <h v>_chains) / T`` averages the data's products
+    over the batch's rows and the chains' over the chains; the biases
+    likewise (without the shrinkage). ``Vs`` ((max_batch + C) x V) and ``Hs``
+    ((max_batch + C) x H)
+    are work space; ``part`` (n_blocks x C x V) holds the down products of
+    the ``n_blocks`` blocks of hidden units. Update ``b``, Gibbs step ``s``
+    draws from the streams ``mix64(key + (2t + 1) G)`` (visible) and
+    ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
+    does not depend on ``n_threads``.
+    """
+    cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
+    cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
+    cdef Py_ssize_t mb = Vs.shape[0] - C, n_samples = X.shape[0]
+    if not st_cd_fused_available():
+        raise RuntimeError("the fused PCD kernel does not run on this machine")
+    if (X.shape[1] != V or velocity_W.shape[0] != H or velocity_W.shape[1] != V
+            or visible_bias.shape[0] != V or velocity_visible.shape[0] != V
+            or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H
+            or chains.shape[1] != H or Vs.shape[1] != V or Hs.shape[1] != H
+            or Hs.shape[0] != Vs.shape[0] or part.shape[1] != C
+            or part.shape[2] != V):
+        raise ValueError("shapes of the data, parameters and buffers do not agree")
+    if C < 1 or mb < 1 or NB < 1 or NB > H or n_steps < 1 or n_batches < 0:
+        raise ValueError("need chains, room for data rows, blocks and steps")
+    if n_row_blocks < 1 or n_row_blocks > C:
+        raise ValueError("n_row_blocks must be in [1, n_chains]")
+    for b in range(n_batches):
+        if not (0 <= bounds[b] < bounds[b + 1] <= rows.shape[0]
+                and bounds[b + 1] - bounds[b] <= mb):
+            raise ValueError("batches must be non-empty runs of rows of at most "
+                             "max_batch rows")
+    for i in range(rows.shape[0]):
+        if not 0 <= rows[i] < n_samples:
+            raise ValueError("row index out of range")
+    if n_batches == 0 or H == 0 or V == 0:
+        return
+    claimed = np.zeros(NB + n_row_blocks + 2, np.int_)
+    cdef long[::1] cl = claimed
+    cdef st_cd_run r
+    r.V = V
+    r.H = H
+    r.C = C
+    r.max_batch = mb
+    r.k_steps = n_steps
+    r.n_batches = n_batches
+    r.n_blocks = NB
+    r.n_row_blocks = n_row_blocks
+    r.X = &X[0, 0] if n_samples else NULL
+    r.rows = &rows[0]
+    r.bounds = &bounds[0]
+    r.W = &W[0, 0]
+    r.vW = &velocity_W[0, 0]
+    r.a = &visible_bias[0]
+    r.va = &velocity_visible[0]
+    r.c = &hidden_bias[0]
+    r.vc = &velocity_hidden[0]
+    r.h = &chains[0, 0]
+    r.Vs = &Vs[0, 0]
+    r.Hs = &Hs[0, 0]
+    r.part = &part[0, 0, 0]
+    r.learning_rate = learning_rate
+    r.momentum = momentum
+    r.shrink = shrink
+    r.temperature = temperature
+    r.key = key
+    r.claimed = &cl[0]
+    with nogil:
+        st_cd_fused(&r, floating is float, n_threads)

@@ -2,16 +2,25 @@
 
 The positive phase averages over the data rows, the negative phase over
 chains; every weight step (product, momentum, decay and step) is one call of
-the compiled kernel :func:`._kernels.weight_step`.
+the compiled kernel :func:`._kernels.weight_step`. Runs of PCD updates of a
+Bernoulli RBM on dense data go through :func:`._kernels.fused_pcd` instead,
+many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import weight_step
-from .gibbs import Gibbs, update_blocks
+from ._kernels import fused_pcd, fused_pcd_available, weight_step
+from .gibbs import _MAX_BLOCKS, _MIN_BLOCK_COLUMNS, Gibbs, update_blocks
 from .threads import work_kind
+
+#: Multiply-adds of one call of the fused kernel, roughly: calls short enough
+#: that an interrupt or a change of load is answered within milliseconds,
+#: long enough that Python's share is small.
+_FUSED_CALL_WORK = 1 << 27
+#: Most blocks of chains of the fused kernel's visible half-step.
+_FUSED_ROW_BLOCKS = 8
 
 
 @dataclass
@@ -112,6 +121,14 @@ class PersistentChains(FreshChains):
         return nc
 
 
+def fused_blocks(n_hidden):
+    """Blocks of hidden units of the fused kernel (by the shape alone): a
+    power of two, at most ``_MAX_BLOCKS``, of at least ``_MIN_BLOCK_COLUMNS``
+    units where there are enough."""
+    n = max(1, min(_MAX_BLOCKS, n_hidden // _MIN_BLOCK_COLUMNS))
+    return 1 << (n.bit_length() - 1)
+
+
 class CDTrainer:
     """Contrastive-divergence updates of ``params`` in place, in
     preallocated buffers; the negative phase is a strategy.
@@ -161,6 +178,7 @@ class CDTrainer:
         self.Vs = np.zeros((n_rows, V), dtype)
         self.Hs = np.zeros((n_rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
+        self._part = None  # the fused kernel's down products, made when needed
         negative.setup(self)
 
     def start_chains(self):
@@ -191,6 +209,107 @@ class CDTrainer:
         else:
             np.take(X, index, axis=0, out=dst)
         return n
+
+    def batch_groups(self, slices, X=None, weights=None):
+        """``slices`` (the batches of a pass) grouped into the runs that one
+        call of :meth:`run` makes at a time: several batches where the fused
+        kernel applies, else one. Set by the shapes alone."""
+        p = self.params
+        per_call = 1
+        if self._fusable(X, weights):
+            work = (self.max_batch + self.n_chains) * p.n_visible * p.n_hidden
+            per_call = max(1, _FUSED_CALL_WORK // max(1, work * self.n_steps))
+        return [slices[i : i + per_call] for i in range(0, len(slices), per_call)]
+
+    def _fusable(self, X=None, weights=None):
+        """Whether PCD updates from ``X`` can run in the fused kernel: PCD
+        (not parallel tempering), Bernoulli units without labels, data of the
+        parameters' dtype, no sample weights, and a machine where the kernel
+        runs."""
+        p, st = self.params, self.state
+        arrays = (p.W, st.velocity_W, st.chains)
+        return (
+            type(self.negative) is PersistentChains
+            and p.visible == "bernoulli"
+            and not p.n_labels
+            and weights is None
+            and fused_pcd_available()
+            and all(a is not None and a.flags.c_contiguous for a in arrays)
+            and (X is None or X.dtype == p.dtype)
+        )
+
+    def run(
+        self, X, order, slices, learning_rate, momentum, weight_decay, weights=None
+    ):
+        """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
+
+        ``weights`` (n_samples,), if given, are the rows' sample weights (see
+        :meth:`step`). PCD updates of a Bernoulli RBM from dense rows run as
+        one call of the fused kernel :func:`._kernels.fused_pcd` (the same
+        updates as :meth:`step`'s, with the draws of their own streams);
+        anything else runs :meth:`load` and :meth:`step` per batch.
+        """
+        if not self._fusable(X, weights):
+            w_batch = None if weights is None else np.empty(self.max_batch, X.dtype)
+            for batch in slices:
+                n = self.load(X, order[batch])
+                if weights is not None:
+                    np.take(weights, order[batch], out=w_batch[:n])
+                self.step(
+                    n,
+                    learning_rate,
+                    momentum,
+                    weight_decay,
+                    weights=None if weights is None else w_batch[:n],
+                )
+            return
+        p, st = self.params, self.state
+        rows = np.concatenate([order[b] for b in slices]).astype(np.int64, copy=False)
+        sizes = [len(order[b]) for b in slices]
+        if hasattr(X, "toarray"):  # sparse: this run's rows, dense
+            X, rows = X[rows].toarray(), np.arange(len(rows), dtype=np.int64)
+        elif not X.flags.c_contiguous:
+            X, rows = (
+                np.ascontiguousarray(X[rows]),
+                np.arange(len(rows), dtype=np.int64),
+            )
+        if max(sizes) > self.max_batch:
+            raise ValueError("a batch is larger than the trainer's max_batch")
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n_blocks = fused_blocks(p.n_hidden)
+        if self._part is None:
+            self._part = np.empty((n_blocks, self.n_chains, p.n_visible), p.dtype)
+        self.runner.call(
+            work_kind(
+                "fused_pcd",
+                n_blocks,
+                len(slices),
+                self.max_batch,
+                p.n_visible,
+                p.n_hidden,
+            ),
+            fused_pcd,
+            X,
+            rows,
+            bounds,
+            p.W,
+            st.velocity_W,
+            p.visible_bias,
+            st.velocity_visible,
+            p.hidden_bias,
+            st.velocity_hidden,
+            st.chains,
+            self.Vs,
+            self.Hs,
+            self._part,
+            learning_rate=float(learning_rate),
+            momentum=float(momentum),
+            shrink=float(learning_rate) * float(weight_decay),
+            temperature=self.T,
+            n_steps=self.n_steps,
+            n_row_blocks=min(self.n_chains, _FUSED_ROW_BLOCKS),
+            key=self.runner.next_key(),
+        )
 
     def positive_rows(self, n):
         """Views of the ``n`` data rows of the buffers: ``(visible, hidden)``."""

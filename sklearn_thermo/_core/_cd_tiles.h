@@ -1,0 +1,218 @@
+/* The three products of a fused PCD update, for one vector flavour: a
+ * template included by _cd_fused.h once per (element type, vector width),
+ * with
+ *   ST_T          the element type (float or double)
+ *   ST_VT, ST_VTU its vector type, aligned and unaligned (GCC extensions)
+ *   ST_NL         lanes of a vector
+ *   ST_K(name)    the name of a function of this flavour
+ *   ST_DOT_MI, ST_DOT_MJ   tile of st_cd_dot: rows x units
+ *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
+ *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
+ * The weights W are (H x V), row-major, ldw apart.
+ *
+ * Every output element is one accumulator summed in a fixed order (over k in
+ * lanes then a fixed tree, or over j, or over i, in order), whichever tile
+ * computes it: results depend on the shapes and the flavour only, never on
+ * how the work is split between threads.
+ */
+
+/* sum of the lanes, in a fixed tree */
+static inline __attribute__((always_inline)) ST_T ST_K(hsum)(ST_VT x)
+{
+    ST_T t[ST_NL];
+    int w, l;
+    *(ST_VTU *)t = x;
+    for (w = ST_NL / 2; w >= 1; w /= 2)
+        for (l = 0; l < w; l++)
+            t[l] += t[l + w];
+    return t[0];
+}
+
+/* P[r, q] = sum_k A[r, k] W[q, k] for a tile of mi rows x mj units */
+static inline __attribute__((always_inline)) void ST_K(dot_tile)(
+    const int mi, const int mj, ptrdiff_t V, const ST_T *A, ptrdiff_t lda,
+    const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldp)
+{
+    ST_VT acc[ST_DOT_MI][ST_DOT_MJ];
+    ptrdiff_t k, nv = V / ST_NL * ST_NL;
+    int r, q;
+    for (r = 0; r < mi; r++)
+        for (q = 0; q < mj; q++)
+            acc[r][q] = (ST_VT){0};
+    for (k = 0; k < nv; k += ST_NL) {
+        ST_VT w[ST_DOT_MJ];
+        for (q = 0; q < mj; q++)
+            w[q] = *(const ST_VTU *)(W + q * ldw + k);
+        for (r = 0; r < mi; r++) {
+            ST_VT a = *(const ST_VTU *)(A + r * lda + k);
+            for (q = 0; q < mj; q++)
+                acc[r][q] += a * w[q];
+        }
+    }
+    for (r = 0; r < mi; r++)
+        for (q = 0; q < mj; q++) {
+            ST_T s = ST_K(hsum)(acc[r][q]);
+            for (k = nv; k < V; k++)
+                s += A[r * lda + k] * W[q * ldw + k];
+            P[r * ldp + q] = s;
+        }
+}
+
+/* P[i, j] = A_i . W_j for rows i < m, units j0 <= j < j1 (P's column j) */
+static inline __attribute__((always_inline)) void ST_K(dot)(
+    ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *A,
+    ptrdiff_t lda, const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldp)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i + ST_DOT_MI <= m; i += ST_DOT_MI) {
+        for (j = j0; j + ST_DOT_MJ <= j1; j += ST_DOT_MJ)
+            ST_K(dot_tile)(ST_DOT_MI, ST_DOT_MJ, V, A + i * lda, lda, W + j * ldw,
+                           ldw, P + i * ldp + j, ldp);
+        for (; j < j1; j++)
+            ST_K(dot_tile)(ST_DOT_MI, 1, V, A + i * lda, lda, W + j * ldw, ldw,
+                           P + i * ldp + j, ldp);
+    }
+    for (; i < m; i++) {
+        for (j = j0; j + ST_DOT_MJ <= j1; j += ST_DOT_MJ)
+            ST_K(dot_tile)(1, ST_DOT_MJ, V, A + i * lda, lda, W + j * ldw, ldw,
+                           P + i * ldp + j, ldp);
+        for (; j < j1; j++)
+            ST_K(dot_tile)(1, 1, V, A + i * lda, lda, W + j * ldw, ldw,
+                           P + i * ldp + j, ldp);
+    }
+}
+
+/* O[r, k0 + ...] = sum_{j0 <= j < j1} h[r, j] W[j, k0 + ...]: mi rows x mk
+ * vectors */
+static inline __attribute__((always_inline)) void ST_K(bcast_tile)(
+    const int mi, const int mk, ptrdiff_t j0, ptrdiff_t j1, const ST_T *h,
+    ptrdiff_t ldh, const ST_T *W, ptrdiff_t ldw, ST_T *O, ptrdiff_t ldo)
+{
+    ST_VT acc[ST_BC_MI][ST_BC_MK];
+    ptrdiff_t j;
+    int r, q;
+    for (r = 0; r < mi; r++)
+        for (q = 0; q < mk; q++)
+            acc[r][q] = (ST_VT){0};
+    for (j = j0; j < j1; j++) {
+        ST_VT w[ST_BC_MK];
+        for (q = 0; q < mk; q++)
+            w[q] = *(const ST_VTU *)(W + j * ldw + q * ST_NL);
+        for (r = 0; r < mi; r++) {
+            ST_T s = h[r * ldh + j];
+            for (q = 0; q < mk; q++)
+                acc[r][q] += s * w[q];
+        }
+    }
+    for (r = 0; r < mi; r++)
+        for (q = 0; q < mk; q++)
+            *(ST_VTU *)(O + r * ldo + q * ST_NL) = acc[r][q];
+}
+
+/* O (m x V) = h[:, j0:j1] W[j0:j1, :] */
+static inline __attribute__((always_inline)) void ST_K(bcast)(
+    ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *h,
+    ptrdiff_t ldh, const ST_T *W, ptrdiff_t ldw, ST_T *O, ptrdiff_t ldo)
+{
+    ptrdiff_t i, k, j, nv = V / ST_NL * ST_NL;
+    for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI) {
+        for (k = 0; k + ST_BC_MK * ST_NL <= nv; k += ST_BC_MK * ST_NL)
+            ST_K(bcast_tile)(ST_BC_MI, ST_BC_MK, j0, j1, h + i * ldh, ldh, W + k,
+                             ldw, O + i * ldo + k, ldo);
+        for (; k < nv; k += ST_NL)
+            ST_K(bcast_tile)(ST_BC_MI, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
+                             O + i * ldo + k, ldo);
+    }
+    for (; i < m; i++) {
+        for (k = 0; k + ST_BC_MK * ST_NL <= nv; k += ST_BC_MK * ST_NL)
+            ST_K(bcast_tile)(1, ST_BC_MK, j0, j1, h + i * ldh, ldh, W + k, ldw,
+                             O + i * ldo + k, ldo);
+        for (; k < nv; k += ST_NL)
+            ST_K(bcast_tile)(1, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
+                             O + i * ldo + k, ldo);
+    }
+    for (i = 0; i < m; i++)
+        for (k = nv; k < V; k++) {
+            ST_T s = 0;
+            for (j = j0; j < j1; j++)
+                s += h[i * ldh + j] * W[j * ldw + k];
+            O[i * ldo + k] = s;
+        }
+}
+
+/* The step of mj units x mk vectors of W from the m rows of statistics:
+ *   vW <- mom vW + sum_i Hs[i, j] Vs[i, k];  vW <- vW - shrink W;  W <- W + vW
+ * (Hs and Vs point at the tile's first unit and column) */
+static inline __attribute__((always_inline)) void ST_K(grad_tile)(
+    const int mj, const int mk, ptrdiff_t m, const ST_T *Hs, ptrdiff_t ldh,
+    const ST_T *Vs, ptrdiff_t ldv, ST_T *W, ST_T *vW, ptrdiff_t ldw, ST_T mom,
+    ST_T shrink)
+{
+    ST_VT acc[ST_GR_MJ][ST_GR_MK];
+    ptrdiff_t i;
+    int r, q;
+    for (r = 0; r < mj; r++)
+        for (q = 0; q < mk; q++)
+            acc[r][q] = (ST_VT){0};
+    for (i = 0; i < m; i++) {
+        ST_VT x[ST_GR_MK];
+        for (q = 0; q < mk; q++)
+            x[q] = *(const ST_VTU *)(Vs + i * ldv + q * ST_NL);
+        for (r = 0; r < mj; r++) {
+            ST_T s = Hs[i * ldh + r];
+            for (q = 0; q < mk; q++)
+                acc[r][q] += s * x[q];
+        }
+    }
+    for (r = 0; r < mj; r++)
+        for (q = 0; q < mk; q++) {
+            ST_T *w = W + r * ldw + q * ST_NL, *v = vW + r * ldw + q * ST_NL;
+            ST_VT wv = *(ST_VTU *)w;
+            ST_VT vv = mom * *(ST_VTU *)v + acc[r][q];
+            vv -= shrink * wv;
+            *(ST_VTU *)v = vv;
+            *(ST_VTU *)w = wv + vv;
+        }
+}
+
+/* The step of units j0 <= j < j1 of W (all V columns), and of their biases:
+ *   vc <- mom vc + sum_i Hs[i, j];  c <- c + vc */
+static inline __attribute__((always_inline)) void ST_K(grad)(
+    ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *Hs,
+    ptrdiff_t ldh, const ST_T *Vs, ptrdiff_t ldv, ST_T *W, ST_T *vW,
+    ptrdiff_t ldw, ST_T *c, ST_T *vc, ST_T mom, ST_T shrink)
+{
+    ptrdiff_t i, j, k, nv = V / ST_NL * ST_NL;
+    /* columns outer: the tile's columns of Vs stay in L1 across the units */
+    for (k = 0; k + ST_GR_MK * ST_NL <= nv; k += ST_GR_MK * ST_NL) {
+        for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
+            ST_K(grad_tile)(ST_GR_MJ, ST_GR_MK, m, Hs + j, ldh, Vs + k, ldv,
+                            W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+        for (; j < j1; j++)
+            ST_K(grad_tile)(1, ST_GR_MK, m, Hs + j, ldh, Vs + k, ldv,
+                            W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+    }
+    for (; k < nv; k += ST_NL) {
+        for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
+            ST_K(grad_tile)(ST_GR_MJ, 1, m, Hs + j, ldh, Vs + k, ldv,
+                            W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+        for (; j < j1; j++)
+            ST_K(grad_tile)(1, 1, m, Hs + j, ldh, Vs + k, ldv, W + j * ldw + k,
+                            vW + j * ldw + k, ldw, mom, shrink);
+    }
+    for (j = j0; j < j1; j++) {
+        ST_T s = 0;
+        for (k = nv; k < V; k++) {
+            ST_T g = 0, *w = W + j * ldw + k, *v = vW + j * ldw + k;
+            for (i = 0; i < m; i++)
+                g += Hs[i * ldh + j] * Vs[i * ldv + k];
+            *v = mom * *v + g;
+            *v -= shrink * *w;
+            *w += *v;
+        }
+        for (i = 0; i < m; i++)
+            s += Hs[i * ldh + j];
+        vc[j] = mom * vc[j] + s;
+        c[j] += vc[j];
+    }
+}
