@@ -659,9 +659,11 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0):
         rng.normal(0, 0.01, H).astype(dtype),
         (rng.random((C, H)) < 0.5).astype(dtype),
     )
+    ldt = -(-(max_batch + C) // 16) * 16
     buffers = (
         np.zeros((max_batch + C, V), dtype),
-        np.zeros((max_batch + C, H), dtype),
+        np.zeros((V, ldt), dtype),
+        np.empty((H, ldt), dtype),
     )
     return X, rows, bounds, params, buffers
 
@@ -669,7 +671,7 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0):
 def _run_fused(case, k, n_blocks, n_row_blocks, threads, **kw):
     from sklearn_thermo._core._kernels import fused_pcd
 
-    X, rows, bounds, params, (Vs, Hs) = case
+    X, rows, bounds, params, buffers = case
     params = tuple(p.copy() for p in params)
     C, V = params[6].shape[0], X.shape[1]
     part = np.empty((n_blocks, C, V), X.dtype)
@@ -678,8 +680,7 @@ def _run_fused(case, k, n_blocks, n_row_blocks, threads, **kw):
         rows,
         bounds,
         *params,
-        Vs.copy(),
-        Hs.copy(),
+        *(b.copy() for b in buffers),
         part,
         n_steps=k,
         n_row_blocks=n_row_blocks,
@@ -696,6 +697,9 @@ FUSED_SHAPES = [
     (33, 70, 5, 12, [12, 11], 3, 2, 5),  # columns beyond whole vectors
     (1, 1, 1, 1, [1, 1], 1, 1, 1),
     (100, 130, 12, 11, [11, 11], 1, 4, 4),
+    # 96 rows or more: the up products from the transposed states
+    (40, 50, 48, 50, [50, 49, 17], 2, 2, 8),
+    (17, 9, 100, 3, [3, 2], 1, 1, 8),
 ]
 
 
@@ -709,10 +713,18 @@ def fused():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", FUSED_SHAPES)
-def test_fused_pcd_matches_numpy_with_the_same_draws(fused, dtype, shape):
+@pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
+def test_fused_pcd_matches_numpy_with_the_same_draws(fused, dtype, shape, narrow):
     V, H, C, mb, sizes, k, nb, nr = shape
     case = _fused_case(dtype, V, H, C, mb, sizes)
-    kw = dict(learning_rate=0.1, momentum=0.5, shrink=1e-3, temperature=1.3, key=99)
+    kw = dict(
+        learning_rate=0.1,
+        momentum=0.5,
+        shrink=1e-3,
+        temperature=1.3,
+        key=99,
+        narrow=narrow,
+    )
     got = _run_fused(case, k, nb, nr, 1, **kw)
     X, rows, bounds, params, _ = case
     want = reference_pcd(X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99)

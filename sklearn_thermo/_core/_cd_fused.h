@@ -54,6 +54,13 @@
 #endif
 
 #define ST_CD_GAMMA 0x9E3779B97F4A7C15ULL
+/* rows of the unit-major buffers go in whole vectors of this many */
+#define ST_CD_ALIGN 16
+/* From this many rows (data and chains) on, the up products are taken from
+ * the visible states' transpose, with the rows along the vectors: no sums
+ * across a vector's lanes, but a transpose and rows padded to whole
+ * vectors, which cost more than they save for fewer rows. */
+#define ST_CD_UP_ROWS 96
 
 /* Where a run of batches comes from and goes to; one struct for both
  * element types (the arrays are cast by the typed worker). */
@@ -69,11 +76,16 @@ typedef struct {
     const int64_t *bounds;      /* batch b is rows[bounds[b]:bounds[b + 1]] */
     void *W, *vW, *a, *va, *c, *vc; /* parameters and velocities */
     void *h;                    /* the chains' hidden states, C x H */
-    void *Vs, *Hs;              /* (max_batch + C) x V, x H */
+    void *Vs;                   /* visible states, (max_batch + C) x V */
+    void *VT, *HT;              /* Vs transposed (V x ldt), and hidden
+                                 * statistics unit-major (H x ldt) */
+    ptrdiff_t ldt;              /* >= max_batch + C, a multiple of 16 */
     void *part;                 /* n_blocks x C x V */
     double learning_rate, momentum, shrink, temperature;
     uint64_t key;
     int wide;                   /* the 64-byte vector tiles (AVX-512) */
+    int narrow;                 /* the caller asks for the 32-byte ones */
+    int transposed;             /* the up products from VT (many rows) */
     /* shared between the threads */
     long done;                  /* tasks finished so far */
     long *claimed;              /* per task: the last phase that took it */
@@ -145,6 +157,8 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
  * 16 (AVX2) */
 #define ST_DOT_MI 5
 #define ST_DOT_MJ 4
+#define ST_UP_MJ 6
+#define ST_UP_MI 4
 #define ST_BC_MI 5
 #define ST_BC_MK 4
 #define ST_GR_MJ 6
@@ -173,6 +187,8 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #undef ST_K
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
+#undef ST_UP_MJ
+#undef ST_UP_MI
 #undef ST_BC_MI
 #undef ST_BC_MK
 #undef ST_GR_MJ
@@ -180,6 +196,8 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 
 #define ST_DOT_MI 3
 #define ST_DOT_MJ 3
+#define ST_UP_MJ 3
+#define ST_UP_MI 3
 #define ST_BC_MI 4
 #define ST_BC_MK 3
 #define ST_GR_MJ 4
@@ -208,6 +226,8 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #undef ST_K
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
+#undef ST_UP_MJ
+#undef ST_UP_MI
 #undef ST_BC_MI
 #undef ST_BC_MK
 #undef ST_GR_MJ
@@ -216,20 +236,28 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 /* the typed worker */
 #define ST_T float
 #define ST_SUF f
+#define ST_EXP st_expf
+#define ST_UNIFORM st_uniform_f
 #define ST_WIDE(name) st_cd_##name##_f16
 #define ST_NARROW(name) st_cd_##name##_f8
 #include "_cd_worker.h"
 #undef ST_T
 #undef ST_SUF
+#undef ST_EXP
+#undef ST_UNIFORM
 #undef ST_WIDE
 #undef ST_NARROW
 #define ST_T double
 #define ST_SUF d
+#define ST_EXP st_exp
+#define ST_UNIFORM st_uniform_d
 #define ST_WIDE(name) st_cd_##name##_d8
 #define ST_NARROW(name) st_cd_##name##_d4
 #include "_cd_worker.h"
 #undef ST_T
 #undef ST_SUF
+#undef ST_EXP
+#undef ST_UNIFORM
 #undef ST_WIDE
 #undef ST_NARROW
 
@@ -244,7 +272,8 @@ static void st_cd_worker_d(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; 
 static void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 {
     r->done = 0;
-    r->wide = st_cd_wide();
+    r->wide = st_cd_wide() && !r->narrow;
+    r->transposed = r->max_batch + r->C >= ST_CD_UP_ROWS;
 #ifdef _OPENMP
     if (n_threads > 1) {
 #pragma omp parallel num_threads(n_threads)

@@ -6,12 +6,13 @@
  *   ST_NL         lanes of a vector
  *   ST_K(name)    the name of a function of this flavour
  *   ST_DOT_MI, ST_DOT_MJ   tile of st_cd_dot: rows x units
+ *   ST_UP_MJ, ST_UP_MI     tile of st_cd_up: units x vectors of rows
  *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
  *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
  * The weights W are (H x V), row-major, ldw apart.
  *
- * Every output element is one accumulator summed in a fixed order (over k in
- * lanes then a fixed tree, or over j, or over i, in order), whichever tile
+ * Every output element is one accumulator summed in a fixed order (over k
+ * in lanes then a fixed tree, or over k, j or i in order), whichever tile
  * computes it: results depend on the shapes and the flavour only, never on
  * how the work is split between threads.
  */
@@ -28,10 +29,11 @@ static inline __attribute__((always_inline)) ST_T ST_K(hsum)(ST_VT x)
     return t[0];
 }
 
-/* P[r, q] = sum_k A[r, k] W[q, k] for a tile of mi rows x mj units */
+/* P[r, q] = sum_k A[r, k] W[q, k] for a tile of mi rows x mj units, P's
+ * rows ldpi and its units ldpj apart */
 static inline __attribute__((always_inline)) void ST_K(dot_tile)(
     const int mi, const int mj, ptrdiff_t V, const ST_T *A, ptrdiff_t lda,
-    const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldp)
+    const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldpi, ptrdiff_t ldpj)
 {
     ST_VT acc[ST_DOT_MI][ST_DOT_MJ];
     ptrdiff_t k, nv = V / ST_NL * ST_NL;
@@ -54,31 +56,94 @@ static inline __attribute__((always_inline)) void ST_K(dot_tile)(
             ST_T s = ST_K(hsum)(acc[r][q]);
             for (k = nv; k < V; k++)
                 s += A[r * lda + k] * W[q * ldw + k];
-            P[r * ldp + q] = s;
+            P[r * ldpi + q * ldpj] = s;
         }
 }
 
-/* P[i, j] = A_i . W_j for rows i < m, units j0 <= j < j1 (P's column j) */
+/* P[i, j] = A_i . W_j for rows i < m, units j0 <= j < j1; P's rows ldpi
+ * and its units ldpj apart (the products of the up half-step for few rows,
+ * straight from the row-major states) */
 static inline __attribute__((always_inline)) void ST_K(dot)(
     ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *A,
-    ptrdiff_t lda, const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldp)
+    ptrdiff_t lda, const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldpi,
+    ptrdiff_t ldpj)
 {
     ptrdiff_t i, j;
     for (i = 0; i + ST_DOT_MI <= m; i += ST_DOT_MI) {
         for (j = j0; j + ST_DOT_MJ <= j1; j += ST_DOT_MJ)
             ST_K(dot_tile)(ST_DOT_MI, ST_DOT_MJ, V, A + i * lda, lda, W + j * ldw,
-                           ldw, P + i * ldp + j, ldp);
+                           ldw, P + i * ldpi + j * ldpj, ldpi, ldpj);
         for (; j < j1; j++)
             ST_K(dot_tile)(ST_DOT_MI, 1, V, A + i * lda, lda, W + j * ldw, ldw,
-                           P + i * ldp + j, ldp);
+                           P + i * ldpi + j * ldpj, ldpi, ldpj);
     }
     for (; i < m; i++) {
         for (j = j0; j + ST_DOT_MJ <= j1; j += ST_DOT_MJ)
             ST_K(dot_tile)(1, ST_DOT_MJ, V, A + i * lda, lda, W + j * ldw, ldw,
-                           P + i * ldp + j, ldp);
+                           P + i * ldpi + j * ldpj, ldpi, ldpj);
         for (; j < j1; j++)
             ST_K(dot_tile)(1, 1, V, A + i * lda, lda, W + j * ldw, ldw,
-                           P + i * ldp + j, ldp);
+                           P + i * ldpi + j * ldpj, ldpi, ldpj);
+    }
+}
+
+/* P[q, i0 + ...] = sum_k W[q, k] XT[k, i0 + ...]: a tile of mj units x mi
+ * vectors of rows (the products of the up half-step, unit-major, from the
+ * visible states' transpose XT, ldx apart) */
+static inline __attribute__((always_inline)) void ST_K(up_tile)(
+    const int mj, const int mi, ptrdiff_t V, const ST_T *W, ptrdiff_t ldw,
+    const ST_T *XT, ptrdiff_t ldx, ST_T *P, ptrdiff_t ldp)
+{
+    ST_VT acc[ST_UP_MJ][ST_UP_MI];
+    ptrdiff_t k;
+    int r, q;
+    for (r = 0; r < mj; r++)
+        for (q = 0; q < mi; q++)
+            acc[r][q] = (ST_VT){0};
+    for (k = 0; k < V; k++) {
+        ST_VT x[ST_UP_MI];
+        for (q = 0; q < mi; q++)
+            x[q] = *(const ST_VTU *)(XT + k * ldx + q * ST_NL);
+        for (r = 0; r < mj; r++) {
+            ST_T s = W[r * ldw + k];
+            for (q = 0; q < mi; q++)
+                acc[r][q] += s * x[q];
+        }
+    }
+    for (r = 0; r < mj; r++)
+        for (q = 0; q < mi; q++)
+            *(ST_VTU *)(P + r * ldp + q * ST_NL) = acc[r][q];
+}
+
+/* P[j, i] = W_j . x_i for units j0 <= j < j1 and rows i0 <= i < i1 (whole
+ * vectors: i0 and i1 - i0 multiples of ST_NL) */
+static inline __attribute__((always_inline)) void ST_K(up)(
+    ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V,
+    const ST_T *W, ptrdiff_t ldw, const ST_T *XT, ptrdiff_t ldx, ST_T *P,
+    ptrdiff_t ldp)
+{
+    ptrdiff_t i, j;
+    /* rows outer: a chunk of XT's columns stays in L2 across the units */
+    for (i = i0; i < i1; i += ST_UP_MI * ST_NL) {
+        const int mi = i1 - i >= ST_UP_MI * ST_NL ? ST_UP_MI : (int)((i1 - i) / ST_NL);
+        for (j = j0; j + ST_UP_MJ <= j1; j += ST_UP_MJ) {
+            if (mi == ST_UP_MI)
+                ST_K(up_tile)(ST_UP_MJ, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
+                              P + j * ldp + i, ldp);
+            else
+                for (int q = 0; q < mi; q++)
+                    ST_K(up_tile)(ST_UP_MJ, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL,
+                                  ldx, P + j * ldp + i + q * ST_NL, ldp);
+        }
+        for (; j < j1; j++) {
+            if (mi == ST_UP_MI)
+                ST_K(up_tile)(1, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
+                              P + j * ldp + i, ldp);
+            else
+                for (int q = 0; q < mi; q++)
+                    ST_K(up_tile)(1, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL, ldx,
+                                  P + j * ldp + i + q * ST_NL, ldp);
+        }
     }
 }
 
@@ -115,19 +180,20 @@ static inline __attribute__((always_inline)) void ST_K(bcast)(
     ptrdiff_t ldh, const ST_T *W, ptrdiff_t ldw, ST_T *O, ptrdiff_t ldo)
 {
     ptrdiff_t i, k, j, nv = V / ST_NL * ST_NL;
-    for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI) {
-        for (k = 0; k + ST_BC_MK * ST_NL <= nv; k += ST_BC_MK * ST_NL)
+    /* columns outer: the chunk of W's rows stays in L1 across the rows */
+    for (k = 0; k + ST_BC_MK * ST_NL <= nv; k += ST_BC_MK * ST_NL) {
+        for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI)
             ST_K(bcast_tile)(ST_BC_MI, ST_BC_MK, j0, j1, h + i * ldh, ldh, W + k,
                              ldw, O + i * ldo + k, ldo);
-        for (; k < nv; k += ST_NL)
-            ST_K(bcast_tile)(ST_BC_MI, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
-                             O + i * ldo + k, ldo);
-    }
-    for (; i < m; i++) {
-        for (k = 0; k + ST_BC_MK * ST_NL <= nv; k += ST_BC_MK * ST_NL)
+        for (; i < m; i++)
             ST_K(bcast_tile)(1, ST_BC_MK, j0, j1, h + i * ldh, ldh, W + k, ldw,
                              O + i * ldo + k, ldo);
-        for (; k < nv; k += ST_NL)
+    }
+    for (; k < nv; k += ST_NL) {
+        for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI)
+            ST_K(bcast_tile)(ST_BC_MI, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
+                             O + i * ldo + k, ldo);
+        for (; i < m; i++)
             ST_K(bcast_tile)(1, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
                              O + i * ldo + k, ldo);
     }
@@ -141,10 +207,10 @@ static inline __attribute__((always_inline)) void ST_K(bcast)(
 }
 
 /* The step of mj units x mk vectors of W from the m rows of statistics:
- *   vW <- mom vW + sum_i Hs[i, j] Vs[i, k];  vW <- vW - shrink W;  W <- W + vW
- * (Hs and Vs point at the tile's first unit and column) */
+ *   vW <- mom vW + sum_i HT[j, i] Vs[i, k];  vW <- vW - shrink W;  W <- W + vW
+ * (HT, unit-major, and Vs point at the tile's first unit, row and column) */
 static inline __attribute__((always_inline)) void ST_K(grad_tile)(
-    const int mj, const int mk, ptrdiff_t m, const ST_T *Hs, ptrdiff_t ldh,
+    const int mj, const int mk, ptrdiff_t m, const ST_T *HT, ptrdiff_t ldh,
     const ST_T *Vs, ptrdiff_t ldv, ST_T *W, ST_T *vW, ptrdiff_t ldw, ST_T mom,
     ST_T shrink)
 {
@@ -159,7 +225,7 @@ static inline __attribute__((always_inline)) void ST_K(grad_tile)(
         for (q = 0; q < mk; q++)
             x[q] = *(const ST_VTU *)(Vs + i * ldv + q * ST_NL);
         for (r = 0; r < mj; r++) {
-            ST_T s = Hs[i * ldh + r];
+            ST_T s = HT[r * ldh + i];
             for (q = 0; q < mk; q++)
                 acc[r][q] += s * x[q];
         }
@@ -175,10 +241,11 @@ static inline __attribute__((always_inline)) void ST_K(grad_tile)(
         }
 }
 
-/* The step of units j0 <= j < j1 of W (all V columns), and of their biases:
- *   vc <- mom vc + sum_i Hs[i, j];  c <- c + vc */
+/* The step of units j0 <= j < j1 of W (all V columns), and of their biases,
+ * from the m rows of Vs and of HT (unit-major: HT[j, i], ldh apart):
+ *   vc <- mom vc + sum_i HT[j, i];  c <- c + vc */
 static inline __attribute__((always_inline)) void ST_K(grad)(
-    ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *Hs,
+    ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *HT,
     ptrdiff_t ldh, const ST_T *Vs, ptrdiff_t ldv, ST_T *W, ST_T *vW,
     ptrdiff_t ldw, ST_T *c, ST_T *vc, ST_T mom, ST_T shrink)
 {
@@ -186,18 +253,18 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
     /* columns outer: the tile's columns of Vs stay in L1 across the units */
     for (k = 0; k + ST_GR_MK * ST_NL <= nv; k += ST_GR_MK * ST_NL) {
         for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
-            ST_K(grad_tile)(ST_GR_MJ, ST_GR_MK, m, Hs + j, ldh, Vs + k, ldv,
+            ST_K(grad_tile)(ST_GR_MJ, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
         for (; j < j1; j++)
-            ST_K(grad_tile)(1, ST_GR_MK, m, Hs + j, ldh, Vs + k, ldv,
+            ST_K(grad_tile)(1, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
     }
     for (; k < nv; k += ST_NL) {
         for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
-            ST_K(grad_tile)(ST_GR_MJ, 1, m, Hs + j, ldh, Vs + k, ldv,
+            ST_K(grad_tile)(ST_GR_MJ, 1, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
         for (; j < j1; j++)
-            ST_K(grad_tile)(1, 1, m, Hs + j, ldh, Vs + k, ldv, W + j * ldw + k,
+            ST_K(grad_tile)(1, 1, m, HT + j * ldh, ldh, Vs + k, ldv, W + j * ldw + k,
                             vW + j * ldw + k, ldw, mom, shrink);
     }
     for (j = j0; j < j1; j++) {
@@ -205,13 +272,13 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
         for (k = nv; k < V; k++) {
             ST_T g = 0, *w = W + j * ldw + k, *v = vW + j * ldw + k;
             for (i = 0; i < m; i++)
-                g += Hs[i * ldh + j] * Vs[i * ldv + k];
+                g += HT[j * ldh + i] * Vs[i * ldv + k];
             *v = mom * *v + g;
             *v -= shrink * *w;
             *w += *v;
         }
         for (i = 0; i < m; i++)
-            s += Hs[i * ldh + j];
+            s += HT[j * ldh + i];
         vc[j] = mom * vc[j] + s;
         c[j] += vc[j];
     }

@@ -1,6 +1,7 @@
 /* One thread's share of a run of fused PCD updates (see _cd_fused.h): a
  * template included once per element type, with
  *   ST_T, ST_SUF            the element type and its suffix (f or d)
+ *   ST_EXP, ST_UNIFORM      its exp and uniforms (_elementwise.h)
  *   ST_WIDE(n), ST_NARROW(n) the tiles of _cd_tiles.h for AVX-512 / AVX2
  */
 #define ST_CD_CAT2(a, b) a##b
@@ -17,13 +18,27 @@ typedef struct {
     uint64_t key;     /* this half-step's random stream */
 } ST_CD(phase_t);
 
+/* VT[:, i0:i1] = Vs[i0:i1, :]^T: runs of rows contiguous in VT */
+static inline __attribute__((always_inline)) void ST_CD(transpose)(
+    st_cd_run *r, ptrdiff_t i0, ptrdiff_t i1)
+{
+    const ptrdiff_t V = r->V, lt = r->ldt;
+    const ST_T *Vs = (const ST_T *)r->Vs;
+    ST_T *VT = (ST_T *)r->VT;
+    ptrdiff_t i, k, k0;
+    for (k0 = 0; k0 < V; k0 += 64)
+        for (i = i0; i < i1; i++)
+            for (k = k0; k < (k0 + 64 < V ? k0 + 64 : V); k++)
+                VT[k * lt + i] = Vs[i * V + k];
+}
+
 static inline __attribute__((always_inline)) void ST_CD(task)(
     st_cd_run *r, const ST_CD(phase_t) *ph, ptrdiff_t task)
 {
     const ptrdiff_t V = r->V, H = r->H, C = r->C, mb = r->max_batch;
     const ptrdiff_t NB = r->n_blocks, NR = r->n_row_blocks;
     ST_T *W = (ST_T *)r->W, *h = (ST_T *)r->h;
-    ST_T *Vs = (ST_T *)r->Vs, *Hs = (ST_T *)r->Hs, *part = (ST_T *)r->part;
+    ST_T *Vs = (ST_T *)r->Vs, *part = (ST_T *)r->part;
     const ST_T inv_t = (ST_T)(1.0 / r->temperature);
     ptrdiff_t i, k, b, j0, j1;
     if (ph->kind == 0) { /* part_b = h[:, b] W[b, :] */
@@ -41,9 +56,12 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             for (k = 0; k < V; k++)
                 dst[i * V + k] = src[k];
         }
+        if (r->transposed)
+            ST_CD(transpose)(r, mb - ph->n, mb);
     } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T) */
         const ST_T *a = (const ST_T *)r->a;
-        for (i = st_cd_edge(C, task, NR); i < st_cd_edge(C, task + 1, NR); i++) {
+        const ptrdiff_t i0 = st_cd_edge(C, task, NR), i1 = st_cd_edge(C, task + 1, NR);
+        for (i = i0; i < i1; i++) {
             ST_T *p = part + i * V;
             for (b = 1; b < NB; b++) {
                 const ST_T *q = part + (b * C + i) * V;
@@ -53,6 +71,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_CD_ROW(p, a, 0, V, 0, inv_t, 0, NULL, Vs + (mb + i) * V, ph->key,
                       (uint64_t)(i * V), 1);
         }
+        if (r->transposed)
+            ST_CD(transpose)(r, mb + i0, mb + i1);
     } else if (task == NB) { /* the visible biases (last step only) */
         ST_T *a = (ST_T *)r->a, *va = (ST_T *)r->va;
         const ST_T mom = (ST_T)r->momentum, ratio = (ST_T)ph->n / (ST_T)C;
@@ -66,30 +86,48 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             a[k] += va[k];
         }
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
-        const ptrdiff_t lo = ph->last ? mb - ph->n : mb, m = mb + C - lo;
-        ST_T *c = (ST_T *)r->c;
+        const ptrdiff_t lo = ph->last ? mb - ph->n : mb, hi = mb + C;
+        const ptrdiff_t lt = r->ldt, a0 = lo / ST_CD_ALIGN * ST_CD_ALIGN;
+        const ptrdiff_t a1 = (hi + ST_CD_ALIGN - 1) / ST_CD_ALIGN * ST_CD_ALIGN;
+        ST_T *c = (ST_T *)r->c, *VT = (ST_T *)r->VT, *HT = (ST_T *)r->HT;
         const ST_T neg = -ph->alpha * (ST_T)ph->n / (ST_T)C;
+        const uint32_t k0 = (uint32_t)ph->key, k1 = (uint32_t)(ph->key >> 32);
         j0 = st_cd_edge(H, task, NB);
         j1 = st_cd_edge(H, task + 1, NB);
-        if (r->wide)
-            ST_WIDE(dot)(m, j0, j1, V, Vs + lo * V, V, W, V, Hs + lo * H, H);
+        /* HT[j, i] = W_j . v_i: for whole vectors of rows around lo..hi
+         * from VT, or for rows lo..hi from Vs */
+        if (r->transposed && r->wide)
+            ST_WIDE(up)(a0, a1, j0, j1, V, W, V, VT, lt, HT, lt);
+        else if (r->transposed)
+            ST_NARROW(up)(a0, a1, j0, j1, V, W, V, VT, lt, HT, lt);
+        else if (r->wide)
+            ST_WIDE(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
         else
-            ST_NARROW(dot)(m, j0, j1, V, Vs + lo * V, V, W, V, Hs + lo * H, H);
-        for (i = lo; i < mb + C; i++) {
-            const int chain = i >= mb;
-            ST_CD_ROW(Hs + i * H, c, j0, j1, 0, inv_t, 0, NULL,
-                      chain ? h + (i - mb) * H : NULL, ph->key,
-                      (uint64_t)(chain ? (i - mb) * H : 0),
-                      ph->last ? (chain ? neg : ph->alpha) : (ST_T)1);
+            ST_NARROW(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
+        for (b = j0; b < j1; b++) {
+            ST_T *p = HT + b * lt;
+            const ST_T cj = c[b];
+            for (i = lo; i < hi; i++)
+                p[i] = (ST_T)1 / ((ST_T)1 + ST_EXP(-(p[i] + cj) * inv_t));
+            for (i = mb; i < hi; i++) /* the chains' draws, as st_row's */
+                h[(i - mb) * H + b] =
+                    ST_UNIFORM((uint32_t)((i - mb) * H + b), k0, k1) <= p[i] ? (ST_T)1
+                                                                            : (ST_T)0;
+            if (ph->last) {
+                for (i = lo; i < mb; i++)
+                    p[i] *= ph->alpha;
+                for (i = mb; i < hi; i++)
+                    p[i] *= neg;
+            }
         }
         if (ph->last) {
             ST_T *vW = (ST_T *)r->vW, *vc = (ST_T *)r->vc;
             const ST_T mom = (ST_T)r->momentum, shrink = (ST_T)r->shrink;
             if (r->wide)
-                ST_WIDE(grad)(m, j0, j1, V, Hs + lo * H, H, Vs + lo * V, V, W, vW,
+                ST_WIDE(grad)(hi - lo, j0, j1, V, HT + lo, lt, Vs + lo * V, V, W, vW,
                               V, c, vc, mom, shrink);
             else
-                ST_NARROW(grad)(m, j0, j1, V, Hs + lo * H, H, Vs + lo * V, V, W,
+                ST_NARROW(grad)(hi - lo, j0, j1, V, HT + lo, lt, Vs + lo * V, V, W,
                                 vW, V, c, vc, mom, shrink);
         }
     }

@@ -92,10 +92,13 @@ cdef extern from "_cd_fused.h" nogil:
         void *vc
         void *h
         void *Vs
-        void *Hs
+        void *VT
+        void *HT
+        Py_ssize_t ldt
         void *part
         double learning_rate, momentum, shrink, temperature
         uint64_t key
+        int narrow
         long *claimed
     bint st_cd_fused_available()
     void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
@@ -923,7 +926,8 @@ def fused_pcd(
     floating[::1] velocity_hidden,
     floating[:, ::1] chains,
     floating[:, ::1] Vs,
-    floating[:, ::1] Hs,
+    floating[:, ::1] VT,
+    floating[:, ::1] HT,
     floating[:, :, ::1] part,
     *,
     double learning_rate,
@@ -934,6 +938,7 @@ def fused_pcd(
     Py_ssize_t n_row_blocks,
     uint64_t key,
     int n_threads=1,
+    bint narrow=False,
 ):
     """``len(bounds) - 1`` PCD-k updates of a Bernoulli RBM, in place, in one
     call (see ``_cd_fused.h``).
@@ -945,13 +950,16 @@ def fused_pcd(
     ``vW <- momentum vW + G - shrink W``, ``W <- W + vW``, where
     ``G = lr (<h v>_data - <h v>_chains) / T`` averages the data's products
     over the batch's rows and the chains' over the chains; the biases
-    likewise (without the shrinkage). ``Vs`` ((max_batch + C) x V) and ``Hs``
-    ((max_batch + C) x H)
-    are work space; ``part`` (n_blocks x C x V) holds the down products of
-    the ``n_blocks`` blocks of hidden units. Update ``b``, Gibbs step ``s``
+    likewise (without the shrinkage). Work space: ``Vs`` ((max_batch + C) x
+    V) the visible states, ``VT`` (V x ldt) their transpose, ``HT`` (H x
+    ldt) the hidden statistics unit-major, ``ldt`` at least ``max_batch + C``
+    rounded up to a multiple of 16 (``VT`` zeroed before the first call),
+    and ``part`` (n_blocks x C x V) the down products of the ``n_blocks``
+    blocks of hidden units. Update ``b``, Gibbs step ``s``
     draws from the streams ``mix64(key + (2t + 1) G)`` (visible) and
     ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
-    does not depend on ``n_threads``.
+    does not depend on ``n_threads``. ``narrow`` takes the AVX2 tiles where
+    the AVX-512 ones would run (for tests).
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -961,10 +969,13 @@ def fused_pcd(
     if (X.shape[1] != V or velocity_W.shape[0] != H or velocity_W.shape[1] != V
             or visible_bias.shape[0] != V or velocity_visible.shape[0] != V
             or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H
-            or chains.shape[1] != H or Vs.shape[1] != V or Hs.shape[1] != H
-            or Hs.shape[0] != Vs.shape[0] or part.shape[1] != C
-            or part.shape[2] != V):
+            or chains.shape[1] != H or Vs.shape[1] != V or VT.shape[0] != V
+            or HT.shape[0] != H or HT.shape[1] != VT.shape[1]
+            or part.shape[1] != C or part.shape[2] != V):
         raise ValueError("shapes of the data, parameters and buffers do not agree")
+    if VT.shape[1] % 16 or VT.shape[1] < Vs.shape[0]:
+        raise ValueError("VT and HT need a multiple of 16 columns, at least one "
+                         "per row of Vs")
     if C < 1 or mb < 1 or NB < 1 or NB > H or n_steps < 1 or n_batches < 0:
         raise ValueError("need chains, room for data rows, blocks and steps")
     if n_row_blocks < 1 or n_row_blocks > C:
@@ -1001,13 +1012,16 @@ def fused_pcd(
     r.vc = &velocity_hidden[0]
     r.h = &chains[0, 0]
     r.Vs = &Vs[0, 0]
-    r.Hs = &Hs[0, 0]
+    r.VT = &VT[0, 0]
+    r.HT = &HT[0, 0]
+    r.ldt = VT.shape[1]
     r.part = &part[0, 0, 0]
     r.learning_rate = learning_rate
     r.momentum = momentum
     r.shrink = shrink
     r.temperature = temperature
     r.key = key
+    r.narrow = narrow
     r.claimed = &cl[0]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)

@@ -278,7 +278,10 @@ class CDTrainer:
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n_blocks = fused_blocks(p.n_hidden)
         if self._part is None:
+            ldt = -(-len(self.Vs) // 16) * 16
             self._part = np.empty((n_blocks, self.n_chains, p.n_visible), p.dtype)
+            self._VT = np.zeros((p.n_visible, ldt), p.dtype)
+            self._HT = np.empty((p.n_hidden, ldt), p.dtype)
         self.runner.call(
             work_kind(
                 "fused_pcd",
@@ -300,7 +303,8 @@ class CDTrainer:
             st.velocity_hidden,
             st.chains,
             self.Vs,
-            self.Hs,
+            self._VT,
+            self._HT,
             self._part,
             learning_rate=float(learning_rate),
             momentum=float(momentum),
