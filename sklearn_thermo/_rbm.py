@@ -162,11 +162,14 @@ class BoltzmannMachine(
         softer (``transform`` closer to 0.5, samples more random). Training at
         ``T`` follows the exact log-likelihood gradient at ``T``.
     n_jobs : int, default=None
-        Threads of the CD core. Each Gibbs half-step and weight update is
-        split into blocks of units (by the shapes alone) that run on these
-        threads, each block one product on single-threaded BLAS and one
-        compiled pass of activation and sampling; BLAS is held at one thread
-        while the core runs.
+        Threads of the CD core. Training with ``method="pcd"`` (Bernoulli
+        units, no ``sample_weight``) runs many updates per call of one
+        compiled kernel, each thread keeping its blocks of hidden units'
+        weights in its own cache; otherwise each Gibbs half-step and weight
+        update is split into blocks of units that run on these threads, each
+        block one product on single-threaded BLAS and one compiled pass of
+        activation and sampling. Blocks are set by the shapes alone, and
+        BLAS is held at one thread while the core runs.
         ``None`` takes ``n_jobs`` from an active
         ``joblib.parallel_config(n_jobs=...)`` context, and otherwise uses all
         cores this process may use (one when it runs inside an outer
