@@ -29,7 +29,13 @@ from ._core.model import (
 )
 from ._core.partition import MAX_EXACT_UNITS, log_partition_exact
 from ._core.tempering import TemperedChains, sample_annealed, sample_tempered
-from ._core.training import CDTrainer, FreshChains, PersistentChains, TrainState
+from ._core.training import (
+    CDTrainer,
+    FreshChains,
+    PersistentChains,
+    TrainState,
+    aligned_zeros,
+)
 from ._progress import progress
 from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._validation import (
@@ -372,9 +378,9 @@ class BoltzmannMachine(
     def _initialize(self, X, rng, sample_weight=None):
         n_features = X.shape[1]
         dtype = X.dtype
-        self.components_ = rng.normal(0, 0.01, (self.n_components, n_features)).astype(
-            dtype
-        )
+        # on a cache line: the compiled kernels' vector loads are faster
+        self.components_ = aligned_zeros((self.n_components, n_features), dtype)
+        self.components_[...] = rng.normal(0, 0.01, (self.n_components, n_features))
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = self._initial_visible_bias(X, sample_weight).astype(
             dtype

@@ -21,6 +21,19 @@ from .threads import work_kind
 _FUSED_CALL_WORK = 1 << 27
 #: Most blocks of chains of the fused kernel's visible half-step.
 _FUSED_ROW_BLOCKS = 8
+#: Bytes of a cache line: the fused kernel's vector loads are much faster
+#: from arrays whose rows start on one.
+_ALIGN = 64
+
+
+def aligned_zeros(shape, dtype):
+    """Zeros whose data starts on a cache line (numpy only promises 16
+    bytes)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    buf = np.zeros(n * dtype.itemsize + _ALIGN, np.uint8)
+    start = -buf.ctypes.data % _ALIGN
+    return buf[start : start + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 @dataclass
@@ -35,7 +48,7 @@ class TrainState:
     @classmethod
     def zeros(cls, params):
         return cls(
-            np.zeros_like(params.W),
+            aligned_zeros(params.W.shape, params.W.dtype),
             np.zeros_like(params.visible_bias),
             np.zeros_like(params.hidden_bias),
         )
@@ -175,7 +188,7 @@ class CDTrainer:
         dtype, V, H = params.dtype, params.n_visible, params.n_hidden
         n_rows = self.max_batch + self.n_chains
         # zeroed once: rows a smaller batch leaves untouched stay finite
-        self.Vs = np.zeros((n_rows, V), dtype)
+        self.Vs = aligned_zeros((n_rows, V), dtype)
         self.Hs = np.zeros((n_rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
         self._part = None  # the fused kernel's down products, made when needed
@@ -279,9 +292,9 @@ class CDTrainer:
         n_blocks = fused_blocks(p.n_hidden)
         if self._part is None:
             ldt = -(-len(self.Vs) // 16) * 16
-            self._part = np.empty((n_blocks, self.n_chains, p.n_visible), p.dtype)
-            self._VT = np.zeros((p.n_visible, ldt), p.dtype)
-            self._HT = np.empty((p.n_hidden, ldt), p.dtype)
+            self._part = aligned_zeros((n_blocks, self.n_chains, p.n_visible), p.dtype)
+            self._VT = aligned_zeros((p.n_visible, ldt), p.dtype)
+            self._HT = aligned_zeros((p.n_hidden, ldt), p.dtype)
         self.runner.call(
             work_kind(
                 "fused_pcd",
