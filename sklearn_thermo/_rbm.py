@@ -553,9 +553,14 @@ class BoltzmannMachine(
         runner = self._runner(self._rng)
         with runner:
             trainer = self._trainer(n, runner)
-            trainer.load(X, np.arange(n))
-            trainer.step(
-                n, self._learning_rate(), self.momentum, self.weight_decay, weights=w
+            trainer.run(
+                X,
+                np.arange(n),
+                [slice(0, n)],
+                self._learning_rate(),
+                self.momentum,
+                self.weight_decay,
+                weights=w,
             )
         self._check_finite("in partial_fit", trainer)
         if self.method == "pt":

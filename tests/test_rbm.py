@@ -448,6 +448,9 @@ def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
         return original(Vs, Hs, *args, **kwargs)
 
     monkeypatch.setattr(core_training, "weight_step", capture)
+    # the statistics as the stepwise trainer holds them (weighted data takes
+    # that path anyway; the fused kernel would take the repeated rows)
+    monkeypatch.setattr(core_training, "fused_pcd_available", lambda: False)
     params = dict(
         n_components=4, method=method, batch_size=3, random_state=0, n_temperatures=2
     )
@@ -556,6 +559,9 @@ def test_fit_runs_pcd_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fuse
     w = np.linspace(0.5, 2, X.shape[0]) if kw.pop("weighted", False) else None
     rbm = BoltzmannMachine(n_components=8, max_iter=2, random_state=0, **kw)
     rbm.fit(X, sample_weight=w)
+    assert bool(calls) == fused
+    calls.clear()
+    rbm.partial_fit(X[:10], sample_weight=None if w is None else w[:10])
     assert bool(calls) == fused
     assert np.isfinite(rbm.components_).all()
 

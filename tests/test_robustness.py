@@ -114,14 +114,21 @@ def test_interrupted_refit_keeps_the_previous_fit(case, monkeypatch):
 
 
 def _interrupt_inside_weight_update(monkeypatch):
-    """The weight step updates the parameters in place, then is interrupted."""
+    """The weight step (or the fused PCD kernel) updates the parameters in
+    place, then is interrupted."""
 
-    def interrupted(*args, **kwargs):
-        weight_step(*args, **kwargs)
-        raise KeyboardInterrupt
+    def interrupted(kernel):
+        def run(*args, **kwargs):
+            kernel(*args, **kwargs)
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(core_training, "weight_step", interrupted)
-    monkeypatch.setattr(core_conditional, "weight_step", interrupted)
+        return run
+
+    monkeypatch.setattr(core_training, "weight_step", interrupted(weight_step))
+    monkeypatch.setattr(core_conditional, "weight_step", interrupted(weight_step))
+    monkeypatch.setattr(
+        core_training, "fused_pcd", interrupted(core_training.fused_pcd)
+    )
 
 
 def _state(est):
