@@ -990,7 +990,7 @@ def fused_pcd(
             raise ValueError("row index out of range")
     if n_batches == 0 or H == 0 or V == 0:
         return
-    claimed = np.zeros(NB + n_row_blocks + 2, np.int_)
+    claimed = np.zeros(NB + n_row_blocks + 2, "l")  # C long
     cdef long[::1] cl = claimed
     cdef st_cd_run r
     r.V = V

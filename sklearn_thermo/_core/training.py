@@ -21,6 +21,9 @@ from .threads import work_kind
 _FUSED_CALL_WORK = 1 << 27
 #: Most blocks of chains of the fused kernel's visible half-step.
 _FUSED_ROW_BLOCKS = 8
+#: The fused kernel's unit-major buffers hold their rows in whole vectors of
+#: this many (``ST_CD_ALIGN`` in ``_cd_fused.h``).
+_FUSED_ROW_ALIGN = 16
 #: Bytes of a cache line: the fused kernel's vector loads are much faster
 #: from arrays whose rows start on one.
 _ALIGN = 64
@@ -257,10 +260,11 @@ class CDTrainer:
         """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
 
         ``weights`` (n_samples,), if given, are the rows' sample weights (see
-        :meth:`step`). PCD updates of a Bernoulli RBM from dense rows run as
-        one call of the fused kernel :func:`._kernels.fused_pcd` (the same
-        updates as :meth:`step`'s, with the draws of their own streams);
-        anything else runs :meth:`load` and :meth:`step` per batch.
+        :meth:`step`). Unweighted PCD updates of a Bernoulli RBM run as one
+        call of the fused kernel :func:`._kernels.fused_pcd` (the same updates
+        as :meth:`step`'s, with the draws of their own streams; sparse rows
+        are made dense a run at a time); anything else runs :meth:`load` and
+        :meth:`step` per batch.
         """
         if not self._fusable(X, weights):
             w_batch = None if weights is None else np.empty(self.max_batch, X.dtype)
@@ -291,7 +295,7 @@ class CDTrainer:
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n_blocks = fused_blocks(p.n_hidden)
         if self._part is None:
-            ldt = -(-len(self.Vs) // 16) * 16
+            ldt = -(-len(self.Vs) // _FUSED_ROW_ALIGN) * _FUSED_ROW_ALIGN
             self._part = aligned_zeros((n_blocks, self.n_chains, p.n_visible), p.dtype)
             self._VT = aligned_zeros((p.n_visible, ldt), p.dtype)
             self._HT = aligned_zeros((p.n_hidden, ldt), p.dtype)
