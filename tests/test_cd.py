@@ -110,8 +110,8 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1, fused=
 
 @pytest.mark.parametrize(
     "persistent, fused",
-    [(False, False), (True, False), (True, True)],
-    ids=["cd", "pcd", "pcd-fused"],
+    [(False, False), (True, False), (False, True), (True, True)],
+    ids=["cd", "pcd", "cd-fused", "pcd-fused"],
 )
 @pytest.mark.parametrize("T", [1.0, 1.5])
 def test_cd_gradient_matches_exact_gradient(persistent, fused, T):

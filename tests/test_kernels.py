@@ -616,9 +616,10 @@ def test_ais_jump_kernels_refuse_bad_input():
 # ---------------------------------------------------------------------------
 # Fused PCD updates against numpy with the same counter-based draws
 # ---------------------------------------------------------------------------
-def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key):
-    """PCD-k updates in float64, plainly: ``params`` is (W, vW, a, va, c, vc,
-    h), ``h`` the chains' hidden states; returns the updated tuple."""
+def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key, fresh):
+    """PCD-k (CD-k if ``fresh``) updates in float64, plainly: ``params`` is
+    (W, vW, a, va, c, vc, h), ``h`` the chains' hidden states; returns the
+    updated tuple (with ``fresh``, ``h`` is the last batch's chains)."""
     from sklearn_thermo._core._kernels import mix64
 
     W, vW, a, va, c, vc, h = (np.array(p, float) for p in params)
@@ -627,6 +628,11 @@ def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key):
     for b in range(len(bounds) - 1):
         v_pos = X[rows[bounds[b] : bounds[b + 1]]].astype(float)
         n = len(v_pos)
+        if fresh:  # chains restart at the data
+            C = n
+            key0 = mix64((mix64(key) + b * _GAMMA) % 2**64)
+            u, _ = _draws(key0, (n, H))
+            h = (u <= _sigmoid((v_pos @ W.T + c) / T)) * 1.0
         for s in range(k):
             t = b * k + s
             u, _ = _draws(mix64((key + (2 * t + 1) * _GAMMA) % 2**64), (C, V))
@@ -714,8 +720,13 @@ def fused():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", FUSED_SHAPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
-def test_fused_pcd_matches_numpy_with_the_same_draws(fused, dtype, shape, narrow):
+@pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
+def test_fused_pcd_matches_numpy_with_the_same_draws(
+    fused, dtype, shape, narrow, fresh
+):
     V, H, C, mb, sizes, k, nb, nr = shape
+    if fresh:  # a chain for each row of the largest batch
+        C = max(C, mb)
     case = _fused_case(dtype, V, H, C, mb, sizes)
     kw = dict(
         learning_rate=0.1,
@@ -724,10 +735,13 @@ def test_fused_pcd_matches_numpy_with_the_same_draws(fused, dtype, shape, narrow
         temperature=1.3,
         key=99,
         narrow=narrow,
+        fresh=fresh,
     )
     got = _run_fused(case, k, nb, nr, 1, **kw)
     X, rows, bounds, params, _ = case
-    want = reference_pcd(X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99)
+    want = reference_pcd(X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99, fresh)
+    if fresh:  # the chains' rows beyond the last batch's are not compared
+        got, want = got[:6] + (got[6][: sizes[-1]],), want[:6] + (want[6],)
     for g, w in zip(got, want):
         assert g.dtype == dtype
         # float32's 24-bit uniforms draw otherwise than float64's only
@@ -740,9 +754,17 @@ def test_fused_pcd_matches_numpy_with_the_same_draws(fused, dtype, shape, narrow
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_fused_pcd_gives_the_same_bits_on_any_number_of_threads(fused, dtype):
+@pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
+def test_fused_pcd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fresh):
     case = _fused_case(dtype, 70, 300, 10, 10, [10] * 6, seed=1)
-    kw = dict(learning_rate=0.1, momentum=0.9, shrink=1e-4, temperature=1.0, key=5)
+    kw = dict(
+        learning_rate=0.1,
+        momentum=0.9,
+        shrink=1e-4,
+        temperature=1.0,
+        key=5,
+        fresh=fresh,
+    )
     runs = [_run_fused(case, 2, 4, 8, t, **kw) for t in (1, 2, 3, 4)]
     for other in runs[1:]:
         for a, b in zip(runs[0], other):

@@ -543,7 +543,8 @@ def _count_fused_calls(monkeypatch):
         ({"n_gibbs_steps": 3}, True),
         ({"weighted": True}, False),
         ({"method": "pt"}, False),
-        ({"method": "cd"}, False),
+        ({"method": "cd"}, True),
+        ({"method": "cd", "n_gibbs_steps": 2, "sparse": True}, True),
         ({"visible": "gaussian"}, False),
     ],
 )
@@ -566,7 +567,8 @@ def test_fit_runs_pcd_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fuse
     assert np.isfinite(rbm.components_).all()
 
 
-def test_fused_and_stepwise_pcd_learn_alike(monkeypatch):
+@pytest.mark.parametrize("method", ["pcd", "cd"])
+def test_fused_and_stepwise_training_learn_alike(monkeypatch, method):
     """The fused kernel makes the updates of CDTrainer.step (with draws of its
     own streams): models trained either way are as good as each other."""
     from sklearn_thermo._core import training
@@ -574,7 +576,7 @@ def test_fused_and_stepwise_pcd_learn_alike(monkeypatch):
     if not training.fused_pcd_available():
         pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
     X = (load_digits().data > 7).astype(float)
-    kw = dict(n_components=64, max_iter=10, random_state=0)
+    kw = dict(n_components=64, max_iter=10, method=method, random_state=0)
     fused = BoltzmannMachine(**kw).fit(X[:1400])
     calls = _count_fused_calls(monkeypatch)
     monkeypatch.setattr(training, "fused_pcd_available", lambda: False)

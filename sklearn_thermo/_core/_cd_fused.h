@@ -1,5 +1,5 @@
-/* Fused PCD-k updates of a Bernoulli RBM: a run of batches in one call,
- * on the caller's threads, with no Python and no BLAS between batches.
+/* Fused PCD-k (and CD-k) updates of a Bernoulli RBM: a run of batches in one
+ * call, on the caller's threads, with no Python and no BLAS between batches.
  *
  * Why: at tens of rows a batch, BLAS packs the weights for each of the
  * update's products (a copy as costly as the product), and each half-step
@@ -7,7 +7,9 @@
  * region. Here each thread keeps "its" hidden units' rows of W and of the
  * velocity (a contiguous block) in its own cache for the whole run:
  *
- *   per batch and Gibbs step s = 1..k (the chains' hidden states h, C x H):
+ *   per batch (CD-k first copies in the data and starts the chains at
+ *   h ~ P(h | data)), and Gibbs step s = 1..k (the chains' hidden states h,
+ *   C x H):
  *   A  per block b of hidden units: part_b = h[:, b] W[b, :]   (C x V)
  *   B  per block of chains: v_neg ~ sigmoid((sum_b part_b + a) / T), in
  *      block order; at s = 1 also the batch's data rows are copied in
@@ -54,7 +56,8 @@
 #endif
 
 #define ST_CD_GAMMA 0x9E3779B97F4A7C15ULL
-/* rows of the unit-major buffers go in whole vectors of this many */
+/* VT and HT have a multiple of this many columns (the kernel's wrapper checks
+ * it), so that whole vectors of rows fit in them */
 #define ST_CD_ALIGN 16
 /* From this many rows (data and chains) on, the up products are taken from
  * the visible states' transpose, with the rows along the vectors: no sums
@@ -68,6 +71,9 @@ typedef struct {
     ptrdiff_t V, H, C;          /* visible, hidden units, chains */
     ptrdiff_t max_batch;        /* rows reserved for data in Vs and Hs */
     ptrdiff_t k_steps;          /* Gibbs steps per update */
+    int fresh;                  /* CD-k: chains restart at each batch's data
+                                 * (then C = max_batch; a batch of n rows
+                                 * uses n of them) */
     ptrdiff_t n_batches;
     ptrdiff_t n_blocks;         /* blocks of hidden units */
     ptrdiff_t n_row_blocks;     /* blocks of chains */

@@ -115,34 +115,44 @@ static inline __attribute__((always_inline)) void ST_K(up_tile)(
             *(ST_VTU *)(P + r * ldp + q * ST_NL) = acc[r][q];
 }
 
-/* P[j, i] = W_j . x_i for units j0 <= j < j1 and rows i0 <= i < i1 (whole
- * vectors: i0 and i1 - i0 multiples of ST_NL) */
+/* P[j, i] = W_j . x_i for units j0 <= j < j1 and rows lo <= i < hi. The
+ * products go in whole vectors of rows (XT's columns exist and are finite
+ * from lo rounded down to hi rounded up to ST_NL); P is written within
+ * [lo, hi) only, through a scratch tile where a vector straddles an end. */
 static inline __attribute__((always_inline)) void ST_K(up)(
-    ptrdiff_t i0, ptrdiff_t i1, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V,
+    ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V,
     const ST_T *W, ptrdiff_t ldw, const ST_T *XT, ptrdiff_t ldx, ST_T *P,
     ptrdiff_t ldp)
 {
-    ptrdiff_t i, j;
+    const ptrdiff_t step = ST_UP_MI * ST_NL;
+    ST_T tmp[ST_UP_MJ * ST_UP_MI * ST_NL];
+    ptrdiff_t i, j, u, q, i0 = lo / ST_NL * ST_NL;
     /* rows outer: a chunk of XT's columns stays in L2 across the units */
-    for (i = i0; i < i1; i += ST_UP_MI * ST_NL) {
-        const int mi = i1 - i >= ST_UP_MI * ST_NL ? ST_UP_MI : (int)((i1 - i) / ST_NL);
-        for (j = j0; j + ST_UP_MJ <= j1; j += ST_UP_MJ) {
-            if (mi == ST_UP_MI)
+    for (i = i0; i < hi; i += step) {
+        const ptrdiff_t e = hi - i < step ? hi - i : step;
+        const int mi = (int)((e + ST_NL - 1) / ST_NL);
+        const int inside = i >= lo && e == step;
+        for (j = j0; j < j1; j += ST_UP_MJ) {
+            const int mj = j1 - j < ST_UP_MJ ? (int)(j1 - j) : ST_UP_MJ;
+            ST_T *out = inside ? P + j * ldp + i : tmp;
+            const ptrdiff_t ldo = inside ? ldp : step;
+            if (mj == ST_UP_MJ && mi == ST_UP_MI)
                 ST_K(up_tile)(ST_UP_MJ, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
-                              P + j * ldp + i, ldp);
-            else
-                for (int q = 0; q < mi; q++)
+                              out, ldo);
+            else if (mj == ST_UP_MJ)
+                for (q = 0; q < mi; q++)
                     ST_K(up_tile)(ST_UP_MJ, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL,
-                                  ldx, P + j * ldp + i + q * ST_NL, ldp);
-        }
-        for (; j < j1; j++) {
-            if (mi == ST_UP_MI)
-                ST_K(up_tile)(1, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
-                              P + j * ldp + i, ldp);
+                                  ldx, out + q * ST_NL, ldo);
             else
-                for (int q = 0; q < mi; q++)
-                    ST_K(up_tile)(1, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL, ldx,
-                                  P + j * ldp + i + q * ST_NL, ldp);
+                for (u = 0; u < mj; u++)
+                    for (q = 0; q < mi; q++)
+                        ST_K(up_tile)(1, 1, V, W + (j + u) * ldw, ldw,
+                                      XT + i + q * ST_NL, ldx,
+                                      out + u * ldo + q * ST_NL, ldo);
+            if (!inside)
+                for (u = 0; u < mj; u++)
+                    for (q = i < lo ? lo - i : 0; q < e; q++)
+                        P[(j + u) * ldp + i + q] = tmp[u * step + q];
         }
     }
 }

@@ -1,4 +1,4 @@
-/* One thread's share of a run of fused PCD updates (see _cd_fused.h): a
+/* One thread's share of a run of fused CD / PCD updates (see _cd_fused.h): a
  * template included once per element type, with
  *   ST_T, ST_SUF            the element type and its suffix (f or d)
  *   ST_EXP, ST_UNIFORM      its exp and uniforms (_elementwise.h)
@@ -12,10 +12,17 @@
 /* what the tasks of one phase need to know of their batch */
 typedef struct {
     ptrdiff_t off, n; /* rows[off:off + n] are the batch */
-    int kind;         /* 0: A (down products), 1: B (visible), 2: C (hidden) */
-    int last;         /* the update's last Gibbs step */
+    ptrdiff_t C;      /* chains of this update (n for fresh chains) */
+    int kind;         /* 0: A (down products), 1: B (visible), 2: C (hidden),
+                       * 3: the batch's data rows only */
     ST_T alpha;       /* learning rate / (T n) */
     uint64_t key;     /* this half-step's random stream */
+    /* kind 2: the rows of Vs whose hidden units to compute, the first of
+     * them to draw into h (row i into h[i - draw_lo]), the scales of the
+     * data's and the chains' probabilities, and whether to take the step */
+    ptrdiff_t up_lo, up_hi, draw_lo;
+    ST_T scale_data, scale_chain;
+    int step;
 } ST_CD(phase_t);
 
 /* VT[:, i0:i1] = Vs[i0:i1, :]^T: runs of rows contiguous in VT */
@@ -32,10 +39,27 @@ static inline __attribute__((always_inline)) void ST_CD(transpose)(
                 VT[k * lt + i] = Vs[i * V + k];
 }
 
+/* the batch's data rows into Vs (and VT) */
+static inline __attribute__((always_inline)) void ST_CD(load)(
+    st_cd_run *r, const ST_CD(phase_t) *ph)
+{
+    const ptrdiff_t V = r->V, mb = r->max_batch;
+    const ST_T *X = (const ST_T *)r->X;
+    ST_T *dst = (ST_T *)r->Vs + (mb - ph->n) * V;
+    ptrdiff_t i, k;
+    for (i = 0; i < ph->n; i++) {
+        const ST_T *src = X + r->rows[ph->off + i] * V;
+        for (k = 0; k < V; k++)
+            dst[i * V + k] = src[k];
+    }
+    if (r->transposed)
+        ST_CD(transpose)(r, mb - ph->n, mb);
+}
+
 static inline __attribute__((always_inline)) void ST_CD(task)(
     st_cd_run *r, const ST_CD(phase_t) *ph, ptrdiff_t task)
 {
-    const ptrdiff_t V = r->V, H = r->H, C = r->C, mb = r->max_batch;
+    const ptrdiff_t V = r->V, H = r->H, C = ph->C, mb = r->max_batch;
     const ptrdiff_t NB = r->n_blocks, NR = r->n_row_blocks;
     ST_T *W = (ST_T *)r->W, *h = (ST_T *)r->h;
     ST_T *Vs = (ST_T *)r->Vs, *part = (ST_T *)r->part;
@@ -48,16 +72,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_WIDE(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
         else
             ST_NARROW(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
-    } else if (ph->kind == 1 && task == NR) { /* the batch's data rows */
-        const ST_T *X = (const ST_T *)r->X;
-        ST_T *dst = Vs + (mb - ph->n) * V;
-        for (i = 0; i < ph->n; i++) {
-            const ST_T *src = X + r->rows[ph->off + i] * V;
-            for (k = 0; k < V; k++)
-                dst[i * V + k] = src[k];
-        }
-        if (r->transposed)
-            ST_CD(transpose)(r, mb - ph->n, mb);
+    } else if (ph->kind == 3 || (ph->kind == 1 && task == NR)) {
+        ST_CD(load)(r, ph);
     } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T) */
         const ST_T *a = (const ST_T *)r->a;
         const ptrdiff_t i0 = st_cd_edge(C, task, NR), i1 = st_cd_edge(C, task + 1, NR);
@@ -86,20 +102,17 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             a[k] += va[k];
         }
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
-        const ptrdiff_t lo = ph->last ? mb - ph->n : mb, hi = mb + C;
-        const ptrdiff_t lt = r->ldt, a0 = lo / ST_CD_ALIGN * ST_CD_ALIGN;
-        const ptrdiff_t a1 = (hi + ST_CD_ALIGN - 1) / ST_CD_ALIGN * ST_CD_ALIGN;
+        const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
+        const ptrdiff_t lt = r->ldt;
         ST_T *c = (ST_T *)r->c, *VT = (ST_T *)r->VT, *HT = (ST_T *)r->HT;
-        const ST_T neg = -ph->alpha * (ST_T)ph->n / (ST_T)C;
         const uint32_t k0 = (uint32_t)ph->key, k1 = (uint32_t)(ph->key >> 32);
         j0 = st_cd_edge(H, task, NB);
         j1 = st_cd_edge(H, task + 1, NB);
-        /* HT[j, i] = W_j . v_i: for whole vectors of rows around lo..hi
-         * from VT, or for rows lo..hi from Vs */
+        /* HT[j, i] = W_j . v_i for rows lo..hi: from VT, or from Vs */
         if (r->transposed && r->wide)
-            ST_WIDE(up)(a0, a1, j0, j1, V, W, V, VT, lt, HT, lt);
+            ST_WIDE(up)(lo, hi, j0, j1, V, W, V, VT, lt, HT, lt);
         else if (r->transposed)
-            ST_NARROW(up)(a0, a1, j0, j1, V, W, V, VT, lt, HT, lt);
+            ST_NARROW(up)(lo, hi, j0, j1, V, W, V, VT, lt, HT, lt);
         else if (r->wide)
             ST_WIDE(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
         else
@@ -109,26 +122,27 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             const ST_T cj = c[b];
             for (i = lo; i < hi; i++)
                 p[i] = (ST_T)1 / ((ST_T)1 + ST_EXP(-(p[i] + cj) * inv_t));
-            for (i = mb; i < hi; i++) /* the chains' draws, as st_row's */
-                h[(i - mb) * H + b] =
-                    ST_UNIFORM((uint32_t)((i - mb) * H + b), k0, k1) <= p[i] ? (ST_T)1
+            for (i = d0; i < hi; i++) /* the chains' draws, as st_row's */
+                h[(i - d0) * H + b] =
+                    ST_UNIFORM((uint32_t)((i - d0) * H + b), k0, k1) <= p[i] ? (ST_T)1
                                                                             : (ST_T)0;
-            if (ph->last) {
-                for (i = lo; i < mb; i++)
-                    p[i] *= ph->alpha;
+            if (ph->scale_data != (ST_T)1)
+                for (i = lo; i < (hi < mb ? hi : mb); i++)
+                    p[i] *= ph->scale_data;
+            if (ph->scale_chain != (ST_T)1)
                 for (i = mb; i < hi; i++)
-                    p[i] *= neg;
-            }
+                    p[i] *= ph->scale_chain;
         }
-        if (ph->last) {
+        if (ph->step) { /* from the data's rows and the chains' */
             ST_T *vW = (ST_T *)r->vW, *vc = (ST_T *)r->vc;
             const ST_T mom = (ST_T)r->momentum, shrink = (ST_T)r->shrink;
+            const ptrdiff_t g0 = mb - ph->n;
             if (r->wide)
-                ST_WIDE(grad)(hi - lo, j0, j1, V, HT + lo, lt, Vs + lo * V, V, W, vW,
-                              V, c, vc, mom, shrink);
+                ST_WIDE(grad)(mb + C - g0, j0, j1, V, HT + g0, lt, Vs + g0 * V, V, W,
+                              vW, V, c, vc, mom, shrink);
             else
-                ST_NARROW(grad)(hi - lo, j0, j1, V, HT + lo, lt, Vs + lo * V, V, W,
-                                vW, V, c, vc, mom, shrink);
+                ST_NARROW(grad)(mb + C - g0, j0, j1, V, HT + g0, lt, Vs + g0 * V, V,
+                                W, vW, V, c, vc, mom, shrink);
         }
     }
 }
@@ -159,25 +173,48 @@ static inline __attribute__((always_inline)) void ST_CD(phase)(
 ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
 {
     const ptrdiff_t K = r->k_steps, NB = r->n_blocks, NR = r->n_row_blocks;
+    const ptrdiff_t mb = r->max_batch;
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
     ST_CD(phase_t) ph;
     for (bt = 0; bt < r->n_batches; bt++) {
         ph.off = r->bounds[bt];
         ph.n = r->bounds[bt + 1] - ph.off;
+        ph.C = r->fresh ? ph.n : r->C;
         ph.alpha = (ST_T)(r->learning_rate / (r->temperature * (double)ph.n));
+        if (r->fresh) { /* the data, then chains started at h ~ P(h | data) */
+            ph.kind = 3;
+            ST_CD(phase)(r, &ph, 0, 1, tid, nt, ++phase, &target);
+            ph.kind = 2;
+            ph.key = st_mix64(st_mix64(r->key) + (uint64_t)bt * ST_CD_GAMMA);
+            ph.up_lo = ph.draw_lo = mb - ph.n;
+            ph.up_hi = mb;
+            ph.scale_data = ph.alpha;
+            ph.scale_chain = 1;
+            ph.step = 0;
+            ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+        }
         for (s = 0; s < K; s++) {
             const uint64_t t = (uint64_t)(bt * K + s);
-            ph.last = s == K - 1;
+            const int last = s == K - 1;
             ph.kind = 0;
             ph.key = 0;
             ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
             ph.kind = 1;
             ph.key = st_mix64(r->key + (2 * t + 1) * ST_CD_GAMMA);
-            ST_CD(phase)(r, &ph, NR, NR + (s == 0), tid, nt, ++phase, &target);
+            ST_CD(phase)(r, &ph, NR, NR + (s == 0 && !r->fresh), tid, nt, ++phase,
+                         &target);
             ph.kind = 2;
             ph.key = st_mix64(r->key + (2 * t + 2) * ST_CD_GAMMA);
-            ST_CD(phase)(r, &ph, NB, NB + ph.last, tid, nt, ++phase, &target);
+            /* the data's hidden units with the chains' at PCD's last step
+             * (fresh chains have them from the start) */
+            ph.up_lo = last && !r->fresh ? mb - ph.n : mb;
+            ph.up_hi = mb + ph.C;
+            ph.draw_lo = mb;
+            ph.scale_data = last ? ph.alpha : (ST_T)1;
+            ph.scale_chain = last ? -ph.alpha * (ST_T)ph.n / (ST_T)ph.C : (ST_T)1;
+            ph.step = last;
+            ST_CD(phase)(r, &ph, NB, NB + last, tid, nt, ++phase, &target);
         }
     }
 }

@@ -99,7 +99,9 @@ cdef extern from "_cd_fused.h" nogil:
         double learning_rate, momentum, shrink, temperature
         uint64_t key
         int narrow
+        int fresh
         long *claimed
+    enum: ST_CD_ALIGN
     bint st_cd_fused_available()
     void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 
@@ -939,8 +941,9 @@ def fused_pcd(
     uint64_t key,
     int n_threads=1,
     bint narrow=False,
+    bint fresh=False,
 ):
-    """``len(bounds) - 1`` PCD-k updates of a Bernoulli RBM, in place, in one
+    """``len(bounds) - 1`` PCD-k (or CD-k) updates of a Bernoulli RBM, in place, in one
     call (see ``_cd_fused.h``).
 
     Update ``b`` takes the data rows ``X[rows[bounds[b]:bounds[b + 1]]]`` and
@@ -960,6 +963,11 @@ def fused_pcd(
     ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
     does not depend on ``n_threads``. ``narrow`` takes the AVX2 tiles where
     the AVX-512 ones would run (for tests).
+
+    ``fresh``: CD-k instead. The chains restart at each batch's data: batch
+    ``b`` of ``n`` rows uses the first ``n`` rows of ``chains`` (C must be
+    at least ``max_batch``), with hidden states drawn from ``P(h | data)``
+    from the stream ``mix64(mix64(key) + b G)``.
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -973,13 +981,15 @@ def fused_pcd(
             or HT.shape[0] != H or HT.shape[1] != VT.shape[1]
             or part.shape[1] != C or part.shape[2] != V):
         raise ValueError("shapes of the data, parameters and buffers do not agree")
-    if VT.shape[1] % 16 or VT.shape[1] < Vs.shape[0]:
+    if VT.shape[1] % ST_CD_ALIGN or VT.shape[1] < Vs.shape[0]:
         raise ValueError("VT and HT need a multiple of 16 columns, at least one "
                          "per row of Vs")
     if C < 1 or mb < 1 or NB < 1 or NB > H or n_steps < 1 or n_batches < 0:
         raise ValueError("need chains, room for data rows, blocks and steps")
     if n_row_blocks < 1 or n_row_blocks > C:
         raise ValueError("n_row_blocks must be in [1, n_chains]")
+    if fresh and C < mb:
+        raise ValueError("fresh chains need one per row of the largest batch")
     for b in range(n_batches):
         if not (0 <= bounds[b] < bounds[b + 1] <= rows.shape[0]
                 and bounds[b + 1] - bounds[b] <= mb):
@@ -1022,6 +1032,7 @@ def fused_pcd(
     r.temperature = temperature
     r.key = key
     r.narrow = narrow
+    r.fresh = fresh
     r.claimed = &cl[0]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)

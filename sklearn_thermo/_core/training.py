@@ -2,8 +2,8 @@
 
 The positive phase averages over the data rows, the negative phase over
 chains; every weight step (product, momentum, decay and step) is one call of
-the compiled kernel :func:`._kernels.weight_step`. Runs of PCD updates of a
-Bernoulli RBM on dense data go through :func:`._kernels.fused_pcd` instead,
+the compiled kernel :func:`._kernels.weight_step`. Runs of CD-k or PCD-k
+updates of a Bernoulli RBM go through :func:`._kernels.fused_pcd` instead,
 many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
@@ -238,14 +238,14 @@ class CDTrainer:
         return [slices[i : i + per_call] for i in range(0, len(slices), per_call)]
 
     def _fusable(self, X=None, weights=None):
-        """Whether PCD updates from ``X`` can run in the fused kernel: PCD
-        (not parallel tempering), Bernoulli units without labels, data of the
-        parameters' dtype, no sample weights, and a machine where the kernel
-        runs."""
+        """Whether updates from ``X`` can run in the fused kernel: CD-k or
+        PCD-k (not parallel tempering), Bernoulli units without labels, data
+        of the parameters' dtype, no sample weights, and a machine where the
+        kernel runs."""
         p, st = self.params, self.state
-        arrays = (p.W, st.velocity_W, st.chains)
+        arrays = (p.W, st.velocity_W, self.negative.h)
         return (
-            type(self.negative) is PersistentChains
+            type(self.negative) in (PersistentChains, FreshChains)
             and p.visible == "bernoulli"
             and not p.n_labels
             and weights is None
@@ -260,11 +260,11 @@ class CDTrainer:
         """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
 
         ``weights`` (n_samples,), if given, are the rows' sample weights (see
-        :meth:`step`). Unweighted PCD updates of a Bernoulli RBM run as one
-        call of the fused kernel :func:`._kernels.fused_pcd` (the same updates
-        as :meth:`step`'s, with the draws of their own streams; sparse rows
-        are made dense a run at a time); anything else runs :meth:`load` and
-        :meth:`step` per batch.
+        :meth:`step`). Unweighted CD-k and PCD-k updates of a Bernoulli RBM
+        run as one call of the fused kernel :func:`._kernels.fused_pcd` (the
+        same updates as :meth:`step`'s, with the draws of their own streams;
+        sparse rows are made dense a run at a time); anything else runs
+        :meth:`load` and :meth:`step` per batch.
         """
         if not self._fusable(X, weights):
             w_batch = None if weights is None else np.empty(self.max_batch, X.dtype)
@@ -318,7 +318,7 @@ class CDTrainer:
             st.velocity_visible,
             p.hidden_bias,
             st.velocity_hidden,
-            st.chains,
+            self.negative.h,
             self.Vs,
             self._VT,
             self._HT,
@@ -330,6 +330,7 @@ class CDTrainer:
             n_steps=self.n_steps,
             n_row_blocks=min(self.n_chains, _FUSED_ROW_BLOCKS),
             key=self.runner.next_key(),
+            fresh=not self.negative.persistent,
         )
 
     def positive_rows(self, n):
