@@ -169,8 +169,8 @@ class BoltzmannMachine(
         ``T`` follows the exact log-likelihood gradient at ``T``.
     n_jobs : int, default=None
         Threads of the CD core. Training with ``method="pcd"`` or ``"cd"``
-        (Bernoulli units, no ``sample_weight``) runs many updates per call of
-        one compiled kernel, each thread keeping its blocks of hidden units'
+        (without ``sample_weight``) runs many updates per call of one
+        compiled kernel, each thread keeping its blocks of hidden units'
         weights in its own cache; otherwise each Gibbs half-step and weight
         update is split into blocks of units that run on these threads, each
         block one product on single-threaded BLAS and one compiled pass of

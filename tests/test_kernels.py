@@ -616,10 +616,13 @@ def test_ais_jump_kernels_refuse_bad_input():
 # ---------------------------------------------------------------------------
 # Fused PCD updates against numpy with the same counter-based draws
 # ---------------------------------------------------------------------------
-def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key, fresh):
+def reference_pcd(
+    X, rows, bounds, params, lr, momentum, shrink, T, k, key, fresh, gaussian=False
+):
     """PCD-k (CD-k if ``fresh``) updates in float64, plainly: ``params`` is
     (W, vW, a, va, c, vc, h), ``h`` the chains' hidden states; returns the
-    updated tuple (with ``fresh``, ``h`` is the last batch's chains)."""
+    updated tuple (with ``fresh``, ``h`` is the last batch's chains).
+    ``gaussian``: Gaussian visible units, ``v | h ~ N(a + h W, T)``."""
     from sklearn_thermo._core._kernels import mix64
 
     W, vW, a, va, c, vc, h = (np.array(p, float) for p in params)
@@ -635,8 +638,11 @@ def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key, fres
             h = (u <= _sigmoid((v_pos @ W.T + c) / T)) * 1.0
         for s in range(k):
             t = b * k + s
-            u, _ = _draws(mix64((key + (2 * t + 1) * _GAMMA) % 2**64), (C, V))
-            v_neg = (u <= _sigmoid((h @ W + a) / T)) * 1.0
+            u, z = _draws(mix64((key + (2 * t + 1) * _GAMMA) % 2**64), (C, V))
+            if gaussian:
+                v_neg = h @ W + a + np.sqrt(T) * z
+            else:
+                v_neg = (u <= _sigmoid((h @ W + a) / T)) * 1.0
             ph = _sigmoid((v_neg @ W.T + c) / T)
             u, _ = _draws(mix64((key + (2 * t + 2) * _GAMMA) % 2**64), (C, H))
             h = (u <= ph) * 1.0
@@ -651,9 +657,10 @@ def reference_pcd(X, rows, bounds, params, lr, momentum, shrink, T, k, key, fres
     return W, vW, a, va, c, vc, h
 
 
-def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0):
+def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0, gaussian=False):
     rng = np.random.default_rng(seed)
-    X = (rng.random((40, V)) < 0.3).astype(dtype)
+    X = rng.normal(size=(40, V)) if gaussian else rng.random((40, V)) < 0.3
+    X = X.astype(dtype)
     rows = rng.integers(0, len(X), sum(sizes)).astype(np.int64)
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     params = (
@@ -721,13 +728,14 @@ def fused():
 @pytest.mark.parametrize("shape", FUSED_SHAPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
+@pytest.mark.parametrize("gaussian", [False, True], ids=["bernoulli", "gaussian"])
 def test_fused_pcd_matches_numpy_with_the_same_draws(
-    fused, dtype, shape, narrow, fresh
+    fused, dtype, shape, narrow, fresh, gaussian
 ):
     V, H, C, mb, sizes, k, nb, nr = shape
     if fresh:  # a chain for each row of the largest batch
         C = max(C, mb)
-    case = _fused_case(dtype, V, H, C, mb, sizes)
+    case = _fused_case(dtype, V, H, C, mb, sizes, gaussian=gaussian)
     kw = dict(
         learning_rate=0.1,
         momentum=0.5,
@@ -736,10 +744,13 @@ def test_fused_pcd_matches_numpy_with_the_same_draws(
         key=99,
         narrow=narrow,
         fresh=fresh,
+        gaussian=gaussian,
     )
     got = _run_fused(case, k, nb, nr, 1, **kw)
     X, rows, bounds, params, _ = case
-    want = reference_pcd(X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99, fresh)
+    want = reference_pcd(
+        X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99, fresh, gaussian
+    )
     if fresh:  # the chains' rows beyond the last batch's are not compared
         got, want = got[:6] + (got[6][: sizes[-1]],), want[:6] + (want[6],)
     for g, w in zip(got, want):

@@ -545,7 +545,8 @@ def _count_fused_calls(monkeypatch):
         ({"method": "pt"}, False),
         ({"method": "cd"}, True),
         ({"method": "cd", "n_gibbs_steps": 2, "sparse": True}, True),
-        ({"visible": "gaussian"}, False),
+        ({"visible": "gaussian"}, True),
+        ({"visible": "gaussian", "method": "pt"}, False),
     ],
 )
 def test_fit_runs_pcd_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fused):

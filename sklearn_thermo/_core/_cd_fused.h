@@ -1,4 +1,5 @@
-/* Fused PCD-k (and CD-k) updates of a Bernoulli RBM: a run of batches in one
+/* Fused PCD-k (and CD-k) updates of an RBM with Bernoulli hidden units
+ * (Bernoulli or Gaussian visible ones): a run of batches in one
  * call, on the caller's threads, with no Python and no BLAS between batches.
  *
  * Why: at tens of rows a batch, BLAS packs the weights for each of the
@@ -11,8 +12,9 @@
  *   h ~ P(h | data)), and Gibbs step s = 1..k (the chains' hidden states h,
  *   C x H):
  *   A  per block b of hidden units: part_b = h[:, b] W[b, :]   (C x V)
- *   B  per block of chains: v_neg ~ sigmoid((sum_b part_b + a) / T), in
- *      block order; at s = 1 also the batch's data rows are copied in
+ *   B  per block of chains: v_neg ~ sigmoid((sum_b part_b + a) / T) (or
+ *      the Gaussian of that mean and variance T), the sum in block order;
+ *      at s = 1 also the batch's data rows are copied in
  *   C  per block b: the products [v_data; v_neg] W[b, :]^T, then
  *      P(h | .) (scaled by the learning rate: alpha for the data,
  *      -alpha n / C for the chains) and h[:, b] ~ P(h | v_neg); at s = k
@@ -71,6 +73,7 @@ typedef struct {
     ptrdiff_t V, H, C;          /* visible, hidden units, chains */
     ptrdiff_t max_batch;        /* rows reserved for data in Vs and Hs */
     ptrdiff_t k_steps;          /* Gibbs steps per update */
+    int gaussian;               /* Gaussian visible units (else Bernoulli) */
     int fresh;                  /* CD-k: chains restart at each batch's data
                                  * (then C = max_batch; a batch of n rows
                                  * uses n of them) */

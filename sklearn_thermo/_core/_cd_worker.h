@@ -74,7 +74,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_NARROW(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
     } else if (ph->kind == 3 || (ph->kind == 1 && task == NR)) {
         ST_CD(load)(r, ph);
-    } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T) */
+    } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T), or
+                                  * N(sum_b part_b + a, T) for Gaussian units */
         const ST_T *a = (const ST_T *)r->a;
         const ptrdiff_t i0 = st_cd_edge(C, task, NR), i1 = st_cd_edge(C, task + 1, NR);
         for (i = i0; i < i1; i++) {
@@ -84,8 +85,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
                 for (k = 0; k < V; k++)
                     p[k] += q[k];
             }
-            ST_CD_ROW(p, a, 0, V, 0, inv_t, 0, NULL, Vs + (mb + i) * V, ph->key,
-                      (uint64_t)(i * V), 1);
+            ST_CD_ROW(p, a, 0, V, r->gaussian, inv_t, (ST_T)sqrt(r->temperature),
+                      NULL, Vs + (mb + i) * V, ph->key, (uint64_t)(i * V), 1);
         }
         if (r->transposed)
             ST_CD(transpose)(r, mb + i0, mb + i1);

@@ -99,6 +99,7 @@ cdef extern from "_cd_fused.h" nogil:
         double learning_rate, momentum, shrink, temperature
         uint64_t key
         int narrow
+        int gaussian
         int fresh
         long *claimed
     enum: ST_CD_ALIGN
@@ -942,8 +943,9 @@ def fused_pcd(
     int n_threads=1,
     bint narrow=False,
     bint fresh=False,
+    bint gaussian=False,
 ):
-    """``len(bounds) - 1`` PCD-k (or CD-k) updates of a Bernoulli RBM, in place, in one
+    """``len(bounds) - 1`` PCD-k (or CD-k) updates of an RBM, in place, in one
     call (see ``_cd_fused.h``).
 
     Update ``b`` takes the data rows ``X[rows[bounds[b]:bounds[b + 1]]]`` and
@@ -967,7 +969,8 @@ def fused_pcd(
     ``fresh``: CD-k instead. The chains restart at each batch's data: batch
     ``b`` of ``n`` rows uses the first ``n`` rows of ``chains`` (C must be
     at least ``max_batch``), with hidden states drawn from ``P(h | data)``
-    from the stream ``mix64(mix64(key) + b G)``.
+    from the stream ``mix64(mix64(key) + b G)``. ``gaussian``: Gaussian
+    visible units, ``v | h ~ N(a + W^T h, T)`` (Bernoulli otherwise).
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -1033,6 +1036,7 @@ def fused_pcd(
     r.key = key
     r.narrow = narrow
     r.fresh = fresh
+    r.gaussian = gaussian
     r.claimed = &cl[0]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)

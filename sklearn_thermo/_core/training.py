@@ -3,7 +3,7 @@
 The positive phase averages over the data rows, the negative phase over
 chains; every weight step (product, momentum, decay and step) is one call of
 the compiled kernel :func:`._kernels.weight_step`. Runs of CD-k or PCD-k
-updates of a Bernoulli RBM go through :func:`._kernels.fused_pcd` instead,
+updates of an RBM without label units go through :func:`._kernels.fused_pcd` instead,
 many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
@@ -239,14 +239,13 @@ class CDTrainer:
 
     def _fusable(self, X=None, weights=None):
         """Whether updates from ``X`` can run in the fused kernel: CD-k or
-        PCD-k (not parallel tempering), Bernoulli units without labels, data
-        of the parameters' dtype, no sample weights, and a machine where the
-        kernel runs."""
+        PCD-k (not parallel tempering), no label units, data of the
+        parameters' dtype, no sample weights, and a machine where the kernel
+        runs."""
         p, st = self.params, self.state
         arrays = (p.W, st.velocity_W, self.negative.h)
         return (
             type(self.negative) in (PersistentChains, FreshChains)
-            and p.visible == "bernoulli"
             and not p.n_labels
             and weights is None
             and fused_pcd_available()
@@ -260,8 +259,8 @@ class CDTrainer:
         """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
 
         ``weights`` (n_samples,), if given, are the rows' sample weights (see
-        :meth:`step`). Unweighted CD-k and PCD-k updates of a Bernoulli RBM
-        run as one call of the fused kernel :func:`._kernels.fused_pcd` (the
+        :meth:`step`). Unweighted CD-k and PCD-k updates of an RBM without
+        label units run as one call of the fused kernel :func:`._kernels.fused_pcd` (the
         same updates as :meth:`step`'s, with the draws of their own streams;
         sparse rows are made dense a run at a time); anything else runs
         :meth:`load` and :meth:`step` per batch.
@@ -331,6 +330,7 @@ class CDTrainer:
             n_row_blocks=min(self.n_chains, _FUSED_ROW_BLOCKS),
             key=self.runner.next_key(),
             fresh=not self.negative.persistent,
+            gaussian=p.visible == "gaussian",
         )
 
     def positive_rows(self, n):
