@@ -163,7 +163,7 @@ typedef double st_cd_v4d __attribute__((vector_size(32)));
 typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
 
 /* the tiles: 64-byte vectors with 32 registers (AVX-512), 32-byte ones with
- * 16 (AVX2) */
+ * 16 (AVX2); each instantiation of a template #undefs its own parameters */
 #define ST_DOT_MI 5
 #define ST_DOT_MJ 4
 #define ST_UP_MJ 6
@@ -178,22 +178,12 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_NL 16
 #define ST_K(name) st_cd_##name##_f16
 #include "_cd_tiles.h"
-#undef ST_T
-#undef ST_VT
-#undef ST_VTU
-#undef ST_NL
-#undef ST_K
 #define ST_T double
 #define ST_VT st_cd_v8d
 #define ST_VTU st_cd_v8d_u
 #define ST_NL 8
 #define ST_K(name) st_cd_##name##_d8
 #include "_cd_tiles.h"
-#undef ST_T
-#undef ST_VT
-#undef ST_VTU
-#undef ST_NL
-#undef ST_K
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
 #undef ST_UP_MJ
@@ -217,22 +207,12 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_NL 8
 #define ST_K(name) st_cd_##name##_f8
 #include "_cd_tiles.h"
-#undef ST_T
-#undef ST_VT
-#undef ST_VTU
-#undef ST_NL
-#undef ST_K
 #define ST_T double
 #define ST_VT st_cd_v4d
 #define ST_VTU st_cd_v4d_u
 #define ST_NL 4
 #define ST_K(name) st_cd_##name##_d4
 #include "_cd_tiles.h"
-#undef ST_T
-#undef ST_VT
-#undef ST_VTU
-#undef ST_NL
-#undef ST_K
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
 #undef ST_UP_MJ
@@ -250,12 +230,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_WIDE(name) st_cd_##name##_f16
 #define ST_NARROW(name) st_cd_##name##_f8
 #include "_cd_worker.h"
-#undef ST_T
-#undef ST_SUF
-#undef ST_EXP
-#undef ST_UNIFORM
-#undef ST_WIDE
-#undef ST_NARROW
 #define ST_T double
 #define ST_SUF d
 #define ST_EXP st_exp
@@ -263,12 +237,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_WIDE(name) st_cd_##name##_d8
 #define ST_NARROW(name) st_cd_##name##_d4
 #include "_cd_worker.h"
-#undef ST_T
-#undef ST_SUF
-#undef ST_EXP
-#undef ST_UNIFORM
-#undef ST_WIDE
-#undef ST_NARROW
 
 #else /* no clones: never called (st_cd_fused_available() is 0) */
 static void st_cd_worker_f(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }

@@ -9,7 +9,8 @@
  *   ST_UP_MJ, ST_UP_MI     tile of st_cd_up: units x vectors of rows
  *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
  *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
- * The weights W are (H x V), row-major, ldw apart.
+ * The weights W are (H x V), row-major, ldw apart. The element and vector
+ * parameters are #undef'd at the end (the tile sizes are not).
  *
  * Every output element is one accumulator summed in a fixed order (over k
  * in lanes then a fixed tree, or over k, j or i in order), whichever tile
@@ -293,3 +294,9 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
         c[j] += vc[j];
     }
 }
+
+#undef ST_T
+#undef ST_VT
+#undef ST_VTU
+#undef ST_NL
+#undef ST_K

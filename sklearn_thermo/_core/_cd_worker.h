@@ -3,6 +3,7 @@
  *   ST_T, ST_SUF            the element type and its suffix (f or d)
  *   ST_EXP, ST_UNIFORM      its exp and uniforms (_elementwise.h)
  *   ST_WIDE(n), ST_NARROW(n) the tiles of _cd_tiles.h for AVX-512 / AVX2
+ * (all #undef'd at the end)
  */
 #define ST_CD_CAT2(a, b) a##b
 #define ST_CD_CAT(a, b) ST_CD_CAT2(a, b)
@@ -224,3 +225,9 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
 #undef ST_CD_CAT
 #undef ST_CD_ROW
 #undef ST_CD
+#undef ST_T
+#undef ST_SUF
+#undef ST_EXP
+#undef ST_UNIFORM
+#undef ST_WIDE
+#undef ST_NARROW
