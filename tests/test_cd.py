@@ -11,7 +11,7 @@ from _brute import (
     states,
 )
 from scipy import integrate
-from sklearn_thermo._core._kernels import fused_pcd_available
+from sklearn_thermo._core._kernels import fused_cd_available
 from threadpoolctl import threadpool_limits
 
 from sklearn_thermo._core.gibbs import Gibbs, base_rate_samples, sample_chains
@@ -116,7 +116,7 @@ def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1, fused=
 @pytest.mark.parametrize("T", [1.0, 1.5])
 def test_cd_gradient_matches_exact_gradient(persistent, fused, T):
     """With many long chains, CD-k / PCD-k estimate the true gradient."""
-    if fused and not fused_pcd_available():
+    if fused and not fused_cd_available():
         pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
     p = random_params(5, 3, scale=0.5, seed=4)
     rng = np.random.default_rng(5)

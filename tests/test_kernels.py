@@ -616,7 +616,7 @@ def test_ais_jump_kernels_refuse_bad_input():
 # ---------------------------------------------------------------------------
 # Fused PCD updates against numpy with the same counter-based draws
 # ---------------------------------------------------------------------------
-def reference_pcd(
+def reference_cd(
     X, rows, bounds, params, lr, momentum, shrink, T, k, key, fresh, gaussian=False
 ):
     """PCD-k (CD-k if ``fresh``) updates in float64, plainly: ``params`` is
@@ -682,13 +682,13 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0, gaussian=False):
 
 
 def _run_fused(case, k, n_blocks, n_row_blocks, threads, **kw):
-    from sklearn_thermo._core._kernels import fused_pcd
+    from sklearn_thermo._core._kernels import fused_cd
 
     X, rows, bounds, params, buffers = case
     params = tuple(p.copy() for p in params)
     C, V = params[6].shape[0], X.shape[1]
     part = np.empty((n_blocks, C, V), X.dtype)
-    fused_pcd(
+    fused_cd(
         X,
         rows,
         bounds,
@@ -718,9 +718,9 @@ FUSED_SHAPES = [
 
 @pytest.fixture
 def fused():
-    from sklearn_thermo._core._kernels import fused_pcd_available
+    from sklearn_thermo._core._kernels import fused_cd_available
 
-    if not fused_pcd_available():
+    if not fused_cd_available():
         pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
 
 
@@ -729,7 +729,7 @@ def fused():
 @pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
 @pytest.mark.parametrize("gaussian", [False, True], ids=["bernoulli", "gaussian"])
-def test_fused_pcd_matches_numpy_with_the_same_draws(
+def test_fused_cd_matches_numpy_with_the_same_draws(
     fused, dtype, shape, narrow, fresh, gaussian
 ):
     V, H, C, mb, sizes, k, nb, nr = shape
@@ -748,7 +748,7 @@ def test_fused_pcd_matches_numpy_with_the_same_draws(
     )
     got = _run_fused(case, k, nb, nr, 1, **kw)
     X, rows, bounds, params, _ = case
-    want = reference_pcd(
+    want = reference_cd(
         X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99, fresh, gaussian
     )
     if fresh:  # the chains' rows beyond the last batch's are not compared
@@ -766,7 +766,7 @@ def test_fused_pcd_matches_numpy_with_the_same_draws(
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
-def test_fused_pcd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fresh):
+def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fresh):
     case = _fused_case(dtype, 70, 300, 10, 10, [10] * 6, seed=1)
     kw = dict(
         learning_rate=0.1,
@@ -782,7 +782,7 @@ def test_fused_pcd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fr
             np.testing.assert_array_equal(a, b)
 
 
-def test_fused_pcd_refuses_bad_input(fused):
+def test_fused_cd_refuses_bad_input(fused):
     case = _fused_case(np.float64, 8, 6, 4, 5, [5, 5])
     kw = dict(learning_rate=0.1, momentum=0.5, shrink=0.0, temperature=1.0, key=1)
     X, rows, bounds, params, buffers = case

@@ -450,7 +450,7 @@ def test_integer_sample_weights_weigh_the_data_statistics_as_repeated_rows(
     monkeypatch.setattr(core_training, "weight_step", capture)
     # the statistics as the stepwise trainer holds them (weighted data takes
     # that path anyway; the fused kernel would take the repeated rows)
-    monkeypatch.setattr(core_training, "fused_pcd_available", lambda: False)
+    monkeypatch.setattr(core_training, "fused_cd_available", lambda: False)
     params = dict(
         n_components=4, method=method, batch_size=3, random_state=0, n_temperatures=2
     )
@@ -525,13 +525,13 @@ def _count_fused_calls(monkeypatch):
     from sklearn_thermo._core import training
 
     calls = []
-    original = training.fused_pcd
+    original = training.fused_cd
 
     def counting(*args, **kwargs):
         calls.append(args[0].shape)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "fused_pcd", counting)
+    monkeypatch.setattr(training, "fused_cd", counting)
     return calls
 
 
@@ -549,10 +549,10 @@ def _count_fused_calls(monkeypatch):
         ({"visible": "gaussian", "method": "pt"}, False),
     ],
 )
-def test_fit_runs_pcd_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fused):
-    from sklearn_thermo._core._kernels import fused_pcd_available
+def test_fit_runs_in_the_fused_kernel_where_it_applies(monkeypatch, kw, fused):
+    from sklearn_thermo._core._kernels import fused_cd_available
 
-    if fused and not fused_pcd_available():
+    if fused and not fused_cd_available():
         pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
     calls = _count_fused_calls(monkeypatch)
     kw = dict(kw)
@@ -574,13 +574,13 @@ def test_fused_and_stepwise_training_learn_alike(monkeypatch, method):
     own streams): models trained either way are as good as each other."""
     from sklearn_thermo._core import training
 
-    if not training.fused_pcd_available():
+    if not training.fused_cd_available():
         pytest.skip("the fused kernel needs GCC's ISA clones and AVX2 + FMA")
     X = (load_digits().data > 7).astype(float)
     kw = dict(n_components=64, max_iter=10, method=method, random_state=0)
     fused = BoltzmannMachine(**kw).fit(X[:1400])
     calls = _count_fused_calls(monkeypatch)
-    monkeypatch.setattr(training, "fused_pcd_available", lambda: False)
+    monkeypatch.setattr(training, "fused_cd_available", lambda: False)
     stepwise = BoltzmannMachine(**kw).fit(X[:1400])
     assert not calls
     start = BoltzmannMachine(**{**kw, "max_iter": 0}).fit(X[:1400])

@@ -126,9 +126,7 @@ def _interrupt_inside_weight_update(monkeypatch):
 
     monkeypatch.setattr(core_training, "weight_step", interrupted(weight_step))
     monkeypatch.setattr(core_conditional, "weight_step", interrupted(weight_step))
-    monkeypatch.setattr(
-        core_training, "fused_pcd", interrupted(core_training.fused_pcd)
-    )
+    monkeypatch.setattr(core_training, "fused_cd", interrupted(core_training.fused_cd))
 
 
 def _state(est):

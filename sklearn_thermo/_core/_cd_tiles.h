@@ -1,4 +1,4 @@
-/* The three products of a fused PCD update, for one vector flavour: a
+/* The three products of a fused CD / PCD update, for one vector flavour: a
  * template included by _cd_fused.h once per (element type, vector width),
  * with
  *   ST_T          the element type (float or double)

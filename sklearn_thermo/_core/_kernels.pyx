@@ -910,14 +910,14 @@ def ais_anneal(
     return accepted
 
 
-def fused_pcd_available():
-    """Whether :func:`fused_pcd` runs here (GCC's ISA clones, and a CPU with
+def fused_cd_available():
+    """Whether :func:`fused_cd` runs here (GCC's ISA clones, and a CPU with
     AVX2 and FMA at least); the trainer uses the half-step and weight-step
     kernels otherwise."""
     return bool(st_cd_fused_available())
 
 
-def fused_pcd(
+def fused_cd(
     const floating[:, ::1] X,
     const int64_t[::1] rows,
     const int64_t[::1] bounds,
@@ -976,7 +976,7 @@ def fused_pcd(
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
     cdef Py_ssize_t mb = Vs.shape[0] - C, n_samples = X.shape[0]
     if not st_cd_fused_available():
-        raise RuntimeError("the fused PCD kernel does not run on this machine")
+        raise RuntimeError("the fused CD kernel does not run on this machine")
     if (X.shape[1] != V or velocity_W.shape[0] != H or velocity_W.shape[1] != V
             or visible_bias.shape[0] != V or velocity_visible.shape[0] != V
             or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H

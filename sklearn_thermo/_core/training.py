@@ -3,7 +3,7 @@
 The positive phase averages over the data rows, the negative phase over
 chains; every weight step (product, momentum, decay and step) is one call of
 the compiled kernel :func:`._kernels.weight_step`. Runs of CD-k or PCD-k
-updates of an RBM without label units go through :func:`._kernels.fused_pcd` instead,
+updates of an RBM without label units go through :func:`._kernels.fused_cd` instead,
 many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import fused_pcd, fused_pcd_available, weight_step
+from ._kernels import fused_cd, fused_cd_available, weight_step
 from .gibbs import _MAX_BLOCKS, _MIN_BLOCK_COLUMNS, Gibbs, update_blocks
 from .threads import work_kind
 
@@ -248,7 +248,7 @@ class CDTrainer:
             type(self.negative) in (PersistentChains, FreshChains)
             and not p.n_labels
             and weights is None
-            and fused_pcd_available()
+            and fused_cd_available()
             and all(a is not None and a.flags.c_contiguous for a in arrays)
             and (X is None or X.dtype == p.dtype)
         )
@@ -260,7 +260,7 @@ class CDTrainer:
 
         ``weights`` (n_samples,), if given, are the rows' sample weights (see
         :meth:`step`). Unweighted CD-k and PCD-k updates of an RBM without
-        label units run as one call of the fused kernel :func:`._kernels.fused_pcd` (the
+        label units run as one call of the fused kernel :func:`._kernels.fused_cd` (the
         same updates as :meth:`step`'s, with the draws of their own streams;
         sparse rows are made dense a run at a time); anything else runs
         :meth:`load` and :meth:`step` per batch.
@@ -300,14 +300,14 @@ class CDTrainer:
             self._HT = aligned_zeros((p.n_hidden, ldt), p.dtype)
         self.runner.call(
             work_kind(
-                "fused_pcd",
+                "fused_cd",
                 n_blocks,
                 len(slices),
                 self.max_batch,
                 p.n_visible,
                 p.n_hidden,
             ),
-            fused_pcd,
+            fused_cd,
             X,
             rows,
             bounds,
