@@ -302,7 +302,8 @@ def test_adaptive_schedule_gathers_betas_where_the_pilot_loses_chains():
         )
         for schedule in ("uniform", "adaptive")
     }
-    # (over models of random_state 0-3 the ratio was 1.14-1.43)
+    # (the ratio depends on the model; it was above 1.1 on every model seed
+    # tried)
     assert ess["adaptive"] > 1.1 * ess["uniform"]
 
 
