@@ -91,18 +91,19 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         }
         if (r->transposed)
             ST_CD(transpose)(r, mb + i0, mb + i1);
-    } else if (task == NB) { /* the visible biases (last step only) */
+    } else if (task == NB) { /* the visible biases (last step only), row by row */
         ST_T *a = (ST_T *)r->a, *va = (ST_T *)r->va;
-        const ST_T mom = (ST_T)r->momentum, ratio = (ST_T)ph->n / (ST_T)C;
-        for (k = 0; k < V; k++) {
-            ST_T sp = 0, sn = 0;
-            for (i = mb - ph->n; i < mb; i++)
-                sp += Vs[i * V + k];
-            for (i = mb; i < mb + C; i++)
-                sn += Vs[i * V + k];
-            va[k] = mom * va[k] + ph->alpha * (sp - sn * ratio);
-            a[k] += va[k];
+        const ST_T mom = (ST_T)r->momentum;
+        const ST_T neg = -ph->alpha * (ST_T)ph->n / (ST_T)C;
+        for (k = 0; k < V; k++)
+            va[k] *= mom;
+        for (i = mb - ph->n; i < mb + C; i++) {
+            const ST_T w = i < mb ? ph->alpha : neg, *v = Vs + i * V;
+            for (k = 0; k < V; k++)
+                va[k] += w * v[k];
         }
+        for (k = 0; k < V; k++)
+            a[k] += va[k];
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
         const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
         const ptrdiff_t lt = r->ldt;
@@ -123,11 +124,10 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_T *p = HT + b * lt;
             const ST_T cj = c[b];
             for (i = lo; i < hi; i++)
-                p[i] = (ST_T)1 / ((ST_T)1 + ST_EXP(-(p[i] + cj) * inv_t));
-            for (i = d0; i < hi; i++) /* the chains' draws, as st_row's */
+                p[i] = ST_SIGMOID(ST_T, ST_EXP, (p[i] + cj) * inv_t);
+            for (i = d0; i < hi; i++) /* the chains' draws, element (row, unit) */
                 h[(i - d0) * H + b] =
-                    ST_UNIFORM((uint32_t)((i - d0) * H + b), k0, k1) <= p[i] ? (ST_T)1
-                                                                            : (ST_T)0;
+                    ST_DRAW(ST_T, ST_UNIFORM, (uint32_t)((i - d0) * H + b), k0, k1, p[i]);
             if (ph->scale_data != (ST_T)1)
                 for (i = lo; i < (hi < mb ? hi : mb); i++)
                     p[i] *= ph->scale_data;
@@ -156,14 +156,10 @@ static inline __attribute__((always_inline)) void ST_CD(phase)(
     int tid, int nt, long phase, long *target)
 {
     ptrdiff_t t, u;
-    for (t = 0; t < n_blocks; t++)
-        if (t * nt / n_blocks == tid && st_cd_claim(r, t, phase)) {
-            ST_CD(task)(r, ph, t);
-            __atomic_fetch_add(&r->done, 1, __ATOMIC_RELEASE);
-        }
-    for (u = 0; u < n_tasks; u++) {
-        t = (n_blocks + u) % n_tasks; /* the extra tasks first */
-        if (st_cd_claim(r, t, phase)) {
+    for (u = 0; u < n_blocks + n_tasks; u++) {
+        /* this thread's own blocks, then the extra tasks, then any block */
+        t = u < n_blocks ? u : u % n_tasks;
+        if ((u >= n_blocks || t * nt / n_blocks == tid) && st_cd_claim(r, t, phase)) {
             ST_CD(task)(r, ph, t);
             __atomic_fetch_add(&r->done, 1, __ATOMIC_RELEASE);
         }

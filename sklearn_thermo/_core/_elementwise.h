@@ -126,6 +126,12 @@ static inline double st_normal(uint32_t e, uint32_t k0, uint32_t k1)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* The Bernoulli unit's probability sigmoid(x) = 1 / (1 + e^{-x}), and its
+ * draw from the uniform of element e (1 where u <= p), in the loops' exp
+ * and uniforms: the one definition every compiled half-step uses. */
+#define ST_SIGMOID(T, EXP, x) ((T)1 / ((T)1 + EXP(-(x))))
+#define ST_DRAW(T, UNIFORM, e, k0, k1, p) (UNIFORM((e), (k0), (k1)) <= (p) ? (T)1 : (T)0)
+
 /* One (row, column range) of a Gibbs half-step, in place on a row p of
  * pre-activations (the products):
  *   x = p + bias;  pre <- x (if pre);
@@ -153,7 +159,7 @@ ST_CLONES static void st_row_##SUF(                                             
         }                                                                       \
     } else {                                                                    \
         for (j = c0; j < c1; j++) {                                             \
-            p[j] = (T)1 / ((T)1 + EXP(-(p[j] + bias[j]) * scale_in));           \
+            p[j] = ST_SIGMOID(T, EXP, (p[j] + bias[j]) * scale_in);             \
         }                                                                       \
     }                                                                           \
     if (s != NULL) {                                                            \
@@ -163,7 +169,7 @@ ST_CLONES static void st_row_##SUF(                                             
             }                                                                   \
         } else {                                                                \
             for (j = c0; j < c1; j++) {                                         \
-                s[j] = UNIFORM(e0 + (uint32_t)j, k0, k1) <= p[j] ? (T)1 : (T)0; \
+                s[j] = ST_DRAW(T, UNIFORM, e0 + (uint32_t)j, k0, k1, p[j]);     \
             }                                                                   \
         }                                                                       \
     }                                                                           \

@@ -194,7 +194,9 @@ class CDTrainer:
         self.Vs = aligned_zeros((n_rows, V), dtype)
         self.Hs = np.zeros((n_rows, H), dtype)
         self.Pv = np.empty((self.n_chains, V), dtype)
-        self._part = None  # the fused kernel's down products, made when needed
+        # made when first needed: the sample weights of a batch, and the
+        # fused kernel's down products and transposes
+        self._w_batch = self._part = None
         negative.setup(self)
 
     def start_chains(self):
@@ -266,17 +268,18 @@ class CDTrainer:
         :meth:`load` and :meth:`step` per batch.
         """
         if not self._fusable(X, weights):
-            w_batch = None if weights is None else np.empty(self.max_batch, X.dtype)
+            if weights is not None and self._w_batch is None:
+                self._w_batch = np.empty(self.max_batch, X.dtype)
             for batch in slices:
                 n = self.load(X, order[batch])
                 if weights is not None:
-                    np.take(weights, order[batch], out=w_batch[:n])
+                    np.take(weights, order[batch], out=self._w_batch[:n])
                 self.step(
                     n,
                     learning_rate,
                     momentum,
                     weight_decay,
-                    weights=None if weights is None else w_batch[:n],
+                    weights=None if weights is None else self._w_batch[:n],
                 )
             return
         p, st = self.params, self.state
@@ -289,8 +292,6 @@ class CDTrainer:
                 np.ascontiguousarray(X[rows]),
                 np.arange(len(rows), dtype=np.int64),
             )
-        if max(sizes) > self.max_batch:
-            raise ValueError("a batch is larger than the trainer's max_batch")
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n_blocks = fused_blocks(p.n_hidden)
         if self._part is None:
