@@ -4,9 +4,11 @@ One epoch of PCD-1 on 10,000 x 784 binary rows (binarised MNIST t10k when
 its folder is given, else random binary data of the same shape),
 n_components=500, batch_size 10 and 100, float32 and float64. Each of
 ``--repeats`` repeats measures the machine's GEMM rate and then times both
-fits back to back; the speed-up and the fraction of the GEMM rate are the
-medians of the per-repeat ratios, so that the minute-to-minute changes of a
-shared machine's speed cancel. Flops are counted as 10 * V * H per sample per
+fits back to back, each after a pause of 0.3 s (BLAS worker threads spin
+for about 0.1 s after a multithreaded call, and would take a core from the
+next fit); the speed-up and the fraction of the GEMM rate are the medians of
+the per-repeat ratios, so that the minute-to-minute changes of a shared
+machine's speed cancel. Flops are counted as 10 * V * H per sample per
 CD-1 update.
 
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k
@@ -55,6 +57,10 @@ def gemm_rate(dtype, n=2048, repeats=5):
     return 2 * n**3 / best
 
 
+#: Pause before each timed fit (see paired_times)
+_SETTLE_S = 0.3
+
+
 def paired_times(makers, X, repeats, dtype, measure_gemm=True):
     """Per repeat: the GEMM rate, then one fit of each maker, back to back.
 
@@ -73,6 +79,12 @@ def paired_times(makers, X, repeats, dtype, measure_gemm=True):
         for i in order:
             make = makers[i]
             est = make()
+            # OpenBLAS's worker threads spin for about 0.1 s after a
+            # multithreaded call (its THREAD_TIMEOUT) and take a core from
+            # whatever runs next: without a pause, each fit would run beside
+            # the spinning threads of the GEMM-rate measurement or of the
+            # other estimator's fit
+            time.sleep(_SETTLE_S)
             t = time.perf_counter()
             est.fit(X)
             times[r, i] = time.perf_counter() - t
