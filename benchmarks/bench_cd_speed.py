@@ -231,8 +231,8 @@ def main(argv=None):
         f"{args.n_components}, one epoch of PCD-1; GEMM rate "
         f"{rates[np.float32] / 1e9:.0f} GFLOP/s float32, "
         f"{rates[np.float64] / 1e9:.0f} float64 (measured again before "
-        f"each repeat); 10 V H flops per sample; medians over "
-        f"{args.repeats} repeats.\n"
+        f"each repeat); 10 V H flops per sample; each fit after a "
+        f"{_SETTLE_S} s pause; medians over {args.repeats} repeats.\n"
     )
     quiet(X64, args, lines)
     write_section(
