@@ -689,3 +689,25 @@ def test_jumps_find_the_modes_that_annealing_misses():
     assert abs(with_jumps - exact) < 0.5
     assert abs(without - exact) > abs(with_jumps - exact) + 3.0
     assert diag["jump_acceptance"] > 0 and "jump_acceptance" not in none
+
+
+@pytest.mark.parametrize("n_features", [1, 7, 8, 13, 64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_anchor_states_are_the_distinct_rounded_rows_in_sorted_order(
+    n_features, sparse
+):
+    """The AIS jump targets: the distinct rows of evenly spaced training rows
+    rounded at 1/2, in np.unique's order (found on bit-packed rows)."""
+    import scipy.sparse
+
+    from sklearn_thermo._rbm import _N_ANCHORS, _anchor_states
+
+    rng = np.random.default_rng(n_features)
+    # few features: many repeated rows; grey values on both sides of 1/2
+    X = rng.random((700, n_features)) * (rng.random((700, n_features)) < 0.4)
+    got = _anchor_states(scipy.sparse.csr_matrix(X) if sparse else X)
+    rows = np.unique(np.linspace(0, len(X) - 1, _N_ANCHORS).astype(np.intp))
+    want = np.unique((X[rows] > 0.5).astype(X.dtype), axis=0)
+    assert got.dtype == X.dtype
+    np.testing.assert_array_equal(got, want)
+    assert len(got) < len(rows) if n_features < 8 else len(got) > 1
