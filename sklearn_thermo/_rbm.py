@@ -68,7 +68,7 @@ def _anchor_states(X):
     bits = sub > 0.5
     # the distinct rows, in np.unique's (lexicographic) order, found on the
     # rows packed 8 states a byte (most significant first: the same order),
-    # a tenth of the sort's work
+    # so that the sort compares an eighth of the bytes
     _, first = np.unique(np.packbits(bits, axis=1), axis=0, return_index=True)
     return bits[first].astype(X.dtype)
 
