@@ -713,6 +713,8 @@ FUSED_SHAPES = [
     # 96 rows or more: the up products from the transposed states
     (40, 50, 48, 50, [50, 49, 17], 2, 2, 8),
     (17, 9, 100, 3, [3, 2], 1, 1, 8),
+    # blocks of 11 units: 6 + 5 left, which go in tiles of 4 and 1 (AVX2: 3 x 3 + 2)
+    (24, 22, 60, 40, [40, 37], 1, 2, 4),
 ]
 
 

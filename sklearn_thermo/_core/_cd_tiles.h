@@ -116,6 +116,28 @@ static inline __attribute__((always_inline)) void ST_K(up_tile)(
             *(ST_VTU *)(P + r * ldp + q * ST_NL) = acc[r][q];
 }
 
+/* up_tile for the mj < ST_UP_MJ units left at the end of a block, in the
+ * widest tiles of constant shape that fit: a one-unit tile has one chain of
+ * dependent FMAs per vector, several times slower than a full tile */
+static inline __attribute__((always_inline)) void ST_K(up_rest)(
+    const int mj, const int mi, ptrdiff_t V, const ST_T *W, ptrdiff_t ldw,
+    const ST_T *XT, ptrdiff_t ldx, ST_T *P, ptrdiff_t ldp)
+{
+    int u = 0;
+#if ST_UP_MJ > 4
+    if (mj - u >= 4) {
+        ST_K(up_tile)(4, mi, V, W, ldw, XT, ldx, P, ldp);
+        u += 4;
+    }
+#endif
+    if (ST_UP_MJ > 2 && mj - u >= 2) {
+        ST_K(up_tile)(2, mi, V, W + u * ldw, ldw, XT, ldx, P + u * ldp, ldp);
+        u += 2;
+    }
+    if (mj - u >= 1)
+        ST_K(up_tile)(1, mi, V, W + u * ldw, ldw, XT, ldx, P + u * ldp, ldp);
+}
+
 /* P[j, i] = W_j . x_i for units j0 <= j < j1 and rows lo <= i < hi. The
  * products go in whole vectors of rows (XT's columns exist and are finite
  * from lo rounded down to hi rounded up to ST_NL); P is written within
@@ -137,19 +159,20 @@ static inline __attribute__((always_inline)) void ST_K(up)(
             const int mj = j1 - j < ST_UP_MJ ? (int)(j1 - j) : ST_UP_MJ;
             ST_T *out = inside ? P + j * ldp + i : tmp;
             const ptrdiff_t ldo = inside ? ldp : step;
-            if (mj == ST_UP_MJ && mi == ST_UP_MI)
+            if (mi == ST_UP_MI && mj == ST_UP_MJ)
                 ST_K(up_tile)(ST_UP_MJ, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
                               out, ldo);
-            else if (mj == ST_UP_MJ)
-                for (q = 0; q < mi; q++)
-                    ST_K(up_tile)(ST_UP_MJ, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL,
-                                  ldx, out + q * ST_NL, ldo);
+            else if (mi == ST_UP_MI)
+                ST_K(up_rest)(mj, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx, out, ldo);
             else
-                for (u = 0; u < mj; u++)
-                    for (q = 0; q < mi; q++)
-                        ST_K(up_tile)(1, 1, V, W + (j + u) * ldw, ldw,
-                                      XT + i + q * ST_NL, ldx,
-                                      out + u * ldo + q * ST_NL, ldo);
+                for (q = 0; q < mi; q++) {
+                    if (mj == ST_UP_MJ)
+                        ST_K(up_tile)(ST_UP_MJ, 1, V, W + j * ldw, ldw,
+                                      XT + i + q * ST_NL, ldx, out + q * ST_NL, ldo);
+                    else
+                        ST_K(up_rest)(mj, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL,
+                                      ldx, out + q * ST_NL, ldo);
+                }
             if (!inside)
                 for (u = 0; u < mj; u++)
                     for (q = i < lo ? lo - i : 0; q < e; q++)
@@ -266,6 +289,19 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
         for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
             ST_K(grad_tile)(ST_GR_MJ, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+        /* the units left, in the widest tiles that fit (as up_rest) */
+#if ST_GR_MJ > 4
+        if (j + 4 <= j1) {
+            ST_K(grad_tile)(4, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
+                            W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+            j += 4;
+        }
+#endif
+        if (ST_GR_MJ > 2 && j + 2 <= j1) {
+            ST_K(grad_tile)(2, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
+                            W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
+            j += 2;
+        }
         for (; j < j1; j++)
             ST_K(grad_tile)(1, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
