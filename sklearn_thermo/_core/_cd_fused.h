@@ -173,12 +173,14 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_GR_MJ 6
 #define ST_GR_MK 3
 #define ST_T float
+#define ST_IT int32_t
 #define ST_VT st_cd_v16f
 #define ST_VTU st_cd_v16f_u
 #define ST_NL 16
 #define ST_K(name) st_cd_##name##_f16
 #include "_cd_tiles.h"
 #define ST_T double
+#define ST_IT int64_t
 #define ST_VT st_cd_v8d
 #define ST_VTU st_cd_v8d_u
 #define ST_NL 8
@@ -202,12 +204,14 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #define ST_GR_MJ 4
 #define ST_GR_MK 3
 #define ST_T float
+#define ST_IT int32_t
 #define ST_VT st_cd_v8f
 #define ST_VTU st_cd_v8f_u
 #define ST_NL 8
 #define ST_K(name) st_cd_##name##_f8
 #include "_cd_tiles.h"
 #define ST_T double
+#define ST_IT int64_t
 #define ST_VT st_cd_v4d
 #define ST_VTU st_cd_v4d_u
 #define ST_NL 4

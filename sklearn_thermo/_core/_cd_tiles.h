@@ -4,6 +4,7 @@
  *   ST_T          the element type (float or double)
  *   ST_VT, ST_VTU its vector type, aligned and unaligned (GCC extensions)
  *   ST_NL         lanes of a vector
+ *   ST_IT         an integer type of the element's size (shuffle masks)
  *   ST_K(name)    the name of a function of this flavour
  *   ST_DOT_MI, ST_DOT_MJ   tile of st_cd_dot: rows x units
  *   ST_UP_MJ, ST_UP_MI     tile of st_cd_up: units x vectors of rows
@@ -18,16 +19,24 @@
  * how the work is split between threads.
  */
 
-/* sum of the lanes, in a fixed tree */
+/* sum of the lanes, in a fixed tree: lane l takes lane l + w, for w = half
+ * the lanes, then a quarter, ... 1 (whole-vector shuffles with constant
+ * masks: no round trip through memory) */
 static inline __attribute__((always_inline)) ST_T ST_K(hsum)(ST_VT x)
 {
-    ST_T t[ST_NL];
-    int w, l;
-    *(ST_VTU *)t = x;
-    for (w = ST_NL / 2; w >= 1; w /= 2)
-        for (l = 0; l < w; l++)
-            t[l] += t[l + w];
-    return t[0];
+    typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
+#if ST_NL == 16
+    x += __builtin_shuffle(x, (mask_t){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11,
+                                        12, 13, 14, 15});
+#endif
+#if ST_NL >= 8
+    x += __builtin_shuffle(x, (mask_t){4, 5, 6, 7, 4, 5, 6, 7
+#if ST_NL == 16
+                                        , 8, 9, 10, 11, 12, 13, 14, 15
+#endif
+                                       });
+#endif
+    return x[0] + x[2] + (x[1] + x[3]);
 }
 
 /* P[r, q] = sum_k A[r, k] W[q, k] for a tile of mi rows x mj units, P's
@@ -335,4 +344,5 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
 #undef ST_VT
 #undef ST_VTU
 #undef ST_NL
+#undef ST_IT
 #undef ST_K
