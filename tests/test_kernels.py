@@ -672,11 +672,10 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0, gaussian=False):
         rng.normal(0, 0.01, H).astype(dtype),
         (rng.random((C, H)) < 0.5).astype(dtype),
     )
-    ldt = -(-(max_batch + C) // 16) * 16
+    # HT wider than the rows it holds: its rows are ldt apart
     buffers = (
         np.zeros((max_batch + C, V), dtype),
-        np.zeros((V, ldt), dtype),
-        np.empty((H, ldt), dtype),
+        np.empty((H, max_batch + C + 3), dtype),
     )
     return X, rows, bounds, params, buffers
 
@@ -710,10 +709,11 @@ FUSED_SHAPES = [
     (33, 70, 5, 12, [12, 11], 3, 2, 5),  # columns beyond whole vectors
     (1, 1, 1, 1, [1, 1], 1, 1, 1),
     (100, 130, 12, 11, [11, 11], 1, 4, 4),
-    # 96 rows or more: the up products from the transposed states
+    # many rows (data and chains)
     (40, 50, 48, 50, [50, 49, 17], 2, 2, 8),
     (17, 9, 100, 3, [3, 2], 1, 1, 8),
-    # blocks of 11 units: 6 + 5 left, which go in tiles of 4 and 1 (AVX2: 3 x 3 + 2)
+    # blocks of 11 units: 6 + 5 left, whose weight step goes in tiles of 4 and
+    # 1 (AVX2: 2 x 4 + 3, in tiles of 2 and 1)
     (24, 22, 60, 40, [40, 37], 1, 2, 4),
 ]
 
@@ -799,3 +799,7 @@ def test_fused_cd_refuses_bad_input(fused):
         _run_fused((narrow, rows, bounds, params, buffers), 1, 2, 2, 1, **kw)
     with pytest.raises(ValueError, match="n_row_blocks"):
         _run_fused(case, 1, 2, 9, 1, **kw)
+    with pytest.raises(ValueError, match="HT needs"):
+        HT = np.ascontiguousarray(buffers[1][:, : len(buffers[0]) - 1])
+        short = (buffers[0], HT)
+        _run_fused((X, rows, bounds, params, short), 1, 2, 2, 1, **kw)

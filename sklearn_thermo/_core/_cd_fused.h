@@ -58,14 +58,6 @@
 #endif
 
 #define ST_CD_GAMMA 0x9E3779B97F4A7C15ULL
-/* VT and HT have a multiple of this many columns (the kernel's wrapper checks
- * it), so that whole vectors of rows fit in them */
-#define ST_CD_ALIGN 16
-/* From this many rows (data and chains) on, the up products are taken from
- * the visible states' transpose, with the rows along the vectors: no sums
- * across a vector's lanes, but a transpose and rows padded to whole
- * vectors, which cost more than they save for fewer rows. */
-#define ST_CD_UP_ROWS 96
 
 /* Where a run of batches comes from and goes to; one struct for both
  * element types (the arrays are cast by the typed worker). */
@@ -86,15 +78,13 @@ typedef struct {
     void *W, *vW, *a, *va, *c, *vc; /* parameters and velocities */
     void *h;                    /* the chains' hidden states, C x H */
     void *Vs;                   /* visible states, (max_batch + C) x V */
-    void *VT, *HT;              /* Vs transposed (V x ldt), and hidden
-                                 * statistics unit-major (H x ldt) */
-    ptrdiff_t ldt;              /* >= max_batch + C, a multiple of 16 */
+    void *HT;                   /* hidden statistics unit-major (H x ldt) */
+    ptrdiff_t ldt;              /* >= max_batch + C */
     void *part;                 /* n_blocks x C x V */
     double learning_rate, momentum, shrink, temperature;
     uint64_t key;
     int wide;                   /* the 64-byte vector tiles (AVX-512) */
     int narrow;                 /* the caller asks for the 32-byte ones */
-    int transposed;             /* the up products from VT (many rows) */
     /* shared between the threads */
     long done;                  /* tasks finished so far */
     long *claimed;              /* per task: the last phase that took it */
@@ -166,8 +156,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
  * 16 (AVX2); each instantiation of a template #undefs its own parameters */
 #define ST_DOT_MI 5
 #define ST_DOT_MJ 4
-#define ST_UP_MJ 6
-#define ST_UP_MI 4
 #define ST_BC_MI 5
 #define ST_BC_MK 4
 #define ST_GR_MJ 6
@@ -188,8 +176,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #include "_cd_tiles.h"
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
-#undef ST_UP_MJ
-#undef ST_UP_MI
 #undef ST_BC_MI
 #undef ST_BC_MK
 #undef ST_GR_MJ
@@ -197,8 +183,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 
 #define ST_DOT_MI 3
 #define ST_DOT_MJ 3
-#define ST_UP_MJ 3
-#define ST_UP_MI 3
 #define ST_BC_MI 4
 #define ST_BC_MK 3
 #define ST_GR_MJ 4
@@ -219,8 +203,6 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #include "_cd_tiles.h"
 #undef ST_DOT_MI
 #undef ST_DOT_MJ
-#undef ST_UP_MJ
-#undef ST_UP_MI
 #undef ST_BC_MI
 #undef ST_BC_MK
 #undef ST_GR_MJ
@@ -254,7 +236,6 @@ static void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 {
     r->done = 0;
     r->wide = st_cd_wide() && !r->narrow;
-    r->transposed = r->max_batch + r->C >= ST_CD_UP_ROWS;
 #ifdef _OPENMP
     if (n_threads > 1) {
 #pragma omp parallel num_threads(n_threads)

@@ -7,7 +7,6 @@
  *   ST_IT         an integer type of the element's size (shuffle masks)
  *   ST_K(name)    the name of a function of this flavour
  *   ST_DOT_MI, ST_DOT_MJ   tile of st_cd_dot: rows x units
- *   ST_UP_MJ, ST_UP_MI     tile of st_cd_up: units x vectors of rows
  *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
  *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
  * The weights W are (H x V), row-major, ldw apart. The element and vector
@@ -24,18 +23,18 @@
  * masks: no round trip through memory) */
 static inline __attribute__((always_inline)) ST_T ST_K(hsum)(ST_VT x)
 {
+    /* lanes 0-3 (of 4, 8 or 16) take the lanes w apart, for w = 8 and 4 */
+#if ST_NL == 16
     typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
-#if ST_NL == 16
-    x += __builtin_shuffle(x, (mask_t){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11,
-                                        12, 13, 14, 15});
+    x += __builtin_shuffle(
+        x, (mask_t){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15});
+    x += __builtin_shuffle(
+        x, (mask_t){4, 5, 6, 7, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
+#elif ST_NL == 8
+    typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
+    x += __builtin_shuffle(x, (mask_t){4, 5, 6, 7, 4, 5, 6, 7});
 #endif
-#if ST_NL >= 8
-    x += __builtin_shuffle(x, (mask_t){4, 5, 6, 7, 4, 5, 6, 7
-#if ST_NL == 16
-                                        , 8, 9, 10, 11, 12, 13, 14, 15
-#endif
-                                       });
-#endif
+    /* then w = 2 and 1 */
     return x[0] + x[2] + (x[1] + x[3]);
 }
 
@@ -71,8 +70,8 @@ static inline __attribute__((always_inline)) void ST_K(dot_tile)(
 }
 
 /* P[i, j] = A_i . W_j for rows i < m, units j0 <= j < j1; P's rows ldpi
- * and its units ldpj apart (the products of the up half-step for few rows,
- * straight from the row-major states) */
+ * and its units ldpj apart (the products of the up half-step, straight
+ * from the row-major states) */
 static inline __attribute__((always_inline)) void ST_K(dot)(
     ptrdiff_t m, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V, const ST_T *A,
     ptrdiff_t lda, const ST_T *W, ptrdiff_t ldw, ST_T *P, ptrdiff_t ldpi,
@@ -94,99 +93,6 @@ static inline __attribute__((always_inline)) void ST_K(dot)(
         for (; j < j1; j++)
             ST_K(dot_tile)(1, 1, V, A + i * lda, lda, W + j * ldw, ldw,
                            P + i * ldpi + j * ldpj, ldpi, ldpj);
-    }
-}
-
-/* P[q, i0 + ...] = sum_k W[q, k] XT[k, i0 + ...]: a tile of mj units x mi
- * vectors of rows (the products of the up half-step, unit-major, from the
- * visible states' transpose XT, ldx apart) */
-static inline __attribute__((always_inline)) void ST_K(up_tile)(
-    const int mj, const int mi, ptrdiff_t V, const ST_T *W, ptrdiff_t ldw,
-    const ST_T *XT, ptrdiff_t ldx, ST_T *P, ptrdiff_t ldp)
-{
-    ST_VT acc[ST_UP_MJ][ST_UP_MI];
-    ptrdiff_t k;
-    int r, q;
-    for (r = 0; r < mj; r++)
-        for (q = 0; q < mi; q++)
-            acc[r][q] = (ST_VT){0};
-    for (k = 0; k < V; k++) {
-        ST_VT x[ST_UP_MI];
-        for (q = 0; q < mi; q++)
-            x[q] = *(const ST_VTU *)(XT + k * ldx + q * ST_NL);
-        for (r = 0; r < mj; r++) {
-            ST_T s = W[r * ldw + k];
-            for (q = 0; q < mi; q++)
-                acc[r][q] += s * x[q];
-        }
-    }
-    for (r = 0; r < mj; r++)
-        for (q = 0; q < mi; q++)
-            *(ST_VTU *)(P + r * ldp + q * ST_NL) = acc[r][q];
-}
-
-/* up_tile for the mj < ST_UP_MJ units left at the end of a block, in the
- * widest tiles of constant shape that fit: a one-unit tile has one chain of
- * dependent FMAs per vector, several times slower than a full tile */
-static inline __attribute__((always_inline)) void ST_K(up_rest)(
-    const int mj, const int mi, ptrdiff_t V, const ST_T *W, ptrdiff_t ldw,
-    const ST_T *XT, ptrdiff_t ldx, ST_T *P, ptrdiff_t ldp)
-{
-    int u = 0;
-#if ST_UP_MJ > 4
-    if (mj - u >= 4) {
-        ST_K(up_tile)(4, mi, V, W, ldw, XT, ldx, P, ldp);
-        u += 4;
-    }
-#endif
-    if (ST_UP_MJ > 2 && mj - u >= 2) {
-        ST_K(up_tile)(2, mi, V, W + u * ldw, ldw, XT, ldx, P + u * ldp, ldp);
-        u += 2;
-    }
-    if (mj - u >= 1)
-        ST_K(up_tile)(1, mi, V, W + u * ldw, ldw, XT, ldx, P + u * ldp, ldp);
-}
-
-/* P[j, i] = W_j . x_i for units j0 <= j < j1 and rows lo <= i < hi. The
- * products go in whole vectors of rows (XT's columns exist and are finite
- * from lo rounded down to hi rounded up to ST_NL); P is written within
- * [lo, hi) only, through a scratch tile where a vector straddles an end. */
-static inline __attribute__((always_inline)) void ST_K(up)(
-    ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t j0, ptrdiff_t j1, ptrdiff_t V,
-    const ST_T *W, ptrdiff_t ldw, const ST_T *XT, ptrdiff_t ldx, ST_T *P,
-    ptrdiff_t ldp)
-{
-    const ptrdiff_t step = ST_UP_MI * ST_NL;
-    ST_T tmp[ST_UP_MJ * ST_UP_MI * ST_NL];
-    ptrdiff_t i, j, u, q, i0 = lo / ST_NL * ST_NL;
-    /* rows outer: a chunk of XT's columns stays in L2 across the units */
-    for (i = i0; i < hi; i += step) {
-        const ptrdiff_t e = hi - i < step ? hi - i : step;
-        const int mi = (int)((e + ST_NL - 1) / ST_NL);
-        const int inside = i >= lo && e == step;
-        for (j = j0; j < j1; j += ST_UP_MJ) {
-            const int mj = j1 - j < ST_UP_MJ ? (int)(j1 - j) : ST_UP_MJ;
-            ST_T *out = inside ? P + j * ldp + i : tmp;
-            const ptrdiff_t ldo = inside ? ldp : step;
-            if (mi == ST_UP_MI && mj == ST_UP_MJ)
-                ST_K(up_tile)(ST_UP_MJ, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx,
-                              out, ldo);
-            else if (mi == ST_UP_MI)
-                ST_K(up_rest)(mj, ST_UP_MI, V, W + j * ldw, ldw, XT + i, ldx, out, ldo);
-            else
-                for (q = 0; q < mi; q++) {
-                    if (mj == ST_UP_MJ)
-                        ST_K(up_tile)(ST_UP_MJ, 1, V, W + j * ldw, ldw,
-                                      XT + i + q * ST_NL, ldx, out + q * ST_NL, ldo);
-                    else
-                        ST_K(up_rest)(mj, 1, V, W + j * ldw, ldw, XT + i + q * ST_NL,
-                                      ldx, out + q * ST_NL, ldo);
-                }
-            if (!inside)
-                for (u = 0; u < mj; u++)
-                    for (q = i < lo ? lo - i : 0; q < e; q++)
-                        P[(j + u) * ldp + i + q] = tmp[u * step + q];
-        }
     }
 }
 
@@ -298,7 +204,9 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
         for (j = j0; j + ST_GR_MJ <= j1; j += ST_GR_MJ)
             ST_K(grad_tile)(ST_GR_MJ, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,
                             W + j * ldw + k, vW + j * ldw + k, ldw, mom, shrink);
-        /* the units left, in the widest tiles that fit (as up_rest) */
+        /* the units left, in the widest tiles that fit: a one-unit tile
+         * has only ST_GR_MK chains of dependent FMAs, too few to keep the
+         * FMA units busy */
 #if ST_GR_MJ > 4
         if (j + 4 <= j1) {
             ST_K(grad_tile)(4, ST_GR_MK, m, HT + j * ldh, ldh, Vs + k, ldv,

@@ -26,21 +26,7 @@ typedef struct {
     int step;
 } ST_CD(phase_t);
 
-/* VT[:, i0:i1] = Vs[i0:i1, :]^T: runs of rows contiguous in VT */
-static inline __attribute__((always_inline)) void ST_CD(transpose)(
-    st_cd_run *r, ptrdiff_t i0, ptrdiff_t i1)
-{
-    const ptrdiff_t V = r->V, lt = r->ldt;
-    const ST_T *Vs = (const ST_T *)r->Vs;
-    ST_T *VT = (ST_T *)r->VT;
-    ptrdiff_t i, k, k0;
-    for (k0 = 0; k0 < V; k0 += 64)
-        for (i = i0; i < i1; i++)
-            for (k = k0; k < (k0 + 64 < V ? k0 + 64 : V); k++)
-                VT[k * lt + i] = Vs[i * V + k];
-}
-
-/* the batch's data rows into Vs (and VT) */
+/* the batch's data rows into Vs */
 static inline __attribute__((always_inline)) void ST_CD(load)(
     st_cd_run *r, const ST_CD(phase_t) *ph)
 {
@@ -53,8 +39,6 @@ static inline __attribute__((always_inline)) void ST_CD(load)(
         for (k = 0; k < V; k++)
             dst[i * V + k] = src[k];
     }
-    if (r->transposed)
-        ST_CD(transpose)(r, mb - ph->n, mb);
 }
 
 static inline __attribute__((always_inline)) void ST_CD(task)(
@@ -89,8 +73,6 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_CD_ROW(p, a, 0, V, r->gaussian, inv_t, (ST_T)sqrt(r->temperature),
                       NULL, Vs + (mb + i) * V, ph->key, (uint64_t)(i * V), 1);
         }
-        if (r->transposed)
-            ST_CD(transpose)(r, mb + i0, mb + i1);
     } else if (task == NB) { /* the visible biases (last step only), row by row */
         ST_T *a = (ST_T *)r->a, *va = (ST_T *)r->va;
         const ST_T mom = (ST_T)r->momentum;
@@ -107,16 +89,14 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
         const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
         const ptrdiff_t lt = r->ldt;
-        ST_T *c = (ST_T *)r->c, *VT = (ST_T *)r->VT, *HT = (ST_T *)r->HT;
+        ST_T *c = (ST_T *)r->c, *HT = (ST_T *)r->HT;
         const uint32_t k0 = (uint32_t)ph->key, k1 = (uint32_t)(ph->key >> 32);
         j0 = st_cd_edge(H, task, NB);
         j1 = st_cd_edge(H, task + 1, NB);
-        /* HT[j, i] = W_j . v_i for rows lo..hi: from VT, or from Vs */
-        if (r->transposed && r->wide)
-            ST_WIDE(up)(lo, hi, j0, j1, V, W, V, VT, lt, HT, lt);
-        else if (r->transposed)
-            ST_NARROW(up)(lo, hi, j0, j1, V, W, V, VT, lt, HT, lt);
-        else if (r->wide)
+        /* HT[j, i] = W_j . v_i for rows lo..hi, straight from the row-major
+         * states: a copy transposed to put rows along the vectors would
+         * save the sums across lanes, which cost less than the copy */
+        if (r->wide)
             ST_WIDE(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
         else
             ST_NARROW(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);

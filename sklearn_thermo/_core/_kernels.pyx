@@ -92,7 +92,6 @@ cdef extern from "_cd_fused.h" nogil:
         void *vc
         void *h
         void *Vs
-        void *VT
         void *HT
         Py_ssize_t ldt
         void *part
@@ -102,7 +101,6 @@ cdef extern from "_cd_fused.h" nogil:
         int gaussian
         int fresh
         long *claimed
-    enum: ST_CD_ALIGN
     bint st_cd_fused_available()
     void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 
@@ -929,7 +927,6 @@ def fused_cd(
     floating[::1] velocity_hidden,
     floating[:, ::1] chains,
     floating[:, ::1] Vs,
-    floating[:, ::1] VT,
     floating[:, ::1] HT,
     floating[:, :, ::1] part,
     *,
@@ -956,10 +953,8 @@ def fused_cd(
     ``G = lr (<h v>_data - <h v>_chains) / T`` averages the data's products
     over the batch's rows and the chains' over the chains; the biases
     likewise (without the shrinkage). Work space: ``Vs`` ((max_batch + C) x
-    V) the visible states, ``VT`` (V x ldt) their transpose, ``HT`` (H x
-    ldt) the hidden statistics unit-major, ``ldt`` at least ``max_batch + C``
-    rounded up to a multiple of 16 (``VT`` zeroed before the first call),
-    and ``part`` (n_blocks x C x V) the down products of the ``n_blocks``
+    V) the visible states, ``HT`` (H x ldt) the hidden statistics
+    unit-major, ``ldt`` at least ``max_batch + C``, and ``part`` (n_blocks x C x V) the down products of the ``n_blocks``
     blocks of hidden units. Update ``b``, Gibbs step ``s``
     draws from the streams ``mix64(key + (2t + 1) G)`` (visible) and
     ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
@@ -980,13 +975,11 @@ def fused_cd(
     if (X.shape[1] != V or velocity_W.shape[0] != H or velocity_W.shape[1] != V
             or visible_bias.shape[0] != V or velocity_visible.shape[0] != V
             or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H
-            or chains.shape[1] != H or Vs.shape[1] != V or VT.shape[0] != V
-            or HT.shape[0] != H or HT.shape[1] != VT.shape[1]
+            or chains.shape[1] != H or Vs.shape[1] != V or HT.shape[0] != H
             or part.shape[1] != C or part.shape[2] != V):
         raise ValueError("shapes of the data, parameters and buffers do not agree")
-    if VT.shape[1] % ST_CD_ALIGN or VT.shape[1] < Vs.shape[0]:
-        raise ValueError("VT and HT need a multiple of 16 columns, at least one "
-                         "per row of Vs")
+    if HT.shape[1] < Vs.shape[0]:
+        raise ValueError("HT needs at least one column per row of Vs")
     if C < 1 or mb < 1 or NB < 1 or NB > H or n_steps < 1 or n_batches < 0:
         raise ValueError("need chains, room for data rows, blocks and steps")
     if n_row_blocks < 1 or n_row_blocks > C:
@@ -1025,9 +1018,8 @@ def fused_cd(
     r.vc = &velocity_hidden[0]
     r.h = &chains[0, 0]
     r.Vs = &Vs[0, 0]
-    r.VT = &VT[0, 0]
     r.HT = &HT[0, 0]
-    r.ldt = VT.shape[1]
+    r.ldt = HT.shape[1]
     r.part = &part[0, 0, 0]
     r.learning_rate = learning_rate
     r.momentum = momentum

@@ -21,9 +21,6 @@ from .threads import work_kind
 _FUSED_CALL_WORK = 1 << 27
 #: Most blocks of chains of the fused kernel's visible half-step.
 _FUSED_ROW_BLOCKS = 8
-#: The fused kernel's unit-major buffers hold their rows in whole vectors of
-#: this many (``ST_CD_ALIGN`` in ``_cd_fused.h``).
-_FUSED_ROW_ALIGN = 16
 #: Bytes of a cache line: the fused kernel's vector loads are much faster
 #: from arrays whose rows start on one.
 _ALIGN = 64
@@ -295,10 +292,8 @@ class CDTrainer:
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n_blocks = fused_blocks(p.n_hidden)
         if self._part is None:
-            ldt = -(-len(self.Vs) // _FUSED_ROW_ALIGN) * _FUSED_ROW_ALIGN
             self._part = aligned_zeros((n_blocks, self.n_chains, p.n_visible), p.dtype)
-            self._VT = aligned_zeros((p.n_visible, ldt), p.dtype)
-            self._HT = aligned_zeros((p.n_hidden, ldt), p.dtype)
+            self._HT = aligned_zeros((p.n_hidden, len(self.Vs)), p.dtype)
         self.runner.call(
             work_kind(
                 "fused_cd",
@@ -320,7 +315,6 @@ class CDTrainer:
             st.velocity_hidden,
             self.negative.h,
             self.Vs,
-            self._VT,
             self._HT,
             self._part,
             learning_rate=float(learning_rate),
