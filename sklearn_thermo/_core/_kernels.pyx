@@ -954,8 +954,9 @@ def fused_cd(
     over the batch's rows and the chains' over the chains; the biases
     likewise (without the shrinkage). Work space: ``Vs`` ((max_batch + C) x
     V) the visible states, ``HT`` (H x ldt) the hidden statistics
-    unit-major, ``ldt`` at least ``max_batch + C``, and ``part`` (n_blocks x C x V) the down products of the ``n_blocks``
-    blocks of hidden units. Update ``b``, Gibbs step ``s``
+    unit-major, ``ldt`` at least ``max_batch + C``, and ``part`` (n_blocks x
+    C x V) the down products of the ``n_blocks`` blocks of hidden units.
+    Update ``b``, Gibbs step ``s``
     draws from the streams ``mix64(key + (2t + 1) G)`` (visible) and
     ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
     does not depend on ``n_threads``. ``narrow`` takes the AVX2 tiles where
