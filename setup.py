@@ -66,6 +66,7 @@ extensions = [
             "sklearn_thermo/_core/_cd_fused.h",
             "sklearn_thermo/_core/_cd_tiles.h",
             "sklearn_thermo/_core/_cd_worker.h",
+            "sklearn_thermo/_core/_conditional.h",
         ],
         include_dirs=["sklearn_thermo/_core"],
     )

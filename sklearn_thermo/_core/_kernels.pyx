@@ -68,6 +68,23 @@ cdef extern from "_elementwise.h" nogil:
                          const uint64_t *x, int32_t *d)
 
 
+cdef extern from "_conditional.h" nogil:
+    int st_cond_rows_f(Py_ssize_t m, Py_ssize_t H, Py_ssize_t K, const float *A,
+                       Py_ssize_t lda, const float *c, const float *U,
+                       const float *d, double temperature, const float *Y,
+                       Py_ssize_t ldy, const float *weights, float *G,
+                       Py_ssize_t ldg, float *S, Py_ssize_t lds, float *D,
+                       Py_ssize_t ldd, float *loss, float *out, Py_ssize_t ldo,
+                       float *gU, float *scratch, double *work)
+    int st_cond_rows_d(Py_ssize_t m, Py_ssize_t H, Py_ssize_t K, const double *A,
+                       Py_ssize_t lda, const double *c, const double *U,
+                       const double *d, double temperature, const double *Y,
+                       Py_ssize_t ldy, const double *weights, double *G,
+                       Py_ssize_t ldg, double *S, Py_ssize_t lds, double *D,
+                       Py_ssize_t ldd, double *loss, double *out, Py_ssize_t ldo,
+                       double *gU, double *scratch, double *work)
+
+
 cdef extern from "_packed_gemm.h" nogil:
     bint st_gemm_packed_fast()
     void st_pack_panels(const float *src, Py_ssize_t sk, Py_ssize_t sj,
@@ -1033,3 +1050,103 @@ def fused_cd(
     r.claimed = &cl[0]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)
+
+
+def conditional_rows(
+    const floating[:, :] A,
+    const floating[::1] c,
+    const floating[:, ::1] U,
+    const floating[::1] d,
+    double temperature,
+    floating[:, :] G,
+    floating[:, :] S,
+    *,
+    D=None,
+    Y=None,
+    loss=None,
+    weights=None,
+    out=None,
+    gU=None,
+    floating[::1] scratch=None,
+    double[::1] work=None,
+):
+    """The classification RBM's ``p(y | x)`` and gradient statistics of the
+    rows whose products ``W_x x`` are the rows of ``A`` (n x H), in one pass
+    per row (see ``_conditional.h``); the label weights ``U`` are (K x H).
+
+    Writes ``G`` (n x K) ``= -F(x, y) / T``, ``S = G - max_y G``; with ``D``
+    (n x K): ``p(y | x)`` or, with ``Y`` (one-hot labels), ``(Y - p) w`` and
+    ``loss`` (n) ``= -log p(y | x) w`` (``w`` = ``weights``, or 1); with
+    ``out`` (n x H, may be ``A``): ``sum_k D_k sigmoid(z_k)`` per hidden
+    unit, and ``gU`` (K x H) ``+=`` its terms summed over rows. ``scratch``
+    holds ``(K + 1) H`` elements, ``work`` ``K``. Returns False, having
+    written nothing, where a pre-activation ``A + c`` is beyond a quarter of
+    the dtype's range (the caller takes a slower path that handles it).
+    """
+    cdef Py_ssize_t n = A.shape[0], H = A.shape[1], K = U.shape[0]
+    cdef Py_ssize_t isz = sizeof(floating), ldy = 1, ldd = 1, ldo = 1
+    cdef floating[:, :] Dv, Ov
+    cdef const floating[:, :] Yv
+    cdef floating[::1] lv
+    cdef const floating[::1] wv
+    cdef floating[:, ::1] gv
+    cdef floating *Dp = NULL
+    cdef const floating *Yp = NULL
+    cdef floating *lp = NULL
+    cdef const floating *wp = NULL
+    cdef floating *op = NULL
+    cdef floating *gp = NULL
+    cdef int bad
+    if (c.shape[0] != H or U.shape[1] != H or d.shape[0] != K
+            or G.shape[0] != n or G.shape[1] != K or S.shape[0] != n
+            or S.shape[1] != K):
+        raise ValueError("shapes of the products, parameters and scores do not agree")
+    if scratch is None or scratch.shape[0] < (K + 1) * H or work is None \
+            or work.shape[0] < K:
+        raise ValueError("scratch needs (K + 1) H elements and work K")
+    if D is not None:
+        Dv = D
+        if Dv.shape[0] != n or Dv.shape[1] != K:
+            raise ValueError("D must have the shape of G")
+        Dp = &Dv[0, 0] if n else NULL
+        ldd = _ld(D, isz)
+    if Y is not None:
+        Yv = Y
+        lv = loss
+        if Dp == NULL or Yv.shape[0] != n or Yv.shape[1] != K or lv.shape[0] != n:
+            raise ValueError("Y needs D and loss, and the shape of G")
+        Yp = &Yv[0, 0] if n else NULL
+        lp = &lv[0] if n else NULL
+        ldy = _ld(Y, isz)
+    if weights is not None:
+        wv = weights
+        if Yp == NULL or wv.shape[0] != n:
+            raise ValueError("weights need Y, one per row")
+        wp = &wv[0] if n else NULL
+    if out is not None:
+        Ov = out
+        if Dp == NULL or Ov.shape[0] != n or Ov.shape[1] != H:
+            raise ValueError("out needs D, and the shape of A")
+        op = &Ov[0, 0] if n else NULL
+        ldo = _ld(out, isz)
+    if gU is not None:
+        gv = gU
+        if op == NULL or gv.shape[0] != K or gv.shape[1] != H:
+            raise ValueError("gU needs out, and the shape of U")
+        gp = &gv[0, 0]
+    if n == 0 or K == 0:
+        return True
+    if H == 0:
+        raise ValueError("no hidden units")
+    cdef Py_ssize_t lda = _ld(np.asarray(A), isz), ldg = _ld(np.asarray(G), isz)
+    cdef Py_ssize_t lds = _ld(np.asarray(S), isz)
+    with nogil:
+        if floating is float:
+            bad = st_cond_rows_f(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], &d[0],
+                                 temperature, Yp, ldy, wp, &G[0, 0], ldg, &S[0, 0],
+                                 lds, Dp, ldd, lp, op, ldo, gp, &scratch[0], &work[0])
+        else:
+            bad = st_cond_rows_d(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], &d[0],
+                                 temperature, Yp, ldy, wp, &G[0, 0], ldg, &S[0, 0],
+                                 lds, Dp, ldd, lp, op, ldo, gp, &scratch[0], &work[0])
+    return not bad

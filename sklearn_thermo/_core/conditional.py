@@ -15,16 +15,13 @@ the negative free energy of ``(x, y = k)`` over ``T`` is
 (the terms of ``F`` that depend on ``x`` alone cancel in ``p(y | x)`` and are
 left out), so classification needs no sampling (Larochelle & Bengio 2008).
 
-Speed. The work is over a (rows, classes, hidden units) tensor of
-pre-activations ``z = (A_j + U_jk) / T`` with ``A = c + W_x x``. Its
-exponential factorises, ``e^z = e^{A_j / T} e^{U_jk / T}``, so one ``exp`` per
-(row, hidden unit) and one per (class, hidden unit) replace one per element;
-``softplus(z) = max(z, 0) + log(1 + e^{-|z|})`` with
-``e^{-|z|} = min(e^z, e^{-z})``, and ``sum_j log(1 + e^{-|z_j|})`` is the log of
-a product of factors in ``[1, 2]``, taken in halves so that one ``log`` per
-many elements suffices. That is exact to rounding while the factors are
-normal floats, which a range check on ``A`` and ``U`` guarantees; a chunk
-outside that range takes the direct softplus and sigmoid of :mod:`.ops`.
+Speed. Each row goes through one compiled pass (``_conditional.h``): per
+hidden unit and class, one exponential and one log of a number in [1, 2],
+summed in the split of :meth:`ConditionalKernel._scores_stable` (the
+class-independent ``max(y, 0)`` apart), and the sigmoids the gradient needs
+kept from the same exponentials. A chunk whose pre-activations lie beyond a
+quarter of the dtype's range, or parameters so large (or ``T`` so small)
+that the sums could overflow, takes the numpy path of that method instead.
 Chunks of rows are sized to stay in cache, spread over the runner's threads
 in row blocks; the gradient of ``U`` is summed per block, in block order, so
 results do not depend on the number of threads.
@@ -35,7 +32,7 @@ import threading
 import numpy as np
 
 from ..ops import _sigmoid_, _softmax_and_lse_, _softplus_
-from ._kernels import weight_step
+from ._kernels import conditional_rows, weight_step
 from .gibbs import update_blocks
 from .threads import work_kind
 from .training import CDTrainer, FreshChains
@@ -46,40 +43,17 @@ from .training import CDTrainer, FreshChains
 _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
 _MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
-# largest pre-activation z for the factorised path: e^z stays finite
-_SAFE_EXPONENT = {np.dtype(np.float32): 80.0, np.dtype(np.float64): 700.0}
-# largest |d|, |c|, |U| over T for the factorised path: sums of H terms stay
-# far from overflow in float32
-_MAX_SCALED = 1e30
-# log of the largest product of factors taken before one log (with margin)
-_LOG_MAX = {np.dtype(np.float32): 85.0, np.dtype(np.float64): 705.0}
-# most factors per group (factors in [1, 2] when z <= 0: 2**64, 2**512)
-_FOLD_TERMS = {np.dtype(np.float32): 64, np.dtype(np.float64): 512}
-
-
-def _sum_log(B, max_terms):
-    """``sum(log(B), axis=1)`` for ``B`` (k, H, m) ``>= 1`` whose products of
-    up to ``max_terms`` entries stay finite.
-
-    Multiplies the two halves of the middle axis together in place (``B`` is
-    overwritten; each half is a contiguous block per class) until each
-    position holds up to ``max_terms`` factors, then takes one log per
-    remaining element.
-    """
-    width, terms = B.shape[1], 1
-    while width > 1 and 2 * terms <= max_terms:
-        half = width // 2
-        top = B[:, :half]
-        top *= B[:, width - half : width]
-        width -= half
-        terms *= 2
-    return np.log(B[:, :width]).sum(axis=1)
+# most |U| / T times the number of hidden units for the compiled path: its
+# sums of H terms bounded by |U| / T + log 2 stay finite (as a fraction of
+# the dtype's largest value)
+_SUM_MARGIN = 1.0 / 16
 
 
 class _Buffers(threading.local):
     """Chunk scratch, one set per thread, allocated on first use."""
 
     arrays = None
+    compiled = None
 
 
 class ConditionalKernel:
@@ -111,9 +85,6 @@ class ConditionalKernel:
         self.chunk_rows = max(1, _CHUNK_ELEMENTS // (K * H))
         self.group = min(K, max(1, _CHUNK_ELEMENTS // H))
         self._local = _Buffers()
-        self._safe = _SAFE_EXPONENT[np.dtype(self.dtype)]
-        self._terms = _FOLD_TERMS[np.dtype(self.dtype)]
-        self._log_max = _LOG_MAX[np.dtype(self.dtype)]
 
     @property
     def W_x(self):
@@ -124,45 +95,39 @@ class ConditionalKernel:
         p, K, T = self.params, self.K, self.T
         self.U = np.ascontiguousarray(p.W[:, -K:].T)  # (K, H), in energy units
         self.d = p.visible_bias[-K:].astype(np.float64)
+        self.d_t = np.ascontiguousarray(p.visible_bias[-K:])
         self.c = p.hidden_bias
-        # the factorised path works on z / T; it needs 1 / T, U / T, d / T and
-        # c / T finite and e^(U / T) finite (checked in float64)
+        # the compiled path needs T and 1 / T normal in the dtype, and sums of
+        # H terms of size |U| / T (or |d|, |c|) far from overflow
+        info = np.finfo(self.dtype)
+        limit = float(info.max) * _SUM_MARGIN
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            inv_t = 1.0 / T
-            u_top = float(np.max(self.U)) * inv_t
-            scaled = (
-                np.abs(self.d).max() * inv_t,
-                float(np.abs(self.c).max(initial=0.0)) * inv_t,
-                float(np.abs(self.U).max()) * inv_t,
+            t = self.dtype.type(T)
+            inv_t = self.dtype.type(1.0) / t if t > 0 else np.inf
+            sizes = (
+                float(np.abs(self.U).max(initial=0.0)) * max(1, self.H) / T,
+                float(np.abs(self.d).max(initial=0.0)),
+                float(np.abs(self.c).max(initial=0.0)),
             )
-        self.u_top = u_top
-        self._factorised = (
-            inv_t < _MAX_SCALED
-            and u_top <= self._safe
-            and all(np.isfinite(v) and v < _MAX_SCALED for v in scaled)
+        self._compiled = (
+            info.tiny <= t < np.inf
+            and np.isfinite(inv_t)
+            and all(np.isfinite(v) and v < limit for v in sizes)
         )
-        if not self._factorised:
-            return
-        t = p.dtype.type(inv_t)
-        self.Ut = self.U * t
-        with np.errstate(over="ignore", under="ignore"):
-            self.eu = np.exp(self.Ut)
-        self.dT = p.visible_bias[-K:] * t
-        self.c_T = p.hidden_bias[:, None] * t
 
     def _scratch(self, m, kc):
-        """This thread's scratch: three (H, m) arrays, one (kc, H, m) and
-        one (m, H) for the products at inference."""
+        """This thread's scratch for the numpy path: two (H, m) arrays, one
+        (kc, H, m) and one (m, H) for the products at inference."""
         b = self._local.arrays
         size_max = self.H * self.chunk_rows
-        flat = 4 * size_max + self.group * size_max
+        flat = 3 * size_max + self.group * size_max
         if b is None or b.size != flat or b.dtype != self.dtype:
             b = self._local.arrays = np.empty(flat, self.dtype)
         size = self.H * m
-        three = [b[i * size : (i + 1) * size].reshape(self.H, m) for i in range(3)]
-        E3 = b[3 * size : 3 * size + kc * size].reshape(kc, self.H, m)
+        two = [b[i * size : (i + 1) * size].reshape(self.H, m) for i in range(2)]
+        E3 = b[2 * size : 2 * size + kc * size].reshape(kc, self.H, m)
         A = b[flat - size_max : flat - size_max + size].reshape(m, self.H)
-        return three + [E3, A]
+        return two + [E3, A]
 
     def _groups(self):
         return [
@@ -182,24 +147,15 @@ class ConditionalKernel:
         be ``Ac`` itself): ``out <- sum_k D_k sigmoid(z_k)`` and ``gU``
         (K, H) ``+= sum_rows D_k sigmoid(z_k)``.
         """
+        if self._compiled and self._compiled_chunk(
+            Ac, G, S, D, Y, loss, out, gU, weights
+        ):
+            return
         m = Ac.shape[0]
-        AT, EA, MT, E3, _ = self._scratch(m, self.group)
-        fast = False
-        if self._factorised:
-            AT[...] = Ac.T
-            with np.errstate(over="ignore"):
-                AT *= self.c_T.dtype.type(1.0 / self.T)
-            AT += self.c_T  # z_k = AT + U_k / T: scaled pre-activations
-            a_top = float(np.max(AT))
-            z_max = a_top + self.u_top
-            fast = a_top <= self._safe and z_max <= self._safe
-        if fast:
-            self._scores_factorised(AT, EA, E3, z_max, G)
-            np.subtract(G, G.max(axis=1, keepdims=True), out=S)
-        else:
-            AT[...] = Ac.T
-            AT += self.c[:, None]
-            self._scores_stable(AT, E3, G, S)
+        AT, MT, E3, _ = self._scratch(m, self.group)
+        AT[...] = Ac.T
+        AT += self.c[:, None]
+        self._scores_stable(AT, E3, G, S)
         if D is None:
             return
         D[...] = S
@@ -215,14 +171,9 @@ class ConditionalKernel:
         DT = D.T
         for i, ks in enumerate(self._groups()):
             E = E3[: ks.stop - ks.start]
-            if fast:  # sigmoid(z) = 1 - 1 / (1 + e^z)
-                np.multiply(self.eu[ks, :, None], EA, out=E)
-                E += 1
-                np.reciprocal(E, out=E)
-                np.subtract(1, E, out=E)
-            else:  # AT holds the clipped pre-activations y (energy units)
-                np.add(AT, self.U[ks, :, None], out=E)
-                _sigmoid_(E, self.T)
+            # AT holds the clipped pre-activations y (energy units)
+            np.add(AT, self.U[ks, :, None], out=E)
+            _sigmoid_(E, self.T)
             E *= DT[ks, None, :]
             if i == 0:
                 np.sum(E, axis=0, out=MT)
@@ -232,25 +183,33 @@ class ConditionalKernel:
                 gU[ks] += E.sum(axis=2)
         out[...] = MT.T
 
-    def _scores_factorised(self, AT, EA, E3, z_max, G):
-        """``G = d / T + sum_j log(1 + e^{a_j} e^{u_jk})`` from ``AT = a``
-        (H, m), every factor finite (checked by the caller)."""
-        # e^z underflowing to 0 is harmless: softplus and sigmoid are ~0
-        with np.errstate(under="ignore"):
-            np.exp(AT, out=EA)
-        # factors per group so that the group's product stays finite
-        terms = (
-            self._terms
-            if z_max <= 0.0
-            else int(min(self._terms, self._log_max / np.logaddexp(0.0, z_max)))
+    def _compiled_chunk(self, Ac, G, S, D, Y, loss, out, gU, weights):
+        """:meth:`_chunk` in the compiled kernel; False (nothing written)
+        where a pre-activation is beyond its range."""
+        buf = self._local.compiled
+        size = (self.K + 1) * self.H
+        if buf is None or buf[0].size != size or buf[0].dtype != self.dtype:
+            buf = self._local.compiled = (
+                np.empty(size, self.dtype),
+                np.empty(max(1, self.K)),
+            )
+        return conditional_rows(
+            Ac,
+            self.c,
+            self.U,
+            self.d_t,
+            self.T,
+            G,
+            S,
+            D=D,
+            Y=Y,
+            loss=loss,
+            weights=weights,
+            out=out,
+            gU=gU,
+            scratch=buf[0],
+            work=buf[1],
         )
-        for ks in self._groups():
-            E = E3[: ks.stop - ks.start]
-            with np.errstate(under="ignore"):
-                np.multiply(self.eu[ks, :, None], EA, out=E)  # e^z
-            E += 1
-            G[:, ks] = _sum_log(E, max(1, terms)).T
-        G += self.dT
 
     def _scores_stable(self, Y, E3, G, S):
         """``G`` and ``S`` for any finite parameters, ``T > 0`` and
@@ -319,7 +278,7 @@ class ConditionalKernel:
         range, never NaN.
         """
         m = rows.stop - rows.start
-        A = self._scratch(m, self.group)[4]
+        A = self._scratch(m, self.group)[3]
         Xr = X[rows]
         Wt = self.W_x.T
         with np.errstate(over="ignore", invalid="ignore"):

@@ -1,0 +1,252 @@
+/* The classification RBM's exact conditional p(y | x) and the statistics of
+ * its gradient, one row at a time. Included by _kernels.pyx; plain C.
+ *
+ * For a row with products a = W_x x (H) and pre-activations y = a + c, the
+ * negative free energy of class k over T splits (in energy units, nothing
+ * divided by T before the class maximum is taken) as
+ *   -F_k T = d_k + R + sum_j h(y_j, U_kj),   R = sum_j max(y_j, 0),
+ *   h(y, u) = max(u, -y) + min(y, 0) + T log(1 + e^{-|y + u| / T}),
+ * so that h, bounded by |u| + T log 2, carries everything that depends on
+ * the class, and the unbounded R cancels in p(y | x). The gradient of
+ * log p(y | x) needs, per hidden unit, M_j = sum_k D_k sigmoid((y_j + U_kj) / T)
+ * with D = Y - p (and U's statistics D_k sigmoid(.) summed over rows).
+ */
+#ifndef SKLEARN_THERMO_CONDITIONAL_H
+#define SKLEARN_THERMO_CONDITIONAL_H
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+
+#include "_elementwise.h"
+
+#define ST_COND_CHUNK 64
+#define ST_COND_LANES 16
+
+/* exp(x) for x <= 0 in float64, branch-free so that the loops vectorise:
+ * Cody-Waite reduction by log 2 and the Taylor polynomial of degree 12 on
+ * |r| <= log(2) / 2 (about 1 ulp); x clamped below at -708 (normal
+ * results). */
+static inline double st_exp_neg(double x)
+{
+    union { double f; int64_t i; } m, s;
+    double t, n, r, p;
+    x = x > -708.0 ? x : -708.0;
+    x = x < 0.0 ? x : 0.0;
+    t = x * 1.4426950408889634;
+    m.f = t + 6755399441055744.0; /* 1.5 * 2^52: rounds t to an integer */
+    n = m.f - 6755399441055744.0;
+    r = x - n * 6.93147180369123816490e-01;
+    r = r - n * 1.90821492927058770002e-10;
+    p = 2.08767569878680989792e-09;
+    p = p * r + 2.50521083854417187751e-08;
+    p = p * r + 2.75573192239858906526e-07;
+    p = p * r + 2.75573192239858906526e-06;
+    p = p * r + 2.48015873015873015873e-05;
+    p = p * r + 1.98412698412698412698e-04;
+    p = p * r + 1.38888888888888888889e-03;
+    p = p * r + 8.33333333333333333333e-03;
+    p = p * r + 4.16666666666666666667e-02;
+    p = p * r + 1.66666666666666666667e-01;
+    p = p * r + 0.5;
+    p = p * r * r + r + 1.0;
+    s.i = (int64_t)((m.i - 0x4338000000000000LL) + 1023) << 52; /* 2^n */
+    return p * s.f;
+}
+
+/* log(r) for r in [1, 2] in float64, branch-free: r halved above sqrt 2,
+ * then log r = 2 atanh(f / (2 + f)) with f = r - 1 (exact), the odd series
+ * to s^23 (|s| <= 0.172: about 1 ulp). */
+static inline double st_log_1to2(double r)
+{
+    double e = r > 1.4142135623730951 ? 1.0 : 0.0;
+    double f = (r > 1.4142135623730951 ? 0.5 * r : r) - 1.0;
+    double s = f / (2.0 + f), z = s * s, q;
+    q = 1.0 / 23;
+    q = q * z + 1.0 / 21;
+    q = q * z + 1.0 / 19;
+    q = q * z + 1.0 / 17;
+    q = q * z + 1.0 / 15;
+    q = q * z + 1.0 / 13;
+    q = q * z + 1.0 / 11;
+    q = q * z + 1.0 / 9;
+    q = q * z + 1.0 / 7;
+    q = q * z + 1.0 / 5;
+    q = q * z + 1.0 / 3;
+    return e * 6.93147180559945286227e-01 + (2.0 * s + 2.0 * s * z * q);
+}
+
+/* sum_j h(y_j, u_j) over one class of a row, and sig_j = sigmoid((y_j +
+ * u_j) / T) if sig is not NULL. Three loops per chunk (exponentials; h and
+ * the sigmoid; the sum in lanes), which vectorise; the sum is taken in
+ * ST_COND_LANES lanes over whole chunks, in order, then in double. */
+#define ST_DEFINE_COND_CLASS(T, SUF, EXPNEG, LOG)                               \
+ST_CLONES static double st_cond_class_##SUF(                                    \
+    const T *y, const T *u, ptrdiff_t H, T temp, T inv_t, T *sig)               \
+{                                                                               \
+    T t[ST_COND_CHUNK], h[ST_COND_CHUNK], acc[ST_COND_LANES];                   \
+    double total = 0;                                                           \
+    ptrdiff_t j0, j, l, m;                                                      \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        acc[l] = 0;                                                             \
+    }                                                                           \
+    for (j0 = 0; j0 < H; j0 += ST_COND_CHUNK) {                                 \
+        const T *yc = y + j0, *uc = u + j0;                                     \
+        m = H - j0 < ST_COND_CHUNK ? H - j0 : ST_COND_CHUNK;                    \
+        for (j = 0; j < m; j++) {                                               \
+            T v = yc[j] + uc[j];                                                \
+            v = v < (T)0 ? v : -v;                                              \
+            t[j] = EXPNEG(v * inv_t);                                           \
+        }                                                                       \
+        for (j = 0; j < m; j++) {                                               \
+            T yj = yc[j], uj = uc[j];                                           \
+            T hi = uj > -yj ? uj : -yj, lo = yj < (T)0 ? yj : (T)0;             \
+            h[j] = hi + lo + temp * LOG((T)1 + t[j]);                           \
+        }                                                                       \
+        if (sig != NULL) {                                                      \
+            for (j = 0; j < m; j++) {                                           \
+                T v = yc[j] + uc[j];                                            \
+                sig[j0 + j] = (v >= (T)0 ? (T)1 : t[j]) / ((T)1 + t[j]);        \
+            }                                                                   \
+        }                                                                       \
+        if (m == ST_COND_CHUNK) {                                               \
+            for (j = 0; j < ST_COND_CHUNK; j += ST_COND_LANES) {                \
+                for (l = 0; l < ST_COND_LANES; l++) {                           \
+                    acc[l] += h[j + l];                                         \
+                }                                                               \
+            }                                                                   \
+        } else {                                                                \
+            for (j = 0; j < m; j++) {                                           \
+                total += (double)h[j];                                          \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        total += (double)acc[l];                                                \
+    }                                                                           \
+    return total;                                                               \
+}
+
+ST_DEFINE_COND_CLASS(float, f, st_expf, st_logf_near1)
+ST_DEFINE_COND_CLASS(double, d, st_exp_neg, st_log_1to2)
+
+/* out[j] = sum_k D_k sig_kj, and gU_kj += D_k sig_kj (if gU), classes in
+ * order. */
+#define ST_DEFINE_COND_BACK(T, SUF)                                             \
+ST_CLONES static void st_cond_back_##SUF(                                       \
+    const T *sig, const T *D, ptrdiff_t H, ptrdiff_t K, T *out, T *gU)          \
+{                                                                               \
+    ptrdiff_t j, k;                                                             \
+    for (j = 0; j < H; j++) {                                                   \
+        out[j] = 0;                                                             \
+    }                                                                           \
+    for (k = 0; k < K; k++) {                                                   \
+        const T *sg = sig + k * H;                                              \
+        T dk = D[k];                                                            \
+        if (gU != NULL) {                                                       \
+            T *g = gU + k * H;                                                  \
+            for (j = 0; j < H; j++) {                                           \
+                T s = dk * sg[j];                                               \
+                out[j] += s;                                                    \
+                g[j] += s;                                                      \
+            }                                                                   \
+        } else {                                                                \
+            for (j = 0; j < H; j++) {                                           \
+                out[j] += dk * sg[j];                                           \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+}
+
+ST_DEFINE_COND_BACK(float, f)
+ST_DEFINE_COND_BACK(double, d)
+
+/* Rows [0, m) of a chunk. Row i's products are A[i * lda :] (H); writes
+ *   G[i, k] = -F(x, k) / T (saturated at +-FMAX) and
+ *   S[i, k] = G[i, k] - max_k G[i, k] (without that saturation, >= -FMAX);
+ * with D: D[i] = p(y | x) or, with Y, (Y[i] - p) * w_i and loss[i] =
+ * -log p(y_i | x_i) * w_i (w_i = weights[i], or 1); with out (which may be A
+ * itself): out[i, j] = sum_k D[i, k] sigmoid(z_ijk), and gU (K x H, if
+ * given) += the same terms summed over rows. ``scratch`` holds (K + 1) H
+ * elements and ``work`` K doubles. Returns 1, having written nothing, if a
+ * pre-activation a + c lies beyond FMAX / 4 (or is not a number). */
+#define ST_DEFINE_COND_ROWS(T, SUF, FMAX)                                       \
+static int st_cond_rows_##SUF(                                                  \
+    ptrdiff_t m, ptrdiff_t H, ptrdiff_t K, const T *A, ptrdiff_t lda,           \
+    const T *c, const T *U, const T *d, double temperature, const T *Y,         \
+    ptrdiff_t ldy, const T *weights, T *G, ptrdiff_t ldg, T *S, ptrdiff_t lds,  \
+    T *D, ptrdiff_t ldd, T *loss, T *out, ptrdiff_t ldo, T *gU, T *scratch,     \
+    double *work)                                                               \
+{                                                                               \
+    const T big = (T)(FMAX / 4);                                                \
+    T *ybuf = scratch, *sig = scratch + H;                                      \
+    T temp = (T)temperature, inv_t = (T)(1.0 / temperature);                    \
+    double inv = 1.0 / temperature, fmax = (double)FMAX;                        \
+    ptrdiff_t i, j, k;                                                          \
+    for (i = 0; i < m; i++) {                                                   \
+        const T *a = A + i * lda;                                               \
+        int ok = 1;                                                             \
+        for (j = 0; j < H; j++) {                                               \
+            T yv = a[j] + c[j];                                                 \
+            ok &= (yv <= big) & (yv >= -big);                                   \
+        }                                                                       \
+        if (!ok) {                                                              \
+            return 1;                                                           \
+        }                                                                       \
+    }                                                                           \
+    for (i = 0; i < m; i++) {                                                   \
+        const T *a = A + i * lda;                                               \
+        double R = 0, mx = -INFINITY;                                           \
+        T *Di = D != NULL ? D + i * ldd : NULL;                                 \
+        for (j = 0; j < H; j++) {                                               \
+            ybuf[j] = a[j] + c[j];                                              \
+        }                                                                       \
+        for (j = 0; j < H; j++) {                                               \
+            R += ybuf[j] > (T)0 ? (double)ybuf[j] : 0.0;                        \
+        }                                                                       \
+        for (k = 0; k < K; k++) {                                               \
+            work[k] = (double)d[k] + st_cond_class_##SUF(                       \
+                ybuf, U + k * H, H, temp, inv_t, out != NULL ? sig + k * H : NULL); \
+            mx = work[k] > mx ? work[k] : mx;                                   \
+        }                                                                       \
+        for (k = 0; k < K; k++) {                                               \
+            double g = (work[k] + R) * inv, s = (work[k] - mx) * inv;           \
+            g = g > fmax ? fmax : (g < -fmax ? -fmax : g);                      \
+            s = s < -fmax ? -fmax : s;                                          \
+            G[i * ldg + k] = (T)g;                                              \
+            S[i * lds + k] = (T)s;                                              \
+            work[k] = s;                                                        \
+        }                                                                       \
+        if (Di == NULL) {                                                       \
+            continue;                                                           \
+        }                                                                       \
+        {                                                                       \
+            double total = 0, dot = 0, w = weights != NULL ? (double)weights[i] : 1.0; \
+            for (k = 0; k < K; k++) {                                           \
+                work[k] = exp(work[k]);                                         \
+                total += work[k];                                               \
+            }                                                                   \
+            if (Y != NULL) {                                                    \
+                const T *Yi = Y + i * ldy;                                      \
+                for (k = 0; k < K; k++) {                                       \
+                    dot += (double)S[i * lds + k] * (double)Yi[k];              \
+                    Di[k] = (T)(((double)Yi[k] - work[k] / total) * w);         \
+                }                                                               \
+                loss[i] = (T)((log(total) - dot) * w);                          \
+            } else {                                                            \
+                for (k = 0; k < K; k++) {                                       \
+                    Di[k] = (T)(work[k] / total);                               \
+                }                                                               \
+            }                                                                   \
+        }                                                                       \
+        if (out != NULL) {                                                      \
+            st_cond_back_##SUF(sig, Di, H, K, out + i * ldo, gU);               \
+        }                                                                       \
+    }                                                                           \
+    return 0;                                                                   \
+}
+
+ST_DEFINE_COND_ROWS(float, f, FLT_MAX)
+ST_DEFINE_COND_ROWS(double, d, DBL_MAX)
+
+#endif
