@@ -324,3 +324,31 @@ def test_clamped_chains_keep_their_labels():
         v = sample_chains(p, 1.0, runner, v0, 5, clamp=clamp)
     np.testing.assert_array_equal(v[:, V:], clamp)
     assert set(np.unique(v[:, :V])) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_falls_back_to_numpy_with_the_same_statistics(dtype, monkeypatch):
+    # the compiled kernel declines a batch beyond its range: the numpy path
+    # must then give the same statistics (here forced on an ordinary batch)
+    from sklearn_thermo._core import conditional as core
+
+    n, V, H, K = 300, 12, 40, 5
+    p = _params(V, H, K, scale=0.3, dtype=dtype, seed=11)
+    rng = np.random.default_rng(12)
+    X = (rng.random((n, V)) < 0.4).astype(dtype)
+    Y = np.eye(K, dtype=dtype)[rng.integers(0, K, n)]
+    out = []
+    for declined in (False, True):
+        if declined:
+            monkeypatch.setattr(core, "conditional_gradient", lambda *a, **k: False)
+        with BlockRunner(2) as runner:
+            kernel = ConditionalKernel(p, 0.7, runner)
+            nb = len(kernel.row_blocks(n))
+            M, keep = np.empty((n, H), dtype), np.empty((n, H), dtype)
+            D, loss = np.empty((n, K), dtype), np.empty(n, dtype)
+            gU = np.full((nb, K, H), np.nan, dtype)
+            assert kernel.gradient(X, Y, M, D, loss, gU, keep=keep) == nb
+        out.append((M, keep, D, loss, gU.sum(axis=0)))
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn_thermo._core._kernels import half_step, weight_step
 from threadpoolctl import threadpool_limits
 
@@ -803,3 +804,284 @@ def test_fused_cd_refuses_bad_input(fused):
         HT = np.ascontiguousarray(buffers[1][:, : len(buffers[0]) - 1])
         short = (buffers[0], HT)
         _run_fused((X, rows, bounds, params, short), 1, 2, 2, 1, **kw)
+
+
+# --- the classification RBM's conditional ----------------------------------
+
+
+def reference_conditional(A, c, U, d, T, Y, w):
+    """``G``, ``S``, ``D = (Y - p) w``, ``loss`` and ``M``, ``gU`` in float64
+    from their definitions (log space, every element)."""
+    Z = (A.astype(float) + c)[:, :, None] + U.T.astype(float)[None]  # (n, H, K)
+    G = d.astype(float) / T + np.logaddexp(0, Z / T).sum(axis=1)
+    S = G - G.max(axis=1, keepdims=True)
+    P = np.exp(S) / np.exp(S).sum(axis=1, keepdims=True)
+    D = (Y - P) * w[:, None]
+    loss = -(np.log(P) * Y).sum(axis=1) * w
+    sig = expit(Z / T)
+    return (
+        G,
+        S,
+        D,
+        loss,
+        np.einsum("nk,njk->nj", D, sig),
+        np.einsum("nk,njk->kj", D, sig),
+    )
+
+
+def _conditional_case(dtype, T, row_scales, u_scale, seed=0):
+    rng = np.random.default_rng(seed)
+    n, H, K = len(row_scales), 83, 7  # H: whole lanes and a remainder
+    A = (rng.normal(0, 1, (n, H)) * np.asarray(row_scales)[:, None]).astype(dtype)
+    c = rng.normal(0, 1, H).astype(dtype)
+    U = rng.normal(0, u_scale, (K, H)).astype(dtype)
+    d = rng.normal(0, 1, K).astype(dtype)
+    Y = np.eye(K, dtype=dtype)[rng.integers(0, K, n)]
+    w = rng.uniform(0.5, 2, n).astype(dtype)
+    return A, c, U, d, Y, w
+
+
+def _scaled(U, T):
+    Us = U / U.dtype.type(T)
+    return Us, np.exp(Us), np.exp(-Us)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("T", [0.05, 1.0, 3.0])
+@pytest.mark.parametrize("factorised", [True, False])
+def test_conditional_rows_match_their_definition(dtype, T, factorised):
+    # rows from tiny to beyond the factorised path's range (|y / T| > 40 in
+    # float32, > 300 in float64), so that both paths meet in one call
+    from sklearn_thermo._core._kernels import conditional_fast_limit, conditional_rows
+
+    A, c, U, d, Y, w = _conditional_case(dtype, T, [0.01, 0.3, 1, 3, 10, 60, 400], 0.4)
+    n, H, K = A.shape[0], A.shape[1], U.shape[0]
+    scaled = _scaled(U, T) if factorised else None
+    if factorised:
+        assert np.abs(scaled[0]).max() <= conditional_fast_limit(dtype)
+    G, S, D = (np.full((n, K), np.nan, dtype) for _ in range(3))
+    loss, M, gU = np.empty(n, dtype), np.empty((n, H), dtype), np.zeros((K, H), dtype)
+    ok = conditional_rows(
+        A,
+        c,
+        U,
+        d,
+        T,
+        G,
+        S,
+        scaled=scaled,
+        D=D,
+        Y=Y,
+        loss=loss,
+        weights=w,
+        out=M,
+        gU=gU,
+        scratch=np.empty((K + 4) * H, dtype),
+        work=np.empty(K),
+    )
+    assert ok
+    ref = reference_conditional(A, c, U, d, T, Y, w.astype(float))
+    tol = 3e-5 if dtype == np.float32 else 1e-11
+    for got, want in zip((G, S, D, loss, M, gU), ref):
+        assert got.dtype == dtype
+        scale = max(1.0, np.abs(want).max())
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale)
+    np.testing.assert_allclose(np.exp(S.astype(float)).sum(axis=1) > 0, True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conditional_rows_without_labels_give_p_and_the_expected_hidden(dtype):
+    from sklearn_thermo._core._kernels import conditional_rows
+
+    T = 0.8
+    A, c, U, d, _, _ = _conditional_case(dtype, T, [0.5, 1, 2, 4], 1.0, seed=1)
+    n, H, K = A.shape[0], A.shape[1], U.shape[0]
+    G, S, D = (np.empty((n, K), dtype) for _ in range(3))
+    M = A.copy()  # in place: out may be the products themselves
+    assert conditional_rows(
+        M,
+        c,
+        U,
+        d,
+        T,
+        G,
+        S,
+        scaled=_scaled(U, T),
+        D=D,
+        out=M,
+        scratch=np.empty((K + 4) * H, dtype),
+        work=np.empty(K),
+    )
+    Z = (A.astype(float) + c)[:, :, None] + U.T[None]
+    P = np.exp(reference_conditional(A, c, U, d, T, np.zeros((n, K)), np.ones(n))[1])
+    P /= P.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(D, P, rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_allclose(D.sum(axis=1), 1.0, rtol=TOL[dtype])
+    expected = np.einsum("nk,njk->nj", P, expit(Z / T))
+    np.testing.assert_allclose(M, expected, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conditional_rows_write_nothing_beyond_their_range(dtype):
+    from sklearn_thermo._core._kernels import conditional_rows
+
+    A, c, U, d, Y, _ = _conditional_case(dtype, 1.0, [1, 1, 1], 1.0)
+    A[2, 5] = np.finfo(dtype).max / 2  # beyond a quarter of the range
+    n, H, K = A.shape[0], A.shape[1], U.shape[0]
+    G, S, D = (np.full((n, K), 7.0, dtype) for _ in range(3))
+    loss, M = np.full(n, 7.0, dtype), np.full((n, H), 7.0, dtype)
+    ok = conditional_rows(
+        A,
+        c,
+        U,
+        d,
+        1.0,
+        G,
+        S,
+        D=D,
+        Y=Y,
+        loss=loss,
+        out=M,
+        scratch=np.empty((K + 4) * H, dtype),
+        work=np.empty(K),
+    )
+    assert not ok
+    for a in (G, S, D, loss, M):
+        assert (a == 7.0).all()
+    A[2, 5] = np.nan
+    assert not conditional_rows(
+        A, c, U, d, 1.0, G, S, scratch=np.empty((K + 4) * H, dtype), work=np.empty(K)
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conditional_gradient_is_its_products_then_its_rows(dtype):
+    # the blocked, threaded kernel: products X W^T in each block, then the rows;
+    # the same bits for any number of threads, block sums of gU adding up
+    from sklearn_thermo._core._kernels import conditional_gradient, conditional_rows
+
+    rng = np.random.default_rng(3)
+    n, V, H, K, T = 45, 30, 83, 6, 0.9
+    X = (rng.random((n, V)) < 0.4).astype(dtype)
+    W_full = rng.normal(0, 0.3, (H, V + K)).astype(dtype)  # [W_x | U^T]
+    W = W_full[:, :V]  # rows V + K apart, as in the trainer
+    U = np.ascontiguousarray(W_full[:, V:].T)
+    c = rng.normal(0, 1, H).astype(dtype)
+    d = rng.normal(0, 1, K).astype(dtype)
+    Y = np.eye(K, dtype=dtype)[rng.integers(0, K, n)]
+    w = rng.uniform(0.5, 2, n).astype(dtype)
+    bounds = np.array([0, 11, 11, 30, n], dtype=np.int64)  # one empty block
+    nb = len(bounds) - 1
+    results = []
+    for threads in (1, 2, 3):
+        P, M = np.empty((n, H), dtype), np.empty((n, H), dtype)
+        G, S, D = (np.empty((n, K), dtype) for _ in range(3))
+        loss, gU = np.empty(n, dtype), np.full((nb, K, H), np.nan, dtype)
+        assert conditional_gradient(
+            X,
+            W,
+            c,
+            U,
+            d,
+            T,
+            Y,
+            P,
+            M,
+            G,
+            S,
+            D,
+            loss,
+            gU,
+            bounds,
+            np.empty((nb, (K + 4) * H), dtype),
+            np.empty((nb, K)),
+            scaled=_scaled(U, T),
+            weights=w,
+            n_threads=threads,
+        )
+        results.append((P, M, G, S, D, loss, gU))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    P, M, G, S, D, loss, gU = results[0]
+    with threadpool_limits(1):
+        np.testing.assert_allclose(P, X @ W.T, rtol=TOL[dtype], atol=TOL[dtype])
+    G2, S2, D2 = (np.empty((n, K), dtype) for _ in range(3))
+    loss2, M2, gU2 = (
+        np.empty(n, dtype),
+        np.empty((n, H), dtype),
+        np.zeros((K, H), dtype),
+    )
+    conditional_rows(
+        P,
+        c,
+        U,
+        d,
+        T,
+        G2,
+        S2,
+        scaled=_scaled(U, T),
+        D=D2,
+        Y=Y,
+        loss=loss2,
+        weights=w,
+        out=M2,
+        gU=gU2,
+        scratch=np.empty((K + 4) * H, dtype),
+        work=np.empty(K),
+    )
+    for a, b in ((G, G2), (S, S2), (D, D2), (loss, loss2), (M, M2)):
+        np.testing.assert_array_equal(a, b)  # row by row: the same arithmetic
+    assert (gU[1] == 0).all()  # the empty block
+    np.testing.assert_allclose(gU.sum(axis=0), gU2, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_conditional_kernels_refuse_bad_shapes():
+    from sklearn_thermo._core._kernels import conditional_gradient, conditional_rows
+
+    n, V, H, K = 4, 3, 5, 2
+    f = np.float64
+    A, c, U, d = np.zeros((n, H)), np.zeros(H), np.zeros((K, H)), np.zeros(K)
+    G, S = np.empty((n, K)), np.empty((n, K))
+    scratch, work = np.empty((K + 4) * H), np.empty(K)
+    with pytest.raises(ValueError, match="do not agree"):
+        conditional_rows(A, c[:-1], U, d, 1.0, G, S, scratch=scratch, work=work)
+    with pytest.raises(ValueError, match="scratch needs"):
+        conditional_rows(A, c, U, d, 1.0, G, S, scratch=scratch[:-1], work=work)
+    with pytest.raises(ValueError, match="out needs D"):
+        conditional_rows(A, c, U, d, 1.0, G, S, out=A, scratch=scratch, work=work)
+    with pytest.raises(ValueError, match="shape of U"):
+        conditional_rows(
+            A, c, U, d, 1.0, G, S, scaled=(U, U, U[:, :-1]), scratch=scratch, work=work
+        )
+    X, W, Y = np.zeros((n, V)), np.zeros((H, V)), np.zeros((n, K))
+    args = [
+        X,
+        W,
+        c,
+        U,
+        d,
+        1.0,
+        Y,
+        A,
+        A.copy(),
+        G,
+        S,
+        np.empty((n, K), f),
+        np.empty(n),
+        np.empty((1, K, H)),
+    ]
+    with pytest.raises(ValueError, match="do not agree"):
+        conditional_gradient(
+            *args,
+            np.array([0, n + 1], np.int64),
+            np.empty((1, (K + 4) * H)),
+            np.empty((1, K)),
+        )
+    with pytest.raises(ValueError, match="do not agree"):
+        conditional_gradient(
+            *args,
+            np.array([0, 2, n], np.int64),
+            np.empty((2, (K + 4) * H)),
+            np.empty((2, K)),
+        )

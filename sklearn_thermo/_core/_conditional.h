@@ -23,16 +23,15 @@
 #define ST_COND_CHUNK 64
 #define ST_COND_LANES 16
 
-/* exp(x) for x <= 0 in float64, branch-free so that the loops vectorise:
- * Cody-Waite reduction by log 2 and the Taylor polynomial of degree 12 on
- * |r| <= log(2) / 2 (about 1 ulp); x clamped below at -708 (normal
- * results). */
-static inline double st_exp_neg(double x)
+/* exp(x) in float64, branch-free so that the loops vectorise: Cody-Waite
+ * reduction by log 2 and the Taylor polynomial of degree 12 on |r| <= log(2)
+ * / 2 (about 1 ulp); x clamped to [-708, 708] (normal, finite results). */
+static inline double st_exp_d(double x)
 {
     union { double f; int64_t i; } m, s;
     double t, n, r, p;
     x = x > -708.0 ? x : -708.0;
-    x = x < 0.0 ? x : 0.0;
+    x = x < 708.0 ? x : 708.0;
     t = x * 1.4426950408889634;
     m.f = t + 6755399441055744.0; /* 1.5 * 2^52: rounds t to an integer */
     n = m.f - 6755399441055744.0;
@@ -74,6 +73,28 @@ static inline double st_log_1to2(double r)
     q = q * z + 1.0 / 5;
     q = q * z + 1.0 / 3;
     return e * 6.93147180559945286227e-01 + (2.0 * s + 2.0 * s * z * q);
+}
+
+/* log(x) for normal x >= 1 (the lanes' products of factors in [1, 2]):
+ * x = 2^e m with m in [1, 2) read from the bits, e log 2 + log m. */
+static inline float st_logf_ge1(float x)
+{
+    union { float f; int32_t i; } b;
+    float e;
+    b.f = x;
+    e = (float)((b.i >> 23) - 127);
+    b.i = (b.i & 0x007fffff) | 0x3f800000;
+    return e * 0.693147180559945f + st_logf_near1(b.f);
+}
+
+static inline double st_log_ge1(double x)
+{
+    union { double f; int64_t i; } b;
+    double e;
+    b.f = x;
+    e = (double)((b.i >> 52) - 1023);
+    b.i = (b.i & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+    return e * 6.93147180559945286227e-01 + st_log_1to2(b.f);
 }
 
 /* sum_j h(y_j, u_j) over one class of a row, and sig_j = sigmoid((y_j +
@@ -128,38 +149,171 @@ ST_CLONES static double st_cond_class_##SUF(                                    
 }
 
 ST_DEFINE_COND_CLASS(float, f, st_expf, st_logf_near1)
-ST_DEFINE_COND_CLASS(double, d, st_exp_neg, st_log_1to2)
+ST_DEFINE_COND_CLASS(double, d, st_exp_d, st_log_1to2)
 
-/* out[j] = sum_k D_k sig_kj, and gU_kj += D_k sig_kj (if gU), classes in
- * order. */
-#define ST_DEFINE_COND_BACK(T, SUF)                                             \
-ST_CLONES static void st_cond_back_##SUF(                                       \
-    const T *sig, const T *D, ptrdiff_t H, ptrdiff_t K, T *out, T *gU)          \
+/* Most |y / T| and |U / T| of the factorised path: e^{|y| + |u|} / T stays
+ * finite. */
+#define ST_COND_FAST_F 40.0f
+#define ST_COND_FAST_D 300.0
+
+/* The same sum over one class, scaled by 1 / T, for scaled pre-activations
+ * ys = y / T and label weights us = u / T within the factorised path's
+ * range, with ey = e^{ys}, eny = e^{-ys}, eu = e^{us}, enu = e^{-us}:
+ * e^{-|ys + us|} = min(ey eu, eny enu), no exponential per element; and the
+ * factors 1 + e^{-|.|} in [1, 2] multiplied in lanes, one log per lane per
+ * 64 factors (the products stay below 2^64). */
+#define ST_DEFINE_COND_FAST(T, SUF, LOGGE1, LOG1)                               \
+ST_CLONES static double st_cond_fast_##SUF(                                     \
+    const T *restrict ys, const T *restrict ey, const T *restrict eny,          \
+    const T *restrict us, const T *restrict eu, const T *restrict enu,          \
+    ptrdiff_t H, T *restrict sig)                                               \
 {                                                                               \
-    ptrdiff_t j, k;                                                             \
-    for (j = 0; j < H; j++) {                                                   \
-        out[j] = 0;                                                             \
+    T prod[ST_COND_LANES], acc[ST_COND_LANES];                                  \
+    double total = 0;                                                           \
+    ptrdiff_t j0, j, l;                                                         \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        prod[l] = 1;                                                            \
+        acc[l] = 0;                                                             \
     }                                                                           \
-    for (k = 0; k < K; k++) {                                                   \
-        const T *sg = sig + k * H;                                              \
-        T dk = D[k];                                                            \
-        if (gU != NULL) {                                                       \
-            T *g = gU + k * H;                                                  \
-            for (j = 0; j < H; j++) {                                           \
-                T s = dk * sg[j];                                               \
-                out[j] += s;                                                    \
-                g[j] += s;                                                      \
-            }                                                                   \
-        } else {                                                                \
-            for (j = 0; j < H; j++) {                                           \
-                out[j] += dk * sg[j];                                           \
+    for (j0 = 0; j0 + ST_COND_LANES <= H; j0 += ST_COND_LANES) {                \
+        for (l = 0; l < ST_COND_LANES; l++) {                                   \
+            T q = ey[j0 + l] * eu[j0 + l], r = eny[j0 + l] * enu[j0 + l];       \
+            T y = ys[j0 + l], u = us[j0 + l];                                   \
+            T hi = u > -y ? u : -y, lo = y < (T)0 ? y : (T)0;                   \
+            prod[l] *= (T)1 + (q < r ? q : r);                                  \
+            acc[l] += hi + lo;                                                  \
+        }                                                                       \
+        if ((j0 / ST_COND_LANES) % 64 == 63) {                                  \
+            for (l = 0; l < ST_COND_LANES; l++) {                               \
+                acc[l] += LOGGE1(prod[l]);                                      \
+                prod[l] = 1;                                                    \
             }                                                                   \
         }                                                                       \
+    }                                                                           \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        acc[l] += LOGGE1(prod[l]);                                              \
+    }                                                                           \
+    for (j = j0; j < H; j++) {                                                  \
+        T q = ey[j] * eu[j], r = eny[j] * enu[j];                               \
+        T hi = us[j] > -ys[j] ? us[j] : -ys[j], lo = ys[j] < (T)0 ? ys[j] : (T)0; \
+        total += (double)(hi + lo + LOG1((T)1 + (q < r ? q : r)));              \
+    }                                                                           \
+    if (sig != NULL) {                                                          \
+        for (j = 0; j < H; j++) {                                               \
+            T q = ey[j] * eu[j];                                                \
+            sig[j] = q / ((T)1 + q);                                            \
+        }                                                                       \
+    }                                                                           \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        total += (double)acc[l];                                                \
+    }                                                                           \
+    return total;                                                               \
+}
+
+ST_DEFINE_COND_FAST(float, f, st_logf_ge1, st_logf_near1)
+ST_DEFINE_COND_FAST(double, d, st_log_ge1, st_log_1to2)
+
+/* out[j] = sum_k D_k sig_kj, and gU_kj += D_k sig_kj (if gU), classes in
+ * order; a lane's sum over the classes stays in a register. */
+#define ST_DEFINE_COND_BACK(T, SUF)                                             \
+ST_CLONES static void st_cond_back_##SUF(                                       \
+    const T *restrict sig, const T *restrict D, ptrdiff_t H, ptrdiff_t K,       \
+    T *restrict out, T *restrict gU)                                            \
+{                                                                               \
+    T o[ST_COND_LANES];                                                         \
+    ptrdiff_t j0, j, k, l;                                                      \
+    for (j0 = 0; j0 + ST_COND_LANES <= H; j0 += ST_COND_LANES) {                \
+        for (l = 0; l < ST_COND_LANES; l++) {                                   \
+            o[l] = 0;                                                           \
+        }                                                                       \
+        for (k = 0; k < K; k++) {                                               \
+            const T *sg = sig + k * H + j0;                                     \
+            T dk = D[k];                                                        \
+            if (gU != NULL) {                                                   \
+                T *g = gU + k * H + j0;                                         \
+                for (l = 0; l < ST_COND_LANES; l++) {                           \
+                    T s = dk * sg[l];                                           \
+                    o[l] += s;                                                  \
+                    g[l] += s;                                                  \
+                }                                                               \
+            } else {                                                            \
+                for (l = 0; l < ST_COND_LANES; l++) {                           \
+                    o[l] += dk * sg[l];                                         \
+                }                                                               \
+            }                                                                   \
+        }                                                                       \
+        for (l = 0; l < ST_COND_LANES; l++) {                                   \
+            out[j0 + l] = o[l];                                                 \
+        }                                                                       \
+    }                                                                           \
+    for (j = j0; j < H; j++) {                                                  \
+        T acc = 0;                                                              \
+        for (k = 0; k < K; k++) {                                               \
+            T s = D[k] * sig[k * H + j];                                        \
+            acc += s;                                                           \
+            if (gU != NULL) {                                                   \
+                gU[k * H + j] += s;                                             \
+            }                                                                   \
+        }                                                                       \
+        out[j] = acc;                                                           \
     }                                                                           \
 }
 
 ST_DEFINE_COND_BACK(float, f)
 ST_DEFINE_COND_BACK(double, d)
+
+/* A row's pre-activations y = a + c into ybuf and R = sum_j max(y_j, 0);
+ * with ``fast``, also ys = y / T, and if every |ys| <= lim (else 0 is
+ * returned in *fast), ey = e^{ys}, eny = e^{-ys} and R = sum_j max(ys_j, 0)
+ * instead. Sums in lanes, then in double. */
+#define ST_DEFINE_COND_PREP(T, SUF, EXP)                                        \
+ST_CLONES static double st_cond_prep_##SUF(                                     \
+    const T *a, const T *c, ptrdiff_t H, T inv_t, T lim, int *fast, T *ybuf,    \
+    T *ys, T *ey, T *eny)                                                       \
+{                                                                               \
+    T acc[ST_COND_LANES];                                                       \
+    double total = 0;                                                           \
+    ptrdiff_t j0, j, l;                                                         \
+    const T *src = ybuf;                                                        \
+    for (j = 0; j < H; j++) {                                                   \
+        ybuf[j] = a[j] + c[j];                                                  \
+    }                                                                           \
+    if (*fast) {                                                                \
+        int ok = 1;                                                             \
+        for (j = 0; j < H; j++) {                                               \
+            T v = ybuf[j] * inv_t;                                              \
+            ys[j] = v;                                                          \
+            ok &= (v <= lim) & (v >= -lim);                                     \
+        }                                                                       \
+        *fast = ok;                                                             \
+    }                                                                           \
+    if (*fast) {                                                                \
+        for (j = 0; j < H; j++) {                                               \
+            ey[j] = EXP(ys[j]);                                                 \
+            eny[j] = EXP(-ys[j]);                                               \
+        }                                                                       \
+        src = ys;                                                               \
+    }                                                                           \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        acc[l] = 0;                                                             \
+    }                                                                           \
+    for (j0 = 0; j0 + ST_COND_LANES <= H; j0 += ST_COND_LANES) {                \
+        for (l = 0; l < ST_COND_LANES; l++) {                                   \
+            T v = src[j0 + l];                                                  \
+            acc[l] += v > (T)0 ? v : (T)0;                                      \
+        }                                                                       \
+    }                                                                           \
+    for (j = j0; j < H; j++) {                                                  \
+        total += src[j] > (T)0 ? (double)src[j] : 0.0;                          \
+    }                                                                           \
+    for (l = 0; l < ST_COND_LANES; l++) {                                       \
+        total += (double)acc[l];                                                \
+    }                                                                           \
+    return total;                                                               \
+}
+
+ST_DEFINE_COND_PREP(float, f, st_expf)
+ST_DEFINE_COND_PREP(double, d, st_exp_d)
 
 /* Rows [0, m) of a chunk. Row i's products are A[i * lda :] (H); writes
  *   G[i, k] = -F(x, k) / T (saturated at +-FMAX) and
@@ -167,19 +321,24 @@ ST_DEFINE_COND_BACK(double, d)
  * with D: D[i] = p(y | x) or, with Y, (Y[i] - p) * w_i and loss[i] =
  * -log p(y_i | x_i) * w_i (w_i = weights[i], or 1); with out (which may be A
  * itself): out[i, j] = sum_k D[i, k] sigmoid(z_ijk), and gU (K x H, if
- * given) += the same terms summed over rows. ``scratch`` holds (K + 1) H
- * elements and ``work`` K doubles. Returns 1, having written nothing, if a
- * pre-activation a + c lies beyond FMAX / 4 (or is not a number). */
-#define ST_DEFINE_COND_ROWS(T, SUF, FMAX)                                       \
-static int st_cond_rows_##SUF(                                                  \
+ * given) += the same terms summed over rows. Us, eU, enU (K x H): U / T
+ * and its exponentials e^{+-U / T}, given (not NULL) where |U / T| is
+ * within the factorised path's range; rows whose |y / T| are too take that
+ * path. ``scratch`` holds (K + 4) H elements and ``work`` K doubles.
+ * Returns 1, having written nothing, if a pre-activation a + c lies beyond
+ * FMAX / 4 (or is not a number). */
+#define ST_DEFINE_COND_ROWS(T, SUF, FMAX, FAST)                                 \
+ST_CLONES static int st_cond_rows_##SUF(                                        \
     ptrdiff_t m, ptrdiff_t H, ptrdiff_t K, const T *A, ptrdiff_t lda,           \
-    const T *c, const T *U, const T *d, double temperature, const T *Y,         \
-    ptrdiff_t ldy, const T *weights, T *G, ptrdiff_t ldg, T *S, ptrdiff_t lds,  \
-    T *D, ptrdiff_t ldd, T *loss, T *out, ptrdiff_t ldo, T *gU, T *scratch,     \
+    const T *c, const T *U, const T *Us, const T *eU, const T *enU,             \
+    const T *d, double temperature, const T *Y, ptrdiff_t ldy,                  \
+    const T *weights, T *G, ptrdiff_t ldg, T *S, ptrdiff_t lds, T *D,           \
+    ptrdiff_t ldd, T *loss, T *out, ptrdiff_t ldo, T *gU, T *scratch,           \
     double *work)                                                               \
 {                                                                               \
     const T big = (T)(FMAX / 4);                                                \
-    T *ybuf = scratch, *sig = scratch + H;                                      \
+    T *ybuf = scratch, *ys = scratch + H, *ey = scratch + 2 * H;                \
+    T *eny = scratch + 3 * H, *sig = scratch + 4 * H;                           \
     T temp = (T)temperature, inv_t = (T)(1.0 / temperature);                    \
     double inv = 1.0 / temperature, fmax = (double)FMAX;                        \
     ptrdiff_t i, j, k;                                                          \
@@ -196,21 +355,24 @@ static int st_cond_rows_##SUF(                                                  
     }                                                                           \
     for (i = 0; i < m; i++) {                                                   \
         const T *a = A + i * lda;                                               \
-        double R = 0, mx = -INFINITY;                                           \
+        double R, mx = -INFINITY, scale;                                        \
         T *Di = D != NULL ? D + i * ldd : NULL;                                 \
-        for (j = 0; j < H; j++) {                                               \
-            ybuf[j] = a[j] + c[j];                                              \
-        }                                                                       \
-        for (j = 0; j < H; j++) {                                               \
-            R += ybuf[j] > (T)0 ? (double)ybuf[j] : 0.0;                        \
-        }                                                                       \
+        int fast = Us != NULL;                                                  \
+        R = st_cond_prep_##SUF(a, c, H, inv_t, (T)FAST, &fast, ybuf, ys, ey, eny); \
+        scale = fast ? 1.0 : inv; /* the fast path works in units of T */       \
         for (k = 0; k < K; k++) {                                               \
-            work[k] = (double)d[k] + st_cond_class_##SUF(                       \
-                ybuf, U + k * H, H, temp, inv_t, out != NULL ? sig + k * H : NULL); \
+            T *sk = out != NULL ? sig + k * H : NULL;                           \
+            if (fast) {                                                         \
+                work[k] = (double)d[k] * inv + st_cond_fast_##SUF(              \
+                    ys, ey, eny, Us + k * H, eU + k * H, enU + k * H, H, sk);   \
+            } else {                                                            \
+                work[k] = (double)d[k] + st_cond_class_##SUF(                   \
+                    ybuf, U + k * H, H, temp, inv_t, sk);                       \
+            }                                                                   \
             mx = work[k] > mx ? work[k] : mx;                                   \
         }                                                                       \
         for (k = 0; k < K; k++) {                                               \
-            double g = (work[k] + R) * inv, s = (work[k] - mx) * inv;           \
+            double g = (work[k] + R) * scale, s = (work[k] - mx) * scale;       \
             g = g > fmax ? fmax : (g < -fmax ? -fmax : g);                      \
             s = s < -fmax ? -fmax : s;                                          \
             G[i * ldg + k] = (T)g;                                              \
@@ -240,13 +402,13 @@ static int st_cond_rows_##SUF(                                                  
             }                                                                   \
         }                                                                       \
         if (out != NULL) {                                                      \
-            st_cond_back_##SUF(sig, Di, H, K, out + i * ldo, gU);               \
+            st_cond_back_##SUF(sig, Di, H, K, out + i * ldo, gU);           \
         }                                                                       \
     }                                                                           \
     return 0;                                                                   \
 }
 
-ST_DEFINE_COND_ROWS(float, f, FLT_MAX)
-ST_DEFINE_COND_ROWS(double, d, DBL_MAX)
+ST_DEFINE_COND_ROWS(float, f, FLT_MAX, ST_COND_FAST_F)
+ST_DEFINE_COND_ROWS(double, d, DBL_MAX, ST_COND_FAST_D)
 
 #endif

@@ -69,8 +69,11 @@ cdef extern from "_elementwise.h" nogil:
 
 
 cdef extern from "_conditional.h" nogil:
+    float ST_COND_FAST_F
+    double ST_COND_FAST_D
     int st_cond_rows_f(Py_ssize_t m, Py_ssize_t H, Py_ssize_t K, const float *A,
                        Py_ssize_t lda, const float *c, const float *U,
+                       const float *Us, const float *eU, const float *enU,
                        const float *d, double temperature, const float *Y,
                        Py_ssize_t ldy, const float *weights, float *G,
                        Py_ssize_t ldg, float *S, Py_ssize_t lds, float *D,
@@ -78,6 +81,7 @@ cdef extern from "_conditional.h" nogil:
                        float *gU, float *scratch, double *work)
     int st_cond_rows_d(Py_ssize_t m, Py_ssize_t H, Py_ssize_t K, const double *A,
                        Py_ssize_t lda, const double *c, const double *U,
+                       const double *Us, const double *eU, const double *enU,
                        const double *d, double temperature, const double *Y,
                        Py_ssize_t ldy, const double *weights, double *G,
                        Py_ssize_t ldg, double *S, Py_ssize_t lds, double *D,
@@ -1052,6 +1056,12 @@ def fused_cd(
         st_cd_fused(&r, floating is float, n_threads)
 
 
+def conditional_fast_limit(dtype):
+    """Largest ``|U / T|`` (and ``|y / T|``) of :func:`conditional_rows`'s
+    factorised path, for ``dtype``."""
+    return float(ST_COND_FAST_F if np.dtype(dtype) == np.float32 else ST_COND_FAST_D)
+
+
 def conditional_rows(
     const floating[:, :] A,
     const floating[::1] c,
@@ -1061,6 +1071,7 @@ def conditional_rows(
     floating[:, :] G,
     floating[:, :] S,
     *,
+    scaled=None,
     D=None,
     Y=None,
     loss=None,
@@ -1078,8 +1089,11 @@ def conditional_rows(
     (n x K): ``p(y | x)`` or, with ``Y`` (one-hot labels), ``(Y - p) w`` and
     ``loss`` (n) ``= -log p(y | x) w`` (``w`` = ``weights``, or 1); with
     ``out`` (n x H, may be ``A``): ``sum_k D_k sigmoid(z_k)`` per hidden
-    unit, and ``gU`` (K x H) ``+=`` its terms summed over rows. ``scratch``
-    holds ``(K + 1) H`` elements, ``work`` ``K``. Returns False, having
+    unit, and ``gU`` (K x H) ``+=`` its terms summed over rows. ``scaled``,
+    if given, is ``(U / T, e^{U / T}, e^{-U / T})``, each (K x H), with
+    ``|U / T|`` within the kernel's factorised range: rows whose scaled
+    pre-activations are too take that faster path. ``scratch`` holds
+    ``(K + 4) H`` elements, ``work`` ``K``. Returns False, having
     written nothing, where a pre-activation ``A + c`` is beyond a quarter of
     the dtype's range (the caller takes a slower path that handles it).
     """
@@ -1090,6 +1104,10 @@ def conditional_rows(
     cdef floating[::1] lv
     cdef const floating[::1] wv
     cdef floating[:, ::1] gv
+    cdef const floating[:, ::1] usv, euv, enuv
+    cdef const floating *usp = NULL
+    cdef const floating *eup = NULL
+    cdef const floating *enup = NULL
     cdef floating *Dp = NULL
     cdef const floating *Yp = NULL
     cdef floating *lp = NULL
@@ -1101,9 +1119,16 @@ def conditional_rows(
             or G.shape[0] != n or G.shape[1] != K or S.shape[0] != n
             or S.shape[1] != K):
         raise ValueError("shapes of the products, parameters and scores do not agree")
-    if scratch is None or scratch.shape[0] < (K + 1) * H or work is None \
+    if scratch is None or scratch.shape[0] < (K + 4) * H or work is None \
             or work.shape[0] < K:
-        raise ValueError("scratch needs (K + 1) H elements and work K")
+        raise ValueError("scratch needs (K + 4) H elements and work K")
+    if scaled is not None:
+        for v in scaled:
+            if v.shape != (K, H):
+                raise ValueError("the scaled label weights need the shape of U")
+        usv, euv, enuv = scaled
+        if K and H:
+            usp, eup, enup = &usv[0, 0], &euv[0, 0], &enuv[0, 0]
     if D is not None:
         Dv = D
         if Dv.shape[0] != n or Dv.shape[1] != K:
@@ -1142,11 +1167,139 @@ def conditional_rows(
     cdef Py_ssize_t lds = _ld(np.asarray(S), isz)
     with nogil:
         if floating is float:
-            bad = st_cond_rows_f(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], &d[0],
+            bad = st_cond_rows_f(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], usp, eup,
+                                 enup, &d[0],
                                  temperature, Yp, ldy, wp, &G[0, 0], ldg, &S[0, 0],
                                  lds, Dp, ldd, lp, op, ldo, gp, &scratch[0], &work[0])
         else:
-            bad = st_cond_rows_d(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], &d[0],
+            bad = st_cond_rows_d(n, H, K, &A[0, 0], lda, &c[0], &U[0, 0], usp, eup,
+                                 enup, &d[0],
                                  temperature, Yp, ldy, wp, &G[0, 0], ldg, &S[0, 0],
                                  lds, Dp, ldd, lp, op, ldo, gp, &scratch[0], &work[0])
     return not bad
+
+
+cdef int _cond_block(
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V, Py_ssize_t H, Py_ssize_t K,
+    const floating *X, Py_ssize_t ldx, const floating *W, Py_ssize_t ldw,
+    const floating *c, const floating *U, const floating *Us, const floating *eU,
+    const floating *enU, const floating *d, double temperature,
+    const floating *Y, Py_ssize_t ldy, const floating *weights, floating *P,
+    Py_ssize_t ldp, floating *M, Py_ssize_t ldm, floating *G, floating *S,
+    floating *D, floating *loss, floating *gU, floating *scratch, double *work,
+) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(K * H):
+        gU[i] = 0
+    if r1 <= r0:
+        return 0
+    # P[r0:r1] = X[r0:r1] W^T, in BLAS's column-major terms
+    _gemm(b"T", b"N", <int>H, <int>(r1 - r0), <int>V, 1.0, <floating *>W, <int>ldw,
+          <floating *>(X + r0 * ldx), <int>ldx, 0.0, P + r0 * ldp, <int>ldp)
+    if floating is float:
+        return st_cond_rows_f(r1 - r0, H, K, P + r0 * ldp, ldp, c, U, Us, eU, enU, d,
+                              temperature, Y + r0 * ldy, ldy,
+                              weights + r0 if weights != NULL else NULL,
+                              G + r0 * K, K, S + r0 * K, K, D + r0 * K, K, loss + r0,
+                              M + r0 * ldm, ldm, gU, scratch, work)
+    else:
+        return st_cond_rows_d(r1 - r0, H, K, P + r0 * ldp, ldp, c, U, Us, eU, enU, d,
+                              temperature, Y + r0 * ldy, ldy,
+                              weights + r0 if weights != NULL else NULL,
+                              G + r0 * K, K, S + r0 * K, K, D + r0 * K, K, loss + r0,
+                              M + r0 * ldm, ldm, gU, scratch, work)
+
+
+def conditional_gradient(
+    const floating[:, :] X,
+    const floating[:, :] W,
+    const floating[::1] c,
+    const floating[:, ::1] U,
+    const floating[::1] d,
+    double temperature,
+    const floating[:, ::1] Y,
+    floating[:, :] P,
+    floating[:, :] M,
+    floating[:, ::1] G,
+    floating[:, ::1] S,
+    floating[:, ::1] D,
+    floating[::1] loss,
+    floating[:, :, ::1] gU,
+    const int64_t[::1] bounds,
+    floating[:, ::1] scratch,
+    double[:, ::1] work,
+    *,
+    scaled=None,
+    weights=None,
+    int n_threads=1,
+):
+    """The statistics of the gradient of ``sum_i log p(y_i | x_i)`` of rows
+    ``X`` (n x V) with one-hot labels ``Y`` (n x K), over row blocks
+    ``bounds[b]:bounds[b + 1]`` in parallel: ``P <- X W^T`` (the products,
+    n x H, ``W`` the feature weights, H x V), then :func:`conditional_rows`
+    per block with ``out = M`` (which may be ``P``) and ``gU[b]`` (K x H) set
+    to block ``b``'s sum; ``scratch`` and ``work`` have a row per block.
+    Returns False where some pre-activation is beyond the kernel's range
+    (``G``, ``S``, ``D``, ``loss``, ``M`` and ``gU`` then hold nothing of
+    use). The result does not depend on ``n_threads``.
+    """
+    cdef Py_ssize_t n = X.shape[0], V = X.shape[1], H = W.shape[0], K = U.shape[0]
+    cdef Py_ssize_t n_blocks = bounds.shape[0] - 1, b
+    cdef Py_ssize_t isz = sizeof(floating)
+    cdef const floating[:, ::1] usv, euv, enuv
+    cdef const floating[::1] wv
+    cdef const floating *usp = NULL
+    cdef const floating *eup = NULL
+    cdef const floating *enup = NULL
+    cdef const floating *wp = NULL
+    cdef int bad = 0
+    if (W.shape[1] != V or c.shape[0] != H or U.shape[1] != H or d.shape[0] != K
+            or Y.shape[0] != n or Y.shape[1] != K or P.shape[0] != n
+            or P.shape[1] != H or M.shape[0] != n or M.shape[1] != H
+            or G.shape[0] != n or G.shape[1] != K or S.shape[0] != n
+            or S.shape[1] != K or D.shape[0] != n or D.shape[1] != K
+            or loss.shape[0] != n):
+        raise ValueError("shapes of the rows, parameters and outputs do not agree")
+    if (n_blocks < 1 or bounds[0] != 0 or bounds[n_blocks] != n
+            or gU.shape[0] < n_blocks or gU.shape[1] != K or gU.shape[2] != H
+            or scratch.shape[0] < n_blocks or scratch.shape[1] < (K + 4) * H
+            or work.shape[0] < n_blocks or work.shape[1] < K):
+        raise ValueError("blocks, gU, scratch and work do not agree")
+    for b in range(n_blocks):
+        if bounds[b + 1] < bounds[b]:
+            raise ValueError("block bounds must not decrease")
+    if scaled is not None:
+        for v in scaled:
+            if v.shape != (K, H):
+                raise ValueError("the scaled label weights need the shape of U")
+        usv, euv, enuv = scaled
+        if K and H:
+            usp, eup, enup = &usv[0, 0], &euv[0, 0], &enuv[0, 0]
+    if weights is not None:
+        wv = weights
+        if wv.shape[0] != n:
+            raise ValueError("weights need one entry per row")
+        wp = &wv[0] if n else NULL
+    if n == 0 or K == 0:
+        return True
+    if H == 0 or V == 0:
+        raise ValueError("no hidden or visible units")
+    cdef Py_ssize_t ldx = _ld(np.asarray(X), isz), ldw = _ld(np.asarray(W), isz)
+    cdef Py_ssize_t ldy = _ld(np.asarray(Y), isz), ldp = _ld(np.asarray(P), isz)
+    cdef Py_ssize_t ldm = _ld(np.asarray(M), isz)
+    with nogil:
+        if n_threads > 1 and n_blocks > 1:
+            for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
+                bad += _cond_block(bounds[b], bounds[b + 1], V, H, K, &X[0, 0], ldx,
+                                   &W[0, 0], ldw, &c[0], &U[0, 0], usp, eup, enup,
+                                   &d[0], temperature, &Y[0, 0], ldy, wp, &P[0, 0],
+                                   ldp, &M[0, 0], ldm, &G[0, 0], &S[0, 0], &D[0, 0],
+                                   &loss[0], &gU[b, 0, 0], &scratch[b, 0], &work[b, 0])
+        else:
+            for b in range(n_blocks):
+                bad += _cond_block(bounds[b], bounds[b + 1], V, H, K, &X[0, 0], ldx,
+                                   &W[0, 0], ldw, &c[0], &U[0, 0], usp, eup, enup,
+                                   &d[0], temperature, &Y[0, 0], ldy, wp, &P[0, 0],
+                                   ldp, &M[0, 0], ldm, &G[0, 0], &S[0, 0], &D[0, 0],
+                                   &loss[0], &gU[b, 0, 0], &scratch[b, 0], &work[b, 0])
+    return bad == 0

@@ -15,16 +15,22 @@ the negative free energy of ``(x, y = k)`` over ``T`` is
 (the terms of ``F`` that depend on ``x`` alone cancel in ``p(y | x)`` and are
 left out), so classification needs no sampling (Larochelle & Bengio 2008).
 
-Speed. Each row goes through one compiled pass (``_conditional.h``): per
-hidden unit and class, one exponential and one log of a number in [1, 2],
-summed in the split of :meth:`ConditionalKernel._scores_stable` (the
-class-independent ``max(y, 0)`` apart), and the sigmoids the gradient needs
-kept from the same exponentials. A chunk whose pre-activations lie beyond a
-quarter of the dtype's range, or parameters so large (or ``T`` so small)
-that the sums could overflow, takes the numpy path of that method instead.
-Chunks of rows are sized to stay in cache, spread over the runner's threads
-in row blocks; the gradient of ``U`` is summed per block, in block order, so
-results do not depend on the number of threads.
+Speed. Each row goes through one compiled pass (``_conditional.h``), summed
+in the split of :meth:`ConditionalKernel._scores_stable` (the
+class-independent ``max(y, 0)`` apart). Where ``|y / T|`` and ``|U / T|`` are
+small enough that ``e^{y / T} e^{U / T}`` stays finite, the exponential
+factorises: ``e^{+-U / T}`` once per update, ``e^{+-y / T}`` once per row and
+hidden unit, and per element only products and the factors
+``1 + e^{-|z|}`` in [1, 2], multiplied in lanes with one log per 64 of them
+(the sigmoids the gradient needs come from the same products); elsewhere
+one exponential and one log per element. A batch or chunk whose
+pre-activations lie beyond a quarter of the dtype's range, or parameters so
+large (or ``T`` so small) that the sums could overflow, takes the numpy
+path of that method instead. The gradient's kernel computes the products
+``X W_x^T`` too, in row blocks (by shape) on the core's threads; the
+gradient of ``U`` is summed per block, in block order, so results do not
+depend on the number of threads. At inference, chunks of rows bound the
+memory.
 """
 
 import threading
@@ -32,17 +38,21 @@ import threading
 import numpy as np
 
 from ..ops import _sigmoid_, _softmax_and_lse_, _softplus_
-from ._kernels import conditional_rows, weight_step
+from ._kernels import (
+    conditional_fast_limit,
+    conditional_gradient,
+    conditional_rows,
+    weight_step,
+)
 from .gibbs import update_blocks
 from .threads import work_kind
 from .training import CDTrainer, FreshChains
 
-# elements of one (hidden units, rows) chunk buffer, and the fewest per block:
-# numpy's per-call overhead (and the GIL between calls) makes small chunks
-# slower even in one thread, and stops two threads from gaining on them
+# elements of one (hidden units, rows) chunk buffer of the numpy path, and the
+# fewest (rows x classes x hidden units) elements per row block: a few tens of
+# microseconds of the compiled kernel's work, several blocks a batch of 100
 _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
-_MIN_BLOCK = 1 << 14  # with _BLOCK_ELEMENTS: blocks of (rows x K x H) work
 # most |U| / T times the number of hidden units for the compiled path: its
 # sums of H terms bounded by |U| / T + log 2 stay finite (as a fraction of
 # the dtype's largest value)
@@ -114,6 +124,13 @@ class ConditionalKernel:
             and np.isfinite(inv_t)
             and all(np.isfinite(v) and v < limit for v in sizes)
         )
+        # the kernel's factorised path: e^{+-U / T} once per update
+        self._scaled = None
+        if self._compiled and sizes[0] / max(1, self.H) <= conditional_fast_limit(
+            self.dtype
+        ):
+            Us = self.U * inv_t
+            self._scaled = (Us, np.exp(Us), np.exp(-Us))
 
     def _scratch(self, m, kc):
         """This thread's scratch for the numpy path: two (H, m) arrays, one
@@ -187,7 +204,7 @@ class ConditionalKernel:
         """:meth:`_chunk` in the compiled kernel; False (nothing written)
         where a pre-activation is beyond its range."""
         buf = self._local.compiled
-        size = (self.K + 1) * self.H
+        size = (self.K + 4) * self.H
         if buf is None or buf[0].size != size or buf[0].dtype != self.dtype:
             buf = self._local.compiled = (
                 np.empty(size, self.dtype),
@@ -201,6 +218,7 @@ class ConditionalKernel:
             self.T,
             G,
             S,
+            scaled=self._scaled,
             D=D,
             Y=Y,
             loss=loss,
@@ -251,8 +269,7 @@ class ConditionalKernel:
 
     def row_blocks(self, n):
         """Row blocks of ``n`` rows (from the shape only)."""
-        width = max(1, self.H * _MIN_BLOCK // _BLOCK_ELEMENTS)
-        return self.runner.blocks(n, width, _MIN_BLOCK)
+        return self.runner.blocks(n, max(1, self.K * self.H), _BLOCK_ELEMENTS)
 
     def _blocks(self, n, fn):
         """``fn(block index, rows)`` over the row blocks, chunk by chunk."""
@@ -353,9 +370,13 @@ class ConditionalKernel:
         """
         self.prepare()
         n = Xb.shape[0]
-        gU_blocks[: len(self.row_blocks(n))] = 0
         G = np.empty((n, self.K), self.dtype)
         S = np.empty_like(G)
+        if self._compiled and self._compiled_gradient(
+            Xb, Yb, M, D, loss, G, S, gU_blocks, keep, weights
+        ):
+            return len(self.row_blocks(n))
+        gU_blocks[: len(self.row_blocks(n))] = 0
         np.matmul(Xb, self.W_x.T, out=M)  # read, then overwritten, chunk by chunk
         if keep is not None:
             keep[...] = M
@@ -374,6 +395,47 @@ class ConditionalKernel:
             )
 
         return self._blocks(n, fn)
+
+    def _compiled_gradient(self, Xb, Yb, M, D, loss, G, S, gU_blocks, keep, weights):
+        """:meth:`gradient` in one call of the compiled kernel, products
+        included, over the row blocks in parallel; False where a
+        pre-activation is beyond its range."""
+        n = Xb.shape[0]
+        blocks = self.row_blocks(n)
+        key = (n, len(blocks))
+        if getattr(self, "_grad_key", None) != key:
+            bounds = np.array([b.start for b in blocks] + [n], dtype=np.int64)
+            size = (self.K + 4) * self.H
+            self._grad_key = key
+            self._grad_buffers = (
+                bounds,
+                np.empty((len(blocks), size), self.dtype),
+                np.empty((len(blocks), max(1, self.K))),
+            )
+        bounds, scratch, work = self._grad_buffers
+        return self.runner.call(
+            work_kind("conditional", len(blocks), n, self.K, self.H),
+            conditional_gradient,
+            Xb,
+            self.W_x,
+            self.c,
+            self.U,
+            self.d_t,
+            self.T,
+            Yb,
+            M if keep is None else keep,
+            M,
+            G,
+            S,
+            D,
+            loss,
+            gU_blocks,
+            bounds,
+            scratch,
+            work,
+            scaled=self._scaled,
+            weights=weights,
+        )
 
 
 class ClassRBMTrainer:
