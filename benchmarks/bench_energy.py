@@ -9,10 +9,12 @@
    255 > 0.5), float32: test error of discriminative, generative and hybrid
    training against LogisticRegression and MLPClassifier with the same
    hidden width, and fit time against that MLPClassifier for the same
-   epochs and batch size (target for discriminative training: at most
-   1.0x). Each of ``--repeats`` repeats fits every model back to back; the
-   times are medians and the ratio to the MLP the median of the per-repeat
-   ratios, so that the machine's changes of speed cancel.
+   epochs and batch size (issue #13's targets: at most 0.8x for
+   discriminative and 1.0x for hybrid training). Each of ``--repeats``
+   repeats (5) fits every model back to back, repeat r with
+   random_state=r; the errors and times are medians (the errors with their
+   range) and the ratio to the MLP the median of the per-repeat ratios,
+   so that the machine's changes of speed cancel.
 3. Out-of-distribution: trained on classes 0-4 (digits, and MNIST when
    given, seeds 0-4 and their medians), the AUROC of ``score_samples`` (the
    energy score) for telling held-out 0-4 from 5-9, at the training
@@ -205,8 +207,9 @@ def main():
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
-        help="fits of each MNIST model (times are medians)",
+        default=5,
+        help="fits of each MNIST model, repeat r with random_state=r (times "
+        "and errors are medians)",
     )
     parser.add_argument(
         "--tradeoff",
@@ -248,10 +251,10 @@ def main():
             f"\n## binarised MNIST t10k (8000 train / 2000 test), float32, "
             f"{H} hidden units, {E} epochs, batch {B}\n"
         )
-        print("| model | test error | fit time | time / MLP |")
+        print("| model | test error, median (lowest-highest) | fit time | time / MLP |")
         print("| --- | --- | --- | --- |")
 
-        def makers():
+        def makers(seed):
             yield (
                 f"MLPClassifier(({H},)), adam",
                 MLPClassifier(
@@ -260,7 +263,7 @@ def main():
                     max_iter=E,
                     tol=0,
                     n_iter_no_change=E + 1,
-                    random_state=0,
+                    random_state=seed,
                 ),
             )
             yield "LogisticRegression", LogisticRegression(max_iter=1000)
@@ -275,26 +278,28 @@ def main():
                         learning_rate=0.1 if method != "generative" else 0.05,
                         tol=0,
                         n_iter_no_change=E + 1,
-                        random_state=0,
+                        random_state=seed,
                     ),
                 )
 
-        # each repeat fits every model back to back; a model's time over the
-        # MLP's is taken within a repeat (the machine's speed drifts)
-        times, fitted = {}, {}
+        # each repeat fits every model back to back, repeat r with
+        # random_state=r (an error from one seed is not a result); a model's
+        # time over the MLP's is taken within a repeat (the machine's speed
+        # drifts)
+        times, errors = {}, {}
         for r in range(args.repeats):
             # alternate the order: back-to-back runs show a bias by position
-            models = list(makers())
+            models = list(makers(r))
             for name, est in models if r % 2 == 0 else models[::-1]:
                 times.setdefault(name, []).append(timed_fit(est, X_train, y_train))
-                fitted[name] = est
+                errors.setdefault(name, []).append(1 - est.score(X_test, y_test))
         t_mlp = np.array(times[next(iter(times))])
-        for name, est in fitted.items():
-            err = 1 - est.score(X_test, y_test)
+        for name in times:
+            err = np.array(errors[name])
             t = np.array(times[name])
             print(
-                f"| {name} | {err:.4f} | {np.median(t):.2f} s | "
-                f"{np.median(t / t_mlp):.2f}x |"
+                f"| {name} | {np.median(err):.4f} ({err.min():.4f}-{err.max():.4f}) | "
+                f"{np.median(t):.2f} s | {np.median(t / t_mlp):.2f}x |"
             )
 
     print("\n## out-of-distribution: trained on 0-4, AUROC for held-out 0-4 vs 5-9\n")
