@@ -1062,6 +1062,13 @@ def conditional_fast_limit(dtype):
     return float(ST_COND_FAST_F if np.dtype(dtype) == np.float32 else ST_COND_FAST_D)
 
 
+cdef int _check_scaled(object scaled, Py_ssize_t K, Py_ssize_t H) except -1:
+    """``scaled``: ``(U / T, e^{U / T}, e^{-U / T})``, each (K x H)."""
+    if len(scaled) != 3 or any(np.shape(v) != (K, H) for v in scaled):
+        raise ValueError("the scaled label weights need the shape of U")
+    return 0
+
+
 def conditional_rows(
     const floating[:, :] A,
     const floating[::1] c,
@@ -1123,9 +1130,7 @@ def conditional_rows(
             or work.shape[0] < K:
         raise ValueError("scratch needs (K + 4) H elements and work K")
     if scaled is not None:
-        for v in scaled:
-            if v.shape != (K, H):
-                raise ValueError("the scaled label weights need the shape of U")
+        _check_scaled(scaled, K, H)
         usv, euv, enuv = scaled
         if K and H:
             usp, eup, enup = &usv[0, 0], &euv[0, 0], &enuv[0, 0]
@@ -1269,9 +1274,7 @@ def conditional_gradient(
         if bounds[b + 1] < bounds[b]:
             raise ValueError("block bounds must not decrease")
     if scaled is not None:
-        for v in scaled:
-            if v.shape != (K, H):
-                raise ValueError("the scaled label weights need the shape of U")
+        _check_scaled(scaled, K, H)
         usv, euv, enuv = scaled
         if K and H:
             usp, eup, enup = &usv[0, 0], &euv[0, 0], &enuv[0, 0]
