@@ -722,9 +722,17 @@ class EnergyClassifier(
     def _visible_term(self, X):
         """``-F_0(x) / T = (a.x - [||x||^2 / 2]) / T``: the x-only terms, for
         validated ``X``, in float64."""
-        # in float64: over a small T it can exceed float32's range
-        a = self.intercept_visible_.astype(np.float64)
-        term = np.asarray(X @ a, dtype=np.float64).ravel()
+        # the product in X's dtype (no float64 copy of X), the rest in
+        # float64: over a small T it can exceed float32's range; rows whose
+        # product overflows X's dtype are redone in float64
+        a = self.intercept_visible_
+        with np.errstate(over="ignore", invalid="ignore"):
+            term = np.asarray(X @ a.astype(X.dtype), dtype=np.float64).ravel()
+        bad = ~np.isfinite(term)
+        if bad.any():
+            term[bad] = np.asarray(
+                X[bad].astype(np.float64) @ a.astype(np.float64)
+            ).ravel()
         if self.visible == "gaussian":
             term -= 0.5 * _row_sq_norms(X).astype(np.float64)
         with np.errstate(over="ignore"):

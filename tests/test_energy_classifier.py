@@ -493,3 +493,23 @@ def test_sample_weight_is_routed_and_calibration_does_not_warn():
             y,
         )
     assert np.abs(pipe[-1].components_ - unweighted[-1].components_).max() > 0
+
+
+def test_score_samples_x_only_term_survives_a_float32_overflow():
+    # the x-only term a.x is taken in X's dtype (no float64 copy of X); a row
+    # whose product overflows float32 is redone in float64, never inf or NaN
+    rng = np.random.default_rng(0)
+    X = (rng.random((40, 12)) < 0.5).astype(np.float32)
+    y = np.arange(40) % 3
+    clf = EnergyClassifier(4, max_iter=2, random_state=0).fit(X, y)
+    plain = clf._visible_term(X)
+    np.testing.assert_allclose(
+        plain, X.astype(float) @ clf.intercept_visible_.astype(float), rtol=1e-6
+    )
+    clf.intercept_visible_[:] = np.float32(1e38)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(X @ clf.intercept_visible_).all()  # overflows
+    big = clf._visible_term(X)
+    assert np.isfinite(big).all()
+    expected = X.sum(axis=1, dtype=np.float64) * float(np.float32(1e38))
+    np.testing.assert_allclose(big, expected, rtol=1e-6)
