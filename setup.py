@@ -67,6 +67,7 @@ extensions = [
             "sklearn_thermo/_core/_cd_tiles.h",
             "sklearn_thermo/_core/_cd_worker.h",
             "sklearn_thermo/_core/_conditional.h",
+            "sklearn_thermo/_core/_pseudo.h",
         ],
         include_dirs=["sklearn_thermo/_core"],
     )

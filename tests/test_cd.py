@@ -82,6 +82,20 @@ def test_pseudo_log_likelihood_matches_enumeration(T):
     np.testing.assert_allclose(got, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pseudo_log_likelihood_compiled_and_numpy_paths_agree(dtype, monkeypatch):
+    from sklearn_thermo._core import model as core_model
+
+    p = random_params(20, 15, scale=1.0, seed=4).astype(dtype)
+    X = (np.random.default_rng(5).random((90, 20)) < 0.4).astype(dtype)
+    with BlockRunner(2, 0) as runner:
+        compiled = pseudo_log_likelihood(p, X, 0.8, runner)
+        monkeypatch.setattr(core_model, "_pll_compiled", lambda *a: False)
+        numpy_path = pseudo_log_likelihood(p, X, 0.8, runner)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(compiled, numpy_path, rtol=tol)
+
+
 def _train_one_step(p, X, *, persistent, n_steps, T, seed=0, n_threads=1, fused=False):
     state = TrainState.zeros(p)
     with BlockRunner(n_threads, seed) as runner:

@@ -1085,3 +1085,64 @@ def test_conditional_kernels_refuse_bad_shapes():
             np.empty((2, (K + 4) * H)),
             np.empty((2, K)),
         )
+
+
+# --- the pseudo-likelihood --------------------------------------------------
+
+
+def reference_pseudo_likelihood(W, a, c, X, T):
+    """sum_k log sigmoid((F(v^(k)) - F(v)) / T) by flipping each unit and
+    taking both free energies in float64."""
+    W, a, c, X = (np.asarray(z, dtype=float) for z in (W, a, c, X))
+
+    def F(v):
+        return -v @ a - T * np.logaddexp(0, (v @ W.T + c) / T).sum(axis=1)
+
+    base = F(X)
+    out = np.zeros(len(X))
+    for k in range(X.shape[1]):
+        flipped = X.copy()
+        flipped[:, k] = 1 - flipped[:, k]
+        out -= np.logaddexp(0, -(F(flipped) - base) / T)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("T", [0.3, 1.0, 4.0])
+def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T):
+    from sklearn_thermo._core._kernels import pseudo_likelihood_rows
+
+    rng = np.random.default_rng(5)
+    n, V, H = 70, 37, 29  # two blocks and a partial one; no whole lanes
+    W = rng.normal(0, 1, (H, V)).astype(dtype)
+    a = rng.normal(0, 1, V).astype(dtype)
+    c = rng.normal(0, 1, H).astype(dtype)
+    X = rng.random((n, V)).astype(dtype)
+    X[: n // 2] = X[: n // 2] > 0.5  # binary rows and rows in [0, 1]
+    ref = reference_pseudo_likelihood(W, a, c, X, T)
+    outs = []
+    for threads in (1, 2, 3):
+        out = np.empty(n, dtype)
+        scratch = np.empty((threads, 32 * H + 2 * V), dtype)
+        pseudo_likelihood_rows(X, W, a, c, T, out, scratch, n_threads=threads)
+        outs.append(out)
+    for other in outs[1:]:
+        np.testing.assert_array_equal(other, outs[0])
+    assert outs[0].dtype == dtype and (outs[0] <= 0).all()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(outs[0], ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+def test_pseudo_likelihood_rows_refuse_bad_shapes():
+    from sklearn_thermo._core._kernels import pseudo_likelihood_rows
+
+    n, V, H = 5, 4, 3
+    X, W = np.zeros((n, V)), np.zeros((H, V))
+    a, c, out = np.zeros(V), np.zeros(H), np.empty(n)
+    scratch = np.empty((1, 32 * H + 2 * V))
+    with pytest.raises(ValueError, match="do not agree"):
+        pseudo_likelihood_rows(X, W, a, c[:-1], 1.0, out, scratch)
+    with pytest.raises(ValueError, match="scratch needs"):
+        pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch[:, :-1])
+    with pytest.raises(ValueError, match="scratch needs"):
+        pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch, n_threads=2)

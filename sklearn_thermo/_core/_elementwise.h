@@ -86,6 +86,58 @@ static inline float st_logf_near1(float r)
 
 static inline double st_log_near1(double r) { return log(r); }
 
+/* exp(x) in float64, branch-free so that the loops vectorise: Cody-Waite
+ * reduction by log 2 and the Taylor polynomial of degree 12 on |r| <= log(2)
+ * / 2 (about 1 ulp); x clamped to [-708, 708] (normal, finite results). */
+static inline double st_exp_d(double x)
+{
+    union { double f; int64_t i; } m, s;
+    double t, n, r, p;
+    x = x > -708.0 ? x : -708.0;
+    x = x < 708.0 ? x : 708.0;
+    t = x * 1.4426950408889634;
+    m.f = t + 6755399441055744.0; /* 1.5 * 2^52: rounds t to an integer */
+    n = m.f - 6755399441055744.0;
+    r = x - n * 6.93147180369123816490e-01;
+    r = r - n * 1.90821492927058770002e-10;
+    p = 2.08767569878680989792e-09;
+    p = p * r + 2.50521083854417187751e-08;
+    p = p * r + 2.75573192239858906526e-07;
+    p = p * r + 2.75573192239858906526e-06;
+    p = p * r + 2.48015873015873015873e-05;
+    p = p * r + 1.98412698412698412698e-04;
+    p = p * r + 1.38888888888888888889e-03;
+    p = p * r + 8.33333333333333333333e-03;
+    p = p * r + 4.16666666666666666667e-02;
+    p = p * r + 1.66666666666666666667e-01;
+    p = p * r + 0.5;
+    p = p * r * r + r + 1.0;
+    s.i = (int64_t)((m.i - 0x4338000000000000LL) + 1023) << 52; /* 2^n */
+    return p * s.f;
+}
+
+/* log(r) for r in [1, 2] in float64, branch-free: r halved above sqrt 2,
+ * then log r = 2 atanh(f / (2 + f)) with f = r - 1 (exact), the odd series
+ * to s^23 (|s| <= 0.172: about 1 ulp). */
+static inline double st_log_1to2(double r)
+{
+    double e = r > 1.4142135623730951 ? 1.0 : 0.0;
+    double f = (r > 1.4142135623730951 ? 0.5 * r : r) - 1.0;
+    double s = f / (2.0 + f), z = s * s, q;
+    q = 1.0 / 23;
+    q = q * z + 1.0 / 21;
+    q = q * z + 1.0 / 19;
+    q = q * z + 1.0 / 17;
+    q = q * z + 1.0 / 15;
+    q = q * z + 1.0 / 13;
+    q = q * z + 1.0 / 11;
+    q = q * z + 1.0 / 9;
+    q = q * z + 1.0 / 7;
+    q = q * z + 1.0 / 5;
+    q = q * z + 1.0 / 3;
+    return e * 6.93147180559945286227e-01 + (2.0 * s + 2.0 * s * z * q);
+}
+
 static inline uint32_t st_hash32(uint32_t x)
 {
     x ^= x >> 16;

@@ -20,7 +20,7 @@ stride; rows may be any distance apart.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.math cimport INFINITY, exp, floor, log, lround, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -87,6 +87,15 @@ cdef extern from "_conditional.h" nogil:
                        Py_ssize_t ldg, double *S, Py_ssize_t lds, double *D,
                        Py_ssize_t ldd, double *loss, double *out, Py_ssize_t ldo,
                        double *gU, double *scratch, double *work)
+
+
+cdef extern from "_pseudo.h" nogil:
+    double st_pll_row_f(const float *v, const float *x, const float *W,
+                        Py_ssize_t ldw, const float *a, Py_ssize_t V, Py_ssize_t H,
+                        float temp, float inv_t, float *acc, float *d)
+    double st_pll_row_d(const double *v, const double *x, const double *W,
+                        Py_ssize_t ldw, const double *a, Py_ssize_t V, Py_ssize_t H,
+                        double temp, double inv_t, double *acc, double *d)
 
 
 cdef extern from "_packed_gemm.h" nogil:
@@ -1306,3 +1315,79 @@ def conditional_gradient(
                                    ldp, &M[0, 0], ldm, &G[0, 0], &S[0, 0], &D[0, 0],
                                    &loss[0], &gU[b, 0, 0], &scratch[b, 0], &work[b, 0])
     return bad == 0
+
+
+cdef void _pll_block(
+    Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V, Py_ssize_t H, const floating *X,
+    Py_ssize_t ldx, const floating *W, Py_ssize_t ldw, const floating *a,
+    const floating *c, double temperature, floating *out, floating *scratch,
+) noexcept nogil:
+    cdef Py_ssize_t i, j, m = r1 - r0
+    cdef floating *P = scratch
+    cdef floating *acc = scratch + m * H
+    cdef floating temp = <floating>temperature
+    cdef floating inv_t = <floating>(1.0 / temperature)
+    if m <= 0:
+        return
+    # P = X[r0:r1] W^T (m x H), in BLAS's column-major terms
+    _gemm(b"T", b"N", <int>H, <int>m, <int>V, 1.0, <floating *>W, <int>ldw,
+          <floating *>(X + r0 * ldx), <int>ldx, 0.0, P, <int>H)
+    for i in range(m):
+        for j in range(H):
+            P[i * H + j] += c[j]
+        if floating is float:
+            out[r0 + i] = <floating>st_pll_row_f(X + (r0 + i) * ldx, P + i * H, W, ldw,
+                                                 a, V, H, temp, inv_t, acc, acc + V)
+        else:
+            out[r0 + i] = st_pll_row_d(X + (r0 + i) * ldx, P + i * H, W, ldw, a, V, H,
+                                       temp, inv_t, acc, acc + V)
+
+
+def pseudo_likelihood_rows(
+    const floating[:, :] X,
+    const floating[:, :] W,
+    const floating[::1] a,
+    const floating[::1] c,
+    double temperature,
+    floating[::1] out,
+    floating[:, ::1] scratch,
+    *,
+    Py_ssize_t block_rows=32,
+    int n_threads=1,
+):
+    """Exact pseudo-log-likelihood of each row of ``X`` (n x V) under the RBM
+    with weights ``W`` (H x V), visible biases ``a`` and hidden biases ``c``
+    at temperature ``T`` (Bernoulli visible units; see ``_pseudo.h``), into
+    ``out`` (n). Blocks of ``block_rows`` rows run on the threads; each thread
+    works in its row of ``scratch`` (at least ``block_rows * H + 2 V``
+    elements, one row per thread). Each row's value is computed alone: the
+    result does not depend on ``n_threads``.
+    """
+    cdef Py_ssize_t n = X.shape[0], V = X.shape[1], H = W.shape[0]
+    cdef Py_ssize_t isz = sizeof(floating), b, n_blocks, r0, r1
+    if W.shape[1] != V or a.shape[0] != V or c.shape[0] != H or out.shape[0] != n:
+        raise ValueError("shapes of the rows, parameters and output do not agree")
+    if block_rows < 1:
+        raise ValueError("block_rows must be at least 1")
+    if (scratch.shape[0] < max(1, n_threads)
+            or scratch.shape[1] < block_rows * H + 2 * V):
+        raise ValueError("scratch needs a row of block_rows * H + 2 V per thread")
+    if n == 0:
+        return
+    if V == 0 or H == 0:
+        raise ValueError("no visible or hidden units")
+    cdef Py_ssize_t ldx = _ld(np.asarray(X), isz), ldw = _ld(np.asarray(W), isz)
+    n_blocks = (n + block_rows - 1) // block_rows
+    with nogil:
+        if n_threads > 1 and n_blocks > 1:
+            for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
+                r0 = b * block_rows
+                r1 = min(n, r0 + block_rows)
+                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, &a[0], &c[0],
+                           temperature, &out[0], &scratch[threadid(), 0])
+        else:
+            for b in range(n_blocks):
+                r0 = b * block_rows
+                r1 = min(n, r0 + block_rows)
+                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, &a[0], &c[0],
+                           temperature, &out[0], &scratch[0, 0])

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops import _sigmoid_, _softplus_
+from ._kernels import pseudo_likelihood_rows
+from .threads import blas_capped, work_kind
 
 
 @dataclass
@@ -174,14 +176,21 @@ def visible_free_energy(params, X, temperature, runner=None):
     return F
 
 
+#: rows per block of the compiled pseudo-likelihood (each block's products
+#: in one GEMM)
+_PLL_BLOCK_ROWS = 32
+
+
 def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 << 22):
     """Exact pseudo-log-likelihood ``sum_i log P(v_i | v_-i)`` of each row.
 
     For Bernoulli visible units. ``P(v_i | v_-i) = sigma((F(v') - F(v)) / T)``
     where ``v'`` is ``v`` with unit ``i`` replaced by ``1 - v_i``; every unit
     is counted (no random subset), so the result is deterministic. Costs
-    ``O(n_samples * n_visible * n_hidden)`` elementwise work, done in row
-    chunks of bounded memory, on ``runner``'s threads when given.
+    ``O(n_samples * n_visible * n_hidden)`` elementwise work: in the compiled
+    kernel (``_pseudo.h``, row blocks on ``runner``'s threads) where ``T``
+    and ``1 / T`` are normal numbers of the dtype and the result is finite,
+    else in numpy, in row chunks of bounded memory (``max_elements``).
     """
     if params.visible != "bernoulli":
         raise ValueError("The pseudo-likelihood is defined here for Bernoulli units.")
@@ -191,6 +200,8 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
     H = params.n_hidden
     T = temperature
     out = np.empty(n, dtype=X.dtype)
+    if _pll_compiled(params, X, T, runner, out):
+        return out
     chunk = max(1, max_elements // max(1, V * H))
     starts = list(range(0, n, chunk))
 
@@ -214,3 +225,29 @@ def pseudo_log_likelihood(params, X, temperature, runner=None, max_elements=1 <<
     else:  # chunks side by side on threads; `each` caps BLAS at one thread
         runner.each(work, starts, work=chunk * V * H)
     return out
+
+
+def _pll_compiled(params, X, T, runner, out):
+    """:func:`pseudo_log_likelihood` in the compiled kernel, into ``out``;
+    False (``out`` then holds nothing of use) where ``T`` is outside its
+    range or the result is not finite."""
+    info = np.finfo(X.dtype)
+    with np.errstate(over="ignore", divide="ignore"):
+        t = X.dtype.type(T)
+        inv_t = X.dtype.type(1.0) / t if t > 0 else np.inf
+    if not (info.tiny <= t < np.inf and np.isfinite(inv_t)) or X.shape[0] == 0:
+        return False
+    X = np.ascontiguousarray(X)
+    n_threads = 1 if runner is None else runner.n_threads
+    H, V = params.n_hidden, params.n_visible
+    scratch = np.empty((n_threads, _PLL_BLOCK_ROWS * H + 2 * V), X.dtype)
+    args = (X, params.W, params.visible_bias, params.hidden_bias, float(T), out)
+    kw = dict(block_rows=_PLL_BLOCK_ROWS)
+    if runner is None:
+        pseudo_likelihood_rows(*args, scratch, **kw)
+    else:
+        n_blocks = -(-X.shape[0] // _PLL_BLOCK_ROWS)
+        kind = work_kind("pseudo_likelihood", n_blocks, X.shape[0], V, H)
+        with blas_capped():
+            runner.call(kind, pseudo_likelihood_rows, *args, scratch, **kw)
+    return bool(np.isfinite(out).all())
