@@ -1109,8 +1109,14 @@ def reference_pseudo_likelihood(W, a, c, X, T):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("T", [0.3, 1.0, 4.0])
-def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T):
-    from sklearn_thermo._core._kernels import pseudo_likelihood_rows
+@pytest.mark.parametrize("factorised", [False, True])
+def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T, factorised):
+    # binary rows (the factorised path where |x / T| allows: at T = 0.3 some
+    # rows do not) and rows in [0, 1] (always the direct path)
+    from sklearn_thermo._core._kernels import (
+        pseudo_likelihood_fast_limit,
+        pseudo_likelihood_rows,
+    )
 
     rng = np.random.default_rng(5)
     n, V, H = 70, 37, 29  # two blocks and a partial one; no whole lanes
@@ -1120,11 +1126,18 @@ def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T):
     X = rng.random((n, V)).astype(dtype)
     X[: n // 2] = X[: n // 2] > 0.5  # binary rows and rows in [0, 1]
     ref = reference_pseudo_likelihood(W, a, c, X, T)
+    scaled = None
+    if factorised:
+        Ws = W / dtype(T)
+        assert np.abs(Ws).max() <= pseudo_likelihood_fast_limit(dtype)
+        scaled = (np.exp(Ws), np.exp(-Ws))
     outs = []
     for threads in (1, 2, 3):
         out = np.empty(n, dtype)
-        scratch = np.empty((threads, 32 * H + 2 * V), dtype)
-        pseudo_likelihood_rows(X, W, a, c, T, out, scratch, n_threads=threads)
+        scratch = np.empty((threads, 32 * H + 3 * V), dtype)
+        pseudo_likelihood_rows(
+            X, W, a, c, T, out, scratch, scaled=scaled, n_threads=threads
+        )
         outs.append(out)
     for other in outs[1:]:
         np.testing.assert_array_equal(other, outs[0])
@@ -1139,9 +1152,11 @@ def test_pseudo_likelihood_rows_refuse_bad_shapes():
     n, V, H = 5, 4, 3
     X, W = np.zeros((n, V)), np.zeros((H, V))
     a, c, out = np.zeros(V), np.zeros(H), np.empty(n)
-    scratch = np.empty((1, 32 * H + 2 * V))
+    scratch = np.empty((1, 32 * H + 3 * V))
     with pytest.raises(ValueError, match="do not agree"):
         pseudo_likelihood_rows(X, W, a, c[:-1], 1.0, out, scratch)
+    with pytest.raises(ValueError, match="shape of W"):
+        pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch, scaled=(W, W[:, :-1]))
     with pytest.raises(ValueError, match="scratch needs"):
         pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch[:, :-1])
     with pytest.raises(ValueError, match="scratch needs"):

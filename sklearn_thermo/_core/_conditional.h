@@ -23,28 +23,6 @@
 #define ST_COND_CHUNK 64
 #define ST_COND_LANES 16
 
-/* log(x) for normal x >= 1 (the lanes' products of factors in [1, 2]):
- * x = 2^e m with m in [1, 2) read from the bits, e log 2 + log m. */
-static inline float st_logf_ge1(float x)
-{
-    union { float f; int32_t i; } b;
-    float e;
-    b.f = x;
-    e = (float)((b.i >> 23) - 127);
-    b.i = (b.i & 0x007fffff) | 0x3f800000;
-    return e * 0.693147180559945f + st_logf_near1(b.f);
-}
-
-static inline double st_log_ge1(double x)
-{
-    union { double f; int64_t i; } b;
-    double e;
-    b.f = x;
-    e = (double)((b.i >> 52) - 1023);
-    b.i = (b.i & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
-    return e * 6.93147180559945286227e-01 + st_log_1to2(b.f);
-}
-
 /* sum_j h(y_j, u_j) over one class of a row, and sig_j = sigmoid((y_j +
  * u_j) / T) if sig is not NULL. Three loops per chunk (exponentials; h and
  * the sigmoid; the sum in lanes), which vectorise; the sum is taken in
@@ -158,8 +136,8 @@ ST_CLONES static double st_cond_fast_##SUF(                                     
     return total;                                                               \
 }
 
-ST_DEFINE_COND_FAST(float, f, st_logf_ge1, st_logf_near1)
-ST_DEFINE_COND_FAST(double, d, st_log_ge1, st_log_1to2)
+ST_DEFINE_COND_FAST(float, f, st_logf_pos, st_logf_near1)
+ST_DEFINE_COND_FAST(double, d, st_log_pos, st_log_1to2)
 
 /* out[j] = sum_k D_k sig_kj, and gU_kj += D_k sig_kj (if gU), classes in
  * order; a lane's sum over the classes stays in a register. */

@@ -138,6 +138,28 @@ static inline double st_log_1to2(double r)
     return e * 6.93147180559945286227e-01 + (2.0 * s + 2.0 * s * z * q);
 }
 
+/* log(x) for positive normal x (lane products of factors near 1): x = 2^e m
+ * with m in [1, 2) read from the bits, e log 2 + log m. */
+static inline float st_logf_pos(float x)
+{
+    union { float f; int32_t i; } b;
+    float e;
+    b.f = x;
+    e = (float)((b.i >> 23) - 127);
+    b.i = (b.i & 0x007fffff) | 0x3f800000;
+    return e * 0.693147180559945f + st_logf_near1(b.f);
+}
+
+static inline double st_log_pos(double x)
+{
+    union { double f; int64_t i; } b;
+    double e;
+    b.f = x;
+    e = (double)((b.i >> 52) - 1023);
+    b.i = (b.i & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
+    return e * 6.93147180559945286227e-01 + st_log_1to2(b.f);
+}
+
 static inline uint32_t st_hash32(uint32_t x)
 {
     x ^= x >> 16;

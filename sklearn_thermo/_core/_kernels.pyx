@@ -90,6 +90,20 @@ cdef extern from "_conditional.h" nogil:
 
 
 cdef extern from "_pseudo.h" nogil:
+    float ST_PLL_FAST_F
+    double ST_PLL_FAST_D
+    double st_pll_fast_f(const float *v, const float *x, const float *W,
+                         Py_ssize_t ldw, const float *Ep, const float *En,
+                         const float *a, Py_ssize_t V, Py_ssize_t H, float temp,
+                         float inv_t, float *acc, float *d, float *prod)
+    double st_pll_fast_d(const double *v, const double *x, const double *W,
+                         Py_ssize_t ldw, const double *Ep, const double *En,
+                         const double *a, Py_ssize_t V, Py_ssize_t H, double temp,
+                         double inv_t, double *acc, double *d, double *prod)
+    int st_pll_fits_f(const float *v, Py_ssize_t V, const float *x, Py_ssize_t H,
+                      float inv_t, float lim)
+    int st_pll_fits_d(const double *v, Py_ssize_t V, const double *x, Py_ssize_t H,
+                      double inv_t, double lim)
     double st_pll_row_f(const float *v, const float *x, const float *W,
                         Py_ssize_t ldw, const float *a, Py_ssize_t V, Py_ssize_t H,
                         float temp, float inv_t, float *acc, float *d)
@@ -1319,28 +1333,51 @@ def conditional_gradient(
 
 cdef void _pll_block(
     Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V, Py_ssize_t H, const floating *X,
-    Py_ssize_t ldx, const floating *W, Py_ssize_t ldw, const floating *a,
-    const floating *c, double temperature, floating *out, floating *scratch,
+    Py_ssize_t ldx, const floating *W, Py_ssize_t ldw, const floating *Ep,
+    const floating *En, const floating *a, const floating *c, double temperature,
+    floating *out, floating *scratch,
 ) noexcept nogil:
     cdef Py_ssize_t i, j, m = r1 - r0
     cdef floating *P = scratch
     cdef floating *acc = scratch + m * H
     cdef floating temp = <floating>temperature
     cdef floating inv_t = <floating>(1.0 / temperature)
+    cdef const floating *v
+    cdef bint fast
     if m <= 0:
         return
     # P = X[r0:r1] W^T (m x H), in BLAS's column-major terms
     _gemm(b"T", b"N", <int>H, <int>m, <int>V, 1.0, <floating *>W, <int>ldw,
           <floating *>(X + r0 * ldx), <int>ldx, 0.0, P, <int>H)
     for i in range(m):
+        v = X + (r0 + i) * ldx
         for j in range(H):
             P[i * H + j] += c[j]
         if floating is float:
-            out[r0 + i] = <floating>st_pll_row_f(X + (r0 + i) * ldx, P + i * H, W, ldw,
-                                                 a, V, H, temp, inv_t, acc, acc + V)
+            fast = Ep != NULL and st_pll_fits_f(v, V, P + i * H, H, inv_t,
+                                                ST_PLL_FAST_F)
+            if fast:
+                out[r0 + i] = <floating>st_pll_fast_f(v, P + i * H, W, ldw, Ep, En, a,
+                                                      V, H, temp, inv_t, acc,
+                                                      acc + V, acc + 2 * V)
+            else:
+                out[r0 + i] = <floating>st_pll_row_f(v, P + i * H, W, ldw, a, V, H,
+                                                     temp, inv_t, acc, acc + V)
         else:
-            out[r0 + i] = st_pll_row_d(X + (r0 + i) * ldx, P + i * H, W, ldw, a, V, H,
-                                       temp, inv_t, acc, acc + V)
+            fast = Ep != NULL and st_pll_fits_d(v, V, P + i * H, H, inv_t,
+                                                ST_PLL_FAST_D)
+            if fast:
+                out[r0 + i] = st_pll_fast_d(v, P + i * H, W, ldw, Ep, En, a, V, H,
+                                            temp, inv_t, acc, acc + V, acc + 2 * V)
+            else:
+                out[r0 + i] = st_pll_row_d(v, P + i * H, W, ldw, a, V, H, temp,
+                                           inv_t, acc, acc + V)
+
+
+def pseudo_likelihood_fast_limit(dtype):
+    """Largest ``|W / T|`` (and ``|x / T|``) of
+    :func:`pseudo_likelihood_rows`'s factorised path, for ``dtype``."""
+    return float(ST_PLL_FAST_F if np.dtype(dtype) == np.float32 else ST_PLL_FAST_D)
 
 
 def pseudo_likelihood_rows(
@@ -1352,26 +1389,39 @@ def pseudo_likelihood_rows(
     floating[::1] out,
     floating[:, ::1] scratch,
     *,
+    scaled=None,
     Py_ssize_t block_rows=32,
     int n_threads=1,
 ):
     """Exact pseudo-log-likelihood of each row of ``X`` (n x V) under the RBM
     with weights ``W`` (H x V), visible biases ``a`` and hidden biases ``c``
     at temperature ``T`` (Bernoulli visible units; see ``_pseudo.h``), into
-    ``out`` (n). Blocks of ``block_rows`` rows run on the threads; each thread
-    works in its row of ``scratch`` (at least ``block_rows * H + 2 V``
+    ``out`` (n). ``scaled``, if given, is ``(e^{W / T}, e^{-W / T})``, each
+    (H x V), with ``|W / T|`` within :func:`pseudo_likelihood_fast_limit`:
+    binary rows whose pre-activations are in that range too take the faster
+    factorised path. Blocks of ``block_rows`` rows run on the threads; each
+    thread works in its row of ``scratch`` (at least ``block_rows * H + 3 V``
     elements, one row per thread). Each row's value is computed alone: the
     result does not depend on ``n_threads``.
     """
     cdef Py_ssize_t n = X.shape[0], V = X.shape[1], H = W.shape[0]
     cdef Py_ssize_t isz = sizeof(floating), b, n_blocks, r0, r1
+    cdef const floating[:, ::1] epv, env
+    cdef const floating *ep = NULL
+    cdef const floating *en = NULL
     if W.shape[1] != V or a.shape[0] != V or c.shape[0] != H or out.shape[0] != n:
         raise ValueError("shapes of the rows, parameters and output do not agree")
     if block_rows < 1:
         raise ValueError("block_rows must be at least 1")
     if (scratch.shape[0] < max(1, n_threads)
-            or scratch.shape[1] < block_rows * H + 2 * V):
-        raise ValueError("scratch needs a row of block_rows * H + 2 V per thread")
+            or scratch.shape[1] < block_rows * H + 3 * V):
+        raise ValueError("scratch needs a row of block_rows * H + 3 V per thread")
+    if scaled is not None:
+        if len(scaled) != 2 or any(np.shape(e) != (H, V) for e in scaled):
+            raise ValueError("the scaled weights need the shape of W")
+        epv, env = scaled
+        if H and V:
+            ep, en = &epv[0, 0], &env[0, 0]
     if n == 0:
         return
     if V == 0 or H == 0:
@@ -1383,11 +1433,11 @@ def pseudo_likelihood_rows(
             for b in prange(n_blocks, num_threads=n_threads, schedule="dynamic"):
                 r0 = b * block_rows
                 r1 = min(n, r0 + block_rows)
-                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, &a[0], &c[0],
-                           temperature, &out[0], &scratch[threadid(), 0])
+                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, ep, en, &a[0],
+                           &c[0], temperature, &out[0], &scratch[threadid(), 0])
         else:
             for b in range(n_blocks):
                 r0 = b * block_rows
                 r1 = min(n, r0 + block_rows)
-                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, &a[0], &c[0],
-                           temperature, &out[0], &scratch[0, 0])
+                _pll_block(r0, r1, V, H, &X[0, 0], ldx, &W[0, 0], ldw, ep, en, &a[0],
+                           &c[0], temperature, &out[0], &scratch[0, 0])
