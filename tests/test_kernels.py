@@ -852,13 +852,13 @@ def _scaled(U, T):
 def test_conditional_rows_match_their_definition(dtype, T, factorised):
     # rows from tiny to beyond the factorised path's range (|y / T| > 40 in
     # float32, > 300 in float64), so that both paths meet in one call
-    from sklearn_thermo._core._kernels import conditional_fast_limit, conditional_rows
+    from sklearn_thermo._core._kernels import conditional_rows, factorised_limit
 
     A, c, U, d, Y, w = _conditional_case(dtype, T, [0.01, 0.3, 1, 3, 10, 60, 400], 0.4)
     n, H, K = A.shape[0], A.shape[1], U.shape[0]
     scaled = _scaled(U, T) if factorised else None
     if factorised:
-        assert np.abs(scaled[0]).max() <= conditional_fast_limit(dtype)
+        assert np.abs(scaled[0]).max() <= factorised_limit(dtype)
     G, S, D = (np.full((n, K), np.nan, dtype) for _ in range(3))
     loss, M, gU = np.empty(n, dtype), np.empty((n, H), dtype), np.zeros((K, H), dtype)
     ok = conditional_rows(
@@ -1114,7 +1114,7 @@ def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T, factorised):
     # binary rows (the factorised path where |x / T| allows: at T = 0.3 some
     # rows do not) and rows in [0, 1] (always the direct path)
     from sklearn_thermo._core._kernels import (
-        pseudo_likelihood_fast_limit,
+        factorised_limit,
         pseudo_likelihood_rows,
     )
 
@@ -1129,7 +1129,7 @@ def test_pseudo_likelihood_rows_match_flipping_each_unit(dtype, T, factorised):
     scaled = None
     if factorised:
         Ws = W / dtype(T)
-        assert np.abs(Ws).max() <= pseudo_likelihood_fast_limit(dtype)
+        assert np.abs(Ws).max() <= factorised_limit(dtype)
         scaled = (np.exp(Ws), np.exp(-Ws))
     outs = []
     for threads in (1, 2, 3):

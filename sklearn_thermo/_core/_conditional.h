@@ -77,11 +77,6 @@ ST_CLONES static double st_cond_class_##SUF(                                    
 ST_DEFINE_COND_CLASS(float, f, st_expf, st_logf_near1)
 ST_DEFINE_COND_CLASS(double, d, st_exp_d, st_log_1to2)
 
-/* Most |y / T| and |U / T| of the factorised path: e^{|y| + |u|} / T stays
- * finite. */
-#define ST_COND_FAST_F 40.0f
-#define ST_COND_FAST_D 300.0
-
 /* The same sum over one class, scaled by 1 / T, for scaled pre-activations
  * ys = y / T and label weights us = u / T within the factorised path's
  * range, with ey = e^{ys}, eny = e^{-ys}, eu = e^{us}, enu = e^{-us}:
@@ -334,7 +329,7 @@ ST_CLONES static int st_cond_rows_##SUF(                                        
     return 0;                                                                   \
 }
 
-ST_DEFINE_COND_ROWS(float, f, FLT_MAX, ST_COND_FAST_F)
-ST_DEFINE_COND_ROWS(double, d, DBL_MAX, ST_COND_FAST_D)
+ST_DEFINE_COND_ROWS(float, f, FLT_MAX, ST_FACTOR_LIMIT_F)
+ST_DEFINE_COND_ROWS(double, d, DBL_MAX, ST_FACTOR_LIMIT_D)
 
 #endif

@@ -138,6 +138,12 @@ static inline double st_log_1to2(double r)
     return e * 6.93147180559945286227e-01 + (2.0 * s + 2.0 * s * z * q);
 }
 
+/* Largest |a| (and |b|) for which the factorised paths (the classification
+ * RBM's conditional, the pseudo-likelihood) take e^{a + b} as e^a e^b: the
+ * product stays a finite float (e^80 in float32). */
+#define ST_FACTOR_LIMIT_F 40.0f
+#define ST_FACTOR_LIMIT_D 300.0
+
 /* log(x) for positive normal x (lane products of factors near 1): x = 2^e m
  * with m in [1, 2) read from the bits, e log 2 + log m. */
 static inline float st_logf_pos(float x)

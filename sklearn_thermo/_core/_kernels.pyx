@@ -29,6 +29,8 @@ import numpy as np
 
 
 cdef extern from "_elementwise.h" nogil:
+    float ST_FACTOR_LIMIT_F
+    double ST_FACTOR_LIMIT_D
     uint64_t st_mix64(uint64_t z)
     void st_row_f(float *p, const float *bias, Py_ssize_t c0, Py_ssize_t c1,
                   int gaussian, float scale_in, float sigma, float *pre, float *s,
@@ -69,8 +71,6 @@ cdef extern from "_elementwise.h" nogil:
 
 
 cdef extern from "_conditional.h" nogil:
-    float ST_COND_FAST_F
-    double ST_COND_FAST_D
     int st_cond_rows_f(Py_ssize_t m, Py_ssize_t H, Py_ssize_t K, const float *A,
                        Py_ssize_t lda, const float *c, const float *U,
                        const float *Us, const float *eU, const float *enU,
@@ -90,8 +90,6 @@ cdef extern from "_conditional.h" nogil:
 
 
 cdef extern from "_pseudo.h" nogil:
-    float ST_PLL_FAST_F
-    double ST_PLL_FAST_D
     double st_pll_fast_f(const float *v, const float *x, const float *W,
                          Py_ssize_t ldw, const float *Ep, const float *En,
                          const float *a, Py_ssize_t V, Py_ssize_t H, float temp,
@@ -1079,10 +1077,14 @@ def fused_cd(
         st_cd_fused(&r, floating is float, n_threads)
 
 
-def conditional_fast_limit(dtype):
-    """Largest ``|U / T|`` (and ``|y / T|``) of :func:`conditional_rows`'s
-    factorised path, for ``dtype``."""
-    return float(ST_COND_FAST_F if np.dtype(dtype) == np.float32 else ST_COND_FAST_D)
+def factorised_limit(dtype):
+    """Largest ``|a|`` (and ``|b|``) for which the factorised paths of
+    :func:`conditional_rows` and :func:`pseudo_likelihood_rows` take
+    ``e^{a + b}`` as ``e^a e^b`` (scaled weights and pre-activations beyond
+    it take the direct path), for ``dtype``."""
+    return float(
+        ST_FACTOR_LIMIT_F if np.dtype(dtype) == np.float32 else ST_FACTOR_LIMIT_D
+    )
 
 
 cdef int _check_scaled(object scaled, Py_ssize_t K, Py_ssize_t H) except -1:
@@ -1121,7 +1123,7 @@ def conditional_rows(
     ``out`` (n x H, may be ``A``): ``sum_k D_k sigmoid(z_k)`` per hidden
     unit, and ``gU`` (K x H) ``+=`` its terms summed over rows. ``scaled``,
     if given, is ``(U / T, e^{U / T}, e^{-U / T})``, each (K x H), with
-    ``|U / T|`` within the kernel's factorised range: rows whose scaled
+    ``|U / T|`` within :func:`factorised_limit`: rows whose scaled
     pre-activations are too take that faster path. ``scratch`` holds
     ``(K + 4) H`` elements, ``work`` ``K``. Returns False, having
     written nothing, where a pre-activation ``A + c`` is beyond a quarter of
@@ -1355,7 +1357,7 @@ cdef void _pll_block(
             P[i * H + j] += c[j]
         if floating is float:
             fast = Ep != NULL and st_pll_fits_f(v, V, P + i * H, H, inv_t,
-                                                ST_PLL_FAST_F)
+                                                ST_FACTOR_LIMIT_F)
             if fast:
                 out[r0 + i] = <floating>st_pll_fast_f(v, P + i * H, W, ldw, Ep, En, a,
                                                       V, H, temp, inv_t, acc,
@@ -1365,19 +1367,13 @@ cdef void _pll_block(
                                                      temp, inv_t, acc, acc + V)
         else:
             fast = Ep != NULL and st_pll_fits_d(v, V, P + i * H, H, inv_t,
-                                                ST_PLL_FAST_D)
+                                                ST_FACTOR_LIMIT_D)
             if fast:
                 out[r0 + i] = st_pll_fast_d(v, P + i * H, W, ldw, Ep, En, a, V, H,
                                             temp, inv_t, acc, acc + V, acc + 2 * V)
             else:
                 out[r0 + i] = st_pll_row_d(v, P + i * H, W, ldw, a, V, H, temp,
                                            inv_t, acc, acc + V)
-
-
-def pseudo_likelihood_fast_limit(dtype):
-    """Largest ``|W / T|`` (and ``|x / T|``) of
-    :func:`pseudo_likelihood_rows`'s factorised path, for ``dtype``."""
-    return float(ST_PLL_FAST_F if np.dtype(dtype) == np.float32 else ST_PLL_FAST_D)
 
 
 def pseudo_likelihood_rows(
@@ -1397,7 +1393,7 @@ def pseudo_likelihood_rows(
     with weights ``W`` (H x V), visible biases ``a`` and hidden biases ``c``
     at temperature ``T`` (Bernoulli visible units; see ``_pseudo.h``), into
     ``out`` (n). ``scaled``, if given, is ``(e^{W / T}, e^{-W / T})``, each
-    (H x V), with ``|W / T|`` within :func:`pseudo_likelihood_fast_limit`:
+    (H x V), with ``|W / T|`` within :func:`factorised_limit`:
     binary rows whose pre-activations are in that range too take the faster
     factorised path. Blocks of ``block_rows`` rows run on the threads; each
     thread works in its row of ``scratch`` (at least ``block_rows * H + 3 V``

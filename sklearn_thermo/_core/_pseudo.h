@@ -67,11 +67,6 @@ ST_CLONES static double st_pll_row_##SUF(                                       
 ST_DEFINE_PLL_ROW(float, f, st_expf, st_logf_near1)
 ST_DEFINE_PLL_ROW(double, d, st_exp_d, st_log_1to2)
 
-/* Most |x / T| and |W / T| of the factorised path (e^{|x| + |W|} / T
- * finite). */
-#define ST_PLL_FAST_F 40.0f
-#define ST_PLL_FAST_D 300.0
-
 /* The same for a binary row (every d_k = +-1) whose |x / T| and the
  * weights' |W / T| are within the factorised range, with Ep = e^{W / T} and
  * En = e^{-W / T} (H x V, rows V apart): e^{+-z / T} for z = x_j + d_k W_jk

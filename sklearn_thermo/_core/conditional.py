@@ -39,9 +39,9 @@ import numpy as np
 
 from ..ops import _sigmoid_, _softmax_and_lse_, _softplus_
 from ._kernels import (
-    conditional_fast_limit,
     conditional_gradient,
     conditional_rows,
+    factorised_limit,
     weight_step,
 )
 from .gibbs import update_blocks
@@ -126,9 +126,7 @@ class ConditionalKernel:
         )
         # the kernel's factorised path: e^{+-U / T} once per update
         self._scaled = None
-        if self._compiled and sizes[0] / max(1, self.H) <= conditional_fast_limit(
-            self.dtype
-        ):
+        if self._compiled and sizes[0] / max(1, self.H) <= factorised_limit(self.dtype):
             Us = self.U * inv_t
             self._scaled = (Us, np.exp(Us), np.exp(-Us))
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops import _sigmoid_, _softplus_
-from ._kernels import pseudo_likelihood_fast_limit, pseudo_likelihood_rows
+from ._kernels import factorised_limit, pseudo_likelihood_rows
 from .threads import blas_capped, work_kind
 
 
@@ -245,7 +245,7 @@ def _pll_compiled(params, X, T, runner, out):
     kw = dict(block_rows=_PLL_BLOCK_ROWS)
     # the factorised path for binary rows: e^{+-W / T} once per call
     w_top = float(np.abs(params.W).max(initial=0.0)) * float(inv_t)
-    if w_top <= pseudo_likelihood_fast_limit(X.dtype):
+    if w_top <= factorised_limit(X.dtype):
         Ws = params.W * inv_t
         kw["scaled"] = (np.exp(Ws), np.exp(-Ws))
     if runner is None:
