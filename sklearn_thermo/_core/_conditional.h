@@ -85,9 +85,11 @@ ST_DEFINE_COND_CLASS(double, d, st_exp_d, st_log_1to2)
  * 64 factors (the products stay below 2^64). */
 #define ST_DEFINE_COND_FAST(T, SUF, LOGGE1, LOG1)                               \
 ST_CLONES static double st_cond_fast_##SUF(                                     \
-    const T *restrict ys, const T *restrict ey, const T *restrict eny,          \
-    const T *restrict us, const T *restrict eu, const T *restrict enu,          \
-    ptrdiff_t H, T *restrict sig)                                               \
+    const T *ST_RESTRICT ys, const T *ST_RESTRICT ey,                           \
+    const T *ST_RESTRICT eny,                                                   \
+    const T *ST_RESTRICT us, const T *ST_RESTRICT eu,                           \
+    const T *ST_RESTRICT enu,                                                   \
+    ptrdiff_t H, T *ST_RESTRICT sig)                                            \
 {                                                                               \
     T prod[ST_COND_LANES], acc[ST_COND_LANES];                                  \
     double total = 0;                                                           \
@@ -116,7 +118,8 @@ ST_CLONES static double st_cond_fast_##SUF(                                     
     }                                                                           \
     for (j = j0; j < H; j++) {                                                  \
         T q = ey[j] * eu[j], r = eny[j] * enu[j];                               \
-        T hi = us[j] > -ys[j] ? us[j] : -ys[j], lo = ys[j] < (T)0 ? ys[j] : (T)0; \
+        T hi = us[j] > -ys[j] ? us[j] : -ys[j];                                 \
+        T lo = ys[j] < (T)0 ? ys[j] : (T)0;                                     \
         total += (double)(hi + lo + LOG1((T)1 + (q < r ? q : r)));              \
     }                                                                           \
     if (sig != NULL) {                                                          \
@@ -138,8 +141,9 @@ ST_DEFINE_COND_FAST(double, d, st_log_pos, st_log_1to2)
  * order; a lane's sum over the classes stays in a register. */
 #define ST_DEFINE_COND_BACK(T, SUF)                                             \
 ST_CLONES static void st_cond_back_##SUF(                                       \
-    const T *restrict sig, const T *restrict D, ptrdiff_t H, ptrdiff_t K,       \
-    T *restrict out, T *restrict gU)                                            \
+    const T *ST_RESTRICT sig, const T *ST_RESTRICT D, ptrdiff_t H,              \
+    ptrdiff_t K,                                                                \
+    T *ST_RESTRICT out, T *ST_RESTRICT gU)                                      \
 {                                                                               \
     T o[ST_COND_LANES];                                                         \
     ptrdiff_t j0, j, k, l;                                                      \
@@ -279,7 +283,8 @@ ST_CLONES static int st_cond_rows_##SUF(                                        
         double R, mx = -INFINITY, scale;                                        \
         T *Di = D != NULL ? D + i * ldd : NULL;                                 \
         int fast = Us != NULL;                                                  \
-        R = st_cond_prep_##SUF(a, c, H, inv_t, (T)FAST, &fast, ybuf, ys, ey, eny); \
+        R = st_cond_prep_##SUF(a, c, H, inv_t, (T)FAST, &fast, ybuf, ys, ey,    \
+                               eny);                                            \
         scale = fast ? 1.0 : inv; /* the fast path works in units of T */       \
         for (k = 0; k < K; k++) {                                               \
             T *sk = out != NULL ? sig + k * H : NULL;                           \
@@ -304,7 +309,8 @@ ST_CLONES static int st_cond_rows_##SUF(                                        
             continue;                                                           \
         }                                                                       \
         {                                                                       \
-            double total = 0, dot = 0, w = weights != NULL ? (double)weights[i] : 1.0; \
+            double total = 0, dot = 0;                                          \
+            double w = weights != NULL ? (double)weights[i] : 1.0;              \
             for (k = 0; k < K; k++) {                                           \
                 work[k] = exp(work[k]);                                         \
                 total += work[k];                                               \

@@ -27,6 +27,13 @@
 #define ST_ISA_CLONES 0
 #endif
 
+/* C99's restrict, spelled as MSVC's C compiler accepts it too. */
+#if defined(_MSC_VER)
+#define ST_RESTRICT __restrict
+#else
+#define ST_RESTRICT restrict
+#endif
+
 static inline uint64_t st_mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -20,7 +20,7 @@
  * over T), in double. */
 #define ST_DEFINE_PLL_FINISH(T, SUF)                                            \
 ST_CLONES static double st_pll_finish_##SUF(                                    \
-    const T *restrict acc, const T *restrict d, const T *restrict a,            \
+    const T *ST_RESTRICT acc, const T *ST_RESTRICT d, const T *ST_RESTRICT a,   \
     ptrdiff_t V, double inv)                                                    \
 {                                                                               \
     ptrdiff_t k;                                                                \
@@ -42,9 +42,9 @@ ST_DEFINE_PLL_FINISH(double, d)
  * (hidden, visible) pair. */
 #define ST_DEFINE_PLL_ROW(T, SUF, EXP, LOG)                                     \
 ST_CLONES static double st_pll_row_##SUF(                                       \
-    const T *restrict v, const T *restrict x, const T *restrict W,              \
-    ptrdiff_t ldw, const T *restrict a, ptrdiff_t V, ptrdiff_t H, T temp,       \
-    T inv_t, T *restrict acc, T *restrict d)                                    \
+    const T *ST_RESTRICT v, const T *ST_RESTRICT x, const T *ST_RESTRICT W,     \
+    ptrdiff_t ldw, const T *ST_RESTRICT a, ptrdiff_t V, ptrdiff_t H, T temp,    \
+    T inv_t, T *ST_RESTRICT acc, T *ST_RESTRICT d)                              \
 {                                                                               \
     ptrdiff_t j, k;                                                             \
     for (k = 0; k < V; k++) {                                                   \
@@ -57,8 +57,8 @@ ST_CLONES static double st_pll_row_##SUF(                                       
         T spj = (xj > (T)0 ? xj : (T)0) + temp * LOG((T)1 + EXP(-axj * inv_t)); \
         for (k = 0; k < V; k++) {                                               \
             T z = xj + d[k] * w[k], az = z < (T)0 ? -z : z;                     \
-            acc[k] += (z > (T)0 ? z : (T)0) + temp * LOG((T)1 + EXP(-az * inv_t)) \
-                      - spj;                                                    \
+            T sp = (z > (T)0 ? z : (T)0) + temp * LOG((T)1 + EXP(-az * inv_t)); \
+            acc[k] += sp - spj;                                                 \
         }                                                                       \
     }                                                                           \
     return st_pll_finish_##SUF(acc, d, a, V, 1.0 / (double)temp);               \
@@ -76,10 +76,10 @@ ST_DEFINE_PLL_ROW(double, d, st_exp_d, st_log_1to2)
  * log per 64 of them. prod: V elements of scratch. */
 #define ST_DEFINE_PLL_FAST(T, SUF, EXP, LOGPOS)                                 \
 ST_CLONES static double st_pll_fast_##SUF(                                      \
-    const T *restrict v, const T *restrict x, const T *restrict W,              \
-    ptrdiff_t ldw, const T *restrict Ep, const T *restrict En,                  \
-    const T *restrict a, ptrdiff_t V, ptrdiff_t H, T temp, T inv_t,             \
-    T *restrict acc, T *restrict d, T *restrict prod)                           \
+    const T *ST_RESTRICT v, const T *ST_RESTRICT x, const T *ST_RESTRICT W,     \
+    ptrdiff_t ldw, const T *ST_RESTRICT Ep, const T *ST_RESTRICT En,            \
+    const T *ST_RESTRICT a, ptrdiff_t V, ptrdiff_t H, T temp, T inv_t,          \
+    T *ST_RESTRICT acc, T *ST_RESTRICT d, T *ST_RESTRICT prod)                  \
 {                                                                               \
     ptrdiff_t j, k;                                                             \
     for (k = 0; k < V; k++) {                                                   \
@@ -93,7 +93,8 @@ ST_CLONES static double st_pll_fast_##SUF(                                      
         T rj = (T)1 / ((T)1 + (ex < enx ? ex : enx));                           \
         T mx = xj > (T)0 ? xj : (T)0;                                           \
         for (k = 0; k < V; k++) {                                               \
-            T up = d[k] > (T)0 ? ep[k] : en[k], dn = d[k] > (T)0 ? en[k] : ep[k]; \
+            T up = d[k] > (T)0 ? ep[k] : en[k];                                 \
+            T dn = d[k] > (T)0 ? en[k] : ep[k];                                 \
             T q = ex * up, r = enx * dn, z = xj + d[k] * w[k];                  \
             acc[k] += (z > (T)0 ? z : (T)0) - mx;                               \
             prod[k] *= ((T)1 + (q < r ? q : r)) * rj;                           \
