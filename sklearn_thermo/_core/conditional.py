@@ -113,7 +113,8 @@ class ConditionalKernel:
         limit = float(info.max) * _SUM_MARGIN
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             t = self.dtype.type(T)
-            inv_t = self.dtype.type(1.0) / t if t > 0 else np.inf
+            # as the kernel takes it: 1 / T in float64, then rounded
+            inv_t = self.dtype.type(np.float64(1.0) / np.float64(T))
             sizes = (
                 float(np.abs(self.U).max(initial=0.0)) * max(1, self.H) / T,
                 float(np.abs(self.d).max(initial=0.0)),

@@ -234,7 +234,8 @@ def _pll_compiled(params, X, T, runner, out):
     info = np.finfo(X.dtype)
     with np.errstate(over="ignore", divide="ignore"):
         t = X.dtype.type(T)
-        inv_t = X.dtype.type(1.0) / t if t > 0 else np.inf
+        # as the kernel takes it: 1 / T in float64, then rounded
+        inv_t = X.dtype.type(np.float64(1.0) / np.float64(T))
     if not (info.tiny <= t < np.inf and np.isfinite(inv_t)) or X.shape[0] == 0:
         return False
     X = np.ascontiguousarray(X)
