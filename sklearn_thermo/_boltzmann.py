@@ -13,7 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._core.threads import BlockRunner, effective_n_threads
+from ._core.threads import BlockRunner, blas_capped, effective_n_threads
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._validation import (
     STRUCTURAL_PARAMS,
@@ -25,6 +25,10 @@ from ._validation import (
 SEED_MAX = np.iinfo(np.int32).max
 #: Training rows a monitor (``verbose``, a generative loss) is computed on.
 N_MONITOR = 250
+
+
+#: rows per block of the weighted column sums of float32 data
+_WEIGHTED_SUM_ROWS = 1024
 
 
 class BaseBoltzmann(BaseEstimator):
@@ -80,8 +84,17 @@ class BaseBoltzmann(BaseEstimator):
             count = float(X.shape[0])
         else:
             w = np.asarray(sample_weight, dtype=np.float64)
-            total = np.asarray(X.T @ w, dtype=np.float64).ravel()
             count = float(w.sum())
+            # BLAS at one thread: its idle workers would spin for a while
+            # after a threaded product, on the cores the training needs next
+            with blas_capped():
+                if hasattr(X, "toarray") or X.dtype == np.float64:
+                    total = np.asarray(X.T @ w, dtype=np.float64).ravel()
+                else:  # in float64 a block of rows at a time, not a copy of X
+                    total = np.zeros(X.shape[1])
+                    for i in range(0, X.shape[0], _WEIGHTED_SUM_ROWS):
+                        block = slice(i, i + _WEIGHTED_SUM_ROWS)
+                        total += w[block] @ X[block].astype(np.float64)
         if self.visible == "bernoulli":
             p = (total + 1.0) / (count + 2.0)
             return float(self.temperature) * np.log(p / (1.0 - p))

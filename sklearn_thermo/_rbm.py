@@ -494,7 +494,7 @@ class BoltzmannMachine(
                 )
                 lr = self._learning_rate(epoch)
                 order = rng.permutation(n)
-                groups = trainer.batch_groups(slices, X, w)
+                groups = trainer.batch_groups(slices, X)
                 bar = progress(
                     groups,
                     total=len(slices),

@@ -618,12 +618,26 @@ def test_ais_jump_kernels_refuse_bad_input():
 # Fused PCD updates against numpy with the same counter-based draws
 # ---------------------------------------------------------------------------
 def reference_cd(
-    X, rows, bounds, params, lr, momentum, shrink, T, k, key, fresh, gaussian=False
+    X,
+    rows,
+    bounds,
+    params,
+    lr,
+    momentum,
+    shrink,
+    T,
+    k,
+    key,
+    fresh,
+    gaussian=False,
+    weights=None,
 ):
     """PCD-k (CD-k if ``fresh``) updates in float64, plainly: ``params`` is
     (W, vW, a, va, c, vc, h), ``h`` the chains' hidden states; returns the
     updated tuple (with ``fresh``, ``h`` is the last batch's chains).
-    ``gaussian``: Gaussian visible units, ``v | h ~ N(a + h W, T)``."""
+    ``gaussian``: Gaussian visible units, ``v | h ~ N(a + h W, T)``.
+    ``weights``: a weight per entry of ``rows``, multiplying each data row's
+    statistics."""
     from sklearn_thermo._core._kernels import mix64
 
     W, vW, a, va, c, vc, h = (np.array(p, float) for p in params)
@@ -632,6 +646,7 @@ def reference_cd(
     for b in range(len(bounds) - 1):
         v_pos = X[rows[bounds[b] : bounds[b + 1]]].astype(float)
         n = len(v_pos)
+        w = np.ones(n) if weights is None else weights[bounds[b] : bounds[b + 1]]
         if fresh:  # chains restart at the data
             C = n
             key0 = mix64((mix64(key) + b * _GAMMA) % 2**64)
@@ -648,12 +663,12 @@ def reference_cd(
             u, _ = _draws(mix64((key + (2 * t + 2) * _GAMMA) % 2**64), (C, H))
             h = (u <= ph) * 1.0
         alpha = lr / (T * n)
-        hp = _sigmoid((v_pos @ W.T + c) / T)
+        hp = _sigmoid((v_pos @ W.T + c) / T) * w[:, None]
         vW = momentum * vW + alpha * (hp.T @ v_pos - n / C * ph.T @ v_neg) - shrink * W
         W = W + vW
         vc = momentum * vc + alpha * (hp.sum(0) - n / C * ph.sum(0))
         c = c + vc
-        va = momentum * va + alpha * (v_pos.sum(0) - n / C * v_neg.sum(0))
+        va = momentum * va + alpha * (w @ v_pos - n / C * v_neg.sum(0))
         a = a + va
     return W, vW, a, va, c, vc, h
 
@@ -768,6 +783,42 @@ def test_fused_cd_matches_numpy_with_the_same_draws(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FUSED_SHAPES[:3] + FUSED_SHAPES[5:6])
+@pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
+def test_fused_cd_with_sample_weights_matches_numpy(fused, dtype, shape, fresh):
+    # each data row's statistics times its weight (the chains' unweighted);
+    # the draws are the unweighted updates' own
+    V, H, C, mb, sizes, k, nb, nr = shape
+    if fresh:
+        C = max(C, mb)
+    case = _fused_case(dtype, V, H, C, mb, sizes, seed=3)
+    X, rows, bounds, params, _ = case
+    weights = np.random.default_rng(4).uniform(0.2, 3.0, len(rows))
+    kw = dict(learning_rate=0.1, momentum=0.5, shrink=1e-3, temperature=1.3, key=7)
+    got = _run_fused(
+        case, k, nb, nr, 2, fresh=fresh, weights=weights.astype(dtype), **kw
+    )
+    want = reference_cd(
+        X,
+        rows,
+        bounds,
+        params,
+        0.1,
+        0.5,
+        1e-3,
+        1.3,
+        k,
+        7,
+        fresh,
+        weights=weights.astype(dtype).astype(float),
+    )
+    plain = reference_cd(X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 7, fresh)
+    assert np.abs(want[0] - plain[0]).max() > 1e-3  # the weights matter
+    for g, w in zip(got[:6], want[:6]):
+        np.testing.assert_allclose(g, w, rtol=0, atol=50 * TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
 def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fresh):
     case = _fused_case(dtype, 70, 300, 10, 10, [10] * 6, seed=1)
@@ -795,6 +846,8 @@ def test_fused_cd_refuses_bad_input(fused):
         _run_fused((X, bad, bounds, params, buffers), 1, 2, 2, 1, **kw)
     with pytest.raises(ValueError, match="max_batch"):
         _run_fused((X, rows, np.array([0, 10]), params, buffers), 1, 2, 2, 1, **kw)
+    with pytest.raises(ValueError, match="one entry per entry of rows"):
+        _run_fused(case, 1, 2, 2, 1, weights=np.ones(len(rows) - 1), **kw)
     with pytest.raises(ValueError, match="shapes"):
         narrow = np.ascontiguousarray(X[:, :7])
         _run_fused((narrow, rows, bounds, params, buffers), 1, 2, 2, 1, **kw)

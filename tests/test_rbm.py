@@ -541,7 +541,7 @@ def _count_fused_calls(monkeypatch):
         ({}, True),
         ({"sparse": True}, True),
         ({"n_gibbs_steps": 3}, True),
-        ({"weighted": True}, False),
+        ({"weighted": True}, True),
         ({"method": "pt"}, False),
         ({"method": "cd"}, True),
         ({"method": "cd", "n_gibbs_steps": 2, "sparse": True}, True),

@@ -75,6 +75,8 @@ typedef struct {
     const void *X;              /* data, n_samples x V, row-major */
     const int64_t *rows;        /* rows of X in the order of the batches */
     const int64_t *bounds;      /* batch b is rows[bounds[b]:bounds[b + 1]] */
+    const void *weights;        /* NULL, or a weight per entry of rows: the
+                                 * data's statistics are weighted sums */
     void *W, *vW, *a, *va, *c, *vc; /* parameters and velocities */
     void *h;                    /* the chains' hidden states, C x H */
     void *Vs;                   /* visible states, (max_batch + C) x V */

@@ -79,8 +79,12 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         const ST_T neg = -ph->alpha * (ST_T)ph->n / (ST_T)C;
         for (k = 0; k < V; k++)
             va[k] *= mom;
+        const ST_T *sw = (const ST_T *)r->weights;
         for (i = mb - ph->n; i < mb + C; i++) {
-            const ST_T w = i < mb ? ph->alpha : neg, *v = Vs + i * V;
+            const ST_T w = i >= mb ? neg
+                : sw != NULL ? ph->alpha * sw[ph->off + i - (mb - ph->n)]
+                : ph->alpha;
+            const ST_T *v = Vs + i * V;
             for (k = 0; k < V; k++)
                 va[k] += w * v[k];
         }
@@ -108,7 +112,14 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             for (i = d0; i < hi; i++) /* the chains' draws, element (row, unit) */
                 h[(i - d0) * H + b] =
                     ST_DRAW(ST_T, ST_UNIFORM, (uint32_t)((i - d0) * H + b), k0, k1, p[i]);
-            if (ph->scale_data != (ST_T)1)
+            if (r->weights != NULL) {
+                /* data rows here are the positive statistics: scaled by
+                 * alpha and their sample weights (row i of Vs holds entry
+                 * off + i - (mb - n) of rows) */
+                const ST_T *sw = (const ST_T *)r->weights + ph->off;
+                for (i = lo; i < (hi < mb ? hi : mb); i++)
+                    p[i] *= ph->scale_data * sw[i - (mb - ph->n)];
+            } else if (ph->scale_data != (ST_T)1)
                 for (i = lo; i < (hi < mb ? hi : mb); i++)
                     p[i] *= ph->scale_data;
             if (ph->scale_chain != (ST_T)1)

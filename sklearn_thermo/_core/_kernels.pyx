@@ -126,6 +126,7 @@ cdef extern from "_cd_fused.h" nogil:
         const void *X
         const int64_t *rows
         const int64_t *bounds
+        const void *weights
         void *W
         void *vW
         void *a
@@ -983,6 +984,7 @@ def fused_cd(
     bint narrow=False,
     bint fresh=False,
     bint gaussian=False,
+    weights=None,
 ):
     """``len(bounds) - 1`` PCD-k (or CD-k) updates of an RBM, in place, in one
     call (see ``_cd_fused.h``).
@@ -1009,6 +1011,10 @@ def fused_cd(
     at least ``max_batch``), with hidden states drawn from ``P(h | data)``
     from the stream ``mix64(mix64(key) + b G)``. ``gaussian``: Gaussian
     visible units, ``v | h ~ N(a + W^T h, T)`` (Bernoulli otherwise).
+    ``weights``, if given, holds a weight per entry of ``rows`` (sample
+    weights, scaled to a mean of one over the data): each data row's hidden
+    probabilities and visible states count with its weight in the
+    statistics (the chains' do not), and the draws are unchanged.
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -1037,6 +1043,13 @@ def fused_cd(
     for i in range(rows.shape[0]):
         if not 0 <= rows[i] < n_samples:
             raise ValueError("row index out of range")
+    cdef const floating[::1] wv
+    cdef const floating *wp = NULL
+    if weights is not None:
+        wv = weights
+        if wv.shape[0] != rows.shape[0]:
+            raise ValueError("weights need one entry per entry of rows")
+        wp = &wv[0] if rows.shape[0] else NULL
     if n_batches == 0 or H == 0 or V == 0:
         return
     claimed = np.zeros(NB + n_row_blocks + 2, "l")  # C long
@@ -1053,6 +1066,7 @@ def fused_cd(
     r.X = &X[0, 0] if n_samples else NULL
     r.rows = &rows[0]
     r.bounds = &bounds[0]
+    r.weights = wp
     r.W = &W[0, 0]
     r.vW = &velocity_W[0, 0]
     r.a = &visible_bias[0]

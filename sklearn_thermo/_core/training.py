@@ -225,28 +225,27 @@ class CDTrainer:
             np.take(X, index, axis=0, out=dst)
         return n
 
-    def batch_groups(self, slices, X=None, weights=None):
+    def batch_groups(self, slices, X=None):
         """``slices`` (the batches of a pass) grouped into the runs that one
         call of :meth:`run` makes at a time: several batches where the fused
         kernel applies, else one. Set by the shapes alone."""
         p = self.params
         per_call = 1
-        if self._fusable(X, weights):
+        if self._fusable(X):
             work = (self.max_batch + self.n_chains) * p.n_visible * p.n_hidden
             per_call = max(1, _FUSED_CALL_WORK // max(1, work * self.n_steps))
         return [slices[i : i + per_call] for i in range(0, len(slices), per_call)]
 
-    def _fusable(self, X=None, weights=None):
+    def _fusable(self, X=None):
         """Whether updates from ``X`` can run in the fused kernel: CD-k or
         PCD-k (not parallel tempering), no label units, data of the
-        parameters' dtype, no sample weights, and a machine where the kernel
-        runs."""
+        parameters' dtype, and a machine where the kernel runs (with sample
+        weights or without)."""
         p, st = self.params, self.state
         arrays = (p.W, st.velocity_W, self.negative.h)
         return (
             type(self.negative) in (PersistentChains, FreshChains)
             and not p.n_labels
-            and weights is None
             and fused_cd_available()
             and all(a is not None and a.flags.c_contiguous for a in arrays)
             and (X is None or X.dtype == p.dtype)
@@ -258,13 +257,13 @@ class CDTrainer:
         """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
 
         ``weights`` (n_samples,), if given, are the rows' sample weights (see
-        :meth:`step`). Unweighted CD-k and PCD-k updates of an RBM without
-        label units run as one call of the fused kernel :func:`._kernels.fused_cd` (the
+        :meth:`step`). CD-k and PCD-k updates of an RBM without label units
+        run as one call of the fused kernel :func:`._kernels.fused_cd` (the
         same updates as :meth:`step`'s, with the draws of their own streams;
         sparse rows are made dense a run at a time); anything else runs
         :meth:`load` and :meth:`step` per batch.
         """
-        if not self._fusable(X, weights):
+        if not self._fusable(X):
             if weights is not None and self._w_batch is None:
                 self._w_batch = np.empty(self.max_batch, X.dtype)
             for batch in slices:
@@ -282,6 +281,8 @@ class CDTrainer:
         p, st = self.params, self.state
         rows = np.concatenate([order[b] for b in slices]).astype(np.int64, copy=False)
         sizes = [len(order[b]) for b in slices]
+        # the weight of each entry of rows (taken before any remapping below)
+        w_run = None if weights is None else weights[rows].astype(p.dtype)
         if hasattr(X, "toarray"):  # sparse: this run's rows, dense
             X, rows = X[rows].toarray(), np.arange(len(rows), dtype=np.int64)
         elif not X.flags.c_contiguous:
@@ -326,6 +327,7 @@ class CDTrainer:
             key=self.runner.next_key(),
             fresh=not self.negative.persistent,
             gaussian=p.visible == "gaussian",
+            weights=w_run,
         )
 
     def positive_rows(self, n):
