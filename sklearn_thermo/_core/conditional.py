@@ -49,8 +49,8 @@ from .threads import work_kind
 from .training import CDTrainer, FreshChains
 
 # elements of one (hidden units, rows) chunk buffer of the numpy path, and the
-# fewest (rows x classes x hidden units) elements per row block: a few tens of
-# microseconds of the compiled kernel's work, several blocks a batch of 100
+# fewest (rows x classes x hidden units) elements per row block: small enough
+# that a batch of a hundred rows makes several blocks for the threads
 _CHUNK_ELEMENTS = 1 << 20
 _BLOCK_ELEMENTS = 1 << 16
 # most |U| / T times the number of hidden units for the compiled path: its
