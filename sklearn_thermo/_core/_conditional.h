@@ -27,7 +27,7 @@
  * u_j) / T) if sig is not NULL. Three loops per chunk (exponentials; h and
  * the sigmoid; the sum in lanes), which vectorise; the sum is taken in
  * ST_COND_LANES lanes over whole chunks, in order, then in double. */
-#define ST_DEFINE_COND_CLASS(T, SUF, EXPNEG, LOG)                               \
+#define ST_DEFINE_COND_CLASS(T, SUF, EXP, LOG)                                  \
 ST_CLONES static double st_cond_class_##SUF(                                    \
     const T *y, const T *u, ptrdiff_t H, T temp, T inv_t, T *sig)               \
 {                                                                               \
@@ -43,7 +43,7 @@ ST_CLONES static double st_cond_class_##SUF(                                    
         for (j = 0; j < m; j++) {                                               \
             T v = yc[j] + uc[j];                                                \
             v = v < (T)0 ? v : -v;                                              \
-            t[j] = EXPNEG(v * inv_t);                                           \
+            t[j] = EXP(v * inv_t);                                              \
         }                                                                       \
         for (j = 0; j < m; j++) {                                               \
             T yj = yc[j], uj = uc[j];                                           \
@@ -83,7 +83,7 @@ ST_DEFINE_COND_CLASS(double, d, st_exp_d, st_log_1to2)
  * e^{-|ys + us|} = min(ey eu, eny enu), no exponential per element; and the
  * factors 1 + e^{-|.|} in [1, 2] multiplied in lanes, one log per lane per
  * 64 factors (the products stay below 2^64). */
-#define ST_DEFINE_COND_FAST(T, SUF, LOGGE1, LOG1)                               \
+#define ST_DEFINE_COND_FAST(T, SUF, LOGPOS, LOG1)                               \
 ST_CLONES static double st_cond_fast_##SUF(                                     \
     const T *ST_RESTRICT ys, const T *ST_RESTRICT ey,                           \
     const T *ST_RESTRICT eny,                                                   \
@@ -108,13 +108,13 @@ ST_CLONES static double st_cond_fast_##SUF(                                     
         }                                                                       \
         if ((j0 / ST_COND_LANES) % 64 == 63) {                                  \
             for (l = 0; l < ST_COND_LANES; l++) {                               \
-                acc[l] += LOGGE1(prod[l]);                                      \
+                acc[l] += LOGPOS(prod[l]);                                      \
                 prod[l] = 1;                                                    \
             }                                                                   \
         }                                                                       \
     }                                                                           \
     for (l = 0; l < ST_COND_LANES; l++) {                                       \
-        acc[l] += LOGGE1(prod[l]);                                              \
+        acc[l] += LOGPOS(prod[l]);                                              \
     }                                                                           \
     for (j = j0; j < H; j++) {                                                  \
         T q = ey[j] * eu[j], r = eny[j] * enu[j];                               \
