@@ -28,8 +28,7 @@ ST_CLONES static double st_pll_finish_##SUF(                                    
     for (k = 0; k < V; k++) {                                                   \
         /* log sigmoid(u) = -softplus(-u) */                                    \
         double u = (-(double)a[k] * (double)d[k] - (double)acc[k]) * inv;       \
-        double au = u < 0 ? -u : u;                                             \
-        total -= (u < 0 ? -u : 0.0) + st_log_1to2(1.0 + st_exp_d(-au));        \
+        total -= ST_SOFTPLUS(double, st_exp_d, st_log_1to2, -u);                \
     }                                                                           \
     return total;                                                               \
 }
