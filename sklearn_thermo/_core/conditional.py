@@ -369,8 +369,12 @@ class ConditionalKernel:
         """
         self.prepare()
         n = Xb.shape[0]
-        G = np.empty((n, self.K), self.dtype)
-        S = np.empty_like(G)
+        # the scores, kept between updates (the trainer's batches are at most
+        # its max_batch rows)
+        scores = getattr(self, "_grad_scores", None)
+        if scores is None or scores.shape[1] < n:
+            scores = self._grad_scores = np.empty((2, n, self.K), self.dtype)
+        G, S = scores[0, :n], scores[1, :n]
         if self._compiled and self._compiled_gradient(
             Xb, Yb, M, D, loss, G, S, gU_blocks, keep, weights
         ):
