@@ -479,18 +479,48 @@ def test_ais_anneal_float32_weights_match_numpy_on_its_path():
         np.testing.assert_allclose(got, want, rtol=0, atol=(2e-6 * scale).max())
 
 
-def test_ais_anneal_log_is_accurate_near_one():
+@pytest.mark.parametrize("dtype, ulps", [(np.float32, 1.5e-7), (np.float64, 3e-16)])
+def test_kernel_log_is_accurate_near_one(dtype, ulps):
     from sklearn_thermo._core._kernels import log_near1
 
     r = np.concatenate(
         [
             np.linspace(0.5, 2, 100_001),
-            1 + np.geomspace(1e-8, 0.4, 500),
-            1 - np.geomspace(1e-8, 0.4, 500),
+            1 + np.geomspace(1e-12, 0.4, 500),
+            1 - np.geomspace(1e-12, 0.4, 500),
+            np.nextafter([np.sqrt(0.5), np.sqrt(2.0)], [0, 0]),
+            np.nextafter([np.sqrt(0.5), np.sqrt(2.0)], [2, 2]),
         ]
-    ).astype(np.float32)
-    err = np.abs(log_near1(r).astype(float) - np.log(r.astype(float)))
-    assert err.max() < 1.5e-7  # about one float32 ulp of log 2
+    ).astype(dtype)
+    got = log_near1(r)
+    assert got.dtype == dtype
+    want = np.log(r.astype(np.float64))
+    if dtype == np.float32:
+        err = np.abs(got.astype(np.float64) - want)
+        assert err.max() < ulps  # about one float32 ulp of log 2
+    else:  # relative to the value, against the long-double log
+        want = np.log(r.astype(np.longdouble))
+        err = np.abs((got - want) / np.maximum(np.abs(want), 1e-300))
+        assert float(err.max()) < 4 * np.finfo(np.float64).eps
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_exp_is_accurate_and_clamped(dtype):
+    from sklearn_thermo._core._kernels import exp_kernel
+
+    top = 87.0 if dtype == np.float32 else 707.0
+    x = np.concatenate([np.linspace(-top, top, 200_001), [0.0, -1e-9, 1e-9]])
+    x = x.astype(dtype)
+    got = exp_kernel(x)
+    assert got.dtype == dtype
+    want = np.exp(x.astype(np.longdouble))
+    rel = np.abs((got - want) / want).astype(np.float64)
+    assert rel.max() < 4 * np.finfo(dtype).eps
+    # beyond the range: finite and normal, never inf or 0 (the sigmoids and
+    # softpluses built on it stay finite)
+    far = np.array([-1e4, 1e4], dtype)
+    ends = exp_kernel(far)
+    assert np.isfinite(ends).all() and (ends >= np.finfo(dtype).tiny).all()
 
 
 def test_ais_anneal_refuses_bad_shapes():

@@ -75,7 +75,7 @@ ST_CLONES static double st_cond_class_##SUF(                                    
 }
 
 ST_DEFINE_COND_CLASS(float, f, st_expf, st_logf_near1)
-ST_DEFINE_COND_CLASS(double, d, st_exp_d, st_log_1to2)
+ST_DEFINE_COND_CLASS(double, d, st_exp, st_log_near1)
 
 /* The same sum over one class, scaled by 1 / T, for scaled pre-activations
  * ys = y / T and label weights us = u / T within the factorised path's
@@ -135,7 +135,7 @@ ST_CLONES static double st_cond_fast_##SUF(                                     
 }
 
 ST_DEFINE_COND_FAST(float, f, st_logf_pos, st_logf_near1)
-ST_DEFINE_COND_FAST(double, d, st_log_pos, st_log_1to2)
+ST_DEFINE_COND_FAST(double, d, st_log_pos, st_log_near1)
 
 /* out[j] = sum_k D_k sig_kj, and gU_kj += D_k sig_kj (if gU), classes in
  * order; a lane's sum over the classes stays in a register. */
@@ -238,7 +238,7 @@ ST_CLONES static double st_cond_prep_##SUF(                                     
 }
 
 ST_DEFINE_COND_PREP(float, f, st_expf)
-ST_DEFINE_COND_PREP(double, d, st_exp_d)
+ST_DEFINE_COND_PREP(double, d, st_exp)
 
 /* Rows [0, m) of a chunk. Row i's products are A[i * lda :] (H); writes
  *   G[i, k] = -F(x, k) / T (saturated at +-FMAX) and

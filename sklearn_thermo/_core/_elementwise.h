@@ -68,8 +68,6 @@ static inline float st_expf(float x)
     return p * s.f;
 }
 
-static inline double st_exp(double x) { return exp(x); }
-
 /* log(r) for r in [1/2, 2], float32, branch-free: Cephes' logf polynomial on
  * r - 1 (exact for such r), after halving r above sqrt 2 and doubling it
  * below sqrt 1/2. */
@@ -91,12 +89,10 @@ static inline float st_logf_near1(float r)
     return f + y + e * 0.693359375f;
 }
 
-static inline double st_log_near1(double r) { return log(r); }
-
 /* exp(x) in float64, branch-free so that the loops vectorise: Cody-Waite
  * reduction by log 2 and the Taylor polynomial of degree 12 on |r| <= log(2)
  * / 2 (about 1 ulp); x clamped to [-708, 708] (normal, finite results). */
-static inline double st_exp_d(double x)
+static inline double st_exp(double x)
 {
     union { double f; int64_t i; } m, s;
     double t, n, r, p;
@@ -123,13 +119,15 @@ static inline double st_exp_d(double x)
     return p * s.f;
 }
 
-/* log(r) for r in [1, 2] in float64, branch-free: r halved above sqrt 2,
- * then log r = 2 atanh(f / (2 + f)) with f = r - 1 (exact), the odd series
- * to s^23 (|s| <= 0.172: about 1 ulp). */
-static inline double st_log_1to2(double r)
+/* log(r) for r in [1/2, 2] in float64, branch-free (the loops vectorise):
+ * r halved above sqrt 2 and doubled below sqrt 1/2, then log r = 2 atanh(f /
+ * (2 + f)) with f = r - 1 (exact), the odd series to s^23 (|s| <= 0.172:
+ * about 1 ulp). */
+static inline double st_log_near1(double r)
 {
-    double e = r > 1.4142135623730951 ? 1.0 : 0.0;
-    double f = (r > 1.4142135623730951 ? 0.5 * r : r) - 1.0;
+    double e = r > 1.4142135623730951 ? 1.0 : (r < 0.7071067811865476 ? -1.0 : 0.0);
+    double f = (r > 1.4142135623730951 ? 0.5 * r
+                : (r < 0.7071067811865476 ? 2.0 * r : r)) - 1.0;
     double s = f / (2.0 + f), z = s * s, q;
     q = 1.0 / 23;
     q = q * z + 1.0 / 21;
@@ -170,7 +168,7 @@ static inline double st_log_pos(double x)
     b.f = x;
     e = (double)((b.i >> 52) - 1023);
     b.i = (b.i & 0x000fffffffffffffLL) | 0x3ff0000000000000LL;
-    return e * 6.93147180559945286227e-01 + st_log_1to2(b.f);
+    return e * 6.93147180559945286227e-01 + st_log_near1(b.f);
 }
 
 static inline uint32_t st_hash32(uint32_t x)

@@ -49,6 +49,9 @@ cdef extern from "_elementwise.h" nogil:
     void st_colsum_d(const double *x, Py_ssize_t ld, Py_ssize_t n_rows,
                      Py_ssize_t n, double m, double *acc)
     float st_logf_near1(float r)
+    double st_log_near1(double r)
+    float st_expf(float x)
+    double st_exp(double x)
     double st_uniform_d(unsigned int e, unsigned int k0, unsigned int k1)
     void st_ais_up_f(float *x, float c, Py_ssize_t n, float b0, float b1, float *s,
                      uint64_t key, uint64_t base, float *relu, float *lg)
@@ -156,14 +159,31 @@ def mix64(uint64_t z):
 cdef uint64_t _GAMMA = 0x9E3779B97F4A7C15ULL  # SplitMix64's increment
 
 
-def log_near1(float[::1] r):
-    """``log(r)`` for ``r`` in [1/2, 2] by the float32 routine of the AIS
-    kernel (exposed for its tests)."""
-    out = np.empty(r.shape[0], np.float32)
-    cdef float[::1] o = out
+def log_near1(floating[::1] r):
+    """``log(r)`` for ``r`` in [1/2, 2] by the kernels' own vectorisable
+    routine in r's dtype (exposed for its tests)."""
+    out = np.empty(r.shape[0], np.float32 if floating is float else np.float64)
+    cdef floating[::1] o = out
     cdef Py_ssize_t i
     for i in range(r.shape[0]):
-        o[i] = st_logf_near1(r[i])
+        if floating is float:
+            o[i] = st_logf_near1(r[i])
+        else:
+            o[i] = st_log_near1(r[i])
+    return out
+
+
+def exp_kernel(floating[::1] x):
+    """``exp(x)`` by the kernels' own vectorisable routine in x's dtype
+    (exposed for its tests)."""
+    out = np.empty(x.shape[0], np.float32 if floating is float else np.float64)
+    cdef floating[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        if floating is float:
+            o[i] = st_expf(x[i])
+        else:
+            o[i] = st_exp(x[i])
     return out
 
 

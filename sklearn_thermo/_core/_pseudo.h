@@ -28,7 +28,7 @@ ST_CLONES static double st_pll_finish_##SUF(                                    
     for (k = 0; k < V; k++) {                                                   \
         /* log sigmoid(u) = -softplus(-u) */                                    \
         double u = (-(double)a[k] * (double)d[k] - (double)acc[k]) * inv;       \
-        total -= ST_SOFTPLUS(double, st_exp_d, st_log_1to2, -u);                \
+        total -= ST_SOFTPLUS(double, st_exp, st_log_near1, -u);                \
     }                                                                           \
     return total;                                                               \
 }
@@ -64,7 +64,7 @@ ST_CLONES static double st_pll_row_##SUF(                                       
 }
 
 ST_DEFINE_PLL_ROW(float, f, st_expf, st_logf_near1)
-ST_DEFINE_PLL_ROW(double, d, st_exp_d, st_log_1to2)
+ST_DEFINE_PLL_ROW(double, d, st_exp, st_log_near1)
 
 /* The same for a binary row (every d_k = +-1) whose |x / T| and the
  * weights' |W / T| are within the factorised range, with Ep = e^{W / T} and
@@ -112,7 +112,7 @@ ST_CLONES static double st_pll_fast_##SUF(                                      
 }
 
 ST_DEFINE_PLL_FAST(float, f, st_expf, st_logf_pos)
-ST_DEFINE_PLL_FAST(double, d, st_exp_d, st_log_pos)
+ST_DEFINE_PLL_FAST(double, d, st_exp, st_log_pos)
 
 /* Whether a row takes the factorised path: binary, and every |x_j / T|
  * within lim. */
