@@ -1244,3 +1244,49 @@ def test_pseudo_likelihood_rows_refuse_bad_shapes():
         pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch[:, :-1])
     with pytest.raises(ValueError, match="scratch needs"):
         pseudo_likelihood_rows(X, W, a, c, 1.0, out, scratch, n_threads=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T", [0.05, 1.0, 7.0])
+@pytest.mark.parametrize("K, n", [(2, 1), (3, 300), (10, 517)])
+def test_softmax_xent_matches_the_float64_definition(dtype, T, K, n):
+    from scipy.special import log_softmax
+    from sklearn_thermo._core._kernels import softmax_xent
+
+    rng = np.random.default_rng(K * n)
+    F = (rng.normal(0, 4, (K, n)) + rng.normal(0, 30, n)).astype(dtype)
+    y = rng.integers(K, size=n)
+    Y = np.zeros((K, n), dtype)
+    Y[y, np.arange(n)] = 1
+    w = rng.random(n)
+    log_p = log_softmax(F.astype(np.float64) / T, axis=0)
+    want_loss = float(w @ -log_p[y, np.arange(n)])
+    want_grad = (np.exp(log_p) - Y) * w / T
+    got = F.copy()
+    loss = softmax_xent(got, Y, w, T)
+    assert got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(want_loss, rel=tol, abs=tol * w.sum())
+    np.testing.assert_allclose(got, want_grad, rtol=0, atol=tol * w.max() / T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_xent_declines_scores_out_of_its_range(dtype):
+    from sklearn_thermo._core._kernels import softmax_xent
+
+    big = np.finfo(dtype).max / 4
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]], dtype)
+    w = np.ones(2)
+    for F, T in [
+        (np.array([[0.0, 1.0], [big, 0.0]], dtype), 1.0),  # a gap overflows
+        (np.array([[0.0, np.nan], [1.0, 0.0]], dtype), 1.0),  # not finite
+        (np.array([[0.0, 1.0], [1.0, 0.0]], dtype), 1e-320),  # 1/T overflows
+    ]:
+        before = F.copy()
+        assert softmax_xent(F, Y, w, T) is None
+        np.testing.assert_array_equal(F, before)  # untouched
+    with pytest.raises(ValueError, match="shapes"):
+        softmax_xent(np.zeros((2, 3), dtype), Y, w, 1.0)
+    assert (
+        softmax_xent(np.zeros((2, 0), dtype), np.zeros((2, 0), dtype), w[:0], 1.0) == 0
+    )

@@ -75,6 +75,32 @@ def test_gradient_matches_finite_differences(K, dtype):
     assert err < (1e-6 if dtype == np.float64 else 1e-2) * max(1.0, norm)
 
 
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("keep", [False, True])
+def test_compiled_loss_matches_the_numpy_path(K, dtype, keep, monkeypatch):
+    """The compiled softmax cross-entropy (binary as two states) and the
+    stable numpy path it falls back to give the same loss and gradient,
+    with or without the transposed arrays a solver keeps."""
+    from sklearn_thermo import _softmax
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 4)).astype(dtype)
+    Y = (
+        np.eye(K)[rng.integers(0, K, 50)] if K > 1 else rng.integers(0, 2, (50, 1))
+    ).astype(dtype)
+    sw = rng.uniform(0.5, 2, 50)
+    w = rng.normal(0, 3, size=K * 4 + K)
+    extra = (_softmax._transposed(X, Y),) if keep else ()
+    args = (X, Y, sw, 0.1, 0.3, True, *extra)
+    value, grad = tempered_loss_grad(w, *args)
+    monkeypatch.setattr(_softmax, "softmax_xent", lambda *a: None)
+    ref_value, ref_grad = _softmax.tempered_loss_grad(w, *args)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert value == pytest.approx(ref_value, rel=tol)
+    np.testing.assert_allclose(grad, ref_grad, rtol=tol, atol=tol * abs(ref_grad).max())
+
+
 @pytest.mark.slow
 def test_temperature_and_alpha_interact_as_documented(digits):
     X, y = digits

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Runtime dispatch to AVX-512 (x86-64-v4) and AVX2 + FMA (x86-64-v3)
  * versions of the loops where the compiler supports function multiversioning
@@ -502,5 +503,92 @@ static void st_colsum_##SUF(const T *x, ptrdiff_t ld, ptrdiff_t n_rows,         
 
 ST_DEFINE_COLSUM(float, f)
 ST_DEFINE_COLSUM(double, d)
+
+/* The largest |x| of n values as the bits of its magnitude (an unsigned
+ * maximum, which vectorises; every NaN compares above infinity's bits). */
+ST_CLONES static uint32_t st_absmax_bits_f(const float *x, ptrdiff_t n)
+{
+    uint32_t m = 0, b;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        memcpy(&b, x + i, sizeof b);
+        b &= 0x7fffffffu;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+
+ST_CLONES static uint64_t st_absmax_bits_d(const double *x, ptrdiff_t n)
+{
+    uint64_t m = 0, b;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        memcpy(&b, x + i, sizeof b);
+        b &= 0x7fffffffffffffffULL;
+        m = b > m ? b : m;
+    }
+    return m;
+}
+
+/* Softmax cross-entropy over the K classes of each column of class-major
+ * scores F (K x n, rows ldf apart; one-hot targets Y, rows ldy apart), in
+ * place: with z = (F - max_k F) / T (so the largest z is 0),
+ *   loss_i = log sum_k e^{z_ki} - sum_k Y_ki z_ki     (= -log p(y_i | x_i))
+ *   F_ki  <- (p_ki - Y_ki) w_i / T                    (= dL/dF for w)
+ * and returns sum_i w_i loss_i. The rows' work is vectorised across the
+ * columns of a chunk; the caller keeps |F| well inside the dtype's range
+ * and 1/T finite (``inv_t``). */
+#define ST_XENT_CHUNK 256
+#define ST_DEFINE_XENT_COLS(T, SUF, EXP, LOGPOS)                                \
+ST_CLONES static double st_xent_cols_##SUF(                                     \
+    T *F, ptrdiff_t ldf, const T *Y, ptrdiff_t ldy, ptrdiff_t K, ptrdiff_t n,   \
+    const double *w, T inv_t)                                                   \
+{                                                                               \
+    T mx[ST_XENT_CHUNK], tot[ST_XENT_CHUNK], zy[ST_XENT_CHUNK];                 \
+    T a[ST_XENT_CHUNK], b[ST_XENT_CHUNK];                                       \
+    double acc = 0;                                                             \
+    ptrdiff_t i, i0, k, m;                                                      \
+    for (i0 = 0; i0 < n; i0 += ST_XENT_CHUNK) {                                 \
+        m = n - i0 < ST_XENT_CHUNK ? n - i0 : ST_XENT_CHUNK;                    \
+        for (i = 0; i < m; i++) {                                               \
+            mx[i] = F[i0 + i];                                                  \
+            tot[i] = 0;                                                         \
+            zy[i] = 0;                                                          \
+        }                                                                       \
+        for (k = 1; k < K; k++) {                                               \
+            const T *row = F + k * ldf + i0;                                    \
+            for (i = 0; i < m; i++) {                                           \
+                mx[i] = row[i] > mx[i] ? row[i] : mx[i];                        \
+            }                                                                   \
+        }                                                                       \
+        for (k = 0; k < K; k++) {                                               \
+            T *row = F + k * ldf + i0;                                          \
+            const T *yrow = Y + k * ldy + i0;                                   \
+            for (i = 0; i < m; i++) {                                           \
+                T z = (row[i] - mx[i]) * inv_t, e = EXP(z);                     \
+                tot[i] += e;                                                    \
+                zy[i] += z * yrow[i];                                           \
+                row[i] = e;                                                     \
+            }                                                                   \
+        }                                                                       \
+        for (i = 0; i < m; i++) {                                               \
+            T wi = (T)w[i0 + i];                                                \
+            acc += w[i0 + i] * (double)(LOGPOS(tot[i]) - zy[i]);                \
+            b[i] = wi * inv_t;                                                  \
+            a[i] = b[i] / tot[i];                                               \
+        }                                                                       \
+        for (k = 0; k < K; k++) {                                               \
+            T *row = F + k * ldf + i0;                                          \
+            const T *yrow = Y + k * ldy + i0;                                   \
+            for (i = 0; i < m; i++) {                                           \
+                row[i] = row[i] * a[i] - yrow[i] * b[i];                        \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+    return acc;                                                                 \
+}
+
+ST_DEFINE_XENT_COLS(float, f, st_expf, st_logf_pos)
+ST_DEFINE_XENT_COLS(double, d, st_exp, st_log_pos)
 
 #endif

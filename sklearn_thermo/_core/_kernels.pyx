@@ -22,6 +22,7 @@ stride; rows may be any distance apart.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from libc.math cimport INFINITY, exp, floor, log, lround, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -52,6 +53,13 @@ cdef extern from "_elementwise.h" nogil:
     double st_log_near1(double r)
     float st_expf(float x)
     double st_exp(double x)
+    uint32_t st_absmax_bits_f(const float *x, Py_ssize_t n)
+    uint64_t st_absmax_bits_d(const double *x, Py_ssize_t n)
+    double st_xent_cols_f(float *F, Py_ssize_t ldf, const float *Y, Py_ssize_t ldy,
+                          Py_ssize_t K, Py_ssize_t n, const double *w, float inv_t)
+    double st_xent_cols_d(double *F, Py_ssize_t ldf, const double *Y,
+                          Py_ssize_t ldy, Py_ssize_t K, Py_ssize_t n,
+                          const double *w, double inv_t)
     double st_uniform_d(unsigned int e, unsigned int k0, unsigned int k1)
     void st_ais_up_f(float *x, float c, Py_ssize_t n, float b0, float b1, float *s,
                      uint64_t key, uint64_t base, float *relu, float *lg)
@@ -185,6 +193,54 @@ def exp_kernel(floating[::1] x):
         else:
             o[i] = st_exp(x[i])
     return out
+
+
+def softmax_xent(floating[:, ::1] F, const floating[:, ::1] Y,
+                 const double[::1] w, double temperature):
+    """Softmax cross-entropy of class-major scores, in place; its gradient.
+
+    ``F`` (K, n) holds the scores of K >= 2 classes for n samples, ``Y``
+    the one-hot targets in the same layout, ``w`` a weight per sample.
+    ``F`` becomes ``dL/dF = (softmax_T(F) - Y) w / T`` (per column) and the
+    weighted loss ``sum_i w_i (-log softmax_T(F)_{y_i, i})`` is returned.
+    Returns None, leaving ``F`` untouched, when a score is not finite or
+    ``F / T`` could leave the dtype's range (the caller then takes the
+    stable numpy path).
+    """
+    cdef Py_ssize_t K = F.shape[0], n = F.shape[1]
+    cdef double limit, big, inv_t, total
+    cdef float big_f
+    cdef uint32_t bits_f
+    cdef uint64_t bits_d
+    if Y.shape[0] != K or Y.shape[1] != n or w.shape[0] != n or K < 2:
+        raise ValueError("softmax_xent: shapes of F, Y and w disagree")
+    if floating is float:
+        limit = 3.4028234663852886e38 / 8
+    else:
+        limit = 1.7976931348623157e308 / 8
+    if not (1.0 / limit < temperature < limit):
+        return None
+    inv_t = 1.0 / temperature
+    if n == 0:
+        return 0.0
+    with nogil:
+        # the largest |score| (NaN: above every finite value)
+        if floating is float:
+            bits_f = st_absmax_bits_f(&F[0, 0], K * n)
+            memcpy(&big_f, &bits_f, sizeof(float))
+            big = big_f
+        else:
+            bits_d = st_absmax_bits_d(&F[0, 0], K * n)
+            memcpy(&big, &bits_d, sizeof(double))
+    if not big * max(1.0, inv_t) <= limit:
+        return None
+    with nogil:
+        if floating is float:
+            total = st_xent_cols_f(&F[0, 0], n, &Y[0, 0], n, K, n, &w[0],
+                                   <float>inv_t)
+        else:
+            total = st_xent_cols_d(&F[0, 0], n, &Y[0, 0], n, K, n, &w[0], inv_t)
+    return total
 
 
 cdef inline Py_ssize_t _ld(object a, Py_ssize_t itemsize) except -1:
