@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import ops
-from ._core._kernels import softmax_xent
+from ._core._kernels import softmax_xent, softmax_xent_moments
 from ._core.threads import blas_capped
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._validation import restore_on_error, validate_numpy_data, warn_caller
@@ -122,15 +122,25 @@ def fit_temperature(F, Y, sw):
     inverse temperature. Safeguarded Newton steps on ``beta`` find it in a
     few passes. If the loss is the same (to 1e-8, relative) at both ends of
     the range and at ``T = 1``, it is flat over the range (convexity), the
-    scores carry no information on T, and ``T = 1``.
+    scores carry no information on T, and ``T = 1``. Each pass is one
+    compiled loop over the scores (the numpy path for scores near float64's
+    limits).
     """
     if Y.shape[1] == 1:
         F, Y = _binary_as_two_states(F), np.hstack([1 - Y, Y])
     F = F.astype(np.float64, copy=False)
     f_y = (F * Y).sum(axis=1)
     s_sum = sw.sum()
+    # class-major copies for the compiled pass
+    F_t = np.ascontiguousarray(F.T)
+    Y_t = np.ascontiguousarray(Y.T, dtype=np.float64)
+    w_rel = sw / s_sum
 
     def evaluate(beta):
+        moments = softmax_xent_moments(F_t, Y_t, w_rel, beta)
+        if moments is not None:
+            return moments
+        # scores near float64's limits: the stable numpy path
         log_p = ops.log_softmax(F, 1.0 / beta, axis=1)
         P = np.exp(log_p)
         mean = (P * F).sum(axis=1)

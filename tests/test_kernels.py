@@ -1290,3 +1290,34 @@ def test_softmax_xent_declines_scores_out_of_its_range(dtype):
     assert (
         softmax_xent(np.zeros((2, 0), dtype), np.zeros((2, 0), dtype), w[:0], 1.0) == 0
     )
+
+
+@pytest.mark.parametrize("beta", [0.01, 0.7, 30.0])
+@pytest.mark.parametrize("K, n", [(2, 3), (10, 517)])
+def test_softmax_xent_moments_match_the_definitions(beta, K, n):
+    from scipy.special import log_softmax
+    from sklearn_thermo._core._kernels import softmax_xent_moments
+
+    rng = np.random.default_rng(K + n)
+    F = rng.normal(0, 3, (K, n)) + rng.normal(0, 20, n)
+    y = rng.integers(K, size=n)
+    Y = np.zeros((K, n))
+    Y[y, np.arange(n)] = 1
+    w = rng.random(n)
+    log_p = log_softmax(beta * F, axis=0)
+    P = np.exp(log_p)
+    mean = (P * F).sum(axis=0)
+    var = (P * (F - mean) ** 2).sum(axis=0)
+    want = (
+        float(w @ -log_p[y, np.arange(n)]),
+        float(w @ (mean - F[y, np.arange(n)])),
+        float(w @ var),
+    )
+    before = F.copy()
+    got = softmax_xent_moments(F, Y, w, beta)
+    np.testing.assert_array_equal(F, before)  # read only
+    scale = w.sum() * (1 + np.abs(F).max() ** 2 * beta)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * scale)
+    assert softmax_xent_moments(F, Y, w, 1e301) is None
+    F[0, 0] = np.inf
+    assert softmax_xent_moments(F, Y, w, beta) is None

@@ -101,6 +101,22 @@ def test_compiled_loss_matches_the_numpy_path(K, dtype, keep, monkeypatch):
     np.testing.assert_allclose(grad, ref_grad, rtol=tol, atol=tol * abs(ref_grad).max())
 
 
+@pytest.mark.parametrize("K", [1, 4])
+def test_fit_temperature_compiled_matches_numpy(K, monkeypatch):
+    from sklearn_thermo import _softmax
+
+    rng = np.random.default_rng(3)
+    F = rng.normal(0, 2, (200, K))
+    y = rng.integers(0, max(K, 2), 200)
+    Y = np.eye(K)[y] if K > 1 else y[:, None].astype(float)
+    sw = rng.uniform(0.5, 2, 200)
+    T, loss = _softmax.fit_temperature(F, Y, sw)
+    monkeypatch.setattr(_softmax, "softmax_xent_moments", lambda *a: None)
+    T_ref, loss_ref = _softmax.fit_temperature(F, Y, sw)
+    assert T == pytest.approx(T_ref, rel=1e-9)
+    assert loss == pytest.approx(loss_ref, rel=1e-12)
+
+
 @pytest.mark.slow
 def test_temperature_and_alpha_interact_as_documented(digits):
     X, y = digits

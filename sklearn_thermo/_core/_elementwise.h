@@ -591,4 +591,51 @@ ST_CLONES static double st_xent_cols_##SUF(                                     
 ST_DEFINE_XENT_COLS(float, f, st_expf, st_logf_pos)
 ST_DEFINE_XENT_COLS(double, d, st_exp, st_log_pos)
 
+/* The same loss at the inverse temperature ``beta``, F left as it is, with
+ * its first two derivatives in beta (Boltzmann's moments of the scores):
+ *   moments[0] = sum_i w_i (E_p[f_i] - f_{y_i}),
+ *   moments[1] = sum_i w_i Var_p[f_i],
+ * from the gaps d = F - max_k F (the moments do not depend on the shift). */
+ST_CLONES static double st_xent_moments_d(
+    const double *F, ptrdiff_t ldf, const double *Y, ptrdiff_t ldy, ptrdiff_t K,
+    ptrdiff_t n, const double *w, double beta, double *moments)
+{
+    double mx[ST_XENT_CHUNK], tot[ST_XENT_CHUNK], dy[ST_XENT_CHUNK];
+    double s1[ST_XENT_CHUNK], s2[ST_XENT_CHUNK];
+    double acc = 0, g = 0, h = 0;
+    ptrdiff_t i, i0, k, m;
+    for (i0 = 0; i0 < n; i0 += ST_XENT_CHUNK) {
+        m = n - i0 < ST_XENT_CHUNK ? n - i0 : ST_XENT_CHUNK;
+        for (i = 0; i < m; i++) {
+            mx[i] = F[i0 + i];
+            tot[i] = dy[i] = s1[i] = s2[i] = 0;
+        }
+        for (k = 1; k < K; k++) {
+            const double *row = F + k * ldf + i0;
+            for (i = 0; i < m; i++) {
+                mx[i] = row[i] > mx[i] ? row[i] : mx[i];
+            }
+        }
+        for (k = 0; k < K; k++) {
+            const double *row = F + k * ldf + i0, *yrow = Y + k * ldy + i0;
+            for (i = 0; i < m; i++) {
+                double d = row[i] - mx[i], e = st_exp(d * beta);
+                tot[i] += e;
+                s1[i] += e * d;
+                s2[i] += e * d * d;
+                dy[i] += d * yrow[i];
+            }
+        }
+        for (i = 0; i < m; i++) {
+            double mean = s1[i] / tot[i], var = s2[i] / tot[i] - mean * mean;
+            acc += w[i0 + i] * (st_log_pos(tot[i]) - beta * dy[i]);
+            g += w[i0 + i] * (mean - dy[i]);
+            h += w[i0 + i] * (var > 0 ? var : 0);
+        }
+    }
+    moments[0] = g;
+    moments[1] = h;
+    return acc;
+}
+
 #endif

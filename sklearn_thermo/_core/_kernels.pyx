@@ -55,6 +55,9 @@ cdef extern from "_elementwise.h" nogil:
     double st_exp(double x)
     uint32_t st_absmax_bits_f(const float *x, Py_ssize_t n)
     uint64_t st_absmax_bits_d(const double *x, Py_ssize_t n)
+    double st_xent_moments_d(const double *F, Py_ssize_t ldf, const double *Y,
+                             Py_ssize_t ldy, Py_ssize_t K, Py_ssize_t n,
+                             const double *w, double beta, double *moments)
     double st_xent_cols_f(float *F, Py_ssize_t ldf, const float *Y, Py_ssize_t ldy,
                           Py_ssize_t K, Py_ssize_t n, const double *w, float inv_t)
     double st_xent_cols_d(double *F, Py_ssize_t ldf, const double *Y,
@@ -241,6 +244,39 @@ def softmax_xent(floating[:, ::1] F, const floating[:, ::1] Y,
         else:
             total = st_xent_cols_d(&F[0, 0], n, &Y[0, 0], n, K, n, &w[0], inv_t)
     return total
+
+
+def softmax_xent_moments(const double[:, ::1] F, const double[:, ::1] Y,
+                         const double[::1] w, double beta):
+    """``(loss, dloss/dbeta, d2loss/dbeta2)`` of class-major float64 scores
+    at the inverse temperature ``beta`` (F is not written).
+
+    As :func:`softmax_xent`, with the scores at temperature ``1 / beta``:
+    the weighted loss, ``sum_i w_i (E_p[f_i] - f_{y_i})`` and
+    ``sum_i w_i Var_p[f_i]``. None when a score is not finite or
+    ``beta (max F - min F)`` could overflow (the caller then takes the
+    numpy path).
+    """
+    cdef Py_ssize_t K = F.shape[0], n = F.shape[1]
+    cdef double big, total
+    cdef uint64_t bits
+    cdef double moments[2]
+    if Y.shape[0] != K or Y.shape[1] != n or w.shape[0] != n or K < 2:
+        raise ValueError("softmax_xent_moments: shapes of F, Y and w disagree")
+    if not 0 < beta < 1e300:
+        return None
+    if n == 0:
+        return 0.0, 0.0, 0.0
+    with nogil:
+        bits = st_absmax_bits_d(&F[0, 0], K * n)
+        memcpy(&big, &bits, sizeof(double))
+    # the gaps' squares (the variance) must stay finite too
+    if not big * max(1.0, beta) <= 1e150:
+        return None
+    with nogil:
+        total = st_xent_moments_d(&F[0, 0], n, &Y[0, 0], n, K, n, &w[0], beta,
+                                  moments)
+    return total, moments[0], moments[1]
 
 
 cdef inline Py_ssize_t _ld(object a, Py_ssize_t itemsize) except -1:
