@@ -53,16 +53,21 @@ def test_unit_temperature_equals_logistic_regression(data, weighted, request):
     )
 
 
+def _loss_case(K, dtype, n, seed, scale):
+    """``(X, Y, sw, w)``: 4 features, one-hot (or 0/1 for K = 1) targets,
+    sample weights and packed parameters of standard deviation ``scale``."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(dtype)
+    Y = (
+        np.eye(K)[rng.integers(0, K, n)] if K > 1 else rng.integers(0, 2, (n, 1))
+    ).astype(dtype)
+    return X, Y, rng.uniform(0.5, 2, n), rng.normal(0, scale, size=K * 4 + K)
+
+
 @pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_gradient_matches_finite_differences(K, dtype):
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(30, 4)).astype(dtype)
-    Y = (
-        np.eye(K)[rng.integers(0, K, 30)] if K > 1 else rng.integers(0, 2, (30, 1))
-    ).astype(dtype)
-    sw = rng.uniform(0.5, 2, 30)
-    w = rng.normal(size=K * 4 + K)
+    X, Y, sw, w = _loss_case(K, dtype, 30, 1, 1.0)
     args = (X, Y, sw, 0.1, 0.7, True)
     eps = 1e-7 if dtype == np.float64 else 1e-2  # float32 loss: a coarser step
     err = scipy.optimize.check_grad(
@@ -84,13 +89,7 @@ def test_compiled_loss_matches_the_numpy_path(K, dtype, keep, monkeypatch):
     with or without the transposed arrays a solver keeps."""
     from sklearn_thermo import _softmax
 
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(50, 4)).astype(dtype)
-    Y = (
-        np.eye(K)[rng.integers(0, K, 50)] if K > 1 else rng.integers(0, 2, (50, 1))
-    ).astype(dtype)
-    sw = rng.uniform(0.5, 2, 50)
-    w = rng.normal(0, 3, size=K * 4 + K)
+    X, Y, sw, w = _loss_case(K, dtype, 50, 2, 3.0)
     extra = (_softmax._transposed(X, Y),) if keep else ()
     args = (X, Y, sw, 0.1, 0.3, True, *extra)
     value, grad = tempered_loss_grad(w, *args)

@@ -506,29 +506,21 @@ ST_DEFINE_COLSUM(double, d)
 
 /* The largest |x| of n values as the bits of its magnitude (an unsigned
  * maximum, which vectorises; every NaN compares above infinity's bits). */
-ST_CLONES static uint32_t st_absmax_bits_f(const float *x, ptrdiff_t n)
-{
-    uint32_t m = 0, b;
-    ptrdiff_t i;
-    for (i = 0; i < n; i++) {
-        memcpy(&b, x + i, sizeof b);
-        b &= 0x7fffffffu;
-        m = b > m ? b : m;
-    }
-    return m;
+#define ST_DEFINE_ABSMAX_BITS(T, SUF, UT, MASK)                                 \
+ST_CLONES static UT st_absmax_bits_##SUF(const T *x, ptrdiff_t n)               \
+{                                                                               \
+    UT m = 0, b;                                                                \
+    ptrdiff_t i;                                                                \
+    for (i = 0; i < n; i++) {                                                   \
+        memcpy(&b, x + i, sizeof b);                                            \
+        b &= MASK;                                                              \
+        m = b > m ? b : m;                                                      \
+    }                                                                           \
+    return m;                                                                   \
 }
 
-ST_CLONES static uint64_t st_absmax_bits_d(const double *x, ptrdiff_t n)
-{
-    uint64_t m = 0, b;
-    ptrdiff_t i;
-    for (i = 0; i < n; i++) {
-        memcpy(&b, x + i, sizeof b);
-        b &= 0x7fffffffffffffffULL;
-        m = b > m ? b : m;
-    }
-    return m;
-}
+ST_DEFINE_ABSMAX_BITS(float, f, uint32_t, 0x7fffffffu)
+ST_DEFINE_ABSMAX_BITS(double, d, uint64_t, 0x7fffffffffffffffULL)
 
 /* Softmax cross-entropy over the K classes of each column of class-major
  * scores F (K x n, rows ldf apart; one-hot targets Y, rows ldy apart), in

@@ -170,31 +170,21 @@ def mix64(uint64_t z):
 cdef uint64_t _GAMMA = 0x9E3779B97F4A7C15ULL  # SplitMix64's increment
 
 
-def log_near1(floating[::1] r):
-    """``log(r)`` for ``r`` in [1/2, 2] by the kernels' own vectorisable
-    routine in r's dtype (exposed for its tests)."""
-    out = np.empty(r.shape[0], np.float32 if floating is float else np.float64)
-    cdef floating[::1] o = out
-    cdef Py_ssize_t i
-    for i in range(r.shape[0]):
-        if floating is float:
-            o[i] = st_logf_near1(r[i])
-        else:
-            o[i] = st_log_near1(r[i])
-    return out
-
-
-def exp_kernel(floating[::1] x):
-    """``exp(x)`` by the kernels' own vectorisable routine in x's dtype
-    (exposed for its tests)."""
+def elementwise(str which, floating[::1] x):
+    """``exp(x)`` (``which="exp"``) or ``log(x)`` for ``x`` in [1/2, 2]
+    (``"log_near1"``) by the kernels' own vectorisable routines in x's dtype
+    (exposed for their tests)."""
+    if which not in ("exp", "log_near1"):
+        raise ValueError(f"elementwise: unknown function {which!r}")
+    cdef bint is_exp = which == "exp"
     out = np.empty(x.shape[0], np.float32 if floating is float else np.float64)
     cdef floating[::1] o = out
     cdef Py_ssize_t i
     for i in range(x.shape[0]):
         if floating is float:
-            o[i] = st_expf(x[i])
+            o[i] = st_expf(x[i]) if is_exp else st_logf_near1(x[i])
         else:
-            o[i] = st_exp(x[i])
+            o[i] = st_exp(x[i]) if is_exp else st_log_near1(x[i])
     return out
 
 
