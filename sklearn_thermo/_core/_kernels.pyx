@@ -244,8 +244,8 @@ def softmax_xent_moments(const double[:, ::1] F, const double[:, ::1] Y,
     As :func:`softmax_xent`, with the scores at temperature ``1 / beta``:
     the weighted loss, ``sum_i w_i (E_p[f_i] - f_{y_i})`` and
     ``sum_i w_i Var_p[f_i]``. None when a score is not finite or
-    ``beta (max F - min F)`` could overflow (the caller then takes the
-    numpy path).
+    ``max(1, beta) max |F|`` exceeds 1e150, so that the gaps' squares (the
+    variance) could overflow (the caller then takes the numpy path).
     """
     cdef Py_ssize_t K = F.shape[0], n = F.shape[1]
     cdef double big, total
