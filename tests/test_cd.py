@@ -350,3 +350,96 @@ def test_independent_long_items_always_run_on_the_pool():
             assert all(main for _, main in seen)
         finally:
             runner.chooser._last_winner = saved
+
+
+def _spy_on_fused_cd(monkeypatch):
+    """Record whether each call of the fused kernel took the sparse layout."""
+    from sklearn_thermo._core import training
+
+    calls = []
+    real = training.fused_cd
+
+    def spy(*args, **kw):
+        calls.append(kw.get("sparse") is not None)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(training, "fused_cd", spy)
+    return calls
+
+
+@pytest.mark.skipif(
+    not fused_cd_available(), reason="the fused kernel needs GCC's ISA clones"
+)
+@pytest.mark.parametrize("method", ["pcd", "cd"])
+def test_sparse_layout_gives_the_dense_layouts_fit(monkeypatch, method):
+    from sklearn_thermo import BoltzmannMachine
+    from sklearn_thermo._core import training
+
+    # binary data, one pixel in seven, batches of 100 rows: the sparse layout
+    X = (np.random.default_rng(0).random((500, 40)) < 1 / 7).astype(float)
+    # the same batches a call in both layouts, so the same random streams
+    monkeypatch.setattr(training, "_SPARSE_WORK", 1.0)
+    calls = _spy_on_fused_cd(monkeypatch)
+    kw = dict(n_components=45, batch_size=100, max_iter=3, method=method)
+    sparse = BoltzmannMachine(random_state=0, **kw).fit(X)
+    assert calls and all(calls)
+    monkeypatch.setattr(training, "_SPARSE_DENSITY", -1.0)
+    calls.clear()
+    dense = BoltzmannMachine(random_state=0, **kw).fit(X)
+    assert calls and not any(calls)
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        np.testing.assert_allclose(
+            getattr(sparse, name), getattr(dense, name), rtol=0, atol=1e-12
+        )
+    # it learned something: the hidden biases start at zero
+    assert np.abs(sparse.intercept_hidden_).max() > 1e-3
+
+
+@pytest.mark.skipif(
+    not fused_cd_available(), reason="the fused kernel needs GCC's ISA clones"
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_layout_fit_does_not_depend_on_n_jobs(monkeypatch, dtype):
+    from sklearn_thermo import BoltzmannMachine
+
+    X = (np.random.default_rng(1).random((400, 50)) < 0.1).astype(dtype)
+    calls = _spy_on_fused_cd(monkeypatch)
+    fits = [
+        BoltzmannMachine(
+            60, batch_size=90, max_iter=2, n_jobs=n_jobs, random_state=3
+        ).fit(X)
+        for n_jobs in (1, 2, 3)
+    ]
+    assert calls and all(calls)
+    for other in fits[1:]:
+        assert other.components_.dtype == dtype
+        np.testing.assert_array_equal(other.components_, fits[0].components_)
+        np.testing.assert_array_equal(other.h_samples_, fits[0].h_samples_)
+
+
+@pytest.mark.skipif(
+    not fused_cd_available(), reason="the fused kernel needs GCC's ISA clones"
+)
+def test_sparse_layout_only_for_sparse_data_and_large_batches(monkeypatch):
+    import scipy.sparse as sp
+
+    from sklearn_thermo import BoltzmannMachine
+
+    rng = np.random.default_rng(2)
+    sparse_data = (rng.random((300, 30)) < 0.1).astype(float)
+    dense_data = (rng.random((300, 30)) < 0.5).astype(float)
+    calls = _spy_on_fused_cd(monkeypatch)
+    for X, batch_size, want in [
+        (sparse_data, 100, True),
+        (sp.csr_matrix(sparse_data), 100, True),
+        (sparse_data, 20, False),  # 40 rows an update: too few
+        (dense_data, 100, False),
+    ]:
+        calls.clear()
+        BoltzmannMachine(20, batch_size=batch_size, max_iter=1, random_state=0).fit(X)
+        assert calls and all(c == want for c in calls)
+    calls.clear()  # Gaussian visible units never
+    BoltzmannMachine(20, visible="gaussian", batch_size=100, max_iter=1).fit(
+        sparse_data - sparse_data.mean(0)
+    )
+    assert not any(calls)

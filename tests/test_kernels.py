@@ -728,13 +728,34 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0, gaussian=False):
     return X, rows, bounds, params, buffers
 
 
-def _run_fused(case, k, n_blocks, n_row_blocks, threads, **kw):
+def _sparse_buffers(V, H, n_rows, dtype, ldc_extra=2):
+    """The sparse layout's work space, filled with garbage (the kernel must
+    not depend on what it held)."""
+    rng = np.random.default_rng(11)
+    ldwt = -(-H // 16) * 16
+    return (
+        rng.normal(size=(V, ldwt)).astype(dtype),
+        rng.normal(size=(V, ldwt)).astype(dtype),
+        rng.normal(size=(n_rows, ldwt)).astype(dtype),
+        rng.integers(-5, 5, (n_rows, V)).astype(np.int32),
+        rng.normal(size=(n_rows, V)).astype(dtype),
+        rng.integers(-5, 5, n_rows).astype(np.int32),
+        rng.integers(-5, 5, (V, n_rows + ldc_extra)).astype(np.int32),
+        rng.normal(size=(V, n_rows + ldc_extra)).astype(dtype),
+        rng.integers(-5, 5, V).astype(np.int32),
+    )
+
+
+def _run_fused(case, k, n_blocks, n_row_blocks, threads, layout="dense", **kw):
     from sklearn_thermo._core._kernels import fused_cd
 
     X, rows, bounds, params, buffers = case
     params = tuple(p.copy() for p in params)
     C, V = params[6].shape[0], X.shape[1]
     part = np.empty((n_blocks, C, V), X.dtype)
+    if layout == "sparse":
+        H = params[0].shape[0]
+        kw["sparse"] = _sparse_buffers(V, H, len(buffers[0]), X.dtype)
     fused_cd(
         X,
         rows,
@@ -779,13 +800,18 @@ def fused():
 @pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
 @pytest.mark.parametrize("gaussian", [False, True], ids=["bernoulli", "gaussian"])
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
 def test_fused_cd_matches_numpy_with_the_same_draws(
-    fused, dtype, shape, narrow, fresh, gaussian
+    fused, dtype, shape, narrow, fresh, gaussian, layout
 ):
     V, H, C, mb, sizes, k, nb, nr = shape
     if fresh:  # a chain for each row of the largest batch
         C = max(C, mb)
     case = _fused_case(dtype, V, H, C, mb, sizes, gaussian=gaussian)
+    if layout == "sparse" and not gaussian:
+        # grey levels as well as zeros and ones: the lists carry the values
+        X = case[0]
+        X[::3] *= np.random.default_rng(2).random(X[::3].shape).astype(dtype)
     kw = dict(
         learning_rate=0.1,
         momentum=0.5,
@@ -796,7 +822,11 @@ def test_fused_cd_matches_numpy_with_the_same_draws(
         fresh=fresh,
         gaussian=gaussian,
     )
-    got = _run_fused(case, k, nb, nr, 1, **kw)
+    if layout == "sparse" and gaussian:
+        with pytest.raises(ValueError, match="Bernoulli"):
+            _run_fused(case, k, nb, nr, 1, layout=layout, **kw)
+        return
+    got = _run_fused(case, k, nb, nr, 1, layout=layout, **kw)
     X, rows, bounds, params, _ = case
     want = reference_cd(
         X, rows, bounds, params, 0.1, 0.5, 1e-3, 1.3, k, 99, fresh, gaussian
@@ -817,7 +847,8 @@ def test_fused_cd_matches_numpy_with_the_same_draws(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", FUSED_SHAPES[:3] + FUSED_SHAPES[5:6])
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
-def test_fused_cd_with_sample_weights_matches_numpy(fused, dtype, shape, fresh):
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_fused_cd_with_sample_weights_matches_numpy(fused, dtype, shape, fresh, layout):
     # each data row's statistics times its weight (the chains' unweighted);
     # the draws are the unweighted updates' own
     V, H, C, mb, sizes, k, nb, nr = shape
@@ -828,7 +859,15 @@ def test_fused_cd_with_sample_weights_matches_numpy(fused, dtype, shape, fresh):
     weights = np.random.default_rng(4).uniform(0.2, 3.0, len(rows))
     kw = dict(learning_rate=0.1, momentum=0.5, shrink=1e-3, temperature=1.3, key=7)
     got = _run_fused(
-        case, k, nb, nr, 2, fresh=fresh, weights=weights.astype(dtype), **kw
+        case,
+        k,
+        nb,
+        nr,
+        2,
+        layout=layout,
+        fresh=fresh,
+        weights=weights.astype(dtype),
+        **kw,
     )
     want = reference_cd(
         X,
@@ -852,7 +891,10 @@ def test_fused_cd_with_sample_weights_matches_numpy(fused, dtype, shape, fresh):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
-def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fresh):
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(
+    fused, dtype, fresh, layout
+):
     case = _fused_case(dtype, 70, 300, 10, 10, [10] * 6, seed=1)
     kw = dict(
         learning_rate=0.1,
@@ -862,10 +904,28 @@ def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(fused, dtype, fre
         key=5,
         fresh=fresh,
     )
-    runs = [_run_fused(case, 2, 4, 8, t, **kw) for t in (1, 2, 3, 4)]
+    runs = [_run_fused(case, 2, 4, 8, t, layout=layout, **kw) for t in (1, 2, 3, 4)]
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
+def test_fused_cd_sparse_layout_gives_the_dense_updates(fused, dtype, narrow):
+    # the same updates, summed over the nonzero entries only: equal to
+    # rounding, on binary data one pixel in seven (the case it is for), with
+    # H not a multiple of the vectors
+    case = _fused_case(dtype, 90, 141, 30, 30, [30] * 5, seed=6)
+    X = case[0]
+    X[...] = np.random.default_rng(8).random(X.shape) < 1 / 7
+    kw = dict(learning_rate=0.1, momentum=0.5, shrink=1e-3, temperature=1.0, key=3)
+    dense = _run_fused(case, 1, 2, 4, 2, narrow=narrow, **kw)
+    sparse = _run_fused(case, 1, 2, 4, 2, narrow=narrow, layout="sparse", **kw)
+    for d, s in zip(dense, sparse):
+        assert s.dtype == dtype
+        np.testing.assert_allclose(s, d, rtol=0, atol=20 * TOL[dtype])
+    assert np.abs(dense[0] - case[3][0]).max() > 100 * TOL[dtype]
 
 
 def test_fused_cd_refuses_bad_input(fused):
@@ -889,6 +949,30 @@ def test_fused_cd_refuses_bad_input(fused):
         HT = np.ascontiguousarray(buffers[1][:, : len(buffers[0]) - 1])
         short = (buffers[0], HT)
         _run_fused((X, rows, bounds, params, short), 1, 2, 2, 1, **kw)
+    from sklearn_thermo._core._kernels import fused_cd
+
+    C, V, H, n_rows = params[6].shape[0], X.shape[1], params[0].shape[0], 9
+    good = _sparse_buffers(V, H, n_rows, X.dtype)
+    for i, bad in [
+        (0, np.zeros((V, 8))),  # ldwt not a multiple of 16
+        (2, np.zeros((n_rows - 1, 16))),
+        (6, np.zeros((V, n_rows - 1), np.int32)),  # fewer columns than rows
+        (8, np.zeros(V + 1, np.int32)),
+    ]:
+        buffers_i = good[:i] + (bad,) + good[i + 1 :]
+        with pytest.raises(ValueError, match="sparse layout's buffers"):
+            fused_cd(
+                X,
+                rows,
+                bounds,
+                *(p.copy() for p in params),
+                *(b.copy() for b in buffers),
+                np.empty((2, C, V)),
+                n_steps=1,
+                n_row_blocks=2,
+                sparse=buffers_i,
+                **kw,
+            )
 
 
 # --- the classification RBM's conditional ----------------------------------

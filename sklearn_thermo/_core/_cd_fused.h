@@ -21,6 +21,23 @@
  *      the step of W[b, :], its velocity and the hidden biases of b (and,
  *      as one more task, the visible biases)
  *
+ * The sparse layout (r->sparse; Bernoulli visible units, data mostly
+ * zeros, large batches): the visible states are mostly zeros (binarised
+ * images: one pixel in seven), so the up products and the weight step, four
+ * fifths of the multiply-adds, sum over the nonzero entries only. Both sum
+ * along the hidden units, so the run keeps W unit-minor (WT, V x ldwt) and
+ * the hidden statistics row-major (HR):
+ *   B  also lists each visible row's nonzero entries (and the data's, when
+ *      they are copied in)
+ *   C' per block b: HR[i, b] = sum over the nonzero v_ik of v_ik WT[k, b];
+ *      P(h | .) and the draws as in C; at s = k, after a phase that lists
+ *      each visible unit's nonzero rows, the step of WT[:, b] (and of its
+ *      velocity) from those lists, then W[b, :] copied back from WT for the
+ *      down products A, which stay dense (the chains' hidden states are
+ *      about half ones early in training)
+ * with W and vW copied into WT and vWT at the start of the call, and vW
+ * back at its end.
+ *
  * Tasks are claimed, not assigned: a thread takes its own blocks first (so
  * that on a quiet machine each block stays in one core's cache), then any
  * that no thread has taken, and waits at the end of a phase only for tasks
@@ -85,6 +102,18 @@ typedef struct {
     void *part;                 /* n_blocks x C x V */
     double learning_rate, momentum, shrink, temperature;
     uint64_t key;
+    /* the sparse layout (Bernoulli visible units on mostly zero data):
+     * the run keeps W and its velocity unit-minor, WT and vWT (V x ldwt,
+     * WT[k, j] = W[j, k], the columns from H to ldwt zero), copied from and
+     * back to W and vW at its ends; the up products and the weight step
+     * sum over the nonzero visible entries, listed per row (ridx, rval, up
+     * to V each, rlen of them; row i of Vs) and per column (cidx, cval, up
+     * to ldc each, clen; column k); the hidden statistics are row-major
+     * (HR, (max_batch + C) x ldwt) instead of HT. */
+    int sparse;
+    ptrdiff_t ldwt, ldc;
+    void *WT, *vWT, *HR, *rval, *cval;
+    int32_t *ridx, *rlen, *cidx, *clen;
     int wide;                   /* the 64-byte vector tiles (AVX-512) */
     int narrow;                 /* the caller asks for the 32-byte ones */
     /* shared between the threads */
@@ -115,6 +144,17 @@ static int st_cd_wide(void)
 static inline ptrdiff_t st_cd_edge(ptrdiff_t total, ptrdiff_t b, ptrdiff_t n)
 {
     return total * b / n;
+}
+
+/* block b of the r->n_blocks blocks of hidden units: st_cd_edge's, or in
+ * the sparse layout whole runs of ST_CD_PAD units (a multiple of every
+ * tile's vector) of the ldwt columns, padding included */
+#define ST_CD_PAD 16
+static inline ptrdiff_t st_cd_hedge(const st_cd_run *r, ptrdiff_t b)
+{
+    if (!r->sparse)
+        return st_cd_edge(r->H, b, r->n_blocks);
+    return st_cd_edge(r->ldwt / ST_CD_PAD, b, r->n_blocks) * ST_CD_PAD;
 }
 
 /* Wait until ``target`` tasks are done: spin briefly (the other threads are
@@ -156,6 +196,7 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 
 /* the tiles: 64-byte vectors with 32 registers (AVX-512), 32-byte ones with
  * 16 (AVX2); each instantiation of a template #undefs its own parameters */
+#define ST_SP_CW 8 /* vectors of a sparse tile */
 #define ST_DOT_MI 5
 #define ST_DOT_MJ 4
 #define ST_BC_MI 5

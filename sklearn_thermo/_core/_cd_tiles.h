@@ -9,6 +9,7 @@
  *   ST_DOT_MI, ST_DOT_MJ   tile of st_cd_dot: rows x units
  *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
  *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
+ *   ST_SP_CW               vectors of a sparse tile (at most 8)
  * The weights W are (H x V), row-major, ldw apart. The element and vector
  * parameters are #undef'd at the end (the tile sizes are not).
  *
@@ -245,6 +246,189 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
             s += HT[j * ldh + i];
         vc[j] = mom * vc[j] + s;
         c[j] += vc[j];
+    }
+}
+
+/* B[y, x] = A[x, y] for an ST_NL x ST_NL tile (rows lda and ldb apart):
+ * log2(ST_NL) rounds, each swapping the off-diagonal blocks of half the
+ * previous size between pairs of rows with one two-vector shuffle a row */
+static inline __attribute__((always_inline)) void ST_K(tr_tile)(
+    const ST_T *A, ptrdiff_t lda, ST_T *B, ptrdiff_t ldb)
+{
+    typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
+    ST_VT a[ST_NL];
+    int r, c, b;
+    /* unrolled, so that the rows stay in registers and the masks are
+     * constants */
+#pragma GCC unroll 16
+    for (r = 0; r < ST_NL; r++)
+        a[r] = *(const ST_VTU *)(A + r * lda);
+#pragma GCC unroll 4
+    for (b = ST_NL / 2; b >= 1; b /= 2) {
+        mask_t lo, hi;
+#pragma GCC unroll 16
+        for (c = 0; c < ST_NL; c++) {
+            lo[c] = (c & b) ? ST_NL + c - b : c;
+            hi[c] = (c & b) ? ST_NL + c : c + b;
+        }
+#pragma GCC unroll 16
+        for (r = 0; r < ST_NL; r++)
+            if (!(r & b)) {
+                const ST_VT x = a[r], y = a[r + b];
+                a[r] = __builtin_shuffle(x, y, lo);
+                a[r + b] = __builtin_shuffle(x, y, hi);
+            }
+    }
+#pragma GCC unroll 16
+    for (r = 0; r < ST_NL; r++)
+        *(ST_VTU *)(B + r * ldb) = a[r];
+}
+
+/* B[j, k] = A[k, j] for j0 <= j < j1, 0 <= k < V (A's rows lda apart, B's
+ * ldb): the sparse layout's unit-minor weights back into W's rows */
+static inline __attribute__((always_inline)) void ST_K(transpose)(
+    ptrdiff_t V, ptrdiff_t j0, ptrdiff_t j1, const ST_T *A, ptrdiff_t lda, ST_T *B,
+    ptrdiff_t ldb)
+{
+    ptrdiff_t j, k, x, y;
+    for (j = j0; j + ST_NL <= j1; j += ST_NL) {
+        for (k = 0; k + ST_NL <= V; k += ST_NL)
+            ST_K(tr_tile)(A + k * lda + j, lda, B + j * ldb + k, ldb);
+        for (y = 0; y < ST_NL; y++)
+            for (x = k; x < V; x++)
+                B[(j + y) * ldb + x] = A[x * lda + j + y];
+    }
+    for (; j < j1; j++)
+        for (k = 0; k < V; k++)
+            B[j * ldb + k] = A[k * lda + j];
+}
+
+/* bit l set where lane l of v[0:ST_NL] is nonzero */
+static inline __attribute__((always_inline)) uint32_t ST_K(nz_bits)(const ST_T *v)
+{
+    typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
+#if ST_NL == 16
+    const mask_t w = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192,
+                      16384, 32768};
+#elif ST_NL == 8
+    const mask_t w = {1, 2, 4, 8, 16, 32, 64, 128};
+#else
+    const mask_t w = {1, 2, 4, 8};
+#endif
+    mask_t m = (*(const ST_VTU *)v != (ST_VT){0}) & w;
+    ST_IT bits = 0;
+    int l;
+#pragma GCC unroll 16
+    for (l = 0; l < ST_NL; l++)
+        bits |= m[l];
+    return (uint32_t)bits;
+}
+
+/* The sparse tiles: for binary (or mostly zero) visible states, with the
+ * weights unit-minor (WT, V x ldwt: WT[k, j] = W[j, k]) and a row's nonzero
+ * entries listed (their columns idx, values val, in increasing column).
+ *
+ * O[0:nq vectors] = sum_t val[t] WT[idx[t], 0:nq vectors], t in order */
+static inline __attribute__((always_inline)) void ST_K(sp_up_chunk)(
+    const int nq, ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *WT,
+    ptrdiff_t ldwt, ST_T *O)
+{
+    ST_VT acc[ST_SP_CW];
+    ptrdiff_t t;
+    int q;
+    for (q = 0; q < nq; q++)
+        acc[q] = (ST_VT){0};
+    for (t = 0; t < n; t++) {
+        const ST_T *w = WT + (ptrdiff_t)idx[t] * ldwt;
+        const ST_T s = val[t];
+        for (q = 0; q < nq; q++)
+            acc[q] += s * *(const ST_VTU *)(w + q * ST_NL);
+    }
+    for (q = 0; q < nq; q++)
+        *(ST_VTU *)(O + q * ST_NL) = acc[q];
+}
+
+/* O[0:width) = sum_t val[t] WT[idx[t], 0:width), width a multiple of ST_NL:
+ * the up products of one row from its nonzero entries */
+static inline __attribute__((always_inline)) void ST_K(sp_up)(
+    ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *WT, ptrdiff_t ldwt,
+    ST_T *O, ptrdiff_t width)
+{
+    ptrdiff_t x = 0, nv = width / ST_NL;
+    for (; x + ST_SP_CW <= nv; x += ST_SP_CW)
+        ST_K(sp_up_chunk)(ST_SP_CW, n, idx, val, WT + x * ST_NL, ldwt, O + x * ST_NL);
+    switch (nv - x) { /* the vectors left, as one tile of constant width */
+#define ST_SP_CASE(c) \
+    case c: \
+        ST_K(sp_up_chunk)(c, n, idx, val, WT + x * ST_NL, ldwt, O + x * ST_NL); \
+        break;
+        ST_SP_CASE(1)
+        ST_SP_CASE(2)
+        ST_SP_CASE(3)
+        ST_SP_CASE(4)
+        ST_SP_CASE(5)
+        ST_SP_CASE(6)
+        ST_SP_CASE(7)
+#undef ST_SP_CASE
+    default:
+        break;
+    }
+}
+
+/* The step of nq vectors of one row k of WT from the rows of HR (row-major
+ * hidden statistics, ldr apart) where visible unit k is nonzero:
+ *   vWT <- mom vWT + sum_t val[t] HR[idx[t], :];  vWT <- vWT - shrink WT;
+ *   WT <- WT + vWT */
+static inline __attribute__((always_inline)) void ST_K(sp_grad_chunk)(
+    const int nq, ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *HR,
+    ptrdiff_t ldr, ST_T *WT, ST_T *vWT, ST_T mom, ST_T shrink)
+{
+    ST_VT acc[ST_SP_CW];
+    ptrdiff_t t;
+    int q;
+    for (q = 0; q < nq; q++)
+        acc[q] = (ST_VT){0};
+    for (t = 0; t < n; t++) {
+        const ST_T *p = HR + (ptrdiff_t)idx[t] * ldr;
+        const ST_T s = val[t];
+        for (q = 0; q < nq; q++)
+            acc[q] += s * *(const ST_VTU *)(p + q * ST_NL);
+    }
+    for (q = 0; q < nq; q++) {
+        ST_T *w = WT + q * ST_NL, *v = vWT + q * ST_NL;
+        ST_VT wv = *(ST_VTU *)w;
+        ST_VT vv = mom * *(ST_VTU *)v + acc[q];
+        vv -= shrink * wv;
+        *(ST_VTU *)v = vv;
+        *(ST_VTU *)w = wv + vv;
+    }
+}
+
+/* the step of WT[k, 0:width) (width a multiple of ST_NL) */
+static inline __attribute__((always_inline)) void ST_K(sp_grad)(
+    ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *HR, ptrdiff_t ldr,
+    ST_T *WT, ST_T *vWT, ptrdiff_t width, ST_T mom, ST_T shrink)
+{
+    ptrdiff_t x = 0, nv = width / ST_NL;
+    for (; x + ST_SP_CW <= nv; x += ST_SP_CW)
+        ST_K(sp_grad_chunk)(ST_SP_CW, n, idx, val, HR + x * ST_NL, ldr,
+                            WT + x * ST_NL, vWT + x * ST_NL, mom, shrink);
+    switch (nv - x) {
+#define ST_SP_CASE(c) \
+    case c: \
+        ST_K(sp_grad_chunk)(c, n, idx, val, HR + x * ST_NL, ldr, WT + x * ST_NL, \
+                            vWT + x * ST_NL, mom, shrink); \
+        break;
+        ST_SP_CASE(1)
+        ST_SP_CASE(2)
+        ST_SP_CASE(3)
+        ST_SP_CASE(4)
+        ST_SP_CASE(5)
+        ST_SP_CASE(6)
+        ST_SP_CASE(7)
+#undef ST_SP_CASE
+    default:
+        break;
     }
 }
 

@@ -9,13 +9,16 @@
 #define ST_CD_CAT(a, b) ST_CD_CAT2(a, b)
 #define ST_CD_ROW ST_CD_CAT(st_row_, ST_SUF)
 #define ST_CD(name) ST_CD_CAT(st_cd_##name##_, ST_SUF)
+#define ST_CD_NLW (64 / (int)sizeof(ST_T)) /* lanes of a wide vector */
 
 /* what the tasks of one phase need to know of their batch */
 typedef struct {
     ptrdiff_t off, n; /* rows[off:off + n] are the batch */
     ptrdiff_t C;      /* chains of this update (n for fresh chains) */
     int kind;         /* 0: A (down products), 1: B (visible), 2: C (hidden),
-                       * 3: the batch's data rows only */
+                       * 3: the batch's data rows only; sparse layout only:
+                       * 4: the column lists, 5 / 6: W and vW into / out of
+                       * the unit-minor copies */
     ST_T alpha;       /* learning rate / (T n) */
     uint64_t key;     /* this half-step's random stream */
     /* kind 2: the rows of Vs whose hidden units to compute, the first of
@@ -26,7 +29,41 @@ typedef struct {
     int step;
 } ST_CD(phase_t);
 
-/* the batch's data rows into Vs */
+/* the sparse layout's list of the nonzero entries of row i of Vs */
+static inline __attribute__((always_inline)) void ST_CD(list_row)(st_cd_run *r,
+                                                                 ptrdiff_t i)
+{
+    const ptrdiff_t V = r->V;
+    const ST_T *v = (const ST_T *)r->Vs + i * V;
+    int32_t *idx = r->ridx + i * V;
+    ST_T *val = (ST_T *)r->rval + i * V;
+    int32_t n = 0;
+    ptrdiff_t k = 0, x;
+    /* runs of zeros (most of a sparse row) are skipped a chunk at a time */
+    for (; k + ST_CD_PAD <= V; k += ST_CD_PAD) {
+        uint32_t m = 0;
+        if (r->wide)
+            for (x = 0; x < ST_CD_PAD; x += ST_CD_NLW)
+                m |= ST_WIDE(nz_bits)(v + k + x) << x;
+        else
+            for (x = 0; x < ST_CD_PAD; x += ST_CD_NLW / 2)
+                m |= ST_NARROW(nz_bits)(v + k + x) << x;
+        while (m) {
+            x = __builtin_ctz(m);
+            m &= m - 1;
+            idx[n] = (int32_t)(k + x);
+            val[n++] = v[k + x];
+        }
+    }
+    for (; k < V; k++) {
+        idx[n] = (int32_t)k;
+        val[n] = v[k];
+        n += v[k] != 0;
+    }
+    r->rlen[i] = n;
+}
+
+/* the batch's data rows into Vs (and their lists) */
 static inline __attribute__((always_inline)) void ST_CD(load)(
     st_cd_run *r, const ST_CD(phase_t) *ph)
 {
@@ -38,7 +75,64 @@ static inline __attribute__((always_inline)) void ST_CD(load)(
         const ST_T *src = X + r->rows[ph->off + i] * V;
         for (k = 0; k < V; k++)
             dst[i * V + k] = src[k];
+        if (r->sparse)
+            ST_CD(list_row)(r, mb - ph->n + i);
     }
+}
+
+/* The sparse layout's column lists of visible units [k0, k1) over rows
+ * [g0, g1) of Vs, from the rows' lists: cidx[k, :] the rows (in order)
+ * where unit k is nonzero, cval their values. */
+static inline __attribute__((always_inline)) void ST_CD(list_cols)(
+    st_cd_run *r, ptrdiff_t g0, ptrdiff_t g1, ptrdiff_t k0, ptrdiff_t k1)
+{
+    const ptrdiff_t V = r->V, ldc = r->ldc;
+    const ST_T *rval = (const ST_T *)r->rval;
+    ST_T *cval = (ST_T *)r->cval;
+    ptrdiff_t i, k, t;
+    for (k = k0; k < k1; k++)
+        r->clen[k] = 0;
+    for (i = g0; i < g1; i++) {
+        const int32_t *idx = r->ridx + i * V;
+        ptrdiff_t lo = 0, hi = r->rlen[i];
+        while (lo < hi) { /* the first entry at k0 or beyond */
+            const ptrdiff_t mid = (lo + hi) / 2;
+            if (idx[mid] < k0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (t = lo; t < r->rlen[i] && idx[t] < k1; t++) {
+            k = idx[t];
+            cval[k * ldc + r->clen[k]] = rval[i * V + t];
+            r->cidx[k * ldc + r->clen[k]++] = (int32_t)i;
+        }
+    }
+}
+
+/* the sparse layout: rows j0..j1 of A (H x V) into the unit-minor AT
+ * (in; the padding columns, from H, zeroed) or back (out) */
+static inline __attribute__((always_inline)) void ST_CD(transpose)(
+    const st_cd_run *r, ptrdiff_t j0, ptrdiff_t j1, ST_T *A, ST_T *AT, int in)
+{
+    const ptrdiff_t V = r->V, H = r->H, ld = r->ldwt;
+    const ptrdiff_t je = j1 < H ? j1 : H;
+    ptrdiff_t j, k;
+    if (je <= j0) {
+    } else if (!in) {
+        if (r->wide)
+            ST_WIDE(transpose)(V, j0, je, AT, ld, A, V);
+        else
+            ST_NARROW(transpose)(V, j0, je, AT, ld, A, V);
+    } else if (r->wide) { /* AT[k, j0 + y] = A[j0 + y, k] */
+        ST_WIDE(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
+    } else {
+        ST_NARROW(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
+    }
+    if (in)
+        for (k = 0; k < V; k++)
+            for (j = je > j0 ? je : j0; j < j1; j++)
+                AT[k * ld + j] = 0;
 }
 
 static inline __attribute__((always_inline)) void ST_CD(task)(
@@ -50,9 +144,22 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
     ST_T *Vs = (ST_T *)r->Vs, *part = (ST_T *)r->part;
     const ST_T inv_t = (ST_T)(1.0 / r->temperature);
     ptrdiff_t i, k, b, j0, j1;
-    if (ph->kind == 0) { /* part_b = h[:, b] W[b, :] */
-        j0 = st_cd_edge(H, task, NB);
-        j1 = st_cd_edge(H, task + 1, NB);
+    if (ph->kind == 5) { /* W and vW into the unit-minor copies */
+        j0 = st_cd_hedge(r, task);
+        j1 = st_cd_hedge(r, task + 1);
+        ST_CD(transpose)(r, j0, j1, W, (ST_T *)r->WT, 1);
+        ST_CD(transpose)(r, j0, j1, (ST_T *)r->vW, (ST_T *)r->vWT, 1);
+    } else if (ph->kind == 6) { /* vW back (W is kept up to date) */
+        ST_CD(transpose)(r, st_cd_hedge(r, task), st_cd_hedge(r, task + 1),
+                         (ST_T *)r->vW, (ST_T *)r->vWT, 0);
+    } else if (ph->kind == 4) {
+        ST_CD(list_cols)(r, ph->up_lo, ph->up_hi, st_cd_edge(V, task, NR),
+                         st_cd_edge(V, task + 1, NR));
+    } else if (ph->kind == 0) { /* part_b = h[:, b] W[b, :] */
+        j0 = st_cd_hedge(r, task);
+        j1 = st_cd_hedge(r, task + 1);
+        if (j1 > H)
+            j1 = H;
         if (r->wide)
             ST_WIDE(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
         else
@@ -72,6 +179,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             }
             ST_CD_ROW(p, a, 0, V, r->gaussian, inv_t, (ST_T)sqrt(r->temperature),
                       NULL, Vs + (mb + i) * V, ph->key, (uint64_t)(i * V), 1);
+            if (r->sparse)
+                ST_CD(list_row)(r, mb + i);
         }
     } else if (task == NB) { /* the visible biases (last step only), row by row */
         ST_T *a = (ST_T *)r->a, *va = (ST_T *)r->va;
@@ -90,6 +199,70 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         }
         for (k = 0; k < V; k++)
             a[k] += va[k];
+    } else if (r->sparse) { /* hidden block, sparse layout: row-major HR */
+        const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
+        const ptrdiff_t ld = r->ldwt;
+        ST_T *c = (ST_T *)r->c, *HR = (ST_T *)r->HR, *WT = (ST_T *)r->WT;
+        const ST_T *rval = (const ST_T *)r->rval;
+        const uint32_t k0 = (uint32_t)ph->key, k1 = (uint32_t)(ph->key >> 32);
+        /* sample weights of the batch's rows (row i of Vs holds entry
+         * off + i - (mb - n) of rows) */
+        const ST_T *sw = r->weights != NULL ? (const ST_T *)r->weights + ph->off : NULL;
+        ptrdiff_t je;
+        j0 = st_cd_hedge(r, task);
+        j1 = st_cd_hedge(r, task + 1);
+        je = j1 < H ? j1 : H;
+        for (i = lo; i < hi; i++) {
+            ST_T *p = HR + i * ld, scale;
+            if (r->wide)
+                ST_WIDE(sp_up)(r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0, ld,
+                               p + j0, j1 - j0);
+            else
+                ST_NARROW(sp_up)(r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0,
+                                 ld, p + j0, j1 - j0);
+            for (b = j0; b < je; b++)
+                p[b] = ST_SIGMOID(ST_T, ST_EXP, (p[b] + c[b]) * inv_t);
+            if (i >= d0) { /* the chains' draws, element (row, unit) */
+                ST_T *hrow = h + (i - d0) * H;
+                const uint32_t e0 = (uint32_t)((i - d0) * H);
+                for (b = j0; b < je; b++)
+                    hrow[b] = ST_DRAW(ST_T, ST_UNIFORM, e0 + (uint32_t)b, k0, k1, p[b]);
+            }
+            /* the statistics' scales, as for HT below */
+            if (i < mb)
+                scale = sw != NULL ? ph->scale_data * sw[i - (mb - ph->n)]
+                                   : ph->scale_data;
+            else
+                scale = ph->scale_chain;
+            if (scale != (ST_T)1)
+                for (b = j0; b < je; b++)
+                    p[b] *= scale;
+        }
+        if (ph->step) { /* from the data's rows and the chains' */
+            ST_T *vWT = (ST_T *)r->vWT, *vc = (ST_T *)r->vc;
+            const ST_T mom = (ST_T)r->momentum, shrink = (ST_T)r->shrink;
+            const ST_T *cval = (const ST_T *)r->cval;
+            const ptrdiff_t g0 = mb - ph->n, ldc = r->ldc;
+            for (k = 0; k < V; k++) {
+                if (r->wide)
+                    ST_WIDE(sp_grad)(r->clen[k], r->cidx + k * ldc, cval + k * ldc,
+                                     HR + j0, ld, WT + k * ld + j0, vWT + k * ld + j0,
+                                     j1 - j0, mom, shrink);
+                else
+                    ST_NARROW(sp_grad)(r->clen[k], r->cidx + k * ldc, cval + k * ldc,
+                                       HR + j0, ld, WT + k * ld + j0,
+                                       vWT + k * ld + j0, j1 - j0, mom, shrink);
+            }
+            for (b = j0; b < je; b++) {
+                ST_T s = 0;
+                for (i = g0; i < mb + ph->C; i++)
+                    s += HR[i * ld + b];
+                vc[b] = mom * vc[b] + s;
+                c[b] += vc[b];
+            }
+            /* W's rows of the block, for the down products */
+            ST_CD(transpose)(r, j0, j1, W, WT, 0);
+        }
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
         const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
         const ptrdiff_t lt = r->ldt;
@@ -166,6 +339,10 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
     ST_CD(phase_t) ph;
+    if (r->sparse) { /* W and vW into the unit-minor copies */
+        ph.kind = 5;
+        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+    }
     for (bt = 0; bt < r->n_batches; bt++) {
         ph.off = r->bounds[bt];
         ph.n = r->bounds[bt + 1] - ph.off;
@@ -193,6 +370,12 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
             ph.key = st_mix64(r->key + (2 * t + 1) * ST_CD_GAMMA);
             ST_CD(phase)(r, &ph, NR, NR + (s == 0 && !r->fresh), tid, nt, ++phase,
                          &target);
+            if (r->sparse && last) { /* the weight step's column lists */
+                ph.kind = 4;
+                ph.up_lo = mb - ph.n;
+                ph.up_hi = mb + ph.C;
+                ST_CD(phase)(r, &ph, NR, NR, tid, nt, ++phase, &target);
+            }
             ph.kind = 2;
             ph.key = st_mix64(r->key + (2 * t + 2) * ST_CD_GAMMA);
             /* the data's hidden units with the chains' at PCD's last step
@@ -206,12 +389,17 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
             ST_CD(phase)(r, &ph, NB, NB + last, tid, nt, ++phase, &target);
         }
     }
+    if (r->sparse) { /* and back */
+        ph.kind = 6;
+        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+    }
 }
 
 #undef ST_CD_CAT2
 #undef ST_CD_CAT
 #undef ST_CD_ROW
 #undef ST_CD
+#undef ST_CD_NLW
 #undef ST_T
 #undef ST_SUF
 #undef ST_EXP

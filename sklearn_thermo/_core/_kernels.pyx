@@ -157,6 +157,17 @@ cdef extern from "_cd_fused.h" nogil:
         int narrow
         int gaussian
         int fresh
+        int sparse
+        Py_ssize_t ldwt, ldc
+        void *WT
+        void *vWT
+        void *HR
+        void *rval
+        void *cval
+        int32_t *ridx
+        int32_t *rlen
+        int32_t *cidx
+        int32_t *clen
         long *claimed
     bint st_cd_fused_available()
     void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
@@ -1087,6 +1098,7 @@ def fused_cd(
     bint fresh=False,
     bint gaussian=False,
     weights=None,
+    sparse=None,
 ):
     """``len(bounds) - 1`` PCD-k (or CD-k) updates of an RBM, in place, in one
     call (see ``_cd_fused.h``).
@@ -1117,6 +1129,20 @@ def fused_cd(
     weights, scaled to a mean of one over the data): each data row's hidden
     probabilities and visible states count with its weight in the
     statistics (the chains' do not), and the draws are unchanged.
+
+    ``sparse``, if given, runs the same updates in the sparse layout
+    (Bernoulli visible units only), for data that are mostly zeros: the
+    up products and the weight step sum over the visible states' nonzero
+    entries only. It holds the work space ``(WT, vWT, HR, ridx, rval, rlen,
+    cidx, cval, clen)``: ``WT`` and ``vWT`` (V x ldwt, ``ldwt`` a multiple
+    of 16 and at least H) the unit-minor copies of ``W`` and ``velocity_W``
+    for the run, ``HR`` ((max_batch + C) x ldwt) the hidden statistics
+    row-major, ``ridx``/``rval`` ((max_batch + C) x V) and ``rlen``
+    (max_batch + C, int32) the rows' nonzero entries, ``cidx``/``cval``
+    (V x ldc, ``ldc`` at least max_batch + C) and ``clen`` (V, int32) the
+    columns'. Sums are over the nonzero entries in order, so results differ
+    from the dense layout's by rounding, and are again the same for every
+    ``n_threads``.
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -1152,6 +1178,22 @@ def fused_cd(
         if wv.shape[0] != rows.shape[0]:
             raise ValueError("weights need one entry per entry of rows")
         wp = &wv[0] if rows.shape[0] else NULL
+    cdef floating[:, ::1] WTv, vWTv, HRv, rvalv, cvalv
+    cdef int32_t[:, ::1] ridxv, cidxv
+    cdef int32_t[::1] rlenv, clenv
+    if sparse is not None:
+        if gaussian:
+            raise ValueError("the sparse layout is for Bernoulli visible units")
+        WTv, vWTv, HRv, ridxv, rvalv, rlenv, cidxv, cvalv, clenv = sparse
+        if (WTv.shape[0] != V or WTv.shape[1] < H or WTv.shape[1] % 16
+                or vWTv.shape[0] != V or vWTv.shape[1] != WTv.shape[1]
+                or HRv.shape[0] != Vs.shape[0] or HRv.shape[1] != WTv.shape[1]
+                or ridxv.shape[0] != Vs.shape[0] or ridxv.shape[1] != V
+                or rvalv.shape[0] != Vs.shape[0] or rvalv.shape[1] != V
+                or rlenv.shape[0] != Vs.shape[0] or cidxv.shape[0] != V
+                or cidxv.shape[1] < Vs.shape[0] or cvalv.shape[0] != V
+                or cvalv.shape[1] != cidxv.shape[1] or clenv.shape[0] != V):
+            raise ValueError("shapes of the sparse layout's buffers do not agree")
     if n_batches == 0 or H == 0 or V == 0:
         return
     claimed = np.zeros(NB + n_row_blocks + 2, "l")  # C long
@@ -1189,6 +1231,19 @@ def fused_cd(
     r.fresh = fresh
     r.gaussian = gaussian
     r.claimed = &cl[0]
+    r.sparse = sparse is not None
+    if r.sparse:
+        r.ldwt = WTv.shape[1]
+        r.ldc = cidxv.shape[1]
+        r.WT = &WTv[0, 0]
+        r.vWT = &vWTv[0, 0]
+        r.HR = &HRv[0, 0]
+        r.ridx = &ridxv[0, 0]
+        r.rval = &rvalv[0, 0]
+        r.rlen = &rlenv[0]
+        r.cidx = &cidxv[0, 0]
+        r.cval = &cvalv[0, 0]
+        r.clen = &clenv[0]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)
 
