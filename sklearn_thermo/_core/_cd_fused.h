@@ -150,9 +150,9 @@ static inline ptrdiff_t st_cd_edge(ptrdiff_t total, ptrdiff_t b, ptrdiff_t n)
  * the sparse layout whole runs of ST_CD_PAD units (a multiple of every
  * tile's vector) of the ldwt columns, padding included */
 #define ST_CD_PAD 16
-static inline ptrdiff_t st_cd_hedge(const st_cd_run *r, ptrdiff_t b)
+static inline ptrdiff_t st_cd_hedge(const st_cd_run *r, ptrdiff_t b, int sparse)
 {
-    if (!r->sparse)
+    if (!sparse)
         return st_cd_edge(r->H, b, r->n_blocks);
     return st_cd_edge(r->ldwt / ST_CD_PAD, b, r->n_blocks) * ST_CD_PAD;
 }
@@ -270,6 +270,8 @@ typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias
 #else /* no clones: never called (st_cd_fused_available() is 0) */
 static void st_cd_worker_f(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
 static void st_cd_worker_d(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
+static void st_cd_worker_sparse_f(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
+static void st_cd_worker_sparse_d(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
 #endif
 
 /* Run r->n_batches updates on n_threads threads (fewer if OpenMP gives
@@ -285,18 +287,18 @@ static void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
         {
             int tid = omp_get_thread_num(), nt = omp_get_num_threads();
             if (is_float)
-                st_cd_worker_f(r, tid, nt);
+                (r->sparse ? st_cd_worker_sparse_f : st_cd_worker_f)(r, tid, nt);
             else
-                st_cd_worker_d(r, tid, nt);
+                (r->sparse ? st_cd_worker_sparse_d : st_cd_worker_d)(r, tid, nt);
         }
         return;
     }
 #endif
     (void)n_threads;
     if (is_float)
-        st_cd_worker_f(r, 0, 1);
+        (r->sparse ? st_cd_worker_sparse_f : st_cd_worker_f)(r, 0, 1);
     else
-        st_cd_worker_d(r, 0, 1);
+        (r->sparse ? st_cd_worker_sparse_d : st_cd_worker_d)(r, 0, 1);
 }
 
 #endif

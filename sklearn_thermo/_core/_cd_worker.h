@@ -65,7 +65,7 @@ static inline __attribute__((always_inline)) void ST_CD(list_row)(st_cd_run *r,
 
 /* the batch's data rows into Vs (and their lists) */
 static inline __attribute__((always_inline)) void ST_CD(load)(
-    st_cd_run *r, const ST_CD(phase_t) *ph)
+    st_cd_run *r, const ST_CD(phase_t) *ph, const int sparse)
 {
     const ptrdiff_t V = r->V, mb = r->max_batch;
     const ST_T *X = (const ST_T *)r->X;
@@ -75,7 +75,7 @@ static inline __attribute__((always_inline)) void ST_CD(load)(
         const ST_T *src = X + r->rows[ph->off + i] * V;
         for (k = 0; k < V; k++)
             dst[i * V + k] = src[k];
-        if (r->sparse)
+        if (sparse)
             ST_CD(list_row)(r, mb - ph->n + i);
     }
 }
@@ -136,7 +136,7 @@ static inline __attribute__((always_inline)) void ST_CD(transpose)(
 }
 
 static inline __attribute__((always_inline)) void ST_CD(task)(
-    st_cd_run *r, const ST_CD(phase_t) *ph, ptrdiff_t task)
+    st_cd_run *r, const ST_CD(phase_t) *ph, ptrdiff_t task, const int sparse)
 {
     const ptrdiff_t V = r->V, H = r->H, C = ph->C, mb = r->max_batch;
     const ptrdiff_t NB = r->n_blocks, NR = r->n_row_blocks;
@@ -144,20 +144,20 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
     ST_T *Vs = (ST_T *)r->Vs, *part = (ST_T *)r->part;
     const ST_T inv_t = (ST_T)(1.0 / r->temperature);
     ptrdiff_t i, k, b, j0, j1;
-    if (ph->kind == 5) { /* W and vW into the unit-minor copies */
-        j0 = st_cd_hedge(r, task);
-        j1 = st_cd_hedge(r, task + 1);
+    if (sparse && ph->kind == 5) { /* W and vW into the unit-minor copies */
+        j0 = st_cd_hedge(r, task, sparse);
+        j1 = st_cd_hedge(r, task + 1, sparse);
         ST_CD(transpose)(r, j0, j1, W, (ST_T *)r->WT, 1);
         ST_CD(transpose)(r, j0, j1, (ST_T *)r->vW, (ST_T *)r->vWT, 1);
-    } else if (ph->kind == 6) { /* vW back (W is kept up to date) */
-        ST_CD(transpose)(r, st_cd_hedge(r, task), st_cd_hedge(r, task + 1),
+    } else if (sparse && ph->kind == 6) { /* vW back (W is kept up to date) */
+        ST_CD(transpose)(r, st_cd_hedge(r, task, sparse), st_cd_hedge(r, task + 1, sparse),
                          (ST_T *)r->vW, (ST_T *)r->vWT, 0);
-    } else if (ph->kind == 4) {
+    } else if (sparse && ph->kind == 4) {
         ST_CD(list_cols)(r, ph->up_lo, ph->up_hi, st_cd_edge(V, task, NR),
                          st_cd_edge(V, task + 1, NR));
     } else if (ph->kind == 0) { /* part_b = h[:, b] W[b, :] */
-        j0 = st_cd_hedge(r, task);
-        j1 = st_cd_hedge(r, task + 1);
+        j0 = st_cd_hedge(r, task, sparse);
+        j1 = st_cd_hedge(r, task + 1, sparse);
         if (j1 > H)
             j1 = H;
         if (r->wide)
@@ -165,7 +165,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         else
             ST_NARROW(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
     } else if (ph->kind == 3 || (ph->kind == 1 && task == NR)) {
-        ST_CD(load)(r, ph);
+        ST_CD(load)(r, ph, sparse);
     } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T), or
                                   * N(sum_b part_b + a, T) for Gaussian units */
         const ST_T *a = (const ST_T *)r->a;
@@ -179,7 +179,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             }
             ST_CD_ROW(p, a, 0, V, r->gaussian, inv_t, (ST_T)sqrt(r->temperature),
                       NULL, Vs + (mb + i) * V, ph->key, (uint64_t)(i * V), 1);
-            if (r->sparse)
+            if (sparse)
                 ST_CD(list_row)(r, mb + i);
         }
     } else if (task == NB) { /* the visible biases (last step only), row by row */
@@ -199,7 +199,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         }
         for (k = 0; k < V; k++)
             a[k] += va[k];
-    } else if (r->sparse) { /* hidden block, sparse layout: row-major HR */
+    } else if (sparse) { /* hidden block, sparse layout: row-major HR */
         const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
         const ptrdiff_t ld = r->ldwt;
         ST_T *c = (ST_T *)r->c, *HR = (ST_T *)r->HR, *WT = (ST_T *)r->WT;
@@ -209,8 +209,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
          * off + i - (mb - n) of rows) */
         const ST_T *sw = r->weights != NULL ? (const ST_T *)r->weights + ph->off : NULL;
         ptrdiff_t je;
-        j0 = st_cd_hedge(r, task);
-        j1 = st_cd_hedge(r, task + 1);
+        j0 = st_cd_hedge(r, task, sparse);
+        j1 = st_cd_hedge(r, task + 1, sparse);
         je = j1 < H ? j1 : H;
         for (i = lo; i < hi; i++) {
             ST_T *p = HR + i * ld, scale;
@@ -317,14 +317,14 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
  * taken; then wait for the tasks others are still running. */
 static inline __attribute__((always_inline)) void ST_CD(phase)(
     st_cd_run *r, const ST_CD(phase_t) *ph, ptrdiff_t n_blocks, ptrdiff_t n_tasks,
-    int tid, int nt, long phase, long *target)
+    int tid, int nt, long phase, long *target, const int sparse)
 {
     ptrdiff_t t, u;
     for (u = 0; u < n_blocks + n_tasks; u++) {
         /* this thread's own blocks, then the extra tasks, then any block */
         t = u < n_blocks ? u : u % n_tasks;
         if ((u >= n_blocks || t * nt / n_blocks == tid) && st_cd_claim(r, t, phase)) {
-            ST_CD(task)(r, ph, t);
+            ST_CD(task)(r, ph, t, sparse);
             __atomic_fetch_add(&r->done, 1, __ATOMIC_RELEASE);
         }
     }
@@ -332,16 +332,19 @@ static inline __attribute__((always_inline)) void ST_CD(phase)(
     st_cd_wait(r, *target);
 }
 
-ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
+/* A thread's share of the run; ``sparse`` (the layout) is a constant in
+ * each of the two workers below, so that each compiles only its own code. */
+static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int tid,
+                                                             int nt, const int sparse)
 {
     const ptrdiff_t K = r->k_steps, NB = r->n_blocks, NR = r->n_row_blocks;
     const ptrdiff_t mb = r->max_batch;
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
     ST_CD(phase_t) ph;
-    if (r->sparse) { /* W and vW into the unit-minor copies */
+    if (sparse) { /* W and vW into the unit-minor copies */
         ph.kind = 5;
-        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }
     for (bt = 0; bt < r->n_batches; bt++) {
         ph.off = r->bounds[bt];
@@ -350,7 +353,7 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
         ph.alpha = (ST_T)(r->learning_rate / (r->temperature * (double)ph.n));
         if (r->fresh) { /* the data, then chains started at h ~ P(h | data) */
             ph.kind = 3;
-            ST_CD(phase)(r, &ph, 0, 1, tid, nt, ++phase, &target);
+            ST_CD(phase)(r, &ph, 0, 1, tid, nt, ++phase, &target, sparse);
             ph.kind = 2;
             ph.key = st_mix64(st_mix64(r->key) + (uint64_t)bt * ST_CD_GAMMA);
             ph.up_lo = ph.draw_lo = mb - ph.n;
@@ -358,23 +361,23 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
             ph.scale_data = ph.alpha;
             ph.scale_chain = 1;
             ph.step = 0;
-            ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+            ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
         }
         for (s = 0; s < K; s++) {
             const uint64_t t = (uint64_t)(bt * K + s);
             const int last = s == K - 1;
             ph.kind = 0;
             ph.key = 0;
-            ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+            ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
             ph.kind = 1;
             ph.key = st_mix64(r->key + (2 * t + 1) * ST_CD_GAMMA);
             ST_CD(phase)(r, &ph, NR, NR + (s == 0 && !r->fresh), tid, nt, ++phase,
-                         &target);
-            if (r->sparse && last) { /* the weight step's column lists */
+                         &target, sparse);
+            if (sparse && last) { /* the weight step's column lists */
                 ph.kind = 4;
                 ph.up_lo = mb - ph.n;
                 ph.up_hi = mb + ph.C;
-                ST_CD(phase)(r, &ph, NR, NR, tid, nt, ++phase, &target);
+                ST_CD(phase)(r, &ph, NR, NR, tid, nt, ++phase, &target, sparse);
             }
             ph.kind = 2;
             ph.key = st_mix64(r->key + (2 * t + 2) * ST_CD_GAMMA);
@@ -386,13 +389,23 @@ ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
             ph.scale_data = last ? ph.alpha : (ST_T)1;
             ph.scale_chain = last ? -ph.alpha * (ST_T)ph.n / (ST_T)ph.C : (ST_T)1;
             ph.step = last;
-            ST_CD(phase)(r, &ph, NB, NB + last, tid, nt, ++phase, &target);
+            ST_CD(phase)(r, &ph, NB, NB + last, tid, nt, ++phase, &target, sparse);
         }
     }
-    if (r->sparse) { /* and back */
+    if (sparse) { /* and back */
         ph.kind = 6;
-        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target);
+        ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }
+}
+
+ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
+{
+    ST_CD(work)(r, tid, nt, 0);
+}
+
+ST_CLONES static void ST_CD(worker_sparse)(st_cd_run *r, int tid, int nt)
+{
+    ST_CD(work)(r, tid, nt, 1);
 }
 
 #undef ST_CD_CAT2

@@ -7,6 +7,7 @@ updates of an RBM without label units go through :func:`._kernels.fused_cd` inst
 many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,6 +211,7 @@ class CDTrainer:
         # kernel's down products and transposes, and its sparse layout's
         # buffers
         self._w_batch = self._part = self._sparse = None
+        self._layout_of = (None, False)  # (weak reference to X, its layout)
         negative.setup(self)
 
     def start_chains(self):
@@ -274,15 +276,22 @@ class CDTrainer:
         Bernoulli visible units and data with at most ``_SPARSE_DENSITY``
         nonzero entries (counted on up to ``_DENSITY_ROWS`` evenly spaced rows),
         and updates of at least ``_SPARSE_MIN_ROWS`` rows. Set by the data and
-        the shapes alone, so results do not depend on the number of threads."""
+        the shapes alone, so results do not depend on the number of threads;
+        counted once per array (the passes of a fit give the same one)."""
         if self.params.visible != "bernoulli" or len(self.Vs) < _SPARSE_MIN_ROWS:
             return False
+        seen, sparse = self._layout_of
+        if seen is not None and seen() is X:
+            return sparse
         n = X.shape[0]
         if hasattr(X, "nnz"):
-            return X.nnz <= _SPARSE_DENSITY * n * X.shape[1]
-        rows = np.unique(np.linspace(0, n - 1, _DENSITY_ROWS).astype(np.intp))
-        sub = X[rows] if n else X
-        return np.count_nonzero(sub) <= _SPARSE_DENSITY * sub.size
+            sparse = X.nnz <= _SPARSE_DENSITY * n * X.shape[1]
+        else:
+            rows = np.unique(np.linspace(0, n - 1, _DENSITY_ROWS).astype(np.intp))
+            sub = X[rows] if n else X
+            sparse = np.count_nonzero(sub) <= _SPARSE_DENSITY * sub.size
+        self._layout_of = (weakref.ref(X), sparse)
+        return sparse
 
     def _sparse_buffers(self):
         """The sparse layout's work space (see :func:`._kernels.fused_cd`)."""
