@@ -325,13 +325,18 @@ static inline __attribute__((always_inline)) uint32_t ST_K(nz_bits)(const ST_T *
 }
 
 /* The sparse tiles: for binary (or mostly zero) visible states, with the
- * weights unit-minor (WT, V x ldwt: WT[k, j] = W[j, k]) and a row's nonzero
- * entries listed (their columns idx, values val, in increasing column).
+ * weights unit-minor (WT, V x ldwt: WT[k, j] = W[j, k]) and the nonzero
+ * entries of a row of the states (or of a column) listed: their positions
+ * idx and values val, in increasing position.
  *
- * O[0:nq vectors] = sum_t val[t] WT[idx[t], 0:nq vectors], t in order */
-static inline __attribute__((always_inline)) void ST_K(sp_up_chunk)(
-    const int nq, ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *WT,
-    ptrdiff_t ldwt, ST_T *O)
+ * sum_t val[t] A[idx[t], 0:nq vectors] (A's rows lda apart, t in order),
+ * then either stored in O (step 0: the up products of one row of states,
+ * A = WT) or taken as the gradient G of the step of one row of WT, O, and
+ * of its velocity vO (step 1, A = HR, the row-major hidden statistics):
+ *   vO <- mom vO + G;  vO <- vO - shrink O;  O <- O + vO */
+static inline __attribute__((always_inline)) void ST_K(sp_chunk)(
+    const int nq, const int step, ptrdiff_t n, const int32_t *idx, const ST_T *val,
+    const ST_T *A, ptrdiff_t lda, ST_T *O, ST_T *vO, ST_T mom, ST_T shrink)
 {
     ST_VT acc[ST_SP_CW];
     ptrdiff_t t;
@@ -339,85 +344,41 @@ static inline __attribute__((always_inline)) void ST_K(sp_up_chunk)(
     for (q = 0; q < nq; q++)
         acc[q] = (ST_VT){0};
     for (t = 0; t < n; t++) {
-        const ST_T *w = WT + (ptrdiff_t)idx[t] * ldwt;
+        const ST_T *a = A + (ptrdiff_t)idx[t] * lda;
         const ST_T s = val[t];
         for (q = 0; q < nq; q++)
-            acc[q] += s * *(const ST_VTU *)(w + q * ST_NL);
-    }
-    for (q = 0; q < nq; q++)
-        *(ST_VTU *)(O + q * ST_NL) = acc[q];
-}
-
-/* O[0:width) = sum_t val[t] WT[idx[t], 0:width), width a multiple of ST_NL:
- * the up products of one row from its nonzero entries */
-static inline __attribute__((always_inline)) void ST_K(sp_up)(
-    ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *WT, ptrdiff_t ldwt,
-    ST_T *O, ptrdiff_t width)
-{
-    ptrdiff_t x = 0, nv = width / ST_NL;
-    for (; x + ST_SP_CW <= nv; x += ST_SP_CW)
-        ST_K(sp_up_chunk)(ST_SP_CW, n, idx, val, WT + x * ST_NL, ldwt, O + x * ST_NL);
-    switch (nv - x) { /* the vectors left, as one tile of constant width */
-#define ST_SP_CASE(c) \
-    case c: \
-        ST_K(sp_up_chunk)(c, n, idx, val, WT + x * ST_NL, ldwt, O + x * ST_NL); \
-        break;
-        ST_SP_CASE(1)
-        ST_SP_CASE(2)
-        ST_SP_CASE(3)
-        ST_SP_CASE(4)
-        ST_SP_CASE(5)
-        ST_SP_CASE(6)
-        ST_SP_CASE(7)
-#undef ST_SP_CASE
-    default:
-        break;
-    }
-}
-
-/* The step of nq vectors of one row k of WT from the rows of HR (row-major
- * hidden statistics, ldr apart) where visible unit k is nonzero:
- *   vWT <- mom vWT + sum_t val[t] HR[idx[t], :];  vWT <- vWT - shrink WT;
- *   WT <- WT + vWT */
-static inline __attribute__((always_inline)) void ST_K(sp_grad_chunk)(
-    const int nq, ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *HR,
-    ptrdiff_t ldr, ST_T *WT, ST_T *vWT, ST_T mom, ST_T shrink)
-{
-    ST_VT acc[ST_SP_CW];
-    ptrdiff_t t;
-    int q;
-    for (q = 0; q < nq; q++)
-        acc[q] = (ST_VT){0};
-    for (t = 0; t < n; t++) {
-        const ST_T *p = HR + (ptrdiff_t)idx[t] * ldr;
-        const ST_T s = val[t];
-        for (q = 0; q < nq; q++)
-            acc[q] += s * *(const ST_VTU *)(p + q * ST_NL);
+            acc[q] += s * *(const ST_VTU *)(a + q * ST_NL);
     }
     for (q = 0; q < nq; q++) {
-        ST_T *w = WT + q * ST_NL, *v = vWT + q * ST_NL;
-        ST_VT wv = *(ST_VTU *)w;
-        ST_VT vv = mom * *(ST_VTU *)v + acc[q];
-        vv -= shrink * wv;
-        *(ST_VTU *)v = vv;
-        *(ST_VTU *)w = wv + vv;
+        ST_T *o = O + q * ST_NL;
+        if (step) {
+            ST_T *v = vO + q * ST_NL;
+            ST_VT ov = *(ST_VTU *)o;
+            ST_VT vv = mom * *(ST_VTU *)v + acc[q];
+            vv -= shrink * ov;
+            *(ST_VTU *)v = vv;
+            *(ST_VTU *)o = ov + vv;
+        } else {
+            *(ST_VTU *)o = acc[q];
+        }
     }
 }
 
-/* the step of WT[k, 0:width) (width a multiple of ST_NL) */
-static inline __attribute__((always_inline)) void ST_K(sp_grad)(
-    ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *HR, ptrdiff_t ldr,
-    ST_T *WT, ST_T *vWT, ptrdiff_t width, ST_T mom, ST_T shrink)
+/* st_cd_sp_chunk over O[0:width), width a multiple of ST_NL: whole tiles,
+ * then the vectors left as one tile of constant width */
+static inline __attribute__((always_inline)) void ST_K(sp_rows)(
+    const int step, ptrdiff_t n, const int32_t *idx, const ST_T *val, const ST_T *A,
+    ptrdiff_t lda, ST_T *O, ST_T *vO, ptrdiff_t width, ST_T mom, ST_T shrink)
 {
     ptrdiff_t x = 0, nv = width / ST_NL;
     for (; x + ST_SP_CW <= nv; x += ST_SP_CW)
-        ST_K(sp_grad_chunk)(ST_SP_CW, n, idx, val, HR + x * ST_NL, ldr,
-                            WT + x * ST_NL, vWT + x * ST_NL, mom, shrink);
+        ST_K(sp_chunk)(ST_SP_CW, step, n, idx, val, A + x * ST_NL, lda,
+                       O + x * ST_NL, step ? vO + x * ST_NL : NULL, mom, shrink);
     switch (nv - x) {
 #define ST_SP_CASE(c) \
     case c: \
-        ST_K(sp_grad_chunk)(c, n, idx, val, HR + x * ST_NL, ldr, WT + x * ST_NL, \
-                            vWT + x * ST_NL, mom, shrink); \
+        ST_K(sp_chunk)(c, step, n, idx, val, A + x * ST_NL, lda, O + x * ST_NL, \
+                       step ? vO + x * ST_NL : NULL, mom, shrink); \
         break;
         ST_SP_CASE(1)
         ST_SP_CASE(2)

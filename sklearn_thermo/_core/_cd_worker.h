@@ -215,11 +215,11 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         for (i = lo; i < hi; i++) {
             ST_T *p = HR + i * ld, scale;
             if (r->wide)
-                ST_WIDE(sp_up)(r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0, ld,
-                               p + j0, j1 - j0);
+                ST_WIDE(sp_rows)(0, r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0,
+                                 ld, p + j0, NULL, j1 - j0, 0, 0);
             else
-                ST_NARROW(sp_up)(r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0,
-                                 ld, p + j0, j1 - j0);
+                ST_NARROW(sp_rows)(0, r->rlen[i], r->ridx + i * V, rval + i * V,
+                                   WT + j0, ld, p + j0, NULL, j1 - j0, 0, 0);
             for (b = j0; b < je; b++)
                 p[b] = ST_SIGMOID(ST_T, ST_EXP, (p[b] + c[b]) * inv_t);
             if (i >= d0) { /* the chains' draws, element (row, unit) */
@@ -245,12 +245,12 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             const ptrdiff_t g0 = mb - ph->n, ldc = r->ldc;
             for (k = 0; k < V; k++) {
                 if (r->wide)
-                    ST_WIDE(sp_grad)(r->clen[k], r->cidx + k * ldc, cval + k * ldc,
+                    ST_WIDE(sp_rows)(1, r->clen[k], r->cidx + k * ldc, cval + k * ldc,
                                      HR + j0, ld, WT + k * ld + j0, vWT + k * ld + j0,
                                      j1 - j0, mom, shrink);
                 else
-                    ST_NARROW(sp_grad)(r->clen[k], r->cidx + k * ldc, cval + k * ldc,
-                                       HR + j0, ld, WT + k * ld + j0,
+                    ST_NARROW(sp_rows)(1, r->clen[k], r->cidx + k * ldc,
+                                       cval + k * ldc, HR + j0, ld, WT + k * ld + j0,
                                        vWT + k * ld + j0, j1 - j0, mom, shrink);
             }
             for (b = j0; b < je; b++) {
