@@ -24,13 +24,12 @@ _FUSED_CALL_WORK = 1 << 27
 _FUSED_ROW_BLOCKS = 8
 #: Largest fraction of nonzero entries in the data for which the fused
 #: kernel runs in its sparse layout (Bernoulli visible units): its sums
-#: over the nonzero entries cost less than the dense products below about
-#: a third, and the chains' visible states are about as sparse as the data.
+#: over the nonzero entries beat the dense products only on sparse rows,
+#: and the chains' visible states are about as sparse as the data.
 _SPARSE_DENSITY = 0.25
 #: Fewest rows (data and chains) of an update for the sparse layout: it
-#: copies its block of W back after each update, which smaller updates do
-#: not repay (binarised MNIST, 500 units: slower at 50 rows a batch, faster
-#: from 100).
+#: copies its block of W back after each update, which small updates do
+#: not repay (measured on binarised MNIST by bench_cd_speed-style A/B runs).
 _SPARSE_MIN_ROWS = 160
 #: Rows of the data whose nonzero entries estimate its density.
 _DENSITY_ROWS = 256
