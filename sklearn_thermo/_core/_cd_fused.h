@@ -34,7 +34,7 @@
  *      each visible unit's nonzero rows, the step of WT[:, b] (and of its
  *      velocity) from those lists, then W[b, :] copied back from WT for the
  *      down products A, which stay dense (the chains' hidden states are
- *      about half ones early in training)
+ *      not sparse)
  * with W and vW copied into WT and vWT at the start of the call, and vW
  * back at its end.
  *

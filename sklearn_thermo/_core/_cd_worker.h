@@ -118,16 +118,16 @@ static inline __attribute__((always_inline)) void ST_CD(transpose)(
     const ptrdiff_t V = r->V, H = r->H, ld = r->ldwt;
     const ptrdiff_t je = j1 < H ? j1 : H;
     ptrdiff_t j, k;
-    if (je <= j0) {
-    } else if (!in) {
+    if (je > j0 && !in) {
         if (r->wide)
             ST_WIDE(transpose)(V, j0, je, AT, ld, A, V);
         else
             ST_NARROW(transpose)(V, j0, je, AT, ld, A, V);
-    } else if (r->wide) { /* AT[k, j0 + y] = A[j0 + y, k] */
-        ST_WIDE(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
-    } else {
-        ST_NARROW(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
+    } else if (je > j0) { /* AT[k, j0 + y] = A[j0 + y, k] */
+        if (r->wide)
+            ST_WIDE(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
+        else
+            ST_NARROW(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
     }
     if (in)
         for (k = 0; k < V; k++)

@@ -36,6 +36,9 @@ _DENSITY_ROWS = 256
 #: The sparse layout's work per batch, as a fraction of the dense one's (for
 #: the number of batches a call): its calls also copy W in and out.
 _SPARSE_WORK = 0.125
+#: The sparse layout's unit-minor weights have a multiple of this many
+#: columns (the kernel's ST_CD_PAD: a whole number of vectors of any tile).
+_SPARSE_PAD = 16
 #: Bytes of a cache line: the fused kernel's vector loads are much faster
 #: from arrays whose rows start on one.
 _ALIGN = 64
@@ -297,7 +300,7 @@ class CDTrainer:
         if self._sparse is None:
             p = self.params
             V, n_rows = p.n_visible, len(self.Vs)
-            ldwt = -(-p.n_hidden // 16) * 16
+            ldwt = -(-p.n_hidden // _SPARSE_PAD) * _SPARSE_PAD
             self._sparse = (
                 aligned_zeros((V, ldwt), p.dtype),
                 aligned_zeros((V, ldwt), p.dtype),
