@@ -728,11 +728,11 @@ def _fused_case(dtype, V, H, C, max_batch, sizes, seed=0, gaussian=False):
     return X, rows, bounds, params, buffers
 
 
-def _sparse_buffers(V, H, n_rows, dtype, ldc_extra=2):
+def _sparse_buffers(V, H, n_rows, C, dtype, ldc_extra=2):
     """The sparse layout's work space, filled with garbage (the kernel must
     not depend on what it held)."""
     rng = np.random.default_rng(11)
-    ldwt = -(-H // 16) * 16
+    ldwt, ldh = -(-H // 16) * 16, -(-C // 16) * 16
     return (
         rng.normal(size=(V, ldwt)).astype(dtype),
         rng.normal(size=(V, ldwt)).astype(dtype),
@@ -743,6 +743,7 @@ def _sparse_buffers(V, H, n_rows, dtype, ldc_extra=2):
         rng.integers(-5, 5, (V, n_rows + ldc_extra)).astype(np.int32),
         rng.normal(size=(V, n_rows + ldc_extra)).astype(dtype),
         rng.integers(-5, 5, V).astype(np.int32),
+        rng.normal(size=(H, ldh)).astype(dtype),
     )
 
 
@@ -755,7 +756,10 @@ def _run_fused(case, k, n_blocks, n_row_blocks, threads, layout="dense", **kw):
     part = np.empty((n_blocks, C, V), X.dtype)
     if layout == "sparse":
         H = params[0].shape[0]
-        kw["sparse"] = _sparse_buffers(V, H, len(buffers[0]), X.dtype)
+        kw["sparse"] = _sparse_buffers(V, H, len(buffers[0]), C, X.dtype)
+        # the down products transposed, garbage beyond the chains
+        part = np.random.default_rng(12).normal(size=(n_blocks, V, -(-C // 16) * 16))
+        part = part.astype(X.dtype)
     fused_cd(
         X,
         rows,
@@ -952,14 +956,20 @@ def test_fused_cd_refuses_bad_input(fused):
     from sklearn_thermo._core._kernels import fused_cd
 
     C, V, H, n_rows = params[6].shape[0], X.shape[1], params[0].shape[0], 9
-    good = _sparse_buffers(V, H, n_rows, X.dtype)
+    good = _sparse_buffers(V, H, n_rows, C, X.dtype)
     for i, bad in [
         (0, np.zeros((V, 8))),  # ldwt not a multiple of 16
         (2, np.zeros((n_rows - 1, 16))),
         (6, np.zeros((V, n_rows - 1), np.int32)),  # fewer columns than rows
         (8, np.zeros(V + 1, np.int32)),
+        (9, np.zeros((H, 8))),  # ldh not a multiple of 16
+        (9, np.zeros((H + 1, 16))),
+        (10, np.zeros((2, V, 32))),  # part's columns not hT's
     ]:
-        buffers_i = good[:i] + (bad,) + good[i + 1 :]
+        if i == 10:
+            buffers_i, part = good, bad
+        else:
+            buffers_i, part = good[:i] + (bad,) + good[i + 1 :], np.empty((2, V, 16))
         with pytest.raises(ValueError, match="sparse layout's buffers"):
             fused_cd(
                 X,
@@ -967,7 +977,7 @@ def test_fused_cd_refuses_bad_input(fused):
                 bounds,
                 *(p.copy() for p in params),
                 *(b.copy() for b in buffers),
-                np.empty((2, C, V)),
+                part,
                 n_steps=1,
                 n_row_blocks=2,
                 sparse=buffers_i,

@@ -30,12 +30,14 @@
  *   B  also lists each visible row's nonzero entries (and the data's, when
  *      they are copied in)
  *   C' per block b: HR[i, b] = sum over the nonzero v_ik of v_ik WT[k, b];
- *      P(h | .) and the draws as in C; at s = k, after a phase that lists
- *      each visible unit's nonzero rows, the step of WT[:, b] (and of its
- *      velocity) from those lists, then W[b, :] copied back from WT for the
- *      down products A, which stay dense (the chains' hidden states are
- *      not sparse)
- * with W and vW copied into WT and vWT at the start of the call, and vW
+ *      P(h | .) and the draws as in C (into hT, the chains' hidden states
+ *      unit-major); at s = k, after a phase that lists each visible unit's
+ *      nonzero rows, the step of WT[:, b] (and of its velocity) from those
+ *      lists
+ *   A' the down products stay dense (the chains' hidden states are not
+ *      sparse), from WT as it is: per block b, part_b^T = WT[:, b] hT[b, :]
+ *      (V x C), which B sums and transposes into the chains' rows
+ * with W, vW and h copied into WT, vWT and hT at the start of the call, and
  * back at its end.
  *
  * Tasks are claimed, not assigned: a thread takes its own blocks first (so
@@ -99,7 +101,7 @@ typedef struct {
     void *Vs;                   /* visible states, (max_batch + C) x V */
     void *HT;                   /* hidden statistics unit-major (H x ldt) */
     ptrdiff_t ldt;              /* >= max_batch + C */
-    void *part;                 /* n_blocks x C x V */
+    void *part;                 /* n_blocks x C x V (see sparse below) */
     double learning_rate, momentum, shrink, temperature;
     uint64_t key;
     /* the sparse layout (Bernoulli visible units on mostly zero data):
@@ -113,6 +115,12 @@ typedef struct {
     int sparse;
     ptrdiff_t ldwt, ldc;
     void *WT, *vWT, *HR, *rval, *cval;
+    /* and the chains' hidden states unit-major (hT, H x ldh, ldh a
+     * multiple of 16 and at least C), from h at the start of the call and
+     * back at its end; ``part`` holds the blocks' down products transposed
+     * (n_blocks x V x ldh) */
+    void *hT;
+    ptrdiff_t ldh;
     int32_t *ridx, *rlen, *cidx, *clen;
     int wide;                   /* the 64-byte vector tiles (AVX-512) */
     int narrow;                 /* the caller asks for the 32-byte ones */

@@ -139,14 +139,32 @@ static inline __attribute__((always_inline)) void ST_K(bcast)(
             ST_K(bcast_tile)(1, ST_BC_MK, j0, j1, h + i * ldh, ldh, W + k, ldw,
                              O + i * ldo + k, ldo);
     }
-    for (; k < nv; k += ST_NL) {
-        for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI)
-            ST_K(bcast_tile)(ST_BC_MI, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
-                             O + i * ldo + k, ldo);
-        for (; i < m; i++)
-            ST_K(bcast_tile)(1, 1, j0, j1, h + i * ldh, ldh, W + k, ldw,
-                             O + i * ldo + k, ldo);
+    /* the vectors left, in one tile (a constant width each) */
+#define ST_BC_LEFT(mk)                                                          \
+    do {                                                                        \
+        for (i = 0; i + ST_BC_MI <= m; i += ST_BC_MI)                           \
+            ST_K(bcast_tile)(ST_BC_MI, mk, j0, j1, h + i * ldh, ldh, W + k, ldw, \
+                             O + i * ldo + k, ldo);                             \
+        for (; i < m; i++)                                                      \
+            ST_K(bcast_tile)(1, mk, j0, j1, h + i * ldh, ldh, W + k, ldw,       \
+                             O + i * ldo + k, ldo);                             \
+    } while (0)
+    switch ((nv - k) / ST_NL) {
+    case 1:
+        ST_BC_LEFT(1);
+        break;
+#if ST_BC_MK > 2
+    case 2:
+        ST_BC_LEFT(2);
+        break;
+#endif
+#if ST_BC_MK > 3
+    case 3:
+        ST_BC_LEFT(3);
+        break;
+#endif
     }
+#undef ST_BC_LEFT
     for (i = 0; i < m; i++)
         for (k = nv; k < V; k++) {
             ST_T s = 0;
@@ -249,20 +267,15 @@ static inline __attribute__((always_inline)) void ST_K(grad)(
     }
 }
 
-/* B[y, x] = A[x, y] for an ST_NL x ST_NL tile (rows lda and ldb apart):
+/* a[r][c] <- a[c][r] for ST_NL vectors of ST_NL lanes, in registers:
  * log2(ST_NL) rounds, each swapping the off-diagonal blocks of half the
  * previous size between pairs of rows with one two-vector shuffle a row */
-static inline __attribute__((always_inline)) void ST_K(tr_tile)(
-    const ST_T *A, ptrdiff_t lda, ST_T *B, ptrdiff_t ldb)
+static inline __attribute__((always_inline)) void ST_K(tr_regs)(ST_VT *a)
 {
     typedef ST_IT mask_t __attribute__((vector_size(sizeof(ST_VT))));
-    ST_VT a[ST_NL];
     int r, c, b;
     /* unrolled, so that the rows stay in registers and the masks are
      * constants */
-#pragma GCC unroll 16
-    for (r = 0; r < ST_NL; r++)
-        a[r] = *(const ST_VTU *)(A + r * lda);
 #pragma GCC unroll 4
     for (b = ST_NL / 2; b >= 1; b /= 2) {
         mask_t lo, hi;
@@ -279,9 +292,61 @@ static inline __attribute__((always_inline)) void ST_K(tr_tile)(
                 a[r + b] = __builtin_shuffle(x, y, hi);
             }
     }
+}
+
+/* B[y, x] = A[x, y] for an ST_NL x ST_NL tile (rows lda and ldb apart) */
+static inline __attribute__((always_inline)) void ST_K(tr_tile)(
+    const ST_T *A, ptrdiff_t lda, ST_T *B, ptrdiff_t ldb)
+{
+    ST_VT a[ST_NL];
+    int r;
+#pragma GCC unroll 16
+    for (r = 0; r < ST_NL; r++)
+        a[r] = *(const ST_VTU *)(A + r * lda);
+    ST_K(tr_regs)(a);
 #pragma GCC unroll 16
     for (r = 0; r < ST_NL; r++)
         *(ST_VTU *)(B + r * ldb) = a[r];
+}
+
+/* B[r, k] = sum_b A_b[k, r] for 0 <= k < V and the first m (<= ST_NL)
+ * columns r of the nb matrices A_b = A + b bs (rows lda apart; whole
+ * vectors of columns are read), summed in the order of b; B's rows ldb
+ * apart: the sparse layout's down products of the blocks of hidden units,
+ * summed into the chains' rows */
+static inline __attribute__((always_inline)) void ST_K(sum_tr)(
+    ptrdiff_t nb, ptrdiff_t bs, ptrdiff_t V, const ST_T *A, ptrdiff_t lda, int m,
+    ST_T *B, ptrdiff_t ldb)
+{
+    ptrdiff_t k, b, x;
+    int r;
+    for (k = 0; k + ST_NL <= V; k += ST_NL) {
+        ST_VT a[ST_NL];
+#pragma GCC unroll 16
+        for (r = 0; r < ST_NL; r++) {
+            const ST_T *src = A + (k + r) * lda;
+            ST_VT s = *(const ST_VTU *)src;
+            for (b = 1; b < nb; b++)
+                s += *(const ST_VTU *)(src + b * bs);
+            a[r] = s;
+        }
+        ST_K(tr_regs)(a);
+        if (m == ST_NL) {
+#pragma GCC unroll 16
+            for (r = 0; r < ST_NL; r++)
+                *(ST_VTU *)(B + r * ldb + k) = a[r];
+        } else {
+            for (r = 0; r < m; r++)
+                *(ST_VTU *)(B + r * ldb + k) = a[r];
+        }
+    }
+    for (x = k; x < V; x++)
+        for (r = 0; r < m; r++) {
+            ST_T s = A[x * lda + r];
+            for (b = 1; b < nb; b++)
+                s += A[b * bs + x * lda + r];
+            B[r * ldb + x] = s;
+        }
 }
 
 /* B[j, k] = A[k, j] for j0 <= j < j1, 0 <= k < V (A's rows lda apart, B's

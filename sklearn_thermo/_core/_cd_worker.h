@@ -144,17 +144,46 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
     ST_T *Vs = (ST_T *)r->Vs, *part = (ST_T *)r->part;
     const ST_T inv_t = (ST_T)(1.0 / r->temperature);
     ptrdiff_t i, k, b, j0, j1;
-    if (sparse && ph->kind == 5) { /* W and vW into the unit-minor copies */
+    if (sparse && (ph->kind == 5 || ph->kind == 6)) {
+        /* W, vW and h into the unit-major copies (5) or back (6) */
+        const int in = ph->kind == 5;
+        ST_T *hT = (ST_T *)r->hT;
+        const ptrdiff_t ldh = r->ldh;
+        ptrdiff_t je;
         j0 = st_cd_hedge(r, task, sparse);
         j1 = st_cd_hedge(r, task + 1, sparse);
-        ST_CD(transpose)(r, j0, j1, W, (ST_T *)r->WT, 1);
-        ST_CD(transpose)(r, j0, j1, (ST_T *)r->vW, (ST_T *)r->vWT, 1);
-    } else if (sparse && ph->kind == 6) { /* vW back (W is kept up to date) */
-        ST_CD(transpose)(r, st_cd_hedge(r, task, sparse), st_cd_hedge(r, task + 1, sparse),
-                         (ST_T *)r->vW, (ST_T *)r->vWT, 0);
+        je = j1 < H ? j1 : H;
+        ST_CD(transpose)(r, j0, j1, W, (ST_T *)r->WT, in);
+        ST_CD(transpose)(r, j0, j1, (ST_T *)r->vW, (ST_T *)r->vWT, in);
+        if (je > j0 && in) { /* hT[j, i] = h[i, j], the columns from r->C zero */
+            if (r->wide)
+                ST_WIDE(transpose)(r->C, j0, je, h, H, hT, ldh);
+            else
+                ST_NARROW(transpose)(r->C, j0, je, h, H, hT, ldh);
+            for (b = j0; b < je; b++)
+                for (i = r->C; i < ldh; i++)
+                    hT[b * ldh + i] = 0;
+        } else if (je > j0) {
+            if (r->wide)
+                ST_WIDE(transpose)(je - j0, 0, r->C, hT + j0 * ldh, ldh, h + j0, H);
+            else
+                ST_NARROW(transpose)(je - j0, 0, r->C, hT + j0 * ldh, ldh, h + j0, H);
+        }
     } else if (sparse && ph->kind == 4) {
         ST_CD(list_cols)(r, ph->up_lo, ph->up_hi, st_cd_edge(V, task, NR),
                          st_cd_edge(V, task + 1, NR));
+    } else if (sparse && ph->kind == 0) { /* part_b^T = WT[:, b] hT[b, :] */
+        const ptrdiff_t ldh = r->ldh, nc = (C + ST_CD_PAD - 1) / ST_CD_PAD * ST_CD_PAD;
+        j0 = st_cd_hedge(r, task, sparse);
+        j1 = st_cd_hedge(r, task + 1, sparse);
+        if (j1 > H)
+            j1 = H;
+        if (r->wide)
+            ST_WIDE(bcast)(V, j0, j1, nc, (ST_T *)r->WT, r->ldwt, (ST_T *)r->hT, ldh,
+                           part + task * V * ldh, ldh);
+        else
+            ST_NARROW(bcast)(V, j0, j1, nc, (ST_T *)r->WT, r->ldwt, (ST_T *)r->hT,
+                             ldh, part + task * V * ldh, ldh);
     } else if (ph->kind == 0) { /* part_b = h[:, b] W[b, :] */
         j0 = st_cd_hedge(r, task, sparse);
         j1 = st_cd_hedge(r, task + 1, sparse);
@@ -166,6 +195,34 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_NARROW(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
     } else if (ph->kind == 3 || (ph->kind == 1 && task == NR)) {
         ST_CD(load)(r, ph, sparse);
+    } else if (sparse && ph->kind == 1) {
+        /* as below, a group of ST_CD_PAD chains at a time: their rows of
+         * the sum of the part_b^T, transposed into Vs, then drawn there */
+        const ST_T *a = (const ST_T *)r->a;
+        const ptrdiff_t ldh = r->ldh, ng = (C + ST_CD_PAD - 1) / ST_CD_PAD;
+        const ptrdiff_t g0 = st_cd_edge(ng, task, NR) * ST_CD_PAD;
+        ptrdiff_t g1 = st_cd_edge(ng, task + 1, NR) * ST_CD_PAD, x;
+        if (g1 > C)
+            g1 = C;
+        for (i = g0; i < g1; i += ST_CD_PAD) {
+            const int m = (int)(g1 - i < ST_CD_PAD ? g1 - i : ST_CD_PAD);
+            if (r->wide)
+                for (x = 0; x < m; x += ST_CD_NLW)
+                    ST_WIDE(sum_tr)(NB, V * ldh, V, part + i + x, ldh,
+                                    m - x < ST_CD_NLW ? (int)(m - x) : ST_CD_NLW,
+                                    Vs + (mb + i + x) * V, V);
+            else
+                for (x = 0; x < m; x += ST_CD_NLW / 2)
+                    ST_NARROW(sum_tr)(NB, V * ldh, V, part + i + x, ldh,
+                                      m - x < ST_CD_NLW / 2 ? (int)(m - x) : ST_CD_NLW / 2,
+                                      Vs + (mb + i + x) * V, V);
+            for (x = i; x < i + m; x++) {
+                ST_T *v = Vs + (mb + x) * V;
+                ST_CD_ROW(v, a, 0, V, 0, inv_t, (ST_T)1, NULL, v, ph->key,
+                          (uint64_t)(x * V), 1);
+                ST_CD(list_row)(r, mb + x);
+            }
+        }
     } else if (ph->kind == 1) { /* v_neg ~ sigmoid((sum_b part_b + a) / T), or
                                   * N(sum_b part_b + a, T) for Gaussian units */
         const ST_T *a = (const ST_T *)r->a;
@@ -222,11 +279,13 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
                                    WT + j0, ld, p + j0, NULL, j1 - j0, 0, 0);
             for (b = j0; b < je; b++)
                 p[b] = ST_SIGMOID(ST_T, ST_EXP, (p[b] + c[b]) * inv_t);
-            if (i >= d0) { /* the chains' draws, element (row, unit) */
-                ST_T *hrow = h + (i - d0) * H;
+            if (i >= d0) { /* the chains' draws, element (row, unit), into hT */
+                ST_T *hcol = (ST_T *)r->hT + (i - d0);
+                const ptrdiff_t ldh = r->ldh;
                 const uint32_t e0 = (uint32_t)((i - d0) * H);
                 for (b = j0; b < je; b++)
-                    hrow[b] = ST_DRAW(ST_T, ST_UNIFORM, e0 + (uint32_t)b, k0, k1, p[b]);
+                    hcol[b * ldh] =
+                        ST_DRAW(ST_T, ST_UNIFORM, e0 + (uint32_t)b, k0, k1, p[b]);
             }
             /* the statistics' scales, as for HT below */
             if (i < mb)
@@ -260,8 +319,6 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
                 vc[b] = mom * vc[b] + s;
                 c[b] += vc[b];
             }
-            /* W's rows of the block, for the down products */
-            ST_CD(transpose)(r, j0, j1, W, WT, 0);
         }
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
         const ptrdiff_t lo = ph->up_lo, hi = ph->up_hi, d0 = ph->draw_lo;
@@ -341,8 +398,8 @@ static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int 
     const ptrdiff_t mb = r->max_batch;
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
-    ST_CD(phase_t) ph;
-    if (sparse) { /* W and vW into the unit-minor copies */
+    ST_CD(phase_t) ph = {0};
+    if (sparse) { /* W, vW and h into the unit-major copies */
         ph.kind = 5;
         ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }

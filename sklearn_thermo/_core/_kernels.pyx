@@ -168,6 +168,8 @@ cdef extern from "_cd_fused.h" nogil:
         int32_t *rlen
         int32_t *cidx
         int32_t *clen
+        void *hT
+        Py_ssize_t ldh
         long *claimed
     bint st_cd_fused_available()
     void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
@@ -1134,13 +1136,16 @@ def fused_cd(
     (Bernoulli visible units only), for data that are mostly zeros: the
     up products and the weight step sum over the visible states' nonzero
     entries only. It holds the work space ``(WT, vWT, HR, ridx, rval, rlen,
-    cidx, cval, clen)``: ``WT`` and ``vWT`` (V x ldwt, ``ldwt`` a multiple
+    cidx, cval, clen, hT)``: ``WT`` and ``vWT`` (V x ldwt, ``ldwt`` a multiple
     of 16 and at least H) the unit-minor copies of ``W`` and ``velocity_W``
     for the run, ``HR`` ((max_batch + C) x ldwt) the hidden statistics
     row-major, ``ridx``/``rval`` ((max_batch + C) x V) and ``rlen``
     (max_batch + C, int32) the rows' nonzero entries, ``cidx``/``cval``
     (V x ldc, ``ldc`` at least max_batch + C) and ``clen`` (V, int32) the
-    columns'. Sums are over the nonzero entries in order, so results differ
+    columns', and ``hT`` (H x ldh, ``ldh`` a multiple of 16 and at least C)
+    the chains' hidden states unit-major; ``part`` is then (n_blocks x V x
+    ldh), the down products transposed. Sums are over the nonzero entries
+    in order, so results differ
     from the dense layout's by rounding, and are again the same for every
     ``n_threads``.
     """
@@ -1153,7 +1158,7 @@ def fused_cd(
             or visible_bias.shape[0] != V or velocity_visible.shape[0] != V
             or hidden_bias.shape[0] != H or velocity_hidden.shape[0] != H
             or chains.shape[1] != H or Vs.shape[1] != V or HT.shape[0] != H
-            or part.shape[1] != C or part.shape[2] != V):
+            or (sparse is None and (part.shape[1] != C or part.shape[2] != V))):
         raise ValueError("shapes of the data, parameters and buffers do not agree")
     if HT.shape[1] < Vs.shape[0]:
         raise ValueError("HT needs at least one column per row of Vs")
@@ -1178,14 +1183,16 @@ def fused_cd(
         if wv.shape[0] != rows.shape[0]:
             raise ValueError("weights need one entry per entry of rows")
         wp = &wv[0] if rows.shape[0] else NULL
-    cdef floating[:, ::1] WTv, vWTv, HRv, rvalv, cvalv
+    cdef floating[:, ::1] WTv, vWTv, HRv, rvalv, cvalv, hTv
     cdef int32_t[:, ::1] ridxv, cidxv
     cdef int32_t[::1] rlenv, clenv
     if sparse is not None:
         if gaussian:
             raise ValueError("the sparse layout is for Bernoulli visible units")
-        WTv, vWTv, HRv, ridxv, rvalv, rlenv, cidxv, cvalv, clenv = sparse
+        WTv, vWTv, HRv, ridxv, rvalv, rlenv, cidxv, cvalv, clenv, hTv = sparse
         if (WTv.shape[0] != V or WTv.shape[1] < H or WTv.shape[1] % 16
+                or hTv.shape[0] != H or hTv.shape[1] < C or hTv.shape[1] % 16
+                or part.shape[1] != V or part.shape[2] != hTv.shape[1]
                 or vWTv.shape[0] != V or vWTv.shape[1] != WTv.shape[1]
                 or HRv.shape[0] != Vs.shape[0] or HRv.shape[1] != WTv.shape[1]
                 or ridxv.shape[0] != Vs.shape[0] or ridxv.shape[1] != V
@@ -1244,6 +1251,8 @@ def fused_cd(
         r.cidx = &cidxv[0, 0]
         r.cval = &cvalv[0, 0]
         r.clen = &clenv[0]
+        r.hT = &hTv[0, 0]
+        r.ldh = hTv.shape[1]
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)
 

@@ -211,8 +211,8 @@ class CDTrainer:
         self.Pv = np.empty((self.n_chains, V), dtype)
         # made when first needed: the sample weights of a batch, the fused
         # kernel's down products and transposes, and its sparse layout's
-        # buffers
-        self._w_batch = self._part = self._sparse = None
+        # buffers (with its own down products, transposed)
+        self._w_batch = self._part = self._HT = self._sparse = None
         self._layout_of = (None, False)  # (weak reference to X, its layout)
         negative.setup(self)
 
@@ -301,6 +301,7 @@ class CDTrainer:
             p = self.params
             V, n_rows = p.n_visible, len(self.Vs)
             ldwt = -(-p.n_hidden // _SPARSE_PAD) * _SPARSE_PAD
+            ldh = -(-self.n_chains // _SPARSE_PAD) * _SPARSE_PAD
             self._sparse = (
                 aligned_zeros((V, ldwt), p.dtype),
                 aligned_zeros((V, ldwt), p.dtype),
@@ -311,8 +312,10 @@ class CDTrainer:
                 np.zeros((V, n_rows), np.int32),
                 np.zeros((V, n_rows), p.dtype),
                 np.zeros(V, np.int32),
+                aligned_zeros((p.n_hidden, ldh), p.dtype),
+                aligned_zeros((fused_blocks(p.n_hidden), V, ldh), p.dtype),
             )
-        return self._sparse
+        return self._sparse[:-1]
 
     def run(
         self, X, order, slices, learning_rate, momentum, weight_decay, weights=None
@@ -356,9 +359,16 @@ class CDTrainer:
             )
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n_blocks = fused_blocks(p.n_hidden)
-        if self._part is None:
-            self._part = aligned_zeros((n_blocks, self.n_chains, p.n_visible), p.dtype)
+        if self._HT is None:
             self._HT = aligned_zeros((p.n_hidden, len(self.Vs)), p.dtype)
+        if sparse is not None:  # its down products transposed
+            part = self._sparse[-1]
+        elif self._part is None:
+            part = self._part = aligned_zeros(
+                (n_blocks, self.n_chains, p.n_visible), p.dtype
+            )
+        else:
+            part = self._part
         self.runner.call(
             work_kind(
                 "fused_cd" if sparse is None else "fused_cd_sparse",
@@ -381,7 +391,7 @@ class CDTrainer:
             self.negative.h,
             self.Vs,
             self._HT,
-            self._part,
+            part,
             learning_rate=float(learning_rate),
             momentum=float(momentum),
             shrink=float(learning_rate) * float(weight_decay),
