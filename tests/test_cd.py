@@ -284,28 +284,37 @@ def test_hidden_step_matches_its_formula_for_any_row_count(dtype, n):
 def test_thread_chooser_follows_the_faster_count_and_retries_the_other():
     from sklearn_thermo._core.threads import ThreadChooser, work_kind
 
-    now = [0.0]
-    ch = ThreadChooser(4, interval=1.0, max_interval=4.0, clock=lambda: now[0])
+    # the intervals count the kind's own call time, not the clock's (times
+    # in powers of two: their sums are exact)
+    ch = ThreadChooser(4, interval=1.0, max_interval=4.0)
     k = work_kind("half_step", 4, 10, 5)
     assert ch.choose(k) == 4  # a new kind: the last winner (all threads at first)
-    ch.record(k, 4, 1.0)
-    assert ch.choose(k) == 4  # the other count is tried after the interval
-    now[0] = 1.0
+    ch.record(k, 4, 0.5)  # the other count is due 1 s of calls after this one
+    for _ in range(2):
+        assert ch.choose(k) == 4
+        ch.record(k, 4, 0.5)
     assert ch.choose(k) == 1
-    ch.record(k, 1, 0.1)  # one thread wins (a busy machine)
-    assert ch.choose(k) == 1
-    now[0] = 2.0
-    assert ch.choose(k) == 4  # the loser is checked again soon after a swap
-    ch.record(k, 4, 1.0)  # ... and loses: next try after 2 s
-    now[0] = 3.5
-    assert ch.choose(k) == 1
+    ch.record(k, 1, 0.25)  # one thread wins (a busy machine)
+    for _ in range(4):  # the loser is checked again soon after a swap
+        assert ch.choose(k) == 1
+        ch.record(k, 1, 0.25)
+    assert ch.choose(k) == 4
+    ch.record(k, 4, 1.0)  # ... and loses: next try after 2 s of calls
+    for _ in range(8):
+        assert ch.choose(k) == 1
+        ch.record(k, 1, 0.25)
     # a new kind starts with the count that won last
     assert ch.choose(work_kind("weight_step", 2, 10, 5)) == 1
-    now[0] = 4.0
     assert ch.choose(k) == 4
-    ch.record(k, 4, 0.05)  # the machine got quiet: many threads win
+    ch.record(k, 4, 0.0625)  # the machine got quiet: many threads win
     assert ch.choose(k) == 4
     assert ch.choose(work_kind("weight_step", 2, 10, 5)) == 4
+    # a kind comes due by its own calls only, however long it waits
+    k2 = work_kind("down", 4, 10, 5)
+    ch.record(k2, 4, 0.5)
+    for _ in range(3):
+        ch.record(k, 4, 1.0)
+    assert ch.choose(k2) == 4
     assert ThreadChooser(1).choose(k) == 1
     # the kind is the order of magnitude of the work
     assert work_kind("w", 2, 100, 784) == work_kind("w", 2, 101, 784)

@@ -162,19 +162,20 @@ class ThreadChooser:
     lately. Per kind of call (a kernel and the order of magnitude of its
     work), the recent times with ``n_threads`` and with one thread are kept
     and the faster count is used; the other is tried again after a while
-    (an interval that doubles, up to ``max_interval`` seconds, while it
-    keeps losing), so that a change of load is followed within seconds at a
-    small cost. A kind seen for the first time starts with the count that
-    won last for any kind.
+    of that kind's own calls (an interval of their summed time that doubles,
+    up to ``max_interval`` seconds, while the try keeps losing), so that a
+    change of load is followed within seconds of work. Counting the kind's
+    own time, not the clock's, keeps the tries a small share of the work
+    however the calls are spread out: fits a few seconds apart (a notebook,
+    a benchmark's repeats) do not each start with a try. A kind seen for the
+    first time starts with the count that won last for any kind.
     """
 
-    def __init__(
-        self, n_threads, *, interval=0.1, max_interval=5.0, clock=time.perf_counter
-    ):
+    def __init__(self, n_threads, *, interval=0.1, max_interval=5.0):
         self.n_threads = int(n_threads)
-        self._clock = clock
         self._interval, self._max_interval = interval, max_interval
-        # kind -> [time with n_threads, time with one, next try, interval]
+        # kind -> [time with n_threads, time with one, next try (in the
+        # kind's summed call time), interval, summed call time]
         self._kinds = {}
         self._last_winner = self.n_threads
         self._lock = threading.Lock()
@@ -188,7 +189,7 @@ class ThreadChooser:
             if st is None or (st[0] is None and st[1] is None):
                 return self._last_winner
             best = self._best(st)
-            if self._clock() >= st[2]:
+            if st[4] >= st[2]:
                 return 1 if best != 1 else self.n_threads  # try the other
             return best
 
@@ -202,7 +203,8 @@ class ThreadChooser:
         if self.n_threads == 1:
             return
         with self._lock:
-            st = self._kinds.setdefault(kind, [None, None, 0.0, self._interval])
+            st = self._kinds.setdefault(kind, [None, None, 0.0, self._interval, 0.0])
+            st[4] += seconds
             i = 0 if n_threads != 1 else 1
             first = st[0] is None and st[1] is None
             was_best = first or self._best(st) == n_threads
@@ -221,7 +223,7 @@ class ThreadChooser:
                 st[3] = min(2 * st[3], self._max_interval)  # the try lost again
             else:
                 return
-            st[2] = self._clock() + st[3]
+            st[2] = st[4] + st[3]
 
 
 def work_kind(name, n_blocks, *sizes):
