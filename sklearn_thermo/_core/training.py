@@ -7,6 +7,7 @@ updates of an RBM without label units go through :func:`._kernels.fused_cd` inst
 many batches a call, where it runs (see :meth:`CDTrainer.run`).
 """
 
+import functools
 import weakref
 from dataclasses import dataclass
 
@@ -44,12 +45,13 @@ _SPARSE_PAD = 16
 _ALIGN = 64
 
 
-def aligned_zeros(shape, dtype):
+def aligned_zeros(shape, dtype, *, zeroed=True):
     """Zeros whose data starts on a cache line (numpy only promises 16
-    bytes)."""
+    bytes); with ``zeroed=False``, left as allocated (for work space that is
+    written before it is read)."""
     dtype = np.dtype(dtype)
     n = int(np.prod(shape))
-    buf = np.zeros(n * dtype.itemsize + _ALIGN, np.uint8)
+    buf = (np.zeros if zeroed else np.empty)(n * dtype.itemsize + _ALIGN, np.uint8)
     start = -buf.ctypes.data % _ALIGN
     return buf[start : start + n * dtype.itemsize].view(dtype).reshape(shape)
 
@@ -302,18 +304,20 @@ class CDTrainer:
             V, n_rows = p.n_visible, len(self.Vs)
             ldwt = -(-p.n_hidden // _SPARSE_PAD) * _SPARSE_PAD
             ldh = -(-self.n_chains // _SPARSE_PAD) * _SPARSE_PAD
+            # all written by the kernel before it reads them
+            space = functools.partial(aligned_zeros, dtype=p.dtype, zeroed=False)
             self._sparse = (
-                aligned_zeros((V, ldwt), p.dtype),
-                aligned_zeros((V, ldwt), p.dtype),
-                aligned_zeros((n_rows, ldwt), p.dtype),
-                np.zeros((n_rows, V), np.int32),
-                np.zeros((n_rows, V), p.dtype),
-                np.zeros(n_rows, np.int32),
-                np.zeros((V, n_rows), np.int32),
-                np.zeros((V, n_rows), p.dtype),
-                np.zeros(V, np.int32),
-                aligned_zeros((p.n_hidden, ldh), p.dtype),
-                aligned_zeros((fused_blocks(p.n_hidden), V, ldh), p.dtype),
+                space((V, ldwt)),
+                space((V, ldwt)),
+                space((n_rows, ldwt)),
+                np.empty((n_rows, V), np.int32),
+                space((n_rows, V)),
+                np.empty(n_rows, np.int32),
+                np.empty((V, n_rows), np.int32),
+                space((V, n_rows)),
+                np.empty(V, np.int32),
+                space((p.n_hidden, ldh)),
+                space((fused_blocks(p.n_hidden), V, ldh)),
             )
         return self._sparse[:-1]
 
