@@ -68,6 +68,7 @@ extensions = [
             "sklearn_thermo/_core/_cd_worker.h",
             "sklearn_thermo/_core/_conditional.h",
             "sklearn_thermo/_core/_pseudo.h",
+            "sklearn_thermo/_core/_summary.h",
         ],
         include_dirs=["sklearn_thermo/_core"],
     )

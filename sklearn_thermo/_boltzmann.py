@@ -61,26 +61,42 @@ class BaseBoltzmann(BaseEstimator):
     # ------------------------------------------------------------------
     # input
     # ------------------------------------------------------------------
-    def _validate_X(self, X, *, reset, dtype=(np.float64, np.float32)):
-        X = validate_numpy_data(self, X, accept_sparse="csr", dtype=dtype, reset=reset)
-        return self._check_domain(X)
+    def _validate_X(
+        self, X, *, reset, dtype=(np.float64, np.float32), column_sums=False
+    ):
+        """X validated, finite and in the visible units' domain; with
+        ``column_sums``, ``(X, its column sums or None)`` (see
+        :func:`check_visible_domain`)."""
+        X = validate_numpy_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=dtype,
+            reset=reset,
+            ensure_all_finite=False,  # checked with the domain, in one pass
+        )
+        return self._check_domain(X, column_sums=column_sums)
 
-    def _check_domain(self, X):
-        return check_visible_domain(X, self.visible, type(self).__name__)
+    def _check_domain(self, X, *, column_sums=False):
+        return check_visible_domain(
+            X, self.visible, type(self).__name__, column_sums=column_sums
+        )
 
     # ------------------------------------------------------------------
     # initialisation and training settings
     # ------------------------------------------------------------------
-    def _initial_visible_bias(self, X, sample_weight=None):
+    def _initial_visible_bias(self, X, sample_weight=None, column_sums=None):
         """The visible biases of the data's marginals (Hinton 2010), float64.
 
         ``a_i = T log(p_i / (1 - p_i))`` with the Laplace-smoothed frequency
         ``p_i = (sum_n w_n x_ni + 1) / (sum_n w_n + 2)`` for Bernoulli units
         (integer weights count as repeated rows), the weighted mean for
-        Gaussian ones.
+        Gaussian ones. ``column_sums``: X's, if already counted.
         """
         if sample_weight is None:
-            total = np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
+            if column_sums is None:
+                column_sums = X.sum(axis=0)
+            total = np.asarray(column_sums, dtype=np.float64).ravel()
             count = float(X.shape[0])
         else:
             w = np.asarray(sample_weight, dtype=np.float64)

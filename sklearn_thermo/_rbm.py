@@ -58,19 +58,25 @@ _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 _N_ANCHORS = 256
 
 
-def _anchor_states(X):
-    """Up to ``_N_ANCHORS`` distinct binary states from evenly spaced rows of
-    X (rounded at 1/2): where AIS proposes jumps. Evenly spaced, not drawn,
-    so that the training's random stream is left as it was."""
+def _anchor_rows(X):
+    """Evenly spaced rows of X (up to ``_N_ANCHORS``), rounded at 1/2 and
+    packed 8 states a byte: where AIS proposes jumps (see
+    :func:`_anchor_states`). Evenly spaced, not drawn, so that the
+    training's random stream is left as it was."""
     rows = np.unique(np.linspace(0, X.shape[0] - 1, _N_ANCHORS).astype(np.intp))
     sub = X[rows]
     sub = sub.toarray() if sp.issparse(sub) else np.asarray(sub)
-    bits = sub > 0.5
-    # the distinct rows, in np.unique's (lexicographic) order, found on the
-    # rows packed 8 states a byte (most significant first: the same order),
-    # so that the sort compares an eighth of the bytes
-    _, first = np.unique(np.packbits(bits, axis=1), axis=0, return_index=True)
-    return bits[first].astype(X.dtype)
+    return np.packbits(sub > 0.5, axis=1)
+
+
+def _anchor_states(packed, n_features, dtype):
+    """The distinct states of :func:`_anchor_rows`, in np.unique's
+    (lexicographic) order, as ``dtype``: found on the packed rows (most
+    significant bit first: the same order), so that the sort compares an
+    eighth of the bytes. Done when AIS needs them, not at each fit."""
+    _, first = np.unique(packed, axis=0, return_index=True)
+    bits = np.unpackbits(packed[first], axis=1, count=n_features)
+    return bits.astype(dtype)
 
 
 class BoltzmannMachine(
@@ -385,20 +391,20 @@ class BoltzmannMachine(
         )
         return self._AUTO_STEP / (1.0 + mean_sq)
 
-    def _initialize(self, X, rng, sample_weight=None):
+    def _initialize(self, X, rng, sample_weight=None, column_sums=None):
         n_features = X.shape[1]
         dtype = X.dtype
         # on a cache line: the compiled kernels' vector loads are faster
         self.components_ = aligned_zeros((self.n_components, n_features), dtype)
         self.components_[...] = rng.normal(0, 0.01, (self.n_components, n_features))
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
-        self.intercept_visible_ = self._initial_visible_bias(X, sample_weight).astype(
-            dtype
-        )
+        self.intercept_visible_ = self._initial_visible_bias(
+            X, sample_weight, column_sums
+        ).astype(dtype)
         # the base-rate model, and states near which the chains try jumps,
         # for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
-        self._ais_anchors = _anchor_states(X) if self.visible == "bernoulli" else None
+        self._ais_anchors = _anchor_rows(X) if self.visible == "bernoulli" else None
         self._resolve_learning_rate(X, sample_weight)
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
@@ -479,10 +485,10 @@ class BoltzmannMachine(
         self : BoltzmannMachine
             The fitted model.
         """
-        X = self._validate_X(X, reset=True)
+        X, column_sums = self._validate_X(X, reset=True, column_sums=True)
         raw_w, w = self._check_weights(sample_weight, X)
         rng = check_random_state(self.random_state)
-        self._initialize(X, rng, raw_w)
+        self._initialize(X, rng, raw_w, column_sums)
         n = X.shape[0]
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)
@@ -919,6 +925,8 @@ class BoltzmannMachine(
         )
         base = self._base_visible_bias.copy()
         anchors = getattr(self, "_ais_anchors", None)
+        if anchors is not None:
+            anchors = _anchor_states(anchors, params.W.shape[1], params.W.dtype)
         how = (
             "exact"
             if exact

@@ -11,14 +11,37 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn import get_config
+from sklearn.utils import assert_all_finite
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._core._kernels import dense_summary
 
 #: Values this many machine epsilons outside [0, 1] are rounding, not data.
 _ROUNDING_ULPS = 8
 
 
-def check_visible_domain(X, visible, estimator_name):
-    """Raise a ValueError for data outside the visible units' domain.
+def _extremes(X, estimator_name, column_sums):
+    """``(lo, hi, column sums or None)`` of finite X (a ValueError, scikit-
+    learn's, otherwise). Dense C-contiguous data take one compiled pass
+    (:func:`._core._kernels.dense_summary`), which also gives the column
+    sums when asked; anything else the numpy reductions."""
+    values = X.data if sp.issparse(X) else X
+    if (
+        not sp.issparse(X)
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and X.flags.c_contiguous
+    ):
+        lo, hi, sums = dense_summary(X)
+        if np.isfinite(lo) and np.isfinite(hi) and not np.isnan(sums).any():
+            return lo, hi, sums if column_sums else None
+    assert_all_finite(values, input_name="X", estimator_name=estimator_name)
+    return values.min(), values.max(), None
+
+
+def check_visible_domain(X, visible, estimator_name, *, column_sums=False):
+    """Raise a ValueError for data that are not finite, or outside the
+    visible units' domain.
 
     Bernoulli units take values in [0, 1]; values outside it by no more
     than floating-point rounding (``_ROUNDING_ULPS`` epsilons of the dtype,
@@ -26,15 +49,18 @@ def check_visible_domain(X, visible, estimator_name):
     units take any real value, but their energies hold ``||x||^2 / 2``:
     values so large that it overflows (about 1e154 in float64, 1e19 in
     float32) are refused, since no energy, likelihood or update could be
-    finite. ``X`` has already been
-    through ``validate_data`` (finite, numeric); returns it, or its clipped
-    copy.
+    finite. ``X`` has already been through ``validate_data`` (numeric; the
+    finiteness check is done here, in the same pass as the extremes, with
+    scikit-learn's error). Returns X or its clipped copy; with
+    ``column_sums``, ``(X, sums)``: X's column sums in its dtype (the bits
+    of ``X.sum(axis=0)``) where that pass gave them, else None.
     """
     values = X.data if sp.issparse(X) else X
     if not values.size:
-        return X
+        return (X, None) if column_sums else X
+    lo, hi, sums = _extremes(X, estimator_name, column_sums)
     if visible != "bernoulli":
-        largest = float(np.max(np.abs(values)))
+        largest = max(abs(float(lo)), abs(float(hi)))
         limit = float(np.sqrt(np.finfo(values.dtype).max / (4 * X.shape[1])))
         if largest > limit:
             raise ValueError(
@@ -44,8 +70,7 @@ def check_visible_domain(X, visible, estimator_name):
                 "energies overflow. Standardise the data, e.g. with "
                 "StandardScaler."
             )
-        return X
-    lo, hi = values.min(), values.max()
+        return (X, sums) if column_sums else X
     tol = _ROUNDING_ULPS * np.finfo(values.dtype).eps
     if lo < -tol:
         raise ValueError(
@@ -66,12 +91,13 @@ def check_visible_domain(X, visible, estimator_name):
         )
     if lo < 0 or hi > 1:
         # within rounding of [0, 1] (MinMaxScaler returns 1.0000000000000002):
-        # accepted and clipped, on a copy
+        # accepted and clipped, on a copy (whose sums are not those above)
         X = X.copy()
         np.clip(
             X.data if sp.issparse(X) else X, 0, 1, out=X.data if sp.issparse(X) else X
         )
-    return X
+        sums = None
+    return (X, sums) if column_sums else X
 
 
 def restore_on_error(method):

@@ -700,12 +700,13 @@ def test_anchor_states_are_the_distinct_rounded_rows_in_sorted_order(
     rounded at 1/2, in np.unique's order (found on bit-packed rows)."""
     import scipy.sparse
 
-    from sklearn_thermo._rbm import _N_ANCHORS, _anchor_states
+    from sklearn_thermo._rbm import _N_ANCHORS, _anchor_rows, _anchor_states
 
     rng = np.random.default_rng(n_features)
     # few features: many repeated rows; grey values on both sides of 1/2
     X = rng.random((700, n_features)) * (rng.random((700, n_features)) < 0.4)
-    got = _anchor_states(scipy.sparse.csr_matrix(X) if sparse else X)
+    packed = _anchor_rows(scipy.sparse.csr_matrix(X) if sparse else X)
+    got = _anchor_states(packed, n_features, X.dtype)
     rows = np.unique(np.linspace(0, len(X) - 1, _N_ANCHORS).astype(np.intp))
     want = np.unique((X[rows] > 0.5).astype(X.dtype), axis=0)
     assert got.dtype == X.dtype

@@ -1,5 +1,6 @@
 """scikit-learn's common estimator checks over small, fast instances."""
 
+import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -35,14 +36,14 @@ class _OnUnitInterval:
     domain check.
     """
 
-    def _check_domain(self, X):
+    def _check_domain(self, X, *, column_sums=False):
         values = X.data if sp.issparse(X) else X
-        if values.size and values.min() < 0:
-            return super()._check_domain(X)
+        if values.size and (not np.isfinite(values).all() or values.min() < 0):
+            return super()._check_domain(X, column_sums=column_sums)
         X = X.copy()
         target = X.data if sp.issparse(X) else X
         target /= 1 + target
-        return super()._check_domain(X)
+        return super()._check_domain(X, column_sums=column_sums)
 
 
 class BernoulliOnUnitInterval(_OnUnitInterval, BoltzmannMachine):

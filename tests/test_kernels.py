@@ -1417,3 +1417,38 @@ def test_softmax_xent_moments_match_the_definitions(beta, K, n):
     assert softmax_xent_moments(F, Y, w, 1e301) is None
     F[0, 0] = np.inf
     assert softmax_xent_moments(F, Y, w, beta) is None
+
+
+# --- the fit's first pass over the data ------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 17), (300, 1), (257, 33)])
+def test_dense_summary_is_numpys_min_max_and_column_sums(dtype, shape):
+    from sklearn_thermo._core._kernels import dense_summary
+
+    rng = np.random.default_rng(3)
+    X = (rng.normal(size=shape) * rng.lognormal(size=shape[1])).astype(dtype)
+    lo, hi, sums = dense_summary(X)
+    assert lo == X.min() and hi == X.max()
+    # the column sums in X's dtype, row by row: X.sum(axis=0)'s bits
+    assert sums.dtype == dtype
+    np.testing.assert_array_equal(sums, X.sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_dense_summary_shows_non_finite_entries(dtype, bad):
+    from sklearn_thermo._core._kernels import dense_summary
+
+    X = np.random.default_rng(4).random((50, 20)).astype(dtype)
+    for i, j in [(0, 0), (49, 19), (20, 7)]:
+        Y = X.copy()
+        Y[i, j] = bad
+        lo, hi, sums = dense_summary(Y)
+        finite = np.isfinite(lo) and np.isfinite(hi) and not np.isnan(sums).any()
+        assert not finite
+    lo, hi, sums = dense_summary(X)
+    assert np.isfinite(lo) and np.isfinite(hi) and np.isfinite(sums).all()
+    with pytest.raises(ValueError, match="non-empty"):
+        dense_summary(np.empty((0, 3), dtype))

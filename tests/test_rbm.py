@@ -303,6 +303,38 @@ def test_bad_training_data(X, match):
         BoltzmannMachine(n_components=2).fit(X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_non_finite_data_refused_with_scikit_learns_message(dtype, order, bad, visible):
+    # the finiteness check runs in the same pass as the extremes (C order)
+    # or on its own (other layouts): scikit-learn's error either way, for
+    # fit and for the methods that take new data
+    X = np.random.default_rng(0).random((30, 7)).astype(dtype)
+    match = "NaN" if np.isnan(bad) else "infinity"
+    bad_X = X.copy(order=order)
+    bad_X[17, 3] = bad
+    with pytest.raises(ValueError, match=f"Input X contains {match}"):
+        BoltzmannMachine(n_components=2, visible=visible, max_iter=1).fit(bad_X)
+    model = BoltzmannMachine(n_components=2, visible=visible, max_iter=1).fit(X)
+    for method in (model.transform, model.score_samples):
+        with pytest.raises(ValueError, match=f"Input X contains {match}"):
+            method(bad_X)
+
+
+def test_fit_counts_the_visible_biases_in_the_validation_pass():
+    # C-contiguous data: the column sums come from the one compiled pass;
+    # other layouts from numpy; the initial biases agree
+    X = np.random.default_rng(1).random((40, 9))
+    kw = dict(n_components=3, max_iter=0, random_state=0)
+    c = BoltzmannMachine(**kw).fit(X)
+    f = BoltzmannMachine(**kw).fit(np.asfortranarray(X))
+    np.testing.assert_allclose(c.intercept_visible_, f.intercept_visible_, rtol=1e-13)
+    p = (X.sum(axis=0) + 1) / (len(X) + 2)
+    np.testing.assert_allclose(c.intercept_visible_, np.log(p / (1 - p)), rtol=1e-13)
+
+
 @pytest.mark.parametrize(
     "params, match",
     [
