@@ -88,7 +88,9 @@ class FreshChains:
 
     def setup(self, trainer):
         dtype, H = trainer.params.dtype, trainer.params.n_hidden
-        self.h = np.empty((trainer.n_chains, H), dtype)
+        # zeros: every row is drawn before it is used, but the fused kernel's
+        # sparse layout copies all of them in (finite values only)
+        self.h = np.zeros((trainer.n_chains, H), dtype)
 
     def run(self, t, n, alpha, positive_products):
         """Fill the scaled statistics: rows ``[mb - n, mb)`` of ``t.Hs`` with
