@@ -145,7 +145,8 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
     const ST_T inv_t = (ST_T)(1.0 / r->temperature);
     ptrdiff_t i, k, b, j0, j1;
     if (sparse && (ph->kind == 5 || ph->kind == 6)) {
-        /* W, vW and h into the unit-major copies (5) or back (6) */
+        /* W and vW into their unit-minor copies and h into its
+         * unit-major one (5), or back (6) */
         const int in = ph->kind == 5;
         ST_T *hT = (ST_T *)r->hT;
         const ptrdiff_t ldh = r->ldh;
@@ -399,7 +400,7 @@ static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int 
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
     ST_CD(phase_t) ph = {0};
-    if (sparse) { /* W, vW and h into the unit-major copies */
+    if (sparse) { /* W, vW and h into the sparse layout's copies */
         ph.kind = 5;
         ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }
