@@ -13,7 +13,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._core.threads import BlockRunner, blas_capped, effective_n_threads
+from ._core.threads import (
+    BlockRunner,
+    blas_capped,
+    effective_n_threads,
+    normal_draws,
+)
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight
 from ._validation import (
     STRUCTURAL_PARAMS,
@@ -62,10 +67,10 @@ class BaseBoltzmann(BaseEstimator):
     # input
     # ------------------------------------------------------------------
     def _validate_X(
-        self, X, *, reset, dtype=(np.float64, np.float32), column_sums=False
+        self, X, *, reset, dtype=(np.float64, np.float32), column_stats=False
     ):
         """X validated, finite and in the visible units' domain; with
-        ``column_sums``, ``(X, its column sums or None)`` (see
+        ``column_stats``, ``(X, its ColumnStats or None)`` (see
         :func:`check_visible_domain`)."""
         X = validate_numpy_data(
             self,
@@ -75,28 +80,35 @@ class BaseBoltzmann(BaseEstimator):
             reset=reset,
             ensure_all_finite=False,  # checked with the domain, in one pass
         )
-        return self._check_domain(X, column_sums=column_sums)
+        return self._check_domain(X, column_stats=column_stats)
 
-    def _check_domain(self, X, *, column_sums=False):
+    def _check_domain(self, X, *, column_stats=False):
         return check_visible_domain(
-            X, self.visible, type(self).__name__, column_sums=column_sums
+            X, self.visible, type(self).__name__, column_stats=column_stats
         )
 
     # ------------------------------------------------------------------
     # initialisation and training settings
     # ------------------------------------------------------------------
-    def _initial_visible_bias(self, X, sample_weight=None, column_sums=None):
+    def _initial_weights(self, out, rng):
+        """``out`` filled with the initial weights, ``N(0, 0.01^2)`` (Hinton
+        2010), in its dtype, from a seed drawn from ``rng`` (on the fit's
+        threads; the draws do not depend on their number)."""
+        seed = int(rng.randint(SEED_MAX))
+        return normal_draws(out, 0.01, seed, effective_n_threads(self.n_jobs))
+
+    def _initial_visible_bias(self, X, sample_weight=None, column_stats=None):
         """The visible biases of the data's marginals (Hinton 2010), float64.
 
         ``a_i = T log(p_i / (1 - p_i))`` with the Laplace-smoothed frequency
         ``p_i = (sum_n w_n x_ni + 1) / (sum_n w_n + 2)`` for Bernoulli units
         (integer weights count as repeated rows), the weighted mean for
-        Gaussian ones. ``column_sums``: X's, if already counted.
+        Gaussian ones. ``column_stats``: X's ``ColumnStats``, if
+        already counted.
         """
         if sample_weight is None:
-            if column_sums is None:
-                column_sums = X.sum(axis=0)
-            total = np.asarray(column_sums, dtype=np.float64).ravel()
+            sums = X.sum(axis=0) if column_stats is None else column_stats.sums
+            total = np.asarray(sums, dtype=np.float64).ravel()
             count = float(X.shape[0])
         else:
             w = np.asarray(sample_weight, dtype=np.float64)
@@ -144,14 +156,15 @@ class BaseBoltzmann(BaseEstimator):
         """Record the parameters that fix the fitted model's structure."""
         self._fitted_structure = {k: getattr(self, k) for k in STRUCTURAL_PARAMS}
 
-    def _auto_learning_rate(self, X, sample_weight=None):
-        """The step ``learning_rate="auto"`` resolves to on the data X."""
+    def _auto_learning_rate(self, X, sample_weight=None, column_stats=None):
+        """The step ``learning_rate="auto"`` resolves to on the data X
+        (``column_stats``: X's ``ColumnStats``, if already counted)."""
         return self._DEFAULT_LEARNING_RATE[self.visible]
 
-    def _resolve_learning_rate(self, X, sample_weight=None):
+    def _resolve_learning_rate(self, X, sample_weight=None, column_stats=None):
         """Set ``learning_rate_``: ``learning_rate``, or its "auto" value on X."""
         self.learning_rate_ = (
-            float(self._auto_learning_rate(X, sample_weight))
+            float(self._auto_learning_rate(X, sample_weight, column_stats))
             if self.learning_rate == "auto"
             else float(self.learning_rate)
         )

@@ -340,7 +340,9 @@ class EnergyClassifier(
         K = len(self.classes_)
         dtype = X.dtype
         T = float(self.temperature)
-        self._W = rng.normal(0, 0.01, (self.n_components, V + K)).astype(dtype)
+        self._W = self._initial_weights(
+            np.empty((self.n_components, V + K), dtype), rng
+        )
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         a = self._initial_visible_bias(X, sample_weight)
         w = np.ones(len(y_idx)) if sample_weight is None else sample_weight

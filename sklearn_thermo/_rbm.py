@@ -376,10 +376,13 @@ class BoltzmannMachine(
     #: step in units of a hidden input's change: "auto" is this over 1 + mean |x|^2
     _AUTO_STEP = 3.2
 
-    def _auto_learning_rate(self, X, sample_weight=None):
+    def _auto_learning_rate(self, X, sample_weight=None, column_stats=None):
         if self.visible != "bernoulli":
-            return super()._auto_learning_rate(X, sample_weight)
+            return super()._auto_learning_rate(X, sample_weight, column_stats)
         # the gradient of c_j + W_j v grows with |v|^2 (+1 for the bias)
+        if sample_weight is None and column_stats is not None:
+            mean_sq = float(column_stats.squares.sum(dtype=np.float64)) / X.shape[0]
+            return self._AUTO_STEP / (1.0 + mean_sq)
         sq = (
             X.multiply(X).sum(axis=1) if sp.issparse(X) else np.einsum("ij,ij->i", X, X)
         )
@@ -391,21 +394,22 @@ class BoltzmannMachine(
         )
         return self._AUTO_STEP / (1.0 + mean_sq)
 
-    def _initialize(self, X, rng, sample_weight=None, column_sums=None):
+    def _initialize(self, X, rng, sample_weight=None, column_stats=None):
         n_features = X.shape[1]
         dtype = X.dtype
         # on a cache line: the compiled kernels' vector loads are faster
-        self.components_ = aligned_zeros((self.n_components, n_features), dtype)
-        self.components_[...] = rng.normal(0, 0.01, (self.n_components, n_features))
+        self.components_ = self._initial_weights(
+            aligned_zeros((self.n_components, n_features), dtype, zeroed=False), rng
+        )
         self.intercept_hidden_ = np.zeros(self.n_components, dtype=dtype)
         self.intercept_visible_ = self._initial_visible_bias(
-            X, sample_weight, column_sums
+            X, sample_weight, column_stats
         ).astype(dtype)
         # the base-rate model, and states near which the chains try jumps,
         # for annealed importance sampling
         self._base_visible_bias = self.intercept_visible_.copy()
         self._ais_anchors = _anchor_rows(X) if self.visible == "bernoulli" else None
-        self._resolve_learning_rate(X, sample_weight)
+        self._resolve_learning_rate(X, sample_weight, column_stats)
         self._train_state = TrainState.zeros(self._params())
         self._rng = rng
         self._log_z_cache = {}
@@ -485,10 +489,10 @@ class BoltzmannMachine(
         self : BoltzmannMachine
             The fitted model.
         """
-        X, column_sums = self._validate_X(X, reset=True, column_sums=True)
+        X, column_stats = self._validate_X(X, reset=True, column_stats=True)
         raw_w, w = self._check_weights(sample_weight, X)
         rng = check_random_state(self.random_state)
-        self._initialize(X, rng, raw_w, column_sums)
+        self._initialize(X, rng, raw_w, column_stats)
         n = X.shape[0]
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)

@@ -7,6 +7,7 @@ import numbers
 import os
 import sys
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,15 +17,25 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._core._kernels import dense_summary
 
+
+class ColumnStats(NamedTuple):
+    """Per-column sums and sums of squares of a dense X, in its dtype, from
+    the pass that checks it (:func:`check_visible_domain`)."""
+
+    sums: np.ndarray
+    squares: np.ndarray
+
+
 #: Values this many machine epsilons outside [0, 1] are rounding, not data.
 _ROUNDING_ULPS = 8
 
 
-def _extremes(X, estimator_name, column_sums):
-    """``(lo, hi, column sums or None)`` of finite X (a ValueError, scikit-
+def _extremes(X, estimator_name, column_stats):
+    """``(lo, hi, ColumnStats or None)`` of finite X (a ValueError, scikit-
     learn's, otherwise). Dense C-contiguous data take one compiled pass
     (:func:`._core._kernels.dense_summary`), which also gives the column
-    sums when asked; anything else the numpy reductions."""
+    sums and sums of squares when asked; anything else the numpy
+    reductions."""
     values = X.data if sp.issparse(X) else X
     if (
         not sp.issparse(X)
@@ -32,14 +43,14 @@ def _extremes(X, estimator_name, column_sums):
         and X.dtype in (np.float32, np.float64)
         and X.flags.c_contiguous
     ):
-        lo, hi, sums = dense_summary(X)
+        lo, hi, sums, squares = dense_summary(X)
         if np.isfinite(lo) and np.isfinite(hi) and not np.isnan(sums).any():
-            return lo, hi, sums if column_sums else None
+            return lo, hi, ColumnStats(sums, squares) if column_stats else None
     assert_all_finite(values, input_name="X", estimator_name=estimator_name)
     return values.min(), values.max(), None
 
 
-def check_visible_domain(X, visible, estimator_name, *, column_sums=False):
+def check_visible_domain(X, visible, estimator_name, *, column_stats=False):
     """Raise a ValueError for data that are not finite, or outside the
     visible units' domain.
 
@@ -52,13 +63,13 @@ def check_visible_domain(X, visible, estimator_name, *, column_sums=False):
     finite. ``X`` has already been through ``validate_data`` (numeric; the
     finiteness check is done here, in the same pass as the extremes, with
     scikit-learn's error). Returns X or its clipped copy; with
-    ``column_sums``, ``(X, sums)``: X's column sums in its dtype (the bits
-    of ``X.sum(axis=0)``) where that pass gave them, else None.
+    ``column_stats``, ``(X, stats)``: X's :class:`ColumnStats` (the sums the
+    bits of ``X.sum(axis=0)``) where that pass gave them, else None.
     """
     values = X.data if sp.issparse(X) else X
     if not values.size:
-        return (X, None) if column_sums else X
-    lo, hi, sums = _extremes(X, estimator_name, column_sums)
+        return (X, None) if column_stats else X
+    lo, hi, stats = _extremes(X, estimator_name, column_stats)
     if visible != "bernoulli":
         largest = max(abs(float(lo)), abs(float(hi)))
         limit = float(np.sqrt(np.finfo(values.dtype).max / (4 * X.shape[1])))
@@ -70,7 +81,7 @@ def check_visible_domain(X, visible, estimator_name, *, column_sums=False):
                 "energies overflow. Standardise the data, e.g. with "
                 "StandardScaler."
             )
-        return (X, sums) if column_sums else X
+        return (X, stats) if column_stats else X
     tol = _ROUNDING_ULPS * np.finfo(values.dtype).eps
     if lo < -tol:
         raise ValueError(
@@ -96,8 +107,8 @@ def check_visible_domain(X, visible, estimator_name, *, column_sums=False):
         np.clip(
             X.data if sp.issparse(X) else X, 0, 1, out=X.data if sp.issparse(X) else X
         )
-        sums = None
-    return (X, sums) if column_sums else X
+        stats = None
+    return (X, stats) if column_stats else X
 
 
 def restore_on_error(method):

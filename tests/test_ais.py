@@ -677,18 +677,26 @@ def test_annealing_kernel_jumps_keep_the_distribution():
 
 @pytest.mark.slow
 def test_jumps_find_the_modes_that_annealing_misses():
-    # a sharp bars-and-stripes model whose forward AIS without jumps misses
-    # modes by many nats; jumps to the training patterns find them, within
-    # the 0.5 nats (other seeds of this model stay well inside it)
+    # sharp bars-and-stripes models whose forward AIS without jumps can miss
+    # modes by many nats (by 0.3 to 10.6 on random_state 0-4): jumps to the
+    # training patterns find them, within the 0.5 nats on each
     X = np.tile(bars_and_stripes(), (10, 1))
-    rbm = BoltzmannMachine(256, max_iter=200, random_state=0).fit(X)
-    exact = rbm.log_partition("exact")
-    with_jumps, diag = rbm.log_partition("ais", random_state=0, return_diagnostics=True)
-    rbm._ais_anchors = None  # as before the jumps
-    without, none = rbm.log_partition("ais", random_state=0, return_diagnostics=True)
-    assert abs(with_jumps - exact) < 0.5
-    assert abs(without - exact) > abs(with_jumps - exact) + 3.0
-    assert diag["jump_acceptance"] > 0 and "jump_acceptance" not in none
+    errors = []
+    for seed in range(3):
+        rbm = BoltzmannMachine(256, max_iter=200, random_state=seed).fit(X)
+        exact = rbm.log_partition("exact")
+        with_jumps, diag = rbm.log_partition(
+            "ais", random_state=0, return_diagnostics=True
+        )
+        rbm._ais_anchors = None  # as before the jumps
+        without, none = rbm.log_partition(
+            "ais", random_state=0, return_diagnostics=True
+        )
+        assert diag["jump_acceptance"] > 0 and "jump_acceptance" not in none
+        errors.append((abs(with_jumps - exact), abs(without - exact)))
+    with_jumps, without = np.max(errors, axis=0)
+    assert with_jumps < 0.5
+    assert without > with_jumps + 3.0
 
 
 @pytest.mark.parametrize("n_features", [1, 7, 8, 13, 64])

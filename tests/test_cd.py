@@ -21,7 +21,12 @@ from sklearn_thermo._core.model import (
     visible_free_energy,
 )
 from sklearn_thermo._core.partition import log_partition_exact
-from sklearn_thermo._core.threads import BlockRunner, effective_n_threads, row_blocks
+from sklearn_thermo._core.threads import (
+    BlockRunner,
+    effective_n_threads,
+    normal_draws,
+    row_blocks,
+)
 from sklearn_thermo._core.training import (
     CDTrainer,
     FreshChains,
@@ -209,6 +214,30 @@ def test_row_blocks_cover_rows_in_order():
     # was measured slower); 2000 rows of 500 hidden units are split
     assert len(row_blocks(100, 784)) == 1
     assert len(row_blocks(2000, 500)) > 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (500, 784), (300, 20000)])
+def test_normal_draws_do_not_depend_on_the_threads(dtype, shape):
+    # the initial weights: the same draws on any number of threads, in the
+    # array's dtype, N(0, scale^2), different for another seed
+    one = normal_draws(np.empty(shape, dtype), 0.01, 5, 1)
+    for n in (2, 3, 8):
+        np.testing.assert_array_equal(
+            normal_draws(np.empty(shape, dtype), 0.01, 5, n), one
+        )
+    assert one.dtype == dtype and np.isfinite(one).all()
+    if one.size > 1000:
+        # mean and standard deviation within 5 standard errors
+        se = 0.01 / np.sqrt(one.size)
+        assert abs(one.mean()) < 5 * se
+        assert abs(one.std() - 0.01) < 5 * se / np.sqrt(2)
+        other = normal_draws(np.empty(shape, dtype), 0.01, 6, 2)
+        assert abs(np.corrcoef(one.ravel(), other.ravel())[0, 1]) < 5 / np.sqrt(
+            one.size
+        )
+    else:
+        assert not np.array_equal(one, normal_draws(np.empty(shape, dtype), 0.01, 6, 1))
 
 
 def test_effective_n_threads():

@@ -36,14 +36,14 @@ class _OnUnitInterval:
     domain check.
     """
 
-    def _check_domain(self, X, *, column_sums=False):
+    def _check_domain(self, X, *, column_stats=False):
         values = X.data if sp.issparse(X) else X
         if values.size and (not np.isfinite(values).all() or values.min() < 0):
-            return super()._check_domain(X, column_sums=column_sums)
+            return super()._check_domain(X, column_stats=column_stats)
         X = X.copy()
         target = X.data if sp.issparse(X) else X
         target /= 1 + target
-        return super()._check_domain(X, column_sums=column_sums)
+        return super()._check_domain(X, column_stats=column_stats)
 
 
 class BernoulliOnUnitInterval(_OnUnitInterval, BoltzmannMachine):

@@ -1429,11 +1429,15 @@ def test_dense_summary_is_numpys_min_max_and_column_sums(dtype, shape):
 
     rng = np.random.default_rng(3)
     X = (rng.normal(size=shape) * rng.lognormal(size=shape[1])).astype(dtype)
-    lo, hi, sums = dense_summary(X)
+    lo, hi, sums, squares = dense_summary(X)
     assert lo == X.min() and hi == X.max()
     # the column sums in X's dtype, row by row: X.sum(axis=0)'s bits
-    assert sums.dtype == dtype
+    assert sums.dtype == dtype and squares.dtype == dtype
     np.testing.assert_array_equal(sums, X.sum(axis=0))
+    # the sums of squares in X's dtype: to its rounding over the rows
+    want = (X.astype(np.float64) ** 2).sum(axis=0)
+    rtol = 4 * shape[0] * np.finfo(dtype).eps
+    np.testing.assert_allclose(squares, want, rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1445,10 +1449,10 @@ def test_dense_summary_shows_non_finite_entries(dtype, bad):
     for i, j in [(0, 0), (49, 19), (20, 7)]:
         Y = X.copy()
         Y[i, j] = bad
-        lo, hi, sums = dense_summary(Y)
+        lo, hi, sums, _ = dense_summary(Y)
         finite = np.isfinite(lo) and np.isfinite(hi) and not np.isnan(sums).any()
         assert not finite
-    lo, hi, sums = dense_summary(X)
+    lo, hi, sums, _ = dense_summary(X)
     assert np.isfinite(lo) and np.isfinite(hi) and np.isfinite(sums).all()
     with pytest.raises(ValueError, match="non-empty"):
         dense_summary(np.empty((0, 3), dtype))

