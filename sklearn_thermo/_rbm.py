@@ -517,9 +517,17 @@ class BoltzmannMachine(
                     desc=f"epoch {epoch + 1}",
                     size=len,
                 )
-                for group in bar:
+                for i, group in enumerate(bar):
+                    # the parameters back in place after the epoch's last run
                     trainer.run(
-                        X, order, group, lr, momentum, self.weight_decay, weights=w
+                        X,
+                        order,
+                        group,
+                        lr,
+                        momentum,
+                        self.weight_decay,
+                        weights=w,
+                        sync=i == len(groups) - 1,
                     )
                 self._check_finite(f"in epoch {epoch + 1}", trainer)
                 if self.verbose:

@@ -458,6 +458,50 @@ def test_sparse_layout_fit_does_not_depend_on_n_jobs(monkeypatch, dtype):
 @pytest.mark.skipif(
     not fused_cd_available(), reason="the fused kernel needs GCC's ISA clones"
 )
+@pytest.mark.parametrize("method", ["pcd", "cd"])
+def test_sparse_layout_copies_the_weights_once_an_epoch(monkeypatch, method):
+    # the runs of an epoch pass the unit-minor copies on (copy_out only at
+    # the epoch's last): the bits of runs that copy W in and out each time
+    from sklearn_thermo import BoltzmannMachine
+    from sklearn_thermo._core import training
+
+    X = (np.random.default_rng(5).random((900, 40)) < 0.15).astype(np.float32)
+    monkeypatch.setattr(training, "_FUSED_CALL_WORK", 1)  # a call per batch
+    flags = []
+    real = training.fused_cd
+
+    def spy(*args, **kw):
+        flags.append((kw["copy_in"], kw["copy_out"]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(training, "fused_cd", spy)
+    kw = dict(n_components=50, batch_size=100, max_iter=2, method=method)
+    passed = BoltzmannMachine(random_state=2, **kw).fit(X)
+    # 9 runs an epoch: copied in at the first, out at the last
+    epoch = [(True, False)] + [(False, False)] * 7 + [(False, True)]
+    assert flags == epoch * 2
+    real_run = training.CDTrainer.run
+    monkeypatch.setattr(
+        training.CDTrainer,
+        "run",
+        lambda self, *a, sync=True, **k: real_run(self, *a, sync=True, **k),
+    )
+    flags.clear()
+    copied = BoltzmannMachine(random_state=2, **kw).fit(X)
+    assert flags == [(True, True)] * 18
+    for name in ("components_", "intercept_hidden_", "intercept_visible_"):
+        np.testing.assert_array_equal(getattr(passed, name), getattr(copied, name))
+    if method == "pcd":
+        np.testing.assert_array_equal(passed.h_samples_, copied.h_samples_)
+    # and the model goes on from the same place
+    passed.partial_fit(X[:100])
+    copied.partial_fit(X[:100])
+    np.testing.assert_array_equal(passed.components_, copied.components_)
+
+
+@pytest.mark.skipif(
+    not fused_cd_available(), reason="the fused kernel needs GCC's ISA clones"
+)
 def test_sparse_layout_only_for_sparse_data_and_large_batches(monkeypatch):
     import scipy.sparse as sp
 

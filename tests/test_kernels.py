@@ -915,6 +915,62 @@ def test_fused_cd_gives_the_same_bits_on_any_number_of_threads(
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fresh", [False, True], ids=["pcd", "cd"])
+def test_fused_cd_sparse_calls_can_pass_their_copies_on(fused, dtype, fresh):
+    # a run in three calls: copying W, vW and h in and out at every call, or
+    # leaving them in the sparse layout's copies between calls (copy_in /
+    # copy_out False), gives the same bits; the parameters are neither read
+    # nor written while the copies hold them
+    from sklearn_thermo._core._kernels import fused_cd
+
+    V, H, C, mb = 60, 70, 12, 12
+    case = _fused_case(dtype, V, H, C, mb, [12, 9] * 3, seed=9)
+    X, rows, bounds, params, buffers = case
+    X[...] = np.random.default_rng(10).random(X.shape) < 0.2
+    kw = dict(learning_rate=0.1, momentum=0.5, shrink=1e-3, temperature=1.0)
+    kw.update(n_steps=1, n_row_blocks=3, fresh=fresh)
+
+    def run(pass_on, threads):
+        p = tuple(a.copy() for a in params)
+        work = tuple(b.copy() for b in buffers)
+        sparse = _sparse_buffers(V, H, len(work[0]), C, dtype)
+        part = np.empty((2, V, -(-C // 16) * 16), dtype)
+        for c in range(3):
+            r = rows[bounds[2 * c] : bounds[2 * c + 2]]
+            b = bounds[2 * c : 2 * c + 3] - bounds[2 * c]
+            before = tuple(a.copy() for a in (p[0], p[1], p[6]))
+            first, last = c == 0, c == 2
+            fused_cd(
+                X,
+                r,
+                b,
+                *p,
+                *work,
+                part,
+                key=17 + c,
+                n_threads=threads,
+                sparse=sparse,
+                copy_in=first or not pass_on,
+                copy_out=last or not pass_on,
+                **kw,
+            )
+            if pass_on and not last:  # W, vW and h left as they were
+                for a, was in zip((p[0], p[1], p[6]), before):
+                    np.testing.assert_array_equal(a, was)
+            if pass_on and c == 1:  # and not read: garbage there is harmless
+                for a in (p[0], p[1], p[6]):
+                    a[...] = np.nan
+        return p
+
+    copied = run(False, 1)
+    for threads in (1, 2):
+        passed = run(True, threads)
+        for a, b in zip(copied, passed):
+            np.testing.assert_array_equal(a, b)
+    assert np.abs(copied[0] - params[0]).max() > 100 * TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("narrow", [False, True], ids=["native", "avx2"])
 def test_fused_cd_sparse_layout_gives_the_dense_updates(fused, dtype, narrow):
     # the same updates, summed over the nonzero entries only: equal to

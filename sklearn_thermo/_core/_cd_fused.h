@@ -121,6 +121,10 @@ typedef struct {
      * (n_blocks x V x ldh) */
     void *hT;
     ptrdiff_t ldh;
+    /* whether the call copies W, vW and h into WT, vWT and hT at its start
+     * (else they hold them from a previous call: a run continued) and back
+     * at its end (else they are left there for the next call) */
+    int copy_in, copy_out;
     int32_t *ridx, *rlen, *cidx, *clen;
     int wide;                   /* the 64-byte vector tiles (AVX-512) */
     int narrow;                 /* the caller asks for the 32-byte ones */

@@ -400,7 +400,7 @@ static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int 
     long phase = 0, target = 0;
     ptrdiff_t bt, s;
     ST_CD(phase_t) ph = {0};
-    if (sparse) { /* W, vW and h into the sparse layout's copies */
+    if (sparse && r->copy_in) { /* W, vW and h into the sparse layout's copies */
         ph.kind = 5;
         ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }
@@ -450,7 +450,7 @@ static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int 
             ST_CD(phase)(r, &ph, NB, NB + last, tid, nt, ++phase, &target, sparse);
         }
     }
-    if (sparse) { /* and back */
+    if (sparse && r->copy_out) { /* and back */
         ph.kind = 6;
         ST_CD(phase)(r, &ph, NB, NB, tid, nt, ++phase, &target, sparse);
     }

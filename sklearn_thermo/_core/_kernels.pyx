@@ -178,6 +178,8 @@ cdef extern from "_cd_fused.h" nogil:
         int32_t *cidx
         int32_t *clen
         void *hT
+        int copy_in
+        int copy_out
         Py_ssize_t ldh
         long *claimed
     bint st_cd_fused_available()
@@ -1139,6 +1141,8 @@ def fused_cd(
     bint gaussian=False,
     weights=None,
     sparse=None,
+    bint copy_in=True,
+    bint copy_out=True,
 ):
     """``len(bounds) - 1`` PCD-k (or CD-k) updates of an RBM, in place, in one
     call (see ``_cd_fused.h``).
@@ -1185,7 +1189,13 @@ def fused_cd(
     ldh), the down products transposed. Sums are over the nonzero entries
     in order, so results differ
     from the dense layout's by rounding, and are again the same for every
-    ``n_threads``.
+    ``n_threads``. ``copy_in=False``: ``WT``, ``vWT`` and ``hT`` already hold
+    the weights, their velocity and the chains' hidden states (a previous
+    call with ``copy_out=False`` left them there), and ``W``,
+    ``velocity_W`` and ``chains`` are not read; ``copy_out=False``: they are
+    left there and ``W``, ``velocity_W`` and ``chains`` are not written (the
+    caller copies them back). A run split into calls that pass them on
+    gives the bits of one call.
     """
     cdef Py_ssize_t H = W.shape[0], V = W.shape[1], C = chains.shape[0]
     cdef Py_ssize_t n_batches = bounds.shape[0] - 1, NB = part.shape[0], b, i
@@ -1291,6 +1301,8 @@ def fused_cd(
         r.clen = &clenv[0]
         r.hT = &hTv[0, 0]
         r.ldh = hTv.shape[1]
+    r.copy_in = copy_in
+    r.copy_out = copy_out
     with nogil:
         st_cd_fused(&r, floating is float, n_threads)
 

@@ -218,6 +218,9 @@ class CDTrainer:
         # buffers (with its own down products, transposed)
         self._w_batch = self._part = self._HT = self._sparse = None
         self._layout_of = (None, False)  # (weak reference to X, its layout)
+        # whether W, its velocity and the chains' hidden states are in the
+        # sparse layout's copies, not yet back (see sync)
+        self._live = False
         negative.setup(self)
 
     def start_chains(self):
@@ -323,8 +326,29 @@ class CDTrainer:
             )
         return self._sparse[:-1]
 
+    def sync(self):
+        """Copy W, its velocity and the chains' hidden states back from the
+        sparse layout's unit-minor copies, where runs with ``sync=False``
+        left them (nothing to do otherwise)."""
+        if self._live:
+            H, h = self.params.n_hidden, self.negative.h
+            WT, vWT, hT = self._sparse[0], self._sparse[1], self._sparse[9]
+            self.params.W[...] = WT[:, :H].T
+            self.state.velocity_W[...] = vWT[:, :H].T
+            h[...] = hT[:, : len(h)].T
+            self._live = False
+
     def run(
-        self, X, order, slices, learning_rate, momentum, weight_decay, weights=None
+        self,
+        X,
+        order,
+        slices,
+        learning_rate,
+        momentum,
+        weight_decay,
+        weights=None,
+        *,
+        sync=True,
     ):
         """The updates from batches ``order[s]`` of ``X``, ``s`` in ``slices``.
 
@@ -333,8 +357,14 @@ class CDTrainer:
         run as one call of the fused kernel :func:`._kernels.fused_cd` (the
         same updates as :meth:`step`'s, with the draws of their own streams;
         sparse rows are made dense a run at a time); anything else runs
-        :meth:`load` and :meth:`step` per batch.
+        :meth:`load` and :meth:`step` per batch. ``sync=False`` lets the
+        sparse layout keep W, its velocity and the chains' hidden states in
+        its own copies for the next run (the parameters are stale until a
+        run with ``sync=True`` or :meth:`sync`): the runs of an epoch
+        copy them once, and give the bits of runs that copy each time.
         """
+        if not self._fusable(X) or not self._sparse_layout(X):
+            self.sync()
         if not self._fusable(X):
             if weights is not None and self._w_batch is None:
                 self._w_batch = np.empty(self.max_batch, X.dtype)
@@ -409,7 +439,10 @@ class CDTrainer:
             gaussian=p.visible == "gaussian",
             weights=w_run,
             sparse=sparse,
+            copy_in=not self._live,
+            copy_out=sync,
         )
+        self._live = sparse is not None and not sync
 
     def positive_rows(self, n):
         """Views of the ``n`` data rows of the buffers: ``(visible, hidden)``."""
