@@ -61,7 +61,7 @@ from sklearn_thermo._core.gibbs import base_rate_samples, sample_chains
 from sklearn_thermo._core.tempering import sample_tempered
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
-from sklearn_thermo._rbm import _PT_SHARE
+from sklearn_thermo._rbm import _PT_SHARE, _anchor_states
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 4, 64, "pcd", 0),
@@ -108,6 +108,15 @@ def schedules(n_betas):
     }
 
 
+def _anchors(rbm):
+    """The AIS jump targets, as the package's own runs take them."""
+    packed = rbm._ais_anchors
+    if packed is None:
+        return None
+    W = rbm.components_
+    return _anchor_states(packed, W.shape[1], W.dtype)
+
+
 def _anneal(rbm, betas, n_chains, seed, v0=None):
     """(log Z estimate, upper end, last states, log weights) of AIS through
     ``betas``: forward from the base model, or reverse from ``v0`` when
@@ -117,7 +126,7 @@ def _anneal(rbm, betas, n_chains, seed, v0=None):
     T = float(rbm.temperature)
     final = np.empty((n_chains, params.n_visible), params.dtype)
     with BlockRunner(effective_n_threads(None), seed) as runner:
-        anchors = rbm._ais_anchors
+        anchors = _anchors(rbm)
         log_w = ais._log_weights(
             params,
             T,
@@ -245,7 +254,7 @@ def adaptive(rbm, n_betas, seed=2):
             n_chains=100,
             n_betas=n_betas,
             runner=runner,
-            anchors=rbm._ais_anchors,
+            anchors=_anchors(rbm),
         )[0]
 
 

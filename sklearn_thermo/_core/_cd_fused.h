@@ -38,7 +38,8 @@
  *      sparse), from WT as it is: per block b, part_b^T = WT[:, b] hT[b, :]
  *      (V x C), which B sums and transposes into the chains' rows
  * with W, vW and h copied into WT, vWT and hT at the start of the call, and
- * back at its end.
+ * back at its end, unless the caller passes them on between calls
+ * (copy_in / copy_out below: the trainer copies once per epoch).
  *
  * Tasks are claimed, not assigned: a thread takes its own blocks first (so
  * that on a quiet machine each block stays in one core's cache), then any
