@@ -28,14 +28,15 @@ _FUSED_ROW_BLOCKS = 8
 #: over the nonzero entries beat the dense products only on sparse rows,
 #: and the chains' visible states are about as sparse as the data.
 _SPARSE_DENSITY = 0.25
-#: Fewest rows (data and chains) of an update for the sparse layout: it
-#: copies its block of W back after each update, which small updates do
-#: not repay (measured on binarised MNIST by bench_cd_speed-style A/B runs).
+#: Fewest rows (data and chains) of an update for the sparse layout: its
+#: row and column lists and its transposed down products cost more than
+#: the sparse sums save on small updates (measured on binarised MNIST by
+#: bench_cd_speed-style A/B runs).
 _SPARSE_MIN_ROWS = 160
 #: Rows of the data whose nonzero entries estimate its density.
 _DENSITY_ROWS = 256
 #: The sparse layout's work per batch, as a fraction of the dense one's (for
-#: the number of batches a call): its calls also copy W in and out.
+#: the number of batches a call): its sums cover the nonzero entries only.
 _SPARSE_WORK = 0.125
 #: The sparse layout's unit-minor weights have a multiple of this many
 #: columns (the kernel's ST_CD_PAD: a whole number of vectors of any tile).
@@ -363,9 +364,10 @@ class CDTrainer:
         run with ``sync=True`` or :meth:`sync`): the runs of an epoch
         copy them once, and give the bits of runs that copy each time.
         """
-        if not self._fusable(X) or not self._sparse_layout(X):
-            self.sync()
-        if not self._fusable(X):
+        fusable = self._fusable(X)
+        if not fusable or not self._sparse_layout(X):
+            self.sync()  # this run reads and writes W itself
+        if not fusable:
             if weights is not None and self._w_batch is None:
                 self._w_batch = np.empty(self.max_batch, X.dtype)
             for batch in slices:
