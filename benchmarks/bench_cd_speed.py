@@ -3,13 +3,13 @@
 One epoch of PCD-1 on 10,000 x 784 binary rows (binarised MNIST t10k when
 its folder is given, else random binary data of the same shape),
 n_components=500, batch_size 10 and 100, float32 and float64. Each of
-``--repeats`` repeats measures the machine's GEMM rate and then times both
-fits back to back, each after a pause of 0.3 s (BLAS worker threads spin
-for about 0.1 s after a multithreaded call, and would take a core from the
-next fit); the speed-up and the fraction of the GEMM rate are the medians of
-the per-repeat ratios, so that the minute-to-minute changes of a shared
-machine's speed cancel. Flops are counted as 10 * V * H per sample per
-CD-1 update.
+``--repeats`` repeats (5; 11 with ``--busy``) measures the machine's GEMM
+rate and then times both fits back to back, each after a pause of 0.3 s
+(BLAS worker threads spin for about 0.1 s after a multithreaded call, and
+would take a core from the next fit); the speed-up and the fraction of the
+GEMM rate are the medians of the per-repeat ratios, so that the minute-to-
+minute changes of a shared machine's speed cancel. Flops are counted as 10 *
+V * H per sample per CD-1 update.
 
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k --busy
@@ -195,7 +195,13 @@ def main(argv=None):
     )
     ap.add_argument("--n-components", type=int, default=500)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats (default 5; 11 with --busy, where one fit's time "
+        "scatters by up to 2x from one repeat to the next)",
+    )
     ap.add_argument("--n-jobs", type=int, default=None)
     ap.add_argument(
         "--busy",
@@ -203,6 +209,8 @@ def main(argv=None):
         help="run under two CPU-bound background processes",
     )
     args = ap.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 11 if args.busy else 5
 
     X64, source = load_data(args.mnist)
     n, V = X64.shape

@@ -858,7 +858,13 @@ class BoltzmannMachine(
             by both, and the width cannot show it.
             ``lower`` is the forward estimate less three standard errors of
             its mean weight (in log space), ``upper`` the reverse one plus
-            three of its own. The width ``upper - lower`` is the diagnostic:
+            three of its own, or the forward estimate where that is higher
+            (the interval always holds the estimate). The two runs' estimates
+            cross (the reverse one below the forward one) by noise when
+            they agree closely; by more, when the reverse run's starts
+            missed mass that the forward chains found, and its end then
+            bounds nothing (``"crossing"`` in the diagnostics says by how
+            much). The width ``upper - lower`` is the diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
             then ``n_chains``). Costs a little over two forward runs: the
             forward and the reverse run, and a tenth of one each for the
@@ -872,9 +878,11 @@ class BoltzmannMachine(
             between 1 and ``n_chains``) and ``"log_weight_variance"``, and
             with ``return_bounds`` the same two of the reverse run
             (``"reverse_effective_sample_size"``,
-            ``"reverse_log_weight_variance"``) and the sandwich's
-            ``"width"``. A small effective sample size says that a few
-            chains carry the estimate; a large one is no evidence that it is
+            ``"reverse_log_weight_variance"``), the sandwich's
+            ``"width"`` and ``"crossing"``, the forward estimate less the
+            reverse one (above zero: they cross, see ``return_bounds``). A
+            small effective sample size says that a few chains carry the
+            estimate; a large one is no evidence that it is
             right, since chains that all miss the same mode agree (the
             width is what shows that). For Bernoulli units fitted here,
             ``"jump_acceptance"``: the fraction of the forward chains'
@@ -1022,9 +1030,12 @@ class BoltzmannMachine(
                             rng,
                             anchors,
                         )
+                        reverse = dict(value[3])
+                        crossing = float(reverse.pop("crossing"))
                         diagnostics.update(
-                            {f"reverse_{k}": v for k, v in value[3].items()},
+                            {f"reverse_{k}": v for k, v in reverse.items()},
                             width=value[2] - value[1],
+                            crossing=crossing,
                         )
                     value = (*value[:3], diagnostics)
             if not np.isfinite(value[0]):
@@ -1063,7 +1074,7 @@ class BoltzmannMachine(
         n_steps = max(1, n_betas // (_PT_SHARE * self.n_temperatures))
         with np.errstate(over="ignore", invalid="ignore"):
             v0 = self._tempered_samples(params, runner, rng, samples, n_steps)
-        upper, spread, diagnostics = log_partition_reverse_ais(
+        reverse, spread, diagnostics = log_partition_reverse_ais(
             params,
             self.temperature,
             base,
@@ -1073,7 +1084,12 @@ class BoltzmannMachine(
             anchors=anchors,
             betas=betas,
         )
-        return forward[0], forward[1], upper + spread, diagnostics
+        estimate, lower = forward[0], forward[1]
+        # in expectation forward <= log Z <= reverse; the two cross by
+        # noise when they agree closely, and by more when the reverse starts
+        # missed mass the forward chains found (the width cannot show that)
+        diagnostics["crossing"] = estimate - reverse
+        return estimate, lower, max(reverse + spread, estimate), diagnostics
 
     def score_samples(self, X):
         """Log-likelihood ``log p(v)`` of each row.

@@ -1,5 +1,6 @@
 """Partition functions: exact enumeration, annealed importance sampling, log p(x)."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -470,6 +471,37 @@ def test_sandwich_diagnostics_describe_both_runs(trained):
         assert 1 <= diag[f"{run}effective_sample_size"] <= 64
         assert diag[f"{run}log_weight_variance"] >= 0
         assert 0 <= diag[f"{run}jump_acceptance"] <= 1  # both runs jump
+
+
+def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
+    """A reverse run whose starts missed mass comes out below the forward
+    estimate: the diagnostics say by how much, and the interval still holds
+    the estimate."""
+    from sklearn_thermo import _rbm
+
+    rbm, _ = trained["bernoulli"]
+    kw = dict(method="ais", n_chains=64, n_betas=300, random_state=0)
+    est, lower, upper, diag = rbm.log_partition(
+        return_bounds=True, return_diagnostics=True, **kw
+    )
+    assert lower <= est <= upper
+    assert diag["crossing"] < upper - est  # the reverse end is above the estimate
+    real = _rbm.log_partition_reverse_ais
+
+    def low_reverse(*args, **kwargs):
+        value, spread, diagnostics = real(*args, **kwargs)
+        return est - 2.0, min(spread, 1.0), diagnostics
+
+    monkeypatch.setattr(_rbm, "log_partition_reverse_ais", low_reverse)
+    rbm = copy.deepcopy(rbm)  # the fixture's cache must not see the fake
+    rbm.__dict__.pop("_log_z_cache", None)
+    est2, lower2, upper2, diag2 = rbm.log_partition(
+        return_bounds=True, return_diagnostics=True, **kw
+    )
+    assert (est2, lower2) == (est, lower)  # the forward run is the same
+    assert diag2["crossing"] == pytest.approx(2.0)
+    assert upper2 == est  # the reverse end, far below, is replaced
+    assert diag2["width"] == pytest.approx(upper2 - lower2)
 
 
 def test_ais_final_states_weighted_estimate_the_model_marginals():
