@@ -7,9 +7,9 @@ n_components=500, batch_size 10 and 100, float32 and float64. Each of
 rate and then times both fits back to back, each after a pause of 0.3 s
 (BLAS worker threads spin for about 0.1 s after a multithreaded call, and
 would take a core from the next fit); the speed-up and the fraction of the
-GEMM rate are the medians of the per-repeat ratios, so that the minute-to-
-minute changes of a shared machine's speed cancel. Flops are counted as 10 *
-V * H per sample per CD-1 update.
+GEMM rate are the medians of the per-repeat ratios, so that the
+minute-to-minute changes of a shared machine's speed cancel. Flops are
+counted as 10 * V * H per sample per CD-1 update.
 
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k --busy
