@@ -11,6 +11,7 @@ learning-rate schedule, the divergence check, the runners and the tags.
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from ._core.threads import (
@@ -182,18 +183,41 @@ class BaseBoltzmann(BaseEstimator):
             lr *= 1.0 - epoch / self.max_iter
         return lr
 
-    def _check_finite(self, when, trainer):
+    def _check_finite(self, when, trainer, X):
         """Raise if training diverged: the parameters, or the Gibbs chains
-        (Gaussian chains overflow while the weights are still finite)."""
+        (Gaussian chains overflow while the weights are still finite), are
+        not finite, or the weights grew so large that the units' inputs on
+        rows like ``X`` (and the chains) overflow while the weights do not.
+
+        The test on the inputs is a bound, ``|c_j| + sum_i |W_ji| max|x|``
+        for the hidden units and ``|a_i| + sum_j |W_ji|`` for the visible
+        ones, in the parameters' dtype: a model that passes gives finite
+        conditionals on such rows, whatever the order of the sums.
+        """
         p = self._params()
         arrays = [p.W, p.visible_bias, p.hidden_bias]
         cd = getattr(trainer, "cd", trainer)  # the CD part of a hybrid trainer
-        if cd is not None and getattr(cd, "Vs", None) is not None:
-            arrays.append(cd.Vs)
-        if not all(np.isfinite(a).all() for a in arrays):
+        chains = None if cd is None else getattr(cd, "Vs", None)
+        if chains is not None:
+            arrays.append(chains)
+        ok = all(np.isfinite(a).all() for a in arrays)
+        if ok:
+            scale = 1.0  # Bernoulli units and one-hot labels are in [0, 1]
+            if self.visible == "gaussian":
+                for a in (X.data if sp.issparse(X) else X, chains):
+                    if a is not None and a.size:
+                        scale = max(scale, float(a.max()), -float(a.min()))
+            with np.errstate(over="ignore"):
+                absW = np.abs(p.W)
+                hidden = absW.sum(axis=1) * p.W.dtype.type(scale)
+                hidden += np.abs(p.hidden_bias)
+                visible = absW.sum(axis=0) + np.abs(p.visible_bias)
+            ok = np.isfinite(hidden).all() and np.isfinite(visible).all()
+        if not ok:
             raise ValueError(
                 f"Training diverged {when}: the parameters or the Gibbs chains "
-                "became NaN or infinite. Lower learning_rate (now "
+                "became NaN or infinite, or so large that the units' inputs "
+                "overflow. Lower learning_rate (now "
                 f"{self._learning_rate()}) or momentum, or scale the data."
             )
 

@@ -482,7 +482,7 @@ class EnergyClassifier(
                     desc=f"epoch {epoch + 1}",
                     weights=w,
                 )
-                self._check_finite(f"in epoch {epoch + 1}", trainer)
+                self._check_finite(f"in epoch {epoch + 1}", trainer, X)
                 if self.method == "generative":
                     loss = self._nll(
                         X[monitor],
@@ -620,7 +620,7 @@ class EnergyClassifier(
                 self._rng,
                 weights=w,
             )
-            self._check_finite("in partial_fit", trainer)
+            self._check_finite("in partial_fit", trainer, X)
             if self.method == "generative":
                 loss = self._nll(
                     X[:N_MONITOR],

@@ -529,7 +529,7 @@ class BoltzmannMachine(
                         weights=w,
                         sync=i == len(groups) - 1,
                     )
-                self._check_finite(f"in epoch {epoch + 1}", trainer)
+                self._check_finite(f"in epoch {epoch + 1}", trainer, X)
                 if self.verbose:
                     name, value = self._monitor(X_mon, runner)
                     print(
@@ -590,7 +590,7 @@ class BoltzmannMachine(
                 self.weight_decay,
                 weights=w,
             )
-        self._check_finite("in partial_fit", trainer)
+        self._check_finite("in partial_fit", trainer, X)
         if self.method == "pt":
             self.swap_acceptance_ = trainer.negative.acceptance_rates
         return self

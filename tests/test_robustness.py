@@ -203,6 +203,17 @@ def test_diverged_partial_fit_keeps_the_previous_parameters():
         assert np.isfinite(est.transform(X)).all()
 
 
+def test_weights_whose_inputs_overflow_count_as_diverged():
+    # every weight finite, but the sum over 20 visible units exceeds the
+    # float64 range: the conditionals would be NaN, so training must stop
+    X = (np.random.default_rng(0).random((50, 20)) < 0.3).astype(float)
+    est = BoltzmannMachine(n_components=4, max_iter=2, random_state=0).fit(X)
+    est.components_[:] = 1e307
+    assert np.isfinite(est.components_).all()
+    with pytest.raises(ValueError, match="inputs overflow"):
+        est.partial_fit(X)
+
+
 def test_diverged_fit_does_not_keep_nan_parameters():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 20)) * 50
