@@ -10,6 +10,7 @@
 #define ST_CD_ROW ST_CD_CAT(st_row_, ST_SUF)
 #define ST_CD(name) ST_CD_CAT(st_cd_##name##_, ST_SUF)
 #define ST_CD_NLW (64 / (int)sizeof(ST_T)) /* lanes of a wide vector */
+#define ST_CD_BIAS_CHUNK 64 /* columns of the hidden biases' sums at a time */
 
 /* what the tasks of one phase need to know of their batch */
 typedef struct {
@@ -313,12 +314,24 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
                                        cval + k * ldc, HR + j0, ld, WT + k * ld + j0,
                                        vWT + k * ld + j0, j1 - j0, mom, shrink);
             }
-            for (b = j0; b < je; b++) {
-                ST_T s = 0;
-                for (i = g0; i < mb + ph->C; i++)
-                    s += HR[i * ld + b];
-                vc[b] = mom * vc[b] + s;
-                c[b] += vc[b];
+            /* the hidden biases' gradients, the column sums of HR: a chunk
+             * of columns at a time, row by row (contiguous loads), each
+             * column summed in row order */
+            for (b = j0; b < je; b += ST_CD_BIAS_CHUNK) {
+                const ptrdiff_t w = je - b < ST_CD_BIAS_CHUNK ? je - b : ST_CD_BIAS_CHUNK;
+                ST_T s[ST_CD_BIAS_CHUNK];
+                ptrdiff_t x;
+                for (x = 0; x < w; x++)
+                    s[x] = 0;
+                for (i = g0; i < mb + ph->C; i++) {
+                    const ST_T *q = HR + i * ld + b;
+                    for (x = 0; x < w; x++)
+                        s[x] += q[x];
+                }
+                for (x = 0; x < w; x++) {
+                    vc[b + x] = mom * vc[b + x] + s[x];
+                    c[b + x] += vc[b + x];
+                }
             }
         }
     } else { /* hidden block: products, P(h | .), draws; the step at the end */
@@ -471,6 +484,7 @@ ST_CLONES static void ST_CD(worker_sparse)(st_cd_run *r, int tid, int nt)
 #undef ST_CD_ROW
 #undef ST_CD
 #undef ST_CD_NLW
+#undef ST_CD_BIAS_CHUNK
 #undef ST_T
 #undef ST_SUF
 #undef ST_EXP
