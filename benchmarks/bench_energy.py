@@ -319,7 +319,7 @@ def main():
                         method=method,
                         max_iter=E,
                         batch_size=B,
-                        learning_rate=0.1 if method != "generative" else 0.05,
+                        learning_rate=0.05 if method == "generative" else "auto",
                         learning_rate_schedule=args.schedule,
                         tol=0,
                         n_iter_no_change=E + 1,
