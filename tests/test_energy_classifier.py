@@ -513,3 +513,25 @@ def test_score_samples_x_only_term_survives_a_float32_overflow():
     assert np.isfinite(big).all()
     expected = X.sum(axis=1, dtype=np.float64) * float(np.float32(1e38))
     np.testing.assert_allclose(big, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "method, visible, expected",
+    [
+        ("discriminative", "bernoulli", 0.2),
+        ("hybrid", "bernoulli", 0.1),
+        ("generative", "bernoulli", 0.1),
+        ("discriminative", "gaussian", 0.01),
+    ],
+)
+def test_auto_learning_rate_by_method(method, visible, expected):
+    # the exact gradient of the discriminative objective takes a larger step
+    X, y, _ = _toy(60)
+    clf = _quiet_fit(
+        EnergyClassifier(4, method=method, visible=visible, max_iter=1, random_state=0),
+        X,
+        y,
+    )
+    assert clf.learning_rate_ == pytest.approx(expected)
+    fixed = _quiet_fit(clf.set_params(learning_rate=0.05), X, y)
+    assert fixed.learning_rate_ == pytest.approx(0.05)
