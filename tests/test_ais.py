@@ -713,22 +713,31 @@ def test_jumps_find_the_modes_that_annealing_misses():
     # modes by many nats (by 0.3 to 10.6 on random_state 0-4): jumps to the
     # training patterns find them, within the 0.5 nats on each
     X = np.tile(bars_and_stripes(), (10, 1))
-    errors = []
+    models, with_jumps = [], []
     for seed in range(3):
         rbm = BoltzmannMachine(256, max_iter=200, random_state=seed).fit(X)
         exact = rbm.log_partition("exact")
-        with_jumps, diag = rbm.log_partition(
+        estimate, diag = rbm.log_partition(
             "ais", random_state=0, return_diagnostics=True
         )
-        rbm._ais_anchors = None  # as before the jumps
-        without, none = rbm.log_partition(
+        assert diag["jump_acceptance"] > 0
+        models.append((rbm, exact))
+        with_jumps.append(abs(estimate - exact))
+    assert max(with_jumps) < 0.5
+    # without the jumps, as before them: some model's estimate misses by
+    # several nats more than the worst with them (the search stops at the
+    # first such model; each costs a run of AIS)
+    without = []
+    for rbm, exact in models:
+        rbm._ais_anchors = None
+        estimate, none = rbm.log_partition(
             "ais", random_state=0, return_diagnostics=True
         )
-        assert diag["jump_acceptance"] > 0 and "jump_acceptance" not in none
-        errors.append((abs(with_jumps - exact), abs(without - exact)))
-    with_jumps, without = np.max(errors, axis=0)
-    assert with_jumps < 0.5
-    assert without > with_jumps + 3.0
+        assert "jump_acceptance" not in none
+        without.append(abs(estimate - exact))
+        if without[-1] > max(with_jumps) + 3.0:
+            break
+    assert max(without) > max(with_jumps) + 3.0, (with_jumps, without)
 
 
 @pytest.mark.parametrize("n_features", [1, 7, 8, 13, 64])
