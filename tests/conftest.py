@@ -22,7 +22,7 @@ def pytest_configure(config):
     share = _xdist_share()
     if share is not None:
         threadpool_limits(share)
-        # and the same share for the subprocesses the tests start (the
-        # examples, the docs build), which inherit the environment
+        # and the same share for the subprocesses the tests start (the docs
+        # build, the main job's entry point), which inherit the environment
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(share))
