@@ -864,7 +864,12 @@ class BoltzmannMachine(
             they agree closely; by more, when the reverse run's starts
             missed mass that the forward chains found, and its end then
             bounds nothing (``"crossing"`` in the diagnostics says by how
-            much). The width ``upper - lower`` is the diagnostic:
+            much); a ``UserWarning`` says so when the reverse estimate plus
+            three of its standard errors lies below the forward estimate.
+            On large sharp models that happens at long annealings, whose
+            reverse runs are precise enough to show how far their starts are
+            from the model's samples. The width ``upper - lower`` is the
+            diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
             then ``n_chains``). Costs a little over two forward runs: the
             forward and the reverse run, and a tenth of one each for the
@@ -879,8 +884,10 @@ class BoltzmannMachine(
             with ``return_bounds`` the same two of the reverse run
             (``"reverse_effective_sample_size"``,
             ``"reverse_log_weight_variance"``), the sandwich's
-            ``"width"`` and ``"crossing"``, the forward estimate less the
-            reverse one (above zero: they cross, see ``return_bounds``). A
+            ``"width"``, ``"crossing"``, the forward estimate less the
+            reverse one (above zero: they cross, see ``return_bounds``), and
+            ``"reverse_upper"``, the reverse estimate plus three standard
+            errors (the upper end, unless that is below the estimate). A
             small effective sample size says that a few chains carry the
             estimate; a large one is no evidence that it is
             right, since chains that all miss the same mode agree (the
@@ -1032,10 +1039,12 @@ class BoltzmannMachine(
                         )
                         reverse = dict(value[3])
                         crossing = float(reverse.pop("crossing"))
+                        reverse_upper = float(reverse.pop("reverse_upper"))
                         diagnostics.update(
                             {f"reverse_{k}": v for k, v in reverse.items()},
                             width=value[2] - value[1],
                             crossing=crossing,
+                            reverse_upper=reverse_upper,
                         )
                     value = (*value[:3], diagnostics)
             if not np.isfinite(value[0]):
@@ -1050,6 +1059,19 @@ class BoltzmannMachine(
                     f"apart ([{value[1]:.2f}, {value[2]:.2f}]): the annealing is too "
                     "short for this model. Raise n_betas (then n_chains) until "
                     "they close.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            reverse_upper = value[3].get("reverse_upper", np.inf)
+            if return_bounds and reverse_upper < value[0]:
+                warnings.warn(
+                    f"The reverse AIS run puts log Z at most at "
+                    f"{reverse_upper:.2f} (its estimate plus three standard "
+                    f"errors), below the forward estimate {value[0]:.2f}: its "
+                    "starts, the forward chains' resampled states, are not "
+                    "samples of the model, so the upper end is the forward "
+                    "estimate itself and bounds nothing. Read the estimate as "
+                    "one from below; compare it across random_state and n_betas.",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -1089,6 +1111,7 @@ class BoltzmannMachine(
         # noise when they agree closely, and by more when the reverse starts
         # missed mass the forward chains found (the width cannot show that)
         diagnostics["crossing"] = estimate - reverse
+        diagnostics["reverse_upper"] = reverse + spread
         return estimate, lower, max(reverse + spread, estimate), diagnostics
 
     def score_samples(self, X):

@@ -481,11 +481,14 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
 
     rbm, _ = trained["bernoulli"]
     kw = dict(method="ais", n_chains=64, n_betas=300, random_state=0)
-    est, lower, upper, diag = rbm.log_partition(
-        return_bounds=True, return_diagnostics=True, **kw
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no crossing to report
+        est, lower, upper, diag = rbm.log_partition(
+            return_bounds=True, return_diagnostics=True, **kw
+        )
     assert lower <= est <= upper
     assert diag["crossing"] < upper - est  # the reverse end is above the estimate
+    assert diag["reverse_upper"] == pytest.approx(upper)
     real = _rbm.log_partition_reverse_ais
 
     def low_reverse(*args, **kwargs):
@@ -495,10 +498,12 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
     monkeypatch.setattr(_rbm, "log_partition_reverse_ais", low_reverse)
     rbm = copy.deepcopy(rbm)  # the fixture's cache must not see the fake
     rbm.__dict__.pop("_log_z_cache", None)
-    est2, lower2, upper2, diag2 = rbm.log_partition(
-        return_bounds=True, return_diagnostics=True, **kw
-    )
+    with pytest.warns(UserWarning, match="bounds nothing"):
+        est2, lower2, upper2, diag2 = rbm.log_partition(
+            return_bounds=True, return_diagnostics=True, **kw
+        )
     assert (est2, lower2) == (est, lower)  # the forward run is the same
+    assert diag2["reverse_upper"] < est
     assert diag2["crossing"] == pytest.approx(2.0)
     assert upper2 == est  # the reverse end, far below, is replaced
     assert diag2["width"] == pytest.approx(upper2 - lower2)
