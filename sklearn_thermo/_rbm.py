@@ -69,6 +69,17 @@ def _anchor_rows(X):
     return np.packbits(sub > 0.5, axis=1)
 
 
+def crossed_beyond_noise(estimate, lower, diagnostics):
+    """Whether the reverse AIS estimate lies below the forward one by more
+    than both runs' noise: the forward run's three standard errors
+    (``estimate - lower``) and the reverse run's, added in quadrature."""
+    crossing = diagnostics.get("crossing")
+    if crossing is None:
+        return False
+    spread = diagnostics["reverse_upper"] - (estimate - crossing)
+    return bool(crossing > np.hypot(estimate - lower, spread))
+
+
 def _anchor_states(packed, n_features, dtype):
     """The distinct states of :func:`_anchor_rows`, in np.unique's
     (lexicographic) order, as ``dtype``: found on the packed rows (most
@@ -864,8 +875,9 @@ class BoltzmannMachine(
             they agree closely; by more, when the reverse run's starts
             missed mass that the forward chains found, and its end then
             bounds nothing (``"crossing"`` in the diagnostics says by how
-            much); a ``UserWarning`` says so when the reverse estimate plus
-            three of its standard errors lies below the forward estimate.
+            much); a ``UserWarning`` says so when the reverse estimate lies
+            below the forward one by more than both runs' three standard
+            errors, added in quadrature.
             On large sharp models that happens at long annealings, whose
             reverse runs are precise enough to show how far their starts are
             from the model's samples. The width ``upper - lower`` is the
@@ -1062,13 +1074,13 @@ class BoltzmannMachine(
                     UserWarning,
                     stacklevel=2,
                 )
-            reverse_upper = value[3].get("reverse_upper", np.inf)
-            if return_bounds and reverse_upper < value[0]:
+            if return_bounds and crossed_beyond_noise(*value[:2], value[3]):
+                crossing = value[3]["crossing"]
                 warnings.warn(
-                    f"The reverse AIS run puts log Z at most at "
-                    f"{reverse_upper:.2f} (its estimate plus three standard "
-                    f"errors), below the forward estimate {value[0]:.2f}: its "
-                    "starts, the forward chains' resampled states, are not "
+                    f"The reverse AIS estimate of log Z, "
+                    f"{value[0] - crossing:.2f}, lies {crossing:.2f} nats below "
+                    f"the forward one, {value[0]:.2f}, beyond both runs' noise: "
+                    "its starts, the forward chains' resampled states, are not "
                     "samples of the model, so the upper end is the forward "
                     "estimate itself and bounds nothing. Read the estimate as "
                     "one from below; compare it across random_state and n_betas.",
