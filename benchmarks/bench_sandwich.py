@@ -61,7 +61,7 @@ from sklearn_thermo._core.gibbs import base_rate_samples, sample_chains
 from sklearn_thermo._core.tempering import sample_tempered
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
-from sklearn_thermo._rbm import _PT_SHARE, _anchor_states, crossed_beyond_noise
+from sklearn_thermo._rbm import _PT_SHARE, _anchor_states, _crossed_beyond_noise
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 4, 64, "pcd", 0),
@@ -324,7 +324,7 @@ def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
             est, lo, hi, diag, t = sandwich(rbm, n_betas=n_betas, random_state=ais_seed)
             widths.append(hi - lo)
             crossed += diag["crossing"] > 0
-            beyond += crossed_beyond_noise(est, lo, diag)  # log_partition warns
+            beyond += _crossed_beyond_noise(est, lo, diag)  # log_partition warns
             print(
                 f"  {model_seed:10d}  {ais_seed:8d}  {est:8.2f}  [{lo:7.2f}, "
                 f"{hi:7.2f}]  {hi - lo:6.2f}  {diag['crossing']:+8.2f}  {t:4.0f}s",

@@ -69,7 +69,7 @@ def _anchor_rows(X):
     return np.packbits(sub > 0.5, axis=1)
 
 
-def crossed_beyond_noise(estimate, lower, diagnostics):
+def _crossed_beyond_noise(estimate, lower, diagnostics):
     """Whether the reverse AIS estimate lies below the forward one by more
     than both runs' noise: the forward run's three standard errors
     (``estimate - lower``) and the reverse run's, added in quadrature."""
@@ -1074,7 +1074,7 @@ class BoltzmannMachine(
                     UserWarning,
                     stacklevel=2,
                 )
-            if return_bounds and crossed_beyond_noise(*value[:2], value[3]):
+            if return_bounds and _crossed_beyond_noise(*value[:2], value[3]):
                 crossing = value[3]["crossing"]
                 warnings.warn(
                     f"The reverse AIS estimate of log Z, "

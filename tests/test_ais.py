@@ -510,17 +510,17 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
 
 
 def test_crossing_counts_only_beyond_both_runs_noise():
-    from sklearn_thermo._rbm import crossed_beyond_noise
+    from sklearn_thermo._rbm import _crossed_beyond_noise
 
     # forward 10.0 with three standard errors 0.3; reverse 9.55 with 0.4:
     # a crossing of 0.45, below hypot(0.3, 0.4) = 0.5, is noise
     diag = {"crossing": 0.45, "reverse_upper": 9.95}
-    assert not crossed_beyond_noise(10.0, 9.7, diag)
+    assert not _crossed_beyond_noise(10.0, 9.7, diag)
     diag = {"crossing": 0.6, "reverse_upper": 9.8}  # reverse 9.4 + 0.4
-    assert crossed_beyond_noise(10.0, 9.7, diag)
+    assert _crossed_beyond_noise(10.0, 9.7, diag)
     # ... and not when the forward run alone is that noisy
-    assert not crossed_beyond_noise(10.0, 9.0, diag)
-    assert not crossed_beyond_noise(10.0, 9.7, {})  # no reverse run (exact)
+    assert not _crossed_beyond_noise(10.0, 9.0, diag)
+    assert not _crossed_beyond_noise(10.0, 9.7, {})  # no reverse run (exact)
 
 
 def test_ais_final_states_weighted_estimate_the_model_marginals():
