@@ -315,7 +315,8 @@ def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
         f"sandwich at {n_betas} betas for each model seed and AIS seed\n"
     )
     print(
-        "  model seed  AIS seed   forward  sandwich              width  crossing   time"
+        "  model seed  AIS seed   forward  reverse (3 s.e.)  sandwich              "
+        "width  crossing   time"
     )
     widths, crossed, beyond = [], 0, 0
     for model_seed in seeds:
@@ -325,8 +326,10 @@ def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
             widths.append(hi - lo)
             crossed += diag["crossing"] > 0
             beyond += _crossed_beyond_noise(est, lo, diag)  # log_partition warns
+            reverse = est - diag["crossing"]
             print(
-                f"  {model_seed:10d}  {ais_seed:8d}  {est:8.2f}  [{lo:7.2f}, "
+                f"  {model_seed:10d}  {ais_seed:8d}  {est:8.2f}  {reverse:7.2f} "
+                f"({diag['reverse_upper'] - reverse:4.2f})  [{lo:7.2f}, "
                 f"{hi:7.2f}]  {hi - lo:6.2f}  {diag['crossing']:+8.2f}  {t:4.0f}s",
                 flush=True,
             )
