@@ -40,7 +40,8 @@
    the two start sets' medians.
 6. With ``--mnist --seeds 0 1 2``: the MNIST sandwich alone (no other
    section), for each model seed and AIS seed (about a minute each at the
-   default budget); ``--ais-seeds`` sets the AIS seeds apart.
+   default budget); ``--ais-seeds`` sets the AIS seeds apart, ``--chains``
+   the number of chains (100, the default of ``log_partition``).
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
@@ -307,12 +308,13 @@ def mnist(folder, n_betas):
     return rbm
 
 
-def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
+def mnist_seeds(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
     """Section 6: the MNIST sandwich for other models and AIS seeds."""
     train = load_mnist(folder)[0]
     print(
         f"\nbinarised MNIST t10k, 784 x 500, PCD, 10 epochs on 8,000 rows; "
-        f"sandwich at {n_betas} betas for each model seed and AIS seed\n"
+        f"sandwich of {n_chains} chains x {n_betas} betas for each model seed and "
+        "AIS seed\n"
     )
     print(
         "  model seed  AIS seed   forward  reverse (3 s.e.)  sandwich              "
@@ -322,7 +324,9 @@ def mnist_seeds(folder, n_betas, seeds, ais_seeds=None):
     for model_seed in seeds:
         rbm = BoltzmannMachine(500, max_iter=10, random_state=model_seed).fit(train)
         for ais_seed in seeds if ais_seeds is None else ais_seeds:
-            est, lo, hi, diag, t = sandwich(rbm, n_betas=n_betas, random_state=ais_seed)
+            est, lo, hi, diag, t = sandwich(
+                rbm, n_chains=n_chains, n_betas=n_betas, random_state=ais_seed
+            )
             widths.append(hi - lo)
             crossed += diag["crossing"] > 0
             beyond += _crossed_beyond_noise(est, lo, diag)  # log_partition warns
@@ -387,6 +391,9 @@ def parse(argv=None):
     ap.add_argument("--mnist", default=None)
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--betas", type=int, default=10000)
+    ap.add_argument(
+        "--chains", type=int, default=100, help="section 6's number of AIS chains"
+    )
     ap.add_argument("--skip-sharp", action="store_true")
     ap.add_argument(
         "--schedule",
@@ -418,7 +425,7 @@ def main(args):
     SCHEDULE = args.schedule
     print(f"AIS schedule: {SCHEDULE}")
     if args.mnist and args.seeds:
-        mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds)
+        mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains)
         return
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
@@ -441,6 +448,7 @@ if __name__ == "__main__":
             else ""
         )
         + (f" at {args.betas:,} betas" if args.betas != 10000 else "")
+        + (f", {args.chains:,} chains" if args.chains != 100 else "")
         if args.seeds
         else f"bench_sandwich, MNIST at {args.betas:,} betas"
         + (", samplers' mixing" if args.mixing else "")
