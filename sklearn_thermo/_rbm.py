@@ -878,9 +878,11 @@ class BoltzmannMachine(
             much); a ``UserWarning`` says so when the reverse estimate lies
             below the forward one by more than both runs' three standard
             errors, added in quadrature.
-            On large sharp models that happens at long annealings, whose
-            reverse runs are precise enough to show how far their starts are
-            from the model's samples. The width ``upper - lower`` is the
+            On large sharp models that happens at long annealings of a
+            hundred chains, whose reverse runs are precise enough to show how
+            far their starts are from the model's samples; resampling brings
+            the starts closer to those samples as the chains grow in number,
+            so raise ``n_chains`` then. The width ``upper - lower`` is the
             diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
             then ``n_chains``). Costs a little over two forward runs: the
@@ -1082,8 +1084,11 @@ class BoltzmannMachine(
                     f"the forward one, {value[0]:.2f}, beyond both runs' noise: "
                     "its starts, the forward chains' resampled states, are not "
                     "samples of the model, so the upper end is the forward "
-                    "estimate itself and bounds nothing. Read the estimate as "
-                    "one from below; compare it across random_state and n_betas.",
+                    "estimate itself and bounds nothing. Raise n_chains: the "
+                    "resampled starts come closer to the model's samples as the "
+                    "chains grow in number (at the same cost, with fewer "
+                    "n_betas). Until then read the estimate as one from below, "
+                    "and compare it across random_state.",
                     UserWarning,
                     stacklevel=2,
                 )

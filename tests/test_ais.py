@@ -498,7 +498,7 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
     monkeypatch.setattr(_rbm, "log_partition_reverse_ais", low_reverse)
     rbm = copy.deepcopy(rbm)  # the fixture's cache must not see the fake
     rbm.__dict__.pop("_log_z_cache", None)
-    with pytest.warns(UserWarning, match="bounds nothing"):
+    with pytest.warns(UserWarning, match="bounds nothing. Raise n_chains"):
         est2, lower2, upper2, diag2 = rbm.log_partition(
             return_bounds=True, return_diagnostics=True, **kw
         )
