@@ -7,8 +7,10 @@ machine's float32 GEMM rate reached, counting the two propagations per beta
 (4 * n_chains * V * H flops; the betas of the adaptive schedule's pilot run
 count too) against the higher of the GEMM rates measured
 just before and just after, and the same run's time without the
-Metropolis-Hastings jumps; then the medians, and the sandwich's width and
-time.
+Metropolis-Hastings jumps, and without summing the weights' rows of the
+binary states' ones (every product multiplied; the same estimate, bitwise,
+which the script checks); then the medians, and the sandwich's width and
+time. The flops counted are the dense products', whichever way they ran.
 
     python benchmarks/bench_ais.py --mnist ../shared/datasets/mnist-t10k
 """
@@ -20,6 +22,7 @@ import warnings
 import numpy as np
 from _results import recorded
 from bench_cd_speed import gemm_rate, load_data
+from sklearn_thermo._core._kernels import gather_below
 
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._core.ais import pilot_length
@@ -43,7 +46,7 @@ def main(argv=None):
     # the default schedule's pilot anneals too: its betas count
     n_steps = args.n_betas - 1 + pilot_length(args.n_betas) - 1
     flops = 4.0 * args.n_chains * V * H * n_steps
-    fractions, times, bare = [], [], []
+    fractions, times, bare, dense = [], [], [], []
     anchors = rbm._ais_anchors
     for repeat in range(args.repeats):
         rate_before = gemm_rate(np.float32)
@@ -63,10 +66,24 @@ def main(argv=None):
         )
         bare.append(time.perf_counter() - t)
         rbm._ais_anchors = anchors
+        # and multiplying every product, the binary states' zeros included
+        rbm._log_z_cache = {}
+        share = gather_below(-1.0)
+        try:
+            t = time.perf_counter()
+            again = rbm.log_partition(
+                "ais", n_chains=args.n_chains, n_betas=args.n_betas, random_state=repeat
+            )
+            dense.append(time.perf_counter() - t)
+        finally:
+            gather_below(share)
+        if again != est:
+            raise AssertionError(f"summing rows changed log Z: {est!r} vs {again!r}")
         print(
             f"repeat {repeat}: {times[-1]:.1f} s, log Z = {est:.2f}, GEMM rate "
             f"{rate / 1e9:.1f} GFLOP/s, {fractions[-1]:.1%} of it; without the "
-            f"jumps {bare[-1]:.1f} s"
+            f"jumps {bare[-1]:.1f} s; every product multiplied {dense[-1]:.1f} s "
+            f"(the same log Z)"
         )
     print(f"model: {V} x {H}, float32, 1 epoch PCD on {source}")
     print(
@@ -80,6 +97,11 @@ def main(argv=None):
     print(
         f"the jumps' share: median time with / without them "
         f"{np.median(np.array(times) / np.array(bare)):.2f}"
+    )
+    print(
+        f"summing the rows of the ones (below {gather_below():.0%} ones) against "
+        f"multiplying every product: median time ratio "
+        f"{np.median(np.array(times) / np.array(dense)):.2f}"
     )
     t = time.perf_counter()
     with warnings.catch_warnings():

@@ -780,3 +780,32 @@ def test_anchor_states_are_the_distinct_rounded_rows_in_sorted_order(
     assert got.dtype == X.dtype
     np.testing.assert_array_equal(got, want)
     assert len(got) < len(rows) if n_features < 8 else len(got) > 1
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_ais_estimate_does_not_depend_on_summing_the_rows_of_the_ones(visible):
+    # float32 AIS sums the weights' rows of the binary states' ones where few
+    # are on, and multiplies otherwise: the estimate is the same to the bit
+    # either way (jumps to the anchors included, for Bernoulli units)
+    from sklearn_thermo._core._kernels import gather_below, packed_gemm_used
+
+    if not packed_gemm_used():
+        pytest.skip("no packed micro-kernel on this CPU or build: BLAS multiplies")
+    rng = np.random.default_rng(0)
+    X = (rng.random((200, 40)) < 0.1).astype(np.float32)
+    if visible == "gaussian":
+        X = X + rng.normal(0, 0.1, X.shape).astype(np.float32)
+    rbm = BoltzmannMachine(24, visible=visible, max_iter=5, random_state=0).fit(X)
+    estimates = []
+    old = gather_below()
+    try:
+        for share in [-1.0, 2.0, old]:  # never, always, by cost
+            gather_below(share)
+            rbm._log_z_cache = {}
+            estimates.append(
+                rbm.log_partition("ais", n_chains=64, n_betas=400, random_state=0)
+            )
+    finally:
+        gather_below(old)
+    assert estimates[0] == estimates[1] == estimates[2]
+    assert np.isfinite(estimates[0])

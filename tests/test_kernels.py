@@ -358,6 +358,62 @@ def test_packed_product_of_a_chain_does_not_depend_on_the_others():
         np.testing.assert_array_equal(part, whole[:, cols])
 
 
+_NO_PACKED = (
+    "the packed micro-kernel does not run on this CPU or build (no AVX2 clone): "
+    "BLAS multiplies, and binary states are never summed row by row"
+)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.1, 0.3, 0.6, 1.0])
+@pytest.mark.parametrize("N, K, m", [(5, 3, 1), (37, 300, 50), (501, 784, 13)])
+def test_summing_the_rows_of_binary_states_is_the_product_bitwise(share, N, K, m):
+    """Skipping the zeros of a binary operand changes no bit (adding 1 b or
+    0 b to a float sum is exact), so the kernel may choose either by cost."""
+    from sklearn_thermo._core._kernels import packed_gemm_used, packed_product
+
+    if not packed_gemm_used():
+        pytest.skip(_NO_PACKED)
+    rng = np.random.default_rng(m)
+    b = rng.normal(0, 1, (N, K)).astype(np.float32)
+    a = (rng.random((K, m)) < share).astype(np.float32)
+    summed = packed_product(b, a, 0.37, binary=True)
+    multiplied = packed_product(b, a, 0.37, binary=False)
+    np.testing.assert_array_equal(summed, multiplied)
+    np.testing.assert_allclose(summed, 0.37 * b.astype(float) @ a, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_ais_anneal_sums_rows_with_the_same_result(gaussian):
+    """The AIS kernel with and without summing the rows of the ones: the same
+    chains and weights, bitwise, on a path whose visible states are mostly
+    zeros (the case the summing is for) and whose hidden states are not."""
+    from sklearn_thermo._core._kernels import gather_below, packed_gemm_used
+
+    if not packed_gemm_used():
+        pytest.skip(_NO_PACKED)
+    rng = np.random.default_rng(5)
+    V, H, n = 70, 40, 33
+    W = rng.normal(0, 0.5, (H, V))
+    c, a_B, a_A = rng.normal(0, 1, H), rng.normal(-3, 1, V), rng.normal(-2, 0.5, V)
+    v0 = rng.normal(0, 1, (V, n)) if gaussian else (rng.random((V, n)) < 0.1) * 1.0
+    betas = np.linspace(0, 1, 80)
+    runs = []
+    old = gather_below()
+    try:
+        for share in [-1.0, 2.0, old]:  # never, always, as chosen by cost
+            gather_below(share)
+            run = _run_ais(v0, W, c, a_A, a_B, betas, 1.0, 7, gaussian, np.float32)
+            runs.append(run)
+    finally:
+        gather_below(old)
+    for v, log_w in runs[1:]:
+        np.testing.assert_array_equal(v, runs[0][0])
+        np.testing.assert_array_equal(log_w, runs[0][1])
+    assert np.ptp(runs[0][1]) > 0.1
+    if not gaussian:
+        assert 0 < runs[0][0].mean() < 0.5
+
+
 def test_packed_product_refuses_bad_shapes():
     from sklearn_thermo._core._kernels import packed_product
 

@@ -141,6 +141,11 @@ cdef extern from "_packed_gemm.h" nogil:
     void st_gemm_packed(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K, float alpha,
                         const float *A, Py_ssize_t lda, const float *Bp, float *C,
                         Py_ssize_t ldc, float *work)
+    Py_ssize_t st_on_units(const float *A, Py_ssize_t lda, Py_ssize_t K,
+                           Py_ssize_t m, int32_t *idx, int32_t *cnt)
+    void st_gather_packed(Py_ssize_t m, Py_ssize_t N, Py_ssize_t K, float alpha,
+                          const int32_t *idx, const int32_t *cnt, const float *Bp,
+                          float *C, Py_ssize_t ldc)
 
 
 cdef extern from "_cd_fused.h" nogil:
@@ -919,17 +924,50 @@ cdef class _Packed:
             self.panels = &out[0]
 
 
-cdef inline void _product(_Packed packed, Py_ssize_t N, floating alpha, floating *b,
-                          floating *a, Py_ssize_t m, floating *out,
-                          floating *work) noexcept nogil:
+#: the share of ones in a binary ``a`` below which :func:`_product` sums the
+#: rows of the ones (``st_gather_packed``) rather than multiplying: the
+#: gather reads a row of the weights per one, the product streams them all at
+#: a higher rate per element (``bench_ais.py --gather`` measures both)
+cdef double _GATHER_BELOW = 0.25
+
+
+def gather_below(double share=-2.0):
+    """The share below which the AIS kernel sums the rows of the ones
+    (:data:`_GATHER_BELOW`); sets it when ``share`` is given (>= -1; -1
+    never sums, 2 always does), for the benchmark that measures it. Returns
+    the previous value."""
+    global _GATHER_BELOW
+    cdef double old = _GATHER_BELOW
+    if share >= -1.0:
+        _GATHER_BELOW = share
+    return old
+
+
+cdef inline double _product(_Packed packed, Py_ssize_t N, floating alpha, floating *b,
+                            floating *a, Py_ssize_t m, floating *out,
+                            floating *work, int32_t *idx=NULL, int32_t *cnt=NULL,
+                            double below=-1.0) noexcept nogil:
     """``out (N x m) = alpha b[:N] @ a``, ``a`` (K x m) and ``out`` unit-major,
-    ``b`` the row-major weights ``packed`` holds (its first N rows)."""
+    ``b`` the row-major weights ``packed`` holds (its first N rows). Given
+    ``idx`` (m x K) and ``cnt`` (m), ``a`` is binary: where the packed
+    product runs, its ones are listed, and where their share is below
+    ``below`` their rows are summed instead (the same result, bitwise).
+    Returns that share, or -1 where it was not measured."""
+    cdef double share = -1.0
     if floating is float:
         if packed.panels != NULL:
+            if idx != NULL and below > 0 and m and packed.K:
+                share = <double>st_on_units(a, m, packed.K, m, idx, cnt) / (
+                    <double>packed.K * m)
+                if share < below:
+                    st_gather_packed(m, N, packed.K, alpha, idx, cnt, packed.panels,
+                                     out, m)
+                    return share
             st_gemm_packed(m, N, packed.K, alpha, a, m, packed.panels, out, m, work)
-            return
+            return share
     _gemm(b"N", b"N", <int>m, <int>N, <int>packed.K, alpha, a, <int>m, b,
           <int>packed.K, 0.0, out, <int>m)
+    return share
 
 
 def packed_gemm_used():
@@ -939,9 +977,12 @@ def packed_gemm_used():
 
 
 def packed_product(floating[:, ::1] b, floating[:, ::1] a, double alpha=1.0,
-                   bint packed=True):
+                   bint packed=True, binary=None):
     """``alpha b @ a`` as the AIS kernel computes it: ``b`` (N x K) the
-    weights, ``a`` (K x m) the chains (exposed for its tests)."""
+    weights, ``a`` (K x m) the chains (exposed for its tests and
+    benchmarks). ``binary``: ``a`` holds zeros and ones; True sums the rows
+    of its ones wherever the packed product runs, False never does, None
+    chooses by their share as the AIS kernel does."""
     cdef Py_ssize_t N = b.shape[0], K = b.shape[1], m = a.shape[1]
     if a.shape[0] != K:
         raise ValueError("shapes of b and a do not agree")
@@ -952,8 +993,11 @@ def packed_product(floating[:, ::1] b, floating[:, ::1] a, double alpha=1.0,
     cdef floating[:, ::1] o = out
     cdef _Packed pk = _Packed(np.asarray(b), packed)
     cdef floating[::1] work = np.empty(st_gemm_work_size(m, K), dtype)
+    cdef int32_t[::1] idx = np.empty(m * K, np.int32), cnt = np.empty(m, np.int32)
+    cdef double below = _GATHER_BELOW if binary is None else (2.0 if binary else -1.0)
     with nogil:
-        _product(pk, N, <floating>alpha, &b[0, 0], &a[0, 0], m, &o[0, 0], &work[0])
+        _product(pk, N, <floating>alpha, &b[0, 0], &a[0, 0], m, &o[0, 0], &work[0],
+                 &idx[0], &cnt[0], below)
     return out
 
 
@@ -997,6 +1041,11 @@ def ais_anneal(
     ``jump_at[k]`` every chain also tries a jump at ``betas[k]``
     (:func:`ais_jump`, key ``mix64(mix64(key) + k G)``); the product it
     needs is the next step's.
+
+    The states are binary (the hidden units always, the visible ones unless
+    Gaussian) and mostly zeros for much of the path: where few are ones, a
+    product sums the weights' rows of those instead of multiplying, with
+    the same result bitwise (:func:`_product`).
     """
     cdef Py_ssize_t V = W.shape[1], H = hidden_bias.shape[0], n = v.shape[1]
     cdef Py_ssize_t R = W.shape[0], n_betas = betas.shape[0], k, j, i
@@ -1023,6 +1072,12 @@ def ais_anneal(
     cdef _Packed up = _Packed(np.asarray(W), True)
     cdef _Packed down = _Packed(np.asarray(W_t), True)
     cdef floating[::1] work = np.empty(st_gemm_work_size(n, max(V, H)), dtype)
+    # the ones of binary states, for the products that sum their rows
+    cdef int32_t[::1] on_idx = np.empty(n * max(V, H), np.int32)
+    cdef int32_t[::1] on_cnt = np.empty(n, np.int32)
+    cdef int32_t *v_idx = NULL if gaussian else &on_idx[0]
+    cdef int32_t *listed
+    cdef double below = _GATHER_BELOW, share, v_share = 0.0, h_share = 0.0
     cdef double T = temperature, b0, b1
     cdef floating sigma = <floating>sqrt(T), inv_t = <floating>(1.0 / T), bm
     cdef uint64_t k_up, k_down, jump_key = st_mix64(key)
@@ -1040,7 +1095,13 @@ def ais_anneal(
             # x (n x H + 1, column-major) = v (n x V) W^T: the hidden units'
             # products, then the visible term (a_B - a_A) . v
             if not have:
-                _product(up, H + 1, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0], &work[0])
+                # the ones are listed where the last count found few, and
+                # every 32 steps: listing them costs a tenth of a product
+                listed = v_idx if v_share < 1.25 * below or k % 32 == 1 else NULL
+                share = _product(up, H + 1, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0],
+                                 &work[0], listed, &on_cnt[0], below)
+                if share >= 0:
+                    v_share = share
             have = False
             for i in range(n):
                 relu[i] = 0
@@ -1056,8 +1117,11 @@ def ais_anneal(
             for i in range(n):
                 log_w[i] += (b1 - b0) / T * (<double>relu[i] + <double>x[H, i]) + lg[i]
             # v | h at b1: pv (n x V, column-major) = b1 h W, then bias and draw
-            _product(down, V, <floating>b1, &W_t[0, 0], &h[0, 0], n, &pv[0, 0],
-                     &work[0])
+            listed = &on_idx[0] if h_share < 1.25 * below or k % 32 == 1 else NULL
+            share = _product(down, V, <floating>b1, &W_t[0, 0], &h[0, 0], n, &pv[0, 0],
+                             &work[0], listed, &on_cnt[0], below)
+            if share >= 0:
+                h_share = share
             for j in range(V):
                 bm = <floating>((1.0 - b1) * base_bias[j] + b1 * visible_bias[j])
                 for i in range(n):
@@ -1070,7 +1134,11 @@ def ais_anneal(
                              &v[j, 0], k_down, <uint64_t>(j * n), 1.0)
             if jt != NULL and jump_at[k]:
                 # the next step's product, with the jumps' two extra rows
-                _product(up, R, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0], &work[0])
+                listed = v_idx if v_share < 1.25 * below or k % 32 == 1 else NULL
+                share = _product(up, R, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0],
+                                 &work[0], listed, &on_cnt[0], below)
+                if share >= 0:
+                    v_share = share
                 accepted += _jump(&v[0, 0], &x[0, 0], V, n, H, &hidden_bias[0], jt,
                                   b1, T, st_mix64(jump_key + <uint64_t>k * _GAMMA))
                 have = True

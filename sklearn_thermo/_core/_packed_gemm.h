@@ -257,4 +257,85 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
     }
 }
 
+
+/* The same product where A holds binary states (each 0 or 1), most of them
+ * 0: MNIST-like visible units are a tenth on, and in the middle of an AIS
+ * run fewer still. The products with the zeros are skipped: each C[i, j]
+ * is the sum, over the units k on in row i of A, in increasing k, of
+ * B[k, j], read from the same panels. Adding 1 * b or 0 * b to a float sum
+ * is exact, so the result is bitwise that of st_gemm_packed, and which of
+ * the two runs may be chosen by cost alone.
+ *
+ * st_on_units lists, for each of the m rows of A (K x m, column-major), the
+ * k where A is not zero, in increasing k: idx[i * K + t], t < cnt[i]; it
+ * returns the total. */
+static ptrdiff_t st_on_units(const float *A, ptrdiff_t lda, ptrdiff_t K, ptrdiff_t m,
+                             int32_t *idx, int32_t *cnt)
+{
+    ptrdiff_t i, k, total = 0;
+    for (i = 0; i < m; i++)
+        cnt[i] = 0;
+    for (k = 0; k < K; k++) {
+        const float *a = A + k * lda;
+        for (i = 0; i < m; i++) { /* no branch: the draws are random */
+            idx[i * K + cnt[i]] = (int32_t)k;
+            cnt[i] += a[i] != 0.0f;
+        }
+    }
+    for (i = 0; i < m; i++)
+        total += cnt[i];
+    return total;
+}
+
+#if ST_HAVE_PACKED_GEMM
+#define ST_GATHER_PANELS 4 /* panels (of 16 columns) summed at a time */
+
+/* C (m x N, column-major, ldc) = alpha A B for the A that st_on_units
+ * listed, B packed by st_pack_panels. Four panels at a time (their K x 64
+ * floats stay in the core's cache while every row of A reads them), each
+ * row's sums in eight 8-float accumulators. */
+ST_CLONES static void st_gather_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, float alpha,
+                                       const int32_t *idx, const int32_t *cnt,
+                                       const float *Bp, float *C, ptrdiff_t ldc)
+{
+    ptrdiff_t np = (N + ST_GEMM_NR - 1) / ST_GEMM_NR, p0, i, t, jj;
+    int q;
+    for (p0 = 0; p0 < np; p0 += ST_GATHER_PANELS) {
+        const int nq = np - p0 < ST_GATHER_PANELS ? (int)(np - p0) : ST_GATHER_PANELS;
+        const float *bp = Bp + p0 * K * ST_GEMM_NR;
+        const ptrdiff_t j0 = p0 * ST_GEMM_NR;
+        const ptrdiff_t nr = N - j0 < ST_GATHER_PANELS * ST_GEMM_NR
+                                 ? N - j0 : ST_GATHER_PANELS * ST_GEMM_NR;
+        for (i = 0; i < m; i++) {
+            st_v8f acc[2 * ST_GATHER_PANELS];
+            float sums[ST_GATHER_PANELS * ST_GEMM_NR];
+            const int32_t *l = idx + i * K;
+            for (q = 0; q < 2 * ST_GATHER_PANELS; q++)
+                acc[q] = (st_v8f){0};
+            if (nq == ST_GATHER_PANELS) {
+                for (t = 0; t < cnt[i]; t++) {
+                    const float *b = bp + (ptrdiff_t)l[t] * ST_GEMM_NR;
+                    for (q = 0; q < ST_GATHER_PANELS; q++) {
+                        acc[2 * q] += *(const st_v8f_u *)(b + q * K * ST_GEMM_NR);
+                        acc[2 * q + 1] += *(const st_v8f_u *)(b + q * K * ST_GEMM_NR + 8);
+                    }
+                }
+            } else {
+                for (t = 0; t < cnt[i]; t++) {
+                    const float *b = bp + (ptrdiff_t)l[t] * ST_GEMM_NR;
+                    for (q = 0; q < nq; q++) {
+                        acc[2 * q] += *(const st_v8f_u *)(b + q * K * ST_GEMM_NR);
+                        acc[2 * q + 1] += *(const st_v8f_u *)(b + q * K * ST_GEMM_NR + 8);
+                    }
+                }
+            }
+            for (q = 0; q < 2 * nq; q++)
+                *(st_v8f_u *)(sums + 8 * q) = alpha * acc[q];
+            for (jj = 0; jj < nr; jj++)
+                C[(j0 + jj) * ldc + i] = sums[jj];
+        }
+    }
+}
+#endif
+
 #endif
