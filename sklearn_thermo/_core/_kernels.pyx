@@ -925,9 +925,10 @@ cdef class _Packed:
 
 
 #: the share of ones in a binary ``a`` below which :func:`_product` sums the
-#: rows of the ones (``st_gather_packed``) rather than multiplying: the
-#: gather reads a row of the weights per one, the product streams them all at
-#: a higher rate per element (``bench_ais.py --gather`` measures both)
+#: rows of the ones (``st_gather_packed``) rather than multiplying: the sums
+#: read a row of the weights per one, the product streams them all at a
+#: higher rate per element; about where the two take the same time at the
+#: AIS shapes (benchmarks/NOTES.md; ``bench_ais.py`` times a run both ways)
 cdef double _GATHER_BELOW = 0.25
 
 
@@ -1096,7 +1097,7 @@ def ais_anneal(
             # products, then the visible term (a_B - a_A) . v
             if not have:
                 # the ones are listed where the last count found few, and
-                # every 32 steps: listing them costs a tenth of a product
+                # every 32 steps: listing them is not free
                 listed = v_idx if v_share < 1.25 * below or k % 32 == 1 else NULL
                 share = _product(up, H + 1, 1.0, &W[0, 0], &v[0, 0], n, &x[0, 0],
                                  &work[0], listed, &on_cnt[0], below)

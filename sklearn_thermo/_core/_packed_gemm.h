@@ -259,8 +259,8 @@ ST_CLONES static void st_gemm_packed(ptrdiff_t m, ptrdiff_t N, ptrdiff_t K, floa
 
 
 /* The same product where A holds binary states (each 0 or 1), most of them
- * 0: MNIST-like visible units are a tenth on, and in the middle of an AIS
- * run fewer still. The products with the zeros are skipped: each C[i, j]
+ * 0: most MNIST-like visible units are off, and in the middle of an AIS run
+ * nearly all. The products with the zeros are skipped: each C[i, j]
  * is the sum, over the units k on in row i of A, in increasing k, of
  * B[k, j], read from the same panels. Adding 1 * b or 0 * b to a float sum
  * is exact, so the result is bitwise that of st_gemm_packed, and which of
