@@ -978,12 +978,13 @@ def packed_gemm_used():
 
 
 def packed_product(floating[:, ::1] b, floating[:, ::1] a, double alpha=1.0,
-                   bint packed=True, binary=None):
+                   bint packed=True, binary=False):
     """``alpha b @ a`` as the AIS kernel computes it: ``b`` (N x K) the
     weights, ``a`` (K x m) the chains (exposed for its tests and
-    benchmarks). ``binary``: ``a`` holds zeros and ones; True sums the rows
-    of its ones wherever the packed product runs, False never does, None
-    chooses by their share as the AIS kernel does."""
+    benchmarks). ``binary``: True says ``a`` holds only zeros and ones and
+    sums the rows of its ones wherever the packed product runs; None says
+    the same and chooses by their share, as the AIS kernel does; False (the
+    default, right for any ``a``) always multiplies."""
     cdef Py_ssize_t N = b.shape[0], K = b.shape[1], m = a.shape[1]
     if a.shape[0] != K:
         raise ValueError("shapes of b and a do not agree")
