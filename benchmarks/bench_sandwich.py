@@ -41,11 +41,14 @@
 6. With ``--mnist --seeds 0 1 2``: the MNIST sandwich alone (no other
    section), for each model seed and AIS seed (about a minute each at the
    default budget); ``--ais-seeds`` sets the AIS seeds apart, ``--chains``
-   the number of chains (100, the default of ``log_partition``).
+   the number of chains (100, the default of ``log_partition``); with
+   ``--busy``, two CPU-bound background processes run throughout (as on a
+   notebook or a CI runner), in a section of its own.
 
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
     python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 1 2
+    python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 --busy
 """
 
 import argparse
@@ -53,7 +56,7 @@ import time
 import warnings
 
 import numpy as np
-from _results import recorded
+from _results import busy_machine, recorded
 from bench_energy import load_mnist
 
 from sklearn_thermo import BoltzmannMachine
@@ -417,6 +420,11 @@ def parse(argv=None):
         action="store_true",
         help="the sharp models' AIS without its jumps (for comparison)",
     )
+    ap.add_argument(
+        "--busy",
+        action="store_true",
+        help="section 6 with two CPU-bound background processes throughout",
+    )
     return ap.parse_args(argv)
 
 
@@ -425,8 +433,17 @@ def main(args):
     SCHEDULE = args.schedule
     print(f"AIS schedule: {SCHEDULE}")
     if args.mnist and args.seeds:
-        mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains)
+        if args.busy:
+            print("busy machine: two CPU-bound background processes throughout")
+            with busy_machine(2):
+                mnist_seeds(
+                    args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains
+                )
+        else:
+            mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains)
         return
+    if args.busy:
+        raise SystemExit("--busy runs section 6 only: give --mnist and --seeds")
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
         compare_reverse_starts(fitted, args.betas)
@@ -457,5 +474,6 @@ if __name__ == "__main__":
         if args.no_jumps
         else "bench_sandwich"
     ) + ("" if args.schedule == "adaptive" else ", uniform schedule")
+    section += ", busy machine" if args.busy else ""
     with recorded(section):
         main(args)
