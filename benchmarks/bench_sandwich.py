@@ -52,6 +52,7 @@
 """
 
 import argparse
+import contextlib
 import time
 import warnings
 
@@ -425,7 +426,10 @@ def parse(argv=None):
         action="store_true",
         help="section 6 with two CPU-bound background processes throughout",
     )
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.busy and not (args.mnist and args.seeds):
+        ap.error("--busy runs section 6 only: give --mnist and --seeds")
+    return args
 
 
 def main(args):
@@ -435,15 +439,9 @@ def main(args):
     if args.mnist and args.seeds:
         if args.busy:
             print("busy machine: two CPU-bound background processes throughout")
-            with busy_machine(2):
-                mnist_seeds(
-                    args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains
-                )
-        else:
+        with busy_machine(2) if args.busy else contextlib.nullcontext():
             mnist_seeds(args.mnist, args.betas, args.seeds, args.ais_seeds, args.chains)
         return
-    if args.busy:
-        raise SystemExit("--busy runs section 6 only: give --mnist and --seeds")
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
         compare_reverse_starts(fitted, args.betas)
