@@ -808,6 +808,10 @@ class EnergyClassifier(
         ``temperature=0.1``: longer training sharpens the softmax faster than
         the density, and the margin over the maximum softmax probability
         shrinks (the README gives the figures and their spread over seeds).
+        That margin is the data's, not a property of the score: trained on
+        other classes of the same data it can lose to the maximum softmax
+        probability, as a density can rank simple inputs (few pixels on)
+        above the training data. Measure both on the data at hand.
 
         Parameters
         ----------
