@@ -41,7 +41,9 @@ def test_grid_search_over_temperature_on_a_dask_cluster():
                     n_workers=2,
                     threads_per_worker=1,
                     processes=False,
-                    dashboard_address=None,
+                    # any free port: None means the default 8787, which
+                    # another process (a second pytest worker) may hold
+                    dashboard_address=":0",
                 ) as cluster,
                 distributed.Client(cluster),
                 joblib.parallel_backend("dask"),
