@@ -91,12 +91,26 @@ class BaseBoltzmann(BaseEstimator):
     # ------------------------------------------------------------------
     # initialisation and training settings
     # ------------------------------------------------------------------
+    def _energy_scale(self):
+        """How the weights of a fit at ``temperature`` compare with those of
+        the same fit at ``T = 1``: ``T`` for Bernoulli visible units, whose
+        model depends on the parameters over ``T`` only, and ``sqrt(T)`` for
+        Gaussian ones, whose model at ``T`` is the one at ``T = 1`` of the data
+        over ``sqrt(T)`` (their variance is ``T``). The initial weights and the
+        step scale with it (the step as its square), so that a fit at ``T`` is
+        the fit at ``T = 1`` in these units rather than one with a step
+        ``1 / s^2`` times as large."""
+        T = float(self.temperature)
+        return T if self.visible == "bernoulli" else float(np.sqrt(T))
+
     def _initial_weights(self, out, rng):
-        """``out`` filled with the initial weights, ``N(0, 0.01^2)`` (Hinton
-        2010), in its dtype, from a seed drawn from ``rng`` (on the fit's
-        threads; the draws do not depend on their number)."""
+        """``out`` filled with the initial weights, ``N(0, (0.01 s)^2)`` (Hinton
+        2010; ``s`` the :meth:`_energy_scale`), in its dtype, from a seed drawn
+        from ``rng`` (on the fit's threads; the draws do not depend on their
+        number)."""
         seed = int(rng.randint(SEED_MAX))
-        return normal_draws(out, 0.01, seed, effective_n_threads(self.n_jobs))
+        std = 0.01 * self._energy_scale()
+        return normal_draws(out, std, seed, effective_n_threads(self.n_jobs))
 
     def _initial_visible_bias(self, X, sample_weight=None, column_stats=None):
         """The visible biases of the data's marginals (Hinton 2010), float64.
@@ -171,7 +185,9 @@ class BaseBoltzmann(BaseEstimator):
         )
 
     def _learning_rate(self, epoch=None):
-        """The learning rate, at ``epoch`` of ``max_iter`` under the schedule.
+        """The step on the gradient of the parameters, at ``epoch`` of
+        ``max_iter`` under the schedule: the learning rate times the square of
+        the :meth:`_energy_scale` (1 at ``T = 1``).
 
         A float ``learning_rate`` set after fitting is used as given; "auto"
         keeps the value resolved on the first data (``learning_rate_``).
@@ -181,7 +197,7 @@ class BaseBoltzmann(BaseEstimator):
         lr = self.learning_rate_
         if epoch is not None and self.learning_rate_schedule == "linear":
             lr *= 1.0 - epoch / self.max_iter
-        return lr
+        return lr * self._energy_scale() ** 2
 
     def _check_finite(self, when, trainer, X):
         """Raise if training diverged: the parameters, or the Gibbs chains
@@ -214,11 +230,17 @@ class BaseBoltzmann(BaseEstimator):
                 visible = absW.sum(axis=0) + np.abs(p.visible_bias)
             ok = np.isfinite(hidden).all() and np.isfinite(visible).all()
         if not ok:
+            variance = (
+                " Gaussian visible units have variance temperature (now "
+                f"{self.temperature}): for standardised data, keep it near 1."
+                if self.visible == "gaussian"
+                else ""
+            )
             raise ValueError(
                 f"Training diverged {when}: the parameters or the Gibbs chains "
                 "became NaN or infinite, or so large that the units' inputs "
                 "overflow. Lower learning_rate (now "
-                f"{self._learning_rate()}) or momentum, or scale the data."
+                f"{self.learning_rate_}) or momentum, or scale the data." + variance
             )
 
     # ------------------------------------------------------------------

@@ -103,13 +103,23 @@ class EnergyClassifier(
         ``alpha`` of the hybrid loss. Ignored unless ``method="hybrid"``.
     visible : {"bernoulli", "gaussian"}, default="bernoulli"
         Type of the feature units: ``"bernoulli"`` for data in ``[0, 1]``,
-        ``"gaussian"`` (unit variance) for standardised data. Matters for
+        ``"gaussian"`` (variance ``T``) for standardised data. Matters for
         the generative part and for ``sample``.
     temperature : float, default=1.0
         ``T > 0``. Training and prediction both use it; a higher temperature
-        gives softer probabilities and a softer hidden layer.
+        gives softer probabilities and a softer hidden layer. With Bernoulli
+        features the model depends on its parameters over ``T`` only; the
+        initial weights and the step scale with ``T`` and ``T^2``, so that a
+        fit at ``T`` with ``weight_decay`` ``lambda`` is exactly the fit at
+        ``T = 1`` with ``lambda T^2``, its parameters ``T`` times as large:
+        fitted, ``T`` acts as a penalty; set on a fitted model, it reads the
+        model hotter or colder. Gaussian features have variance ``T`` (scale
+        ``sqrt(T)``): for standardised data, keep it near 1.
     learning_rate : float or "auto", default="auto"
-        Step size of stochastic gradient descent with momentum. ``"auto"``:
+        Step size of stochastic gradient descent with momentum, in the units
+        of the model at ``T = 1``: the step on the parameters' gradient is
+        ``learning_rate * T^2`` for Bernoulli features and
+        ``learning_rate * T`` for Gaussian ones. ``"auto"``:
         0.1 for Bernoulli features (0.2 for ``method="discriminative"``,
         whose exact gradient carries no sampling noise and which classified
         better with the larger step on digits and MNIST in

@@ -140,7 +140,10 @@ class BoltzmannMachine(
         Gibbs steps per update (the ``k`` of CD-k / PCD-k).
     learning_rate : float or "auto", default="auto"
         Step size on the log-likelihood gradient, which is averaged over the
-        rows of a batch (so it does not depend on ``batch_size``). ``"auto"``
+        rows of a batch (so it does not depend on ``batch_size``), in the
+        units of the model at ``T = 1``: the step on the parameters'
+        gradient is ``learning_rate * T^2`` for Bernoulli visible units and
+        ``learning_rate * T`` for Gaussian ones (see ``temperature``). ``"auto"``
         (resolved on the data of ``fit`` or the first ``partial_fit``, and
         stored in ``learning_rate_``): for Bernoulli visible units
 
@@ -188,7 +191,15 @@ class BoltzmannMachine(
     temperature : float, default=1.0
         Temperature ``T > 0`` of the model; higher makes every conditional
         softer (``transform`` closer to 0.5, samples more random). Training at
-        ``T`` follows the exact log-likelihood gradient at ``T``.
+        ``T`` follows the exact log-likelihood gradient at ``T``. With
+        Bernoulli visible units the model depends on its parameters over
+        ``T`` only; the initial weights and the step scale with ``T`` and
+        ``T^2`` (see ``learning_rate``), so that a fit at ``T`` with
+        ``weight_decay`` ``lambda`` is exactly the fit at ``T = 1`` with
+        ``lambda T^2``, its parameters ``T`` times as large: fitted, ``T``
+        acts as a penalty; set on a fitted model, it reads the model hotter or
+        colder. Gaussian visible units have variance ``T`` (scale
+        ``sqrt(T)``): for standardised data, keep it near 1.
     n_jobs : int, default=None
         Threads of the CD core. Training with ``method="pcd"`` or ``"cd"``
         (without ``sample_weight``) runs many updates per call of one

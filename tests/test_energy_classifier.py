@@ -302,6 +302,33 @@ def test_defaults_fit_digits_without_warnings():
     assert clf.score(X_te, y_te) >= 0.98
 
 
+@pytest.mark.parametrize("method", ["hybrid", "discriminative", "generative"])
+def test_fit_at_a_temperature_is_the_fit_at_one_in_units_of_t(digits, method):
+    # p(y | x) and p(x, y) depend on the parameters over T only: fitted at T
+    # with weight decay lam, the model is the fit at T = 1 with lam T^2
+    X_train, X_test, y_train, _ = digits
+    T = 0.5
+    kw = dict(n_components=16, method=method, max_iter=3, random_state=0)
+    cold = _quiet_fit(
+        EnergyClassifier(temperature=T, weight_decay=1e-3, **kw), X_train, y_train
+    )
+    one = _quiet_fit(EnergyClassifier(weight_decay=1e-3 * T**2, **kw), X_train, y_train)
+    np.testing.assert_array_equal(cold.components_ / T, one.components_)
+    np.testing.assert_array_equal(cold.label_components_ / T, one.label_components_)
+    np.testing.assert_array_equal(cold.intercept_label_ / T, one.intercept_label_)
+    np.testing.assert_array_equal(cold.predict_proba(X_test), one.predict_proba(X_test))
+
+
+def test_cold_fit_does_not_collapse(digits):
+    # with the step on the parameters' gradient unscaled, EnergyClassifier()
+    # at T = 0.5 took steps four times as large in units of T and ended at
+    # chance accuracy, predicting one class
+    X_train, X_test, y_train, y_test = digits
+    clf = EnergyClassifier(n_components=64, max_iter=10, temperature=0.25)
+    _quiet_fit(clf.set_params(random_state=0), X_train, y_train)
+    assert clf.score(X_test, y_test) > 0.9
+
+
 def test_grid_search_over_temperature(digits):
     X_train, _, y_train, _ = digits
     search = GridSearchCV(

@@ -150,6 +150,34 @@ def test_higher_temperature_softens_transform(digits):
     assert dist[-1] < 0.01
 
 
+@pytest.mark.parametrize("method", ["cd", "pcd", "pt"])
+@pytest.mark.parametrize("T", [0.5, 2.0])
+def test_fit_at_a_temperature_is_the_fit_at_one_in_units_of_t(digits, method, T):
+    # a Bernoulli RBM depends on its parameters over T only: fitted at T with
+    # weight decay lam, it is the fit at T = 1 with lam T^2, scaled by T (powers
+    # of two scale every step exactly, so the two runs agree to the bit)
+    X, _ = digits
+    kw = dict(n_components=16, method=method, max_iter=3, random_state=0)
+    hot = BoltzmannMachine(temperature=T, weight_decay=1e-3, **kw).fit(X)
+    one = BoltzmannMachine(weight_decay=1e-3 * T**2, **kw).fit(X)
+    np.testing.assert_array_equal(hot.components_ / T, one.components_)
+    np.testing.assert_array_equal(hot.intercept_hidden_ / T, one.intercept_hidden_)
+    np.testing.assert_array_equal(hot.intercept_visible_ / T, one.intercept_visible_)
+    np.testing.assert_array_equal(hot.transform(X), one.transform(X))
+    assert hot.learning_rate_ == one.learning_rate_
+
+
+def test_cold_fit_learns_features(digits):
+    # with the step on the parameters' gradient unscaled, a fit at T = 0.25
+    # took steps 16 times as large in units of T and saturated every feature
+    X, y = digits
+    rbm = BoltzmannMachine(n_components=32, max_iter=20, temperature=0.25)
+    H = rbm.set_params(random_state=0).fit_transform(X)
+    assert np.mean((H > 0.05) & (H < 0.95)) > 0.2
+    clf = LogisticRegression(max_iter=2000).fit(H[:300], y[:300])
+    assert clf.score(H[300:], y[300:]) > 0.7
+
+
 def test_sample_and_gibbs(digits):
     X = (digits[0] > 0.5).astype(float)
     rbm = BoltzmannMachine(n_components=16, max_iter=5, random_state=0).fit(X)
@@ -239,7 +267,8 @@ def test_pipeline_grid_search_over_temperature(digits):
     search = GridSearchCV(pipe, {"rbm__temperature": [0.05, 1.0, 50.0]}, cv=2, n_jobs=2)
     search.fit(X, y)
     scores = search.cv_results_["mean_test_score"]
-    # at T = 50 every feature is about 0.5: nearly useless to the classifier
+    # fitted at T = 50 the weights decay as at T = 1 with 2,500 times the
+    # weight decay: every feature is about 0.5, nearly useless to the classifier
     assert search.best_params_["rbm__temperature"] != 50.0
     assert scores[2] < scores[1]
 
