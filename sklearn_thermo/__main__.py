@@ -139,8 +139,10 @@ def _sweep_summary(rows):
         )
         lines.append(
             "(of those tried): what serves a linear classifier is not what the "
-            "model was trained for, and GridSearchCV can tune the read-out "
-            "temperature."
+            "model was trained for.\nset_params(temperature=...) reads a fitted "
+            "model at another temperature; refitted at each one (as GridSearchCV "
+            "does),\nthe temperature acts as a weight penalty instead (user guide: "
+            "temperature at fit time)."
         )
     print("\n" + "\n".join(lines))
 
