@@ -17,14 +17,46 @@ from threadpoolctl import threadpool_info
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
 
+#: OpenBLAS core types whose kernels use AVX-512
+_AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        return re.search(r"flags\s*:\s*(.*)", text).group(1).split()
+    except (OSError, AttributeError):
+        return []
+
+
+def _openblas_cores():
+    return {
+        (i.get("architecture") or "").lower()
+        for i in threadpool_info()
+        if i["internal_api"] == "openblas"
+    }
+
+
+def blas_kernels_override():
+    """``"SkylakeX"`` where numpy's OpenBLAS runs narrower kernels than the
+    CPU's AVX-512 (it takes some AVX-512 CPUs for older ones and picks its
+    AVX2 kernels there, at about half the GEMM rate), else None: the core
+    type that ``OPENBLAS_CORETYPE`` selects for the machine's GEMM rate."""
+    cores = _openblas_cores()
+    if "avx512f" in _cpu_flags() and cores and not cores & _AVX512_CORES:
+        return "SkylakeX"
+    return None
+
+
 def machine():
-    """One line: CPU, cores, BLAS, versions, date."""
+    """One line: CPU, cores, BLAS (and its kernels), versions, date."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             text = f.read()
         cpu = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
-        flags = re.search(r"flags\s*:\s*(.*)", text).group(1).split()
+        flags = _cpu_flags()
         isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
         cpu = f"{cpu} ({isa})"
     except (OSError, AttributeError):
@@ -32,10 +64,13 @@ def machine():
     blas = sorted(
         {
             f"{i['internal_api']} {i['version']}"
+            + (f" ({i['architecture']} kernels)" if i.get("architecture") else "")
             for i in threadpool_info()
             if i["user_api"] == "blas"
         }
     )
+    if blas_kernels_override():
+        blas.append("GEMM rate also measured with OPENBLAS_CORETYPE=SkylakeX")
     return (
         f"{cpu}, {os.cpu_count()} cores; BLAS: {', '.join(blas)}; Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy "

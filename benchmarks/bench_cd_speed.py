@@ -9,7 +9,11 @@ rate and then times both fits back to back, each after a pause of 0.3 s
 would take a core from the next fit); the speed-up and the fraction of the
 GEMM rate are the medians of the per-repeat ratios, so that the
 minute-to-minute changes of a shared machine's speed cancel. Flops are
-counted as 10 * V * H per sample per CD-1 update.
+counted as 10 * V * H per sample per CD-1 update, the dense products' count:
+where the core sums over the nonzero visible entries only (mostly-zero data,
+batches of 100 or more) the fraction can pass 100 %. The GEMM rate is the
+best of numpy's BLAS and, where that OpenBLAS runs narrower kernels than the
+CPU's AVX-512, of its AVX-512 kernels (``_results.blas_kernels_override``).
 
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k
     python benchmarks/bench_cd_speed.py --mnist ../shared/datasets/mnist-t10k --busy
@@ -23,10 +27,12 @@ Results go to ``benchmarks/RESULTS.md``.
 import argparse
 import gzip
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
-from _results import busy_machine, machine, write_section
+from _results import blas_kernels_override, busy_machine, machine, write_section
 from sklearn.neural_network import BernoulliRBM
 
 from sklearn_thermo import BoltzmannMachine
@@ -42,8 +48,8 @@ def load_data(mnist_dir, n=10000, n_features=784, seed=0):
     return (rng.random((n, n_features)) < 0.13).astype(np.float64), "random binary"
 
 
-def gemm_rate(dtype, n=2048, repeats=5):
-    """Best-of-``repeats`` FLOP/s of an n x n x n matrix product."""
+def _numpy_gemm_rate(dtype, n, repeats):
+    """Best-of-``repeats`` FLOP/s of numpy's n x n x n matrix product."""
     rng = np.random.default_rng(0)
     A = rng.random((n, n)).astype(dtype)
     B = rng.random((n, n)).astype(dtype)
@@ -55,6 +61,28 @@ def gemm_rate(dtype, n=2048, repeats=5):
         np.matmul(A, B, out=C)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
+
+
+def gemm_rate(dtype, n=2048, repeats=5):
+    """The machine's GEMM rate: the best-of-``repeats`` FLOP/s of an n x n x n
+    matrix product by numpy's BLAS, and, where that is an OpenBLAS that chose
+    narrower kernels than the CPU runs (:func:`_results.blas_kernels_override`:
+    some AVX-512 CPUs get its AVX2 ones), by the same OpenBLAS told to use its
+    AVX-512 kernels, in a child process; the higher of the two."""
+    rate = _numpy_gemm_rate(dtype, n, repeats)
+    override = blas_kernels_override()
+    if override is None:
+        return rate
+    code = (
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "from bench_cd_speed import _numpy_gemm_rate\n"
+        f"print(_numpy_gemm_rate(np.{np.dtype(dtype).name}, {n}, {repeats}))\n"
+    )
+    env = dict(os.environ, OPENBLAS_CORETYPE=override)
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return max(rate, float(out.stdout.strip().splitlines()[-1]))
 
 
 #: Pause before each timed fit (see paired_times)
