@@ -110,7 +110,7 @@ class EnergyClassifier(
         gives softer probabilities and a softer hidden layer. With Bernoulli
         features the model depends on its parameters over ``T`` only; the
         initial weights and the step scale with ``T`` and ``T^2``, so that a
-        fit at ``T`` with ``weight_decay`` ``lambda`` is exactly the fit at
+        fit at ``T`` with ``weight_decay`` ``lambda`` is the fit at
         ``T = 1`` with ``lambda T^2``, its parameters ``T`` times as large:
         fitted, ``T`` acts as a penalty; set on a fitted model, it reads the
         model hotter or colder. Gaussian features have variance ``T`` (scale

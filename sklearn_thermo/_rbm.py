@@ -195,7 +195,7 @@ class BoltzmannMachine(
         Bernoulli visible units the model depends on its parameters over
         ``T`` only; the initial weights and the step scale with ``T`` and
         ``T^2`` (see ``learning_rate``), so that a fit at ``T`` with
-        ``weight_decay`` ``lambda`` is exactly the fit at ``T = 1`` with
+        ``weight_decay`` ``lambda`` is the fit at ``T = 1`` with
         ``lambda T^2``, its parameters ``T`` times as large: fitted, ``T``
         acts as a penalty; set on a fitted model, it reads the model hotter or
         colder. Gaussian visible units have variance ``T`` (scale
