@@ -28,3 +28,22 @@ def test_bench_sandwich_anneals_as_the_package_does():
         rbm, np.linspace(1, 0, 300), 40, 1, v0=final
     )
     assert abs(back - exact) < 0.5 and upper >= back
+
+
+@pytest.mark.parametrize(
+    "flags, cores, expected",
+    [
+        (["avx2", "avx512f"], {"haswell"}, "SkylakeX"),  # AVX2 kernels on AVX-512
+        (["avx2", "avx512f"], {"skylakex"}, None),
+        (["avx2", "avx512f"], {"haswell", "cooperlake"}, None),
+        (["avx2"], {"haswell"}, None),
+        (["avx2", "avx512f"], set(), None),  # no OpenBLAS: nothing to override
+    ],
+)
+def test_gemm_rate_times_avx512_kernels_only_where_openblas_skips_them(
+    monkeypatch, flags, cores, expected
+):
+    _results = pytest.importorskip("_results")
+    monkeypatch.setattr(_results, "_cpu_flags", lambda: flags)
+    monkeypatch.setattr(_results, "_openblas_cores", lambda: cores)
+    assert _results.blas_kernels_override() == expected
