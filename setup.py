@@ -46,7 +46,7 @@ class BuildExt(build_ext):
         # -fno-trapping-math: the clamps and selects of the elementwise loops
         # become vector min/max/blend (nothing here relies on FP traps);
         # -g0: no debug information (Python's own flags ask for it), which
-        # took a sixth of the compile time and most of the object's size
+        # slows the compile and makes most of the object's size
         optimise = (
             []
             if self.compiler.compiler_type == "msvc"
