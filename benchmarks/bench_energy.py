@@ -321,8 +321,8 @@ def main():
     parser.add_argument(
         "--class-splits",
         action="store_true",
-        help="run only the documented OOD setting on other sets of training "
-        "classes (seeds: --ood-seeds, 3 by default here)",
+        help="run only the OOD comparison on other sets of training classes, "
+        "digits and MNIST (seeds: --ood-seeds, 3 by default here)",
     )
     parser.add_argument(
         "--schedule",

@@ -13,8 +13,7 @@ the same scores; the plot shows the cross-validated log-loss against ``T``.
 What the search tunes: a Bernoulli model depends on its parameters over ``T``
 only, so a fit at ``T`` is the fit at ``T = 1`` with ``weight_decay * T^2``
 (the user guide, "Temperature at fit time"). The hotter fits are the more
-strongly penalised ones; on this short run the penalty does not pay, and the
-log-loss rises with ``T``.
+strongly penalised ones, and the plot shows whether the penalty pays.
 """
 
 import warnings
