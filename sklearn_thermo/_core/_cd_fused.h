@@ -51,8 +51,16 @@
  *
  * Built only where the ISA clones are (GCC >= 12 on x86-64 Linux), as the
  * tiles are written for native vectors; st_cd_fused_available() says whether
- * they run here (AVX2 + FMA at least). Otherwise the Python trainer runs the
- * same updates through the half-step and weight-step kernels.
+ * they run here (x86-64-v3: AVX2 + FMA). Otherwise the Python trainer runs
+ * the same updates through the half-step and weight-step kernels.
+ *
+ * This header is the interface (the run's struct and st_cd_fused); the
+ * workers live in their own translation units, one per element type
+ * (_cd_float.c, _cd_double.c, from _cd_impl.h), so that the build compiles
+ * them in parallel with the rest. Each worker is compiled twice, for
+ * x86-64-v4 with the 64-byte tiles and for x86-64-v3 with the 32-byte ones,
+ * rather than as clones of one function with both: a baseline clone would
+ * never run, and each level runs its own tiles only.
  */
 #ifndef SKLEARN_THERMO_CD_FUSED_H
 #define SKLEARN_THERMO_CD_FUSED_H
@@ -65,19 +73,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__unix__) || defined(__APPLE__)
-#include <sched.h>
-#define ST_YIELD() sched_yield()
-#else
-#define ST_YIELD() ((void)0)
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#define ST_PAUSE() __builtin_ia32_pause()
-#else
-#define ST_PAUSE() ((void)0)
-#endif
-
-#define ST_CD_GAMMA 0x9E3779B97F4A7C15ULL
 
 /* Where a run of batches comes from and goes to; one struct for both
  * element types (the arrays are cast by the typed worker). */
@@ -127,191 +122,73 @@ typedef struct {
      * at its end (else they are left there for the next call) */
     int copy_in, copy_out;
     int32_t *ridx, *rlen, *cidx, *clen;
-    int wide;                   /* the 64-byte vector tiles (AVX-512) */
-    int narrow;                 /* the caller asks for the 32-byte ones */
+    int narrow;                 /* the caller asks for the x86-64-v3 worker
+                                 * where the v4 one would run (tests) */
     /* shared between the threads */
     long done;                  /* tasks finished so far */
     long *claimed;              /* per task: the last phase that took it */
 } st_cd_run;
 
+/* One thread's share of a run (tid of nt threads); per element type,
+ * layout (dense or sparse) and ISA level, defined in _cd_float.c and
+ * _cd_double.c. Called only where st_cd_fused_available(). */
+#if defined(__GNUC__)
+#define ST_CD_API __attribute__((visibility("hidden")))
+#else
+#define ST_CD_API
+#endif
+typedef void (*st_cd_worker_fn)(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_f_v4(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_f_v3(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_sparse_f_v4(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_sparse_f_v3(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_d_v4(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_d_v3(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_sparse_d_v4(st_cd_run *r, int tid, int nt);
+ST_CD_API void st_cd_worker_sparse_d_v3(st_cd_run *r, int tid, int nt);
+
 static int st_cd_fused_available(void)
 {
 #if ST_ISA_CLONES
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("x86-64-v3") != 0;
 #else
     return 0;
 #endif
 }
 
+/* whether the x86-64-v4 workers (AVX-512) run here */
 static int st_cd_wide(void)
 {
 #if ST_ISA_CLONES
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+    return __builtin_cpu_supports("x86-64-v4") != 0;
 #else
     return 0;
 #endif
 }
-
-/* block b of n over [0, total): [total b / n, total (b + 1) / n) */
-static inline ptrdiff_t st_cd_edge(ptrdiff_t total, ptrdiff_t b, ptrdiff_t n)
-{
-    return total * b / n;
-}
-
-/* block b of the r->n_blocks blocks of hidden units: st_cd_edge's, or in
- * the sparse layout whole runs of ST_CD_PAD units (a multiple of every
- * tile's vector) of the ldwt columns, padding included */
-#define ST_CD_PAD 16
-static inline ptrdiff_t st_cd_hedge(const st_cd_run *r, ptrdiff_t b, int sparse)
-{
-    if (!sparse)
-        return st_cd_edge(r->H, b, r->n_blocks);
-    return st_cd_edge(r->ldwt / ST_CD_PAD, b, r->n_blocks) * ST_CD_PAD;
-}
-
-/* Wait until ``target`` tasks are done: spin briefly (the other threads are
- * usually microseconds behind), then give the core away. */
-static inline void st_cd_wait(st_cd_run *r, long target)
-{
-    int spins = 0;
-    while (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) < target) {
-        if (++spins < 4000) {
-            ST_PAUSE();
-        } else {
-            ST_YIELD();
-        }
-    }
-}
-
-/* Take a task of ``phase`` unless a thread has taken it, in this phase or
- * (a thread that is ahead) in a later one. */
-static inline int st_cd_claim(st_cd_run *r, ptrdiff_t task, long phase)
-{
-    long old = __atomic_load_n(&r->claimed[task], __ATOMIC_ACQUIRE);
-    while (old < phase)
-        if (__atomic_compare_exchange_n(&r->claimed[task], &old, phase, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return 1;
-    return 0;
-}
-
-#if ST_ISA_CLONES
-
-typedef float st_cd_v16f __attribute__((vector_size(64)));
-typedef float st_cd_v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float st_cd_v8f __attribute__((vector_size(32)));
-typedef float st_cd_v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
-typedef double st_cd_v8d __attribute__((vector_size(64)));
-typedef double st_cd_v8d_u __attribute__((vector_size(64), aligned(8), may_alias));
-typedef double st_cd_v4d __attribute__((vector_size(32)));
-typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
-
-/* the tiles: 64-byte vectors with 32 registers (AVX-512), 32-byte ones with
- * 16 (AVX2); each instantiation of a template #undefs its own parameters */
-#define ST_SP_CW 8 /* vectors of a sparse tile */
-#define ST_DOT_MI 5
-#define ST_DOT_MJ 4
-#define ST_BC_MI 5
-#define ST_BC_MK 4
-#define ST_GR_MJ 6
-#define ST_GR_MK 3
-#define ST_T float
-#define ST_IT int32_t
-#define ST_VT st_cd_v16f
-#define ST_VTU st_cd_v16f_u
-#define ST_NL 16
-#define ST_K(name) st_cd_##name##_f16
-#include "_cd_tiles.h"
-#define ST_T double
-#define ST_IT int64_t
-#define ST_VT st_cd_v8d
-#define ST_VTU st_cd_v8d_u
-#define ST_NL 8
-#define ST_K(name) st_cd_##name##_d8
-#include "_cd_tiles.h"
-#undef ST_DOT_MI
-#undef ST_DOT_MJ
-#undef ST_BC_MI
-#undef ST_BC_MK
-#undef ST_GR_MJ
-#undef ST_GR_MK
-
-#define ST_DOT_MI 3
-#define ST_DOT_MJ 3
-#define ST_BC_MI 4
-#define ST_BC_MK 3
-#define ST_GR_MJ 4
-#define ST_GR_MK 3
-#define ST_T float
-#define ST_IT int32_t
-#define ST_VT st_cd_v8f
-#define ST_VTU st_cd_v8f_u
-#define ST_NL 8
-#define ST_K(name) st_cd_##name##_f8
-#include "_cd_tiles.h"
-#define ST_T double
-#define ST_IT int64_t
-#define ST_VT st_cd_v4d
-#define ST_VTU st_cd_v4d_u
-#define ST_NL 4
-#define ST_K(name) st_cd_##name##_d4
-#include "_cd_tiles.h"
-#undef ST_DOT_MI
-#undef ST_DOT_MJ
-#undef ST_BC_MI
-#undef ST_BC_MK
-#undef ST_GR_MJ
-#undef ST_GR_MK
-
-/* the typed worker */
-#define ST_T float
-#define ST_SUF f
-#define ST_EXP st_expf
-#define ST_UNIFORM st_uniform_f
-#define ST_WIDE(name) st_cd_##name##_f16
-#define ST_NARROW(name) st_cd_##name##_f8
-#include "_cd_worker.h"
-#define ST_T double
-#define ST_SUF d
-#define ST_EXP st_exp
-#define ST_UNIFORM st_uniform_d
-#define ST_WIDE(name) st_cd_##name##_d8
-#define ST_NARROW(name) st_cd_##name##_d4
-#include "_cd_worker.h"
-
-#else /* no clones: never called (st_cd_fused_available() is 0) */
-static void st_cd_worker_f(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
-static void st_cd_worker_d(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
-static void st_cd_worker_sparse_f(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
-static void st_cd_worker_sparse_d(st_cd_run *r, int tid, int nt) { (void)r; (void)tid; (void)nt; }
-#endif
 
 /* Run r->n_batches updates on n_threads threads (fewer if OpenMP gives
  * fewer; one without OpenMP). r->claimed needs n_blocks + n_row_blocks + 2
  * zeroed entries. */
 static void st_cd_fused(st_cd_run *r, int is_float, int n_threads)
 {
+    /* [element type][layout][ISA level] */
+    static const st_cd_worker_fn workers[2][2][2] = {
+        {{st_cd_worker_d_v3, st_cd_worker_d_v4},
+         {st_cd_worker_sparse_d_v3, st_cd_worker_sparse_d_v4}},
+        {{st_cd_worker_f_v3, st_cd_worker_f_v4},
+         {st_cd_worker_sparse_f_v3, st_cd_worker_sparse_f_v4}}};
+    const int v4 = st_cd_wide() && !r->narrow;
+    const st_cd_worker_fn worker = workers[!!is_float][!!r->sparse][v4];
     r->done = 0;
-    r->wide = st_cd_wide() && !r->narrow;
 #ifdef _OPENMP
     if (n_threads > 1) {
 #pragma omp parallel num_threads(n_threads)
-        {
-            int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-            if (is_float)
-                (r->sparse ? st_cd_worker_sparse_f : st_cd_worker_f)(r, tid, nt);
-            else
-                (r->sparse ? st_cd_worker_sparse_d : st_cd_worker_d)(r, tid, nt);
-        }
+        worker(r, omp_get_thread_num(), omp_get_num_threads());
         return;
     }
 #endif
     (void)n_threads;
-    if (is_float)
-        (r->sparse ? st_cd_worker_sparse_f : st_cd_worker_f)(r, 0, 1);
-    else
-        (r->sparse ? st_cd_worker_sparse_d : st_cd_worker_d)(r, 0, 1);
+    worker(r, 0, 1);
 }
 
 #endif

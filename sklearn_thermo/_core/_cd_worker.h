@@ -1,14 +1,18 @@
 /* One thread's share of a run of fused CD / PCD updates (see _cd_fused.h): a
- * template included once per element type, with
+ * template included by _cd_impl.h once per ISA level, with
  *   ST_T, ST_SUF            the element type and its suffix (f or d)
  *   ST_EXP, ST_UNIFORM      its exp and uniforms (_elementwise.h)
  *   ST_WIDE(n), ST_NARROW(n) the tiles of _cd_tiles.h for AVX-512 / AVX2
- * (all #undef'd at the end)
+ *   ST_CD_ISA               the level's suffix of the names (v4 or v3)
+ *   ST_CD_TARGET            the workers' target attribute
+ *   ST_CD_WIDE              1: the wide tiles, 0: the narrow ones (the
+ *                           other flavour's code is not compiled)
+ * (the last three #undef'd at the end)
  */
 #define ST_CD_CAT2(a, b) a##b
 #define ST_CD_CAT(a, b) ST_CD_CAT2(a, b)
 #define ST_CD_ROW ST_CD_CAT(st_row_, ST_SUF)
-#define ST_CD(name) ST_CD_CAT(st_cd_##name##_, ST_SUF)
+#define ST_CD(name) ST_CD_CAT(ST_CD_CAT(st_cd_##name##_, ST_SUF), ST_CD_CAT(_, ST_CD_ISA))
 #define ST_CD_NLW (64 / (int)sizeof(ST_T)) /* lanes of a wide vector */
 #define ST_CD_BIAS_CHUNK 64 /* columns of the hidden biases' sums at a time */
 
@@ -43,7 +47,7 @@ static inline __attribute__((always_inline)) void ST_CD(list_row)(st_cd_run *r,
     /* runs of zeros (most of a sparse row) are skipped a chunk at a time */
     for (; k + ST_CD_PAD <= V; k += ST_CD_PAD) {
         uint32_t m = 0;
-        if (r->wide)
+        if (ST_CD_WIDE)
             for (x = 0; x < ST_CD_PAD; x += ST_CD_NLW)
                 m |= ST_WIDE(nz_bits)(v + k + x) << x;
         else
@@ -120,12 +124,12 @@ static inline __attribute__((always_inline)) void ST_CD(transpose)(
     const ptrdiff_t je = j1 < H ? j1 : H;
     ptrdiff_t j, k;
     if (je > j0 && !in) {
-        if (r->wide)
+        if (ST_CD_WIDE)
             ST_WIDE(transpose)(V, j0, je, AT, ld, A, V);
         else
             ST_NARROW(transpose)(V, j0, je, AT, ld, A, V);
     } else if (je > j0) { /* AT[k, j0 + y] = A[j0 + y, k] */
-        if (r->wide)
+        if (ST_CD_WIDE)
             ST_WIDE(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
         else
             ST_NARROW(transpose)(je - j0, 0, V, A + j0 * V, V, AT + j0, ld);
@@ -158,7 +162,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         ST_CD(transpose)(r, j0, j1, W, (ST_T *)r->WT, in);
         ST_CD(transpose)(r, j0, j1, (ST_T *)r->vW, (ST_T *)r->vWT, in);
         if (je > j0 && in) { /* hT[j, i] = h[i, j], the columns from r->C zero */
-            if (r->wide)
+            if (ST_CD_WIDE)
                 ST_WIDE(transpose)(r->C, j0, je, h, H, hT, ldh);
             else
                 ST_NARROW(transpose)(r->C, j0, je, h, H, hT, ldh);
@@ -166,7 +170,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
                 for (i = r->C; i < ldh; i++)
                     hT[b * ldh + i] = 0;
         } else if (je > j0) {
-            if (r->wide)
+            if (ST_CD_WIDE)
                 ST_WIDE(transpose)(je - j0, 0, r->C, hT + j0 * ldh, ldh, h + j0, H);
             else
                 ST_NARROW(transpose)(je - j0, 0, r->C, hT + j0 * ldh, ldh, h + j0, H);
@@ -180,7 +184,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         j1 = st_cd_hedge(r, task + 1, sparse);
         if (j1 > H)
             j1 = H;
-        if (r->wide)
+        if (ST_CD_WIDE)
             ST_WIDE(bcast)(V, j0, j1, nc, (ST_T *)r->WT, r->ldwt, (ST_T *)r->hT, ldh,
                            part + task * V * ldh, ldh);
         else
@@ -191,7 +195,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         j1 = st_cd_hedge(r, task + 1, sparse);
         if (j1 > H)
             j1 = H;
-        if (r->wide)
+        if (ST_CD_WIDE)
             ST_WIDE(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
         else
             ST_NARROW(bcast)(C, j0, j1, V, h, H, W, V, part + task * C * V, V);
@@ -208,7 +212,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             g1 = C;
         for (i = g0; i < g1; i += ST_CD_PAD) {
             const int m = (int)(g1 - i < ST_CD_PAD ? g1 - i : ST_CD_PAD);
-            if (r->wide)
+            if (ST_CD_WIDE)
                 for (x = 0; x < m; x += ST_CD_NLW)
                     ST_WIDE(sum_tr)(NB, V * ldh, V, part + i + x, ldh,
                                     m - x < ST_CD_NLW ? (int)(m - x) : ST_CD_NLW,
@@ -273,7 +277,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         je = j1 < H ? j1 : H;
         for (i = lo; i < hi; i++) {
             ST_T *p = HR + i * ld, scale;
-            if (r->wide)
+            if (ST_CD_WIDE)
                 ST_WIDE(sp_rows)(0, r->rlen[i], r->ridx + i * V, rval + i * V, WT + j0,
                                  ld, p + j0, NULL, j1 - j0, 0, 0);
             else
@@ -305,7 +309,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             const ST_T *cval = (const ST_T *)r->cval;
             const ptrdiff_t g0 = mb - ph->n, ldc = r->ldc;
             for (k = 0; k < V; k++) {
-                if (r->wide)
+                if (ST_CD_WIDE)
                     ST_WIDE(sp_rows)(1, r->clen[k], r->cidx + k * ldc, cval + k * ldc,
                                      HR + j0, ld, WT + k * ld + j0, vWT + k * ld + j0,
                                      j1 - j0, mom, shrink);
@@ -344,7 +348,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
         /* HT[j, i] = W_j . v_i for rows lo..hi, straight from the row-major
          * states: a copy transposed to put rows along the vectors would
          * save the sums across lanes, which cost less than the copy */
-        if (r->wide)
+        if (ST_CD_WIDE)
             ST_WIDE(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
         else
             ST_NARROW(dot)(hi - lo, j0, j1, V, Vs + lo * V, V, W, V, HT + lo, 1, lt);
@@ -374,7 +378,7 @@ static inline __attribute__((always_inline)) void ST_CD(task)(
             ST_T *vW = (ST_T *)r->vW, *vc = (ST_T *)r->vc;
             const ST_T mom = (ST_T)r->momentum, shrink = (ST_T)r->shrink;
             const ptrdiff_t g0 = mb - ph->n;
-            if (r->wide)
+            if (ST_CD_WIDE)
                 ST_WIDE(grad)(mb + C - g0, j0, j1, V, HT + g0, lt, Vs + g0 * V, V, W,
                               vW, V, c, vc, mom, shrink);
             else
@@ -469,12 +473,12 @@ static inline __attribute__((always_inline)) void ST_CD(work)(st_cd_run *r, int 
     }
 }
 
-ST_CLONES static void ST_CD(worker)(st_cd_run *r, int tid, int nt)
+ST_CD_TARGET void ST_CD(worker)(st_cd_run *r, int tid, int nt)
 {
     ST_CD(work)(r, tid, nt, 0);
 }
 
-ST_CLONES static void ST_CD(worker_sparse)(st_cd_run *r, int tid, int nt)
+ST_CD_TARGET void ST_CD(worker_sparse)(st_cd_run *r, int tid, int nt)
 {
     ST_CD(work)(r, tid, nt, 1);
 }
@@ -485,9 +489,6 @@ ST_CLONES static void ST_CD(worker_sparse)(st_cd_run *r, int tid, int nt)
 #undef ST_CD
 #undef ST_CD_NLW
 #undef ST_CD_BIAS_CHUNK
-#undef ST_T
-#undef ST_SUF
-#undef ST_EXP
-#undef ST_UNIFORM
-#undef ST_WIDE
-#undef ST_NARROW
+#undef ST_CD_ISA
+#undef ST_CD_TARGET
+#undef ST_CD_WIDE

@@ -1231,8 +1231,8 @@ def fused_cd(
     Update ``b``, Gibbs step ``s``
     draws from the streams ``mix64(key + (2t + 1) G)`` (visible) and
     ``mix64(key + (2t + 2) G)`` (hidden), ``t = b n_steps + s``. The result
-    does not depend on ``n_threads``. ``narrow`` takes the AVX2 tiles where
-    the AVX-512 ones would run (for tests).
+    does not depend on ``n_threads``. ``narrow`` runs the AVX2 (x86-64-v3)
+    worker where the AVX-512 one would run (for tests).
 
     ``fresh``: CD-k instead. The chains restart at each batch's data: batch
     ``b`` of ``n`` rows uses the first ``n`` rows of ``chains`` (C must be
