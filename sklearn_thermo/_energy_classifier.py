@@ -151,9 +151,14 @@ class EnergyClassifier(
     validation_fraction : float, default=0.1
         Share of the training data set aside when ``early_stopping``.
     n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` (in the training
-        loss ``-log p(y | x)``, or the validation accuracy with
-        ``early_stopping``) after which training stops.
+        Epochs without an improvement of at least ``tol`` after which
+        training stops: in the validation accuracy with ``early_stopping``,
+        else in the training loss ``-log p(y | x)`` under the constant
+        schedule. The linear schedule without ``early_stopping`` runs its
+        ``max_iter`` epochs: its step decays to zero there, and on small
+        data the loss of its first, large steps rises and falls, so that a
+        stop on the training loss could leave the model where a large step
+        had thrown it.
     tol : float, default=1e-4
         The improvement that counts.
     n_jobs : int, default=None
@@ -540,7 +545,7 @@ class EnergyClassifier(
                             self._visible_bias.copy(),
                             self.intercept_hidden_.copy(),
                         )
-                else:
+                elif self.early_stopping or self.learning_rate_schedule != "linear":
                     no_change += 1
                 if no_change >= self.n_iter_no_change:
                     if self.verbose:
