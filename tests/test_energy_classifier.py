@@ -313,6 +313,17 @@ def test_defaults_classify_iris():
     assert np.mean(means) >= 0.88, means
 
 
+@pytest.mark.parametrize("method", ["hybrid", "generative"])
+def test_verbose_fit_is_the_same_fit(capsys, method):
+    X, y, _ = _toy(100)
+    quiet = EnergyClassifier(n_components=4, max_iter=3, method=method, random_state=0)
+    loud = clone(quiet).set_params(verbose=1)
+    quiet.fit(X, y)
+    loud.fit(X, y)
+    assert capsys.readouterr().out.count("Iteration") == 3
+    np.testing.assert_array_equal(loud.predict_proba(X), quiet.predict_proba(X))
+
+
 def test_convergence_warning_when_max_iter_cuts_a_constant_step_short():
     X, y, _ = _toy(100)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _brute import brute_free_energy
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -313,6 +314,24 @@ def test_verbose_prints_one_line_per_epoch(capsys, digits):
         r"time = \d+\.\d+s",
         lines[-1],
     )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"method": "pt"}, {"visible": "gaussian", "learning_rate": 0.01}],
+    ids=["pcd", "pt", "gaussian"],
+)
+def test_verbose_fit_is_the_same_fit(capsys, digits, params):
+    # the monitored rows once came from the fit's random stream, so that
+    # turning on verbose changed the model
+    X = digits[0]
+    quiet = BoltzmannMachine(n_components=8, max_iter=3, random_state=0, **params)
+    loud = clone(quiet).set_params(verbose=1)
+    quiet.fit(X)
+    loud.fit(X)
+    assert capsys.readouterr().out.count("Iteration") == 3
+    np.testing.assert_array_equal(loud.components_, quiet.components_)
+    np.testing.assert_array_equal(loud.intercept_visible_, quiet.intercept_visible_)
 
 
 # --------------------------------------------------------------------------
