@@ -518,9 +518,14 @@ class BoltzmannMachine(
         n = X.shape[0]
         slices = list(gen_even_slices(n, int(np.ceil(n / self.batch_size))))
         max_batch = max(s.stop - s.start for s in slices)
-        # the monitored rows spread over the data, drawn from no random
-        # stream: a verbose fit is the same fit
-        X_mon = X[:: -(-n // N_MONITOR)] if self.verbose else None
+        # the monitored rows drawn from a stream of their own (not the fit's:
+        # a verbose fit is the same fit; not a stride, which aliases with
+        # periodic row orders)
+        X_mon = (
+            X[np.random.RandomState(0).permutation(n)[:N_MONITOR]]
+            if self.verbose
+            else None
+        )
         runner = self._runner(rng)
         begin = time.perf_counter()
         with runner:
