@@ -234,6 +234,9 @@ class BoltzmannMachine(
         ``1`` prints one line per epoch with the time and a likelihood
         figure: the mean pseudo-log-likelihood of a few hundred training rows
         (Bernoulli) or their mean squared reconstruction error (Gaussian).
+        On sharp, multimodal models the pseudo-likelihood can keep rising
+        while the likelihood falls; for a small model, :meth:`score` on
+        held-out rows is exact.
         ``2`` adds a progress bar over the batches of each epoch (tqdm when
         it is installed, else a plain counter on stderr).
 
