@@ -74,7 +74,28 @@ static inline int st_cd_claim(st_cd_run *r, ptrdiff_t task, long phase)
 #if ST_ISA_CLONES
 
 /* the tiles: 64-byte vectors with 32 registers (AVX-512), 32-byte ones with
- * 16 (AVX2); each instantiation of a template #undefs its own parameters */
+ * 16 (AVX2), of this unit's element type; each instantiation of the
+ * template #undefs its parameters (tile sizes included) */
+#if ST_CD_FLOAT
+#define ST_CD_ELEM float
+#define ST_CD_IELEM int32_t
+#define ST_CD_WIDE_NAME(name) st_cd_##name##_f16
+#define ST_CD_NARROW_NAME(name) st_cd_##name##_f8
+#else
+#define ST_CD_ELEM double
+#define ST_CD_IELEM int64_t
+#define ST_CD_WIDE_NAME(name) st_cd_##name##_d8
+#define ST_CD_NARROW_NAME(name) st_cd_##name##_d4
+#endif
+/* lanes of a 64-byte vector, as a literal for the template's #if */
+#define ST_CD_LANES (16 / (2 - ST_CD_FLOAT))
+typedef ST_CD_ELEM st_cd_vw __attribute__((vector_size(64)));
+typedef ST_CD_ELEM st_cd_vw_u
+    __attribute__((vector_size(64), aligned(sizeof(ST_CD_ELEM)), may_alias));
+typedef ST_CD_ELEM st_cd_vn __attribute__((vector_size(32)));
+typedef ST_CD_ELEM st_cd_vn_u
+    __attribute__((vector_size(32), aligned(sizeof(ST_CD_ELEM)), may_alias));
+
 #define ST_SP_CW 8 /* vectors of a sparse tile */
 #define ST_DOT_MI 5
 #define ST_DOT_MJ 4
@@ -82,83 +103,41 @@ static inline int st_cd_claim(st_cd_run *r, ptrdiff_t task, long phase)
 #define ST_BC_MK 4
 #define ST_GR_MJ 6
 #define ST_GR_MK 3
-#if ST_CD_FLOAT
-typedef float st_cd_v16f __attribute__((vector_size(64)));
-typedef float st_cd_v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
-#define ST_T float
-#define ST_IT int32_t
-#define ST_VT st_cd_v16f
-#define ST_VTU st_cd_v16f_u
-#define ST_NL 16
-#define ST_K(name) st_cd_##name##_f16
-#else
-typedef double st_cd_v8d __attribute__((vector_size(64)));
-typedef double st_cd_v8d_u __attribute__((vector_size(64), aligned(8), may_alias));
-#define ST_T double
-#define ST_IT int64_t
-#define ST_VT st_cd_v8d
-#define ST_VTU st_cd_v8d_u
-#define ST_NL 8
-#define ST_K(name) st_cd_##name##_d8
-#endif
+#define ST_T ST_CD_ELEM
+#define ST_IT ST_CD_IELEM
+#define ST_VT st_cd_vw
+#define ST_VTU st_cd_vw_u
+#define ST_NL ST_CD_LANES
+#define ST_K(name) ST_CD_WIDE_NAME(name)
 #include "_cd_tiles.h"
-#undef ST_DOT_MI
-#undef ST_DOT_MJ
-#undef ST_BC_MI
-#undef ST_BC_MK
-#undef ST_GR_MJ
-#undef ST_GR_MK
-
 #define ST_DOT_MI 3
 #define ST_DOT_MJ 3
 #define ST_BC_MI 4
 #define ST_BC_MK 3
 #define ST_GR_MJ 4
 #define ST_GR_MK 3
-#if ST_CD_FLOAT
-typedef float st_cd_v8f __attribute__((vector_size(32)));
-typedef float st_cd_v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
-#define ST_T float
-#define ST_IT int32_t
-#define ST_VT st_cd_v8f
-#define ST_VTU st_cd_v8f_u
-#define ST_NL 8
-#define ST_K(name) st_cd_##name##_f8
-#else
-typedef double st_cd_v4d __attribute__((vector_size(32)));
-typedef double st_cd_v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
-#define ST_T double
-#define ST_IT int64_t
-#define ST_VT st_cd_v4d
-#define ST_VTU st_cd_v4d_u
-#define ST_NL 4
-#define ST_K(name) st_cd_##name##_d4
-#endif
+#define ST_T ST_CD_ELEM
+#define ST_IT ST_CD_IELEM
+#define ST_VT st_cd_vn
+#define ST_VTU st_cd_vn_u
+#define ST_NL (ST_CD_LANES / 2)
+#define ST_K(name) ST_CD_NARROW_NAME(name)
 #include "_cd_tiles.h"
-#undef ST_DOT_MI
-#undef ST_DOT_MJ
-#undef ST_BC_MI
-#undef ST_BC_MK
-#undef ST_GR_MJ
-#undef ST_GR_MK
 
 /* the typed worker at each ISA level: x86-64-v4 with the 64-byte tiles,
  * x86-64-v3 with the 32-byte ones */
+#define ST_T ST_CD_ELEM
 #if ST_CD_FLOAT
-#define ST_T float
 #define ST_SUF f
 #define ST_EXP st_expf
 #define ST_UNIFORM st_uniform_f
-#define ST_WIDE(name) st_cd_##name##_f16
-#define ST_NARROW(name) st_cd_##name##_f8
 #else
-#define ST_T double
 #define ST_SUF d
 #define ST_EXP st_exp
 #define ST_UNIFORM st_uniform_d
-#define ST_WIDE(name) st_cd_##name##_d8
-#define ST_NARROW(name) st_cd_##name##_d4
 #endif
+#define ST_WIDE(name) ST_CD_WIDE_NAME(name)
+#define ST_NARROW(name) ST_CD_NARROW_NAME(name)
 #define ST_CD_ISA v4
 #define ST_CD_TARGET __attribute__((target("arch=x86-64-v4")))
 #define ST_CD_WIDE 1

@@ -10,8 +10,8 @@
  *   ST_BC_MI, ST_BC_MK     tile of st_cd_bcast: rows x vectors
  *   ST_GR_MJ, ST_GR_MK     tile of st_cd_grad: units x vectors
  *   ST_SP_CW               vectors of a sparse tile (at most 8)
- * The weights W are (H x V), row-major, ldw apart. The element and vector
- * parameters are #undef'd at the end (the tile sizes are not).
+ * The weights W are (H x V), row-major, ldw apart. The parameters are
+ * #undef'd at the end, but for ST_SP_CW.
  *
  * Every output element is one accumulator summed in a fixed order (over k
  * in lanes then a fixed tree, or over k, j or i in order), whichever tile
@@ -464,3 +464,9 @@ static inline __attribute__((always_inline)) void ST_K(sp_rows)(
 #undef ST_NL
 #undef ST_IT
 #undef ST_K
+#undef ST_DOT_MI
+#undef ST_DOT_MJ
+#undef ST_BC_MI
+#undef ST_BC_MK
+#undef ST_GR_MJ
+#undef ST_GR_MK
