@@ -54,7 +54,7 @@ def _compile_in_parallel(compiler):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     jobs = max(1, cores or os.cpu_count() or 1)
 
-    def compile(  # noqa: A001 - the method it stands in for
+    def compile(  # stands in for the method
         sources,
         output_dir=None,
         macros=None,
