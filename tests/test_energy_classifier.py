@@ -298,10 +298,8 @@ def test_training_loss_stops_a_constant_step_but_not_the_linear_schedule():
 
 def test_defaults_classify_iris():
     # Regression: the linear schedule's first epochs at full step move the
-    # training loss up and down on 120 rows; a stop on that loss (after 11
-    # of 60 epochs on some folds) left folds at chance: mean accuracy
-    # 0.53-0.93 over the seeds below and others, where LogisticRegression
-    # scores 0.96. Run to the schedule's end: 0.87-0.96.
+    # training loss up and down on 120 rows; a stop on that loss, early in
+    # the schedule, left folds at chance (figures in benchmarks/NOTES.md).
     X, y = load_iris(return_X_y=True)
     means = []
     for seed in range(3):
