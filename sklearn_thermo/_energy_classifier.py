@@ -464,7 +464,7 @@ class EnergyClassifier(
         if len(self.classes_) < 2:
             raise ValueError(
                 "EnergyClassifier needs samples of at least 2 classes in the "
-                f"data; got 1 class: {self.classes_[0]!r}."
+                f"data; got 1 class: {self.classes_[0].tolist()!r}."
             )
         y_idx = self._encode(y)
         raw_w, _ = self._check_weights(sample_weight, X)

@@ -562,7 +562,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         if n_classes < 2:
             raise ValueError(
                 "TemperedSoftmaxClassifier needs samples of at least 2 classes in "
-                f"the data; got 1 class: {self.classes_[0]!r}."
+                f"the data; got 1 class: {self.classes_[0].tolist()!r}."
             )
         sw = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True

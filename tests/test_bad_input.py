@@ -79,6 +79,14 @@ FIT_CASES = {
         {},
         lambda n: (ValueError, "at least 2 classes") if _supervised(n) else None,
     ),
+    # the label as the user wrote it, not numpy's repr of it
+    "one class": (
+        X,
+        np.full(len(X), "a"),
+        {},
+        {},
+        lambda n: (ValueError, "got 1 class: 'a'\\.") if _supervised(n) else None,
+    ),
     "one feature": (X[:, :1], Y, {}, {}, lambda n: None),
     "y of wrong length": (
         X,
