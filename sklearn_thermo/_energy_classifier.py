@@ -348,14 +348,13 @@ class EnergyClassifier(
             "hybrid": float(self.generative_weight),
         }[self.method]
 
-    def _encode(self, y):
+    def _encode(self, y, remedy=""):
         """Class indices of ``y``; a clear error for labels not in classes_."""
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
             raise ValueError(
                 f"y contains labels not in classes_ {self.classes_.tolist()}: "
-                f"{unseen.tolist()[:10]}. Pass every class in `classes` on the "
-                "first call to partial_fit."
+                f"{unseen.tolist()[:10]}.{remedy}"
             )
         return np.searchsorted(self.classes_, y)
 
@@ -630,7 +629,9 @@ class EnergyClassifier(
         X = self._check_domain(X)
         if first:
             self.classes_ = classes
-        y_idx = self._encode(y)
+        y_idx = self._encode(
+            y, " Pass every class in `classes` on the first call to partial_fit."
+        )
         raw_w, w = self._check_weights(sample_weight, X)
         if first:
             self._initialize(X, y_idx, check_random_state(self.random_state), raw_w)
@@ -924,7 +925,7 @@ class EnergyClassifier(
                     f"y must be one label or {n_samples} labels (n_samples); "
                     f"got shape {y.shape}."
                 )
-            y_idx = self._encode(y)
+            y_idx = self._encode(y, " sample draws images of the fitted classes.")
         params = self._params()
         clamp = np.eye(K, dtype=params.dtype)[y_idx]
         with self._runner(rng) as runner, np.errstate(over="ignore", invalid="ignore"):
