@@ -11,13 +11,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
 from . import ops
 from ._core._kernels import softmax_xent, softmax_xent_moments
 from ._core.threads import blas_capped
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
-from ._validation import restore_on_error, validate_numpy_data, warn_caller
+from ._validation import (
+    check_fitted_params,
+    check_representable,
+    restore_on_error,
+    validate_numpy_data,
+    warn_caller,
+)
 
 #: Range searched by temperature="auto" (the optimum is clipped to it).
 _T_BOUNDS = (1e-2, 1e2)
@@ -313,7 +318,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         negative log-likelihood of the out-of-fold scores; if that likelihood
         varies by less than 1e-8 (relative) over the whole range (e.g. all
         scores are about zero), ``T = 1``. What predicts is set by
-        ``ensemble``.
+        ``ensemble``. A float set on a fitted model (``set_params``) reads
+        it at that temperature, without refitting: hotter is softer, colder
+        harder, every ensemble member alike; ``"auto"`` reads it at the
+        fitted temperatures.
     alpha : float or "auto", default="auto"
         L2 penalty on ``W`` (not on the intercept), per unit of the mean
         loss. ``"auto"``: with a float temperature, ``1 / sum_i s_i``
@@ -363,8 +371,9 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         ``b``, or the fold models' mean ``b``.
     temperature_ : float
-        The temperature in use after fit; with ``"auto"``, that of the pooled
-        out-of-fold scores (the ensemble's members have their own).
+        The temperature of the fit: the float ``temperature``, or with
+        ``"auto"`` that of the pooled out-of-fold scores (the ensemble's
+        members have their own).
     ensemble_coef_ : ndarray of shape (n_folds, K, n_features)
         The ensemble's members' ``W`` (``K`` is 1 for binary problems), fitted
         at ``T = 1``. Only with ``temperature="auto"`` and ``ensemble=True``,
@@ -638,8 +647,12 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------
     def _members(self, X):
         """``[(scores of every class, temperature)]``, one per model: the
-        ensemble's members, or the one fitted model."""
-        check_is_fitted(self)
+        ensemble's members, or the one fitted model. Each at the fitted
+        temperature, or at ``temperature`` where it is a float (set after
+        fit, it reads the fitted model hotter or colder, as the Boltzmann
+        estimators do)."""
+        check_fitted_params(self)
+        read = None if self.temperature == "auto" else float(self.temperature)
         X = validate_numpy_data(
             self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32)
         )
@@ -654,7 +667,8 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         out = []
         for W, b, T in models:
             F = _scores(X, W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
-            out.append((_binary_as_two_states(F) if F.shape[1] == 1 else F, T))
+            F = _binary_as_two_states(F) if F.shape[1] == 1 else F
+            out.append((F, T if read is None else read))
         return out
 
     @staticmethod
@@ -684,7 +698,7 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         members = self._members(X)
         if len(members) == 1:
             F, T = members[0]
-            F = F / T
+            F = check_representable(F / T, T, "decision function")
         else:
             F = self._log_proba(members)
         return F[:, 1] - F[:, 0] if len(self.classes_) == 2 else F

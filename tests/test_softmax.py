@@ -137,6 +137,42 @@ def test_higher_temperature_gives_softer_predictions(digits):
 
 
 @pytest.mark.parametrize("data", ["digits", "cancer"])
+@pytest.mark.parametrize("auto", [False, True])
+def test_temperature_set_after_fit_reads_the_fitted_model(data, auto, request):
+    """As for the Boltzmann estimators: set_params(temperature=t) on a fitted
+    classifier rescales its scores by 1 / t (each ensemble member alike),
+    and "auto" reads it at the fitted temperatures again."""
+    X, y = request.getfixturevalue(data)
+    X = X[:300]
+    y = y[:300]
+    clf = TemperedSoftmaxClassifier("auto" if auto else 1.0).fit(X, y)
+    fitted = clf.predict_proba(X)
+    if auto:
+        members = list(zip(clf.ensemble_coef_, clf.ensemble_intercept_))
+    else:
+        members = [(clf.coef_, clf.intercept_)]
+    entropies = []
+    for t in (0.5, 2.0, 3.0):
+        clf.set_params(temperature=t)
+        expected = 0.0
+        for W, b in members:
+            f = X @ W.T + b
+            f = np.column_stack([np.zeros(len(f)), f]) if f.shape[1] == 1 else f
+            expected = expected + scipy.special.softmax(f / t, axis=1)
+        expected /= len(members)
+        np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-12)
+        np.testing.assert_allclose(
+            np.exp(clf.predict_log_proba(X)), expected, atol=1e-12
+        )
+        entropies.append(clf.predict_entropy(X).mean())
+    assert entropies[0] < entropies[1] < entropies[2]
+    clf.set_params(temperature="auto" if auto else 1.0)
+    np.testing.assert_array_equal(clf.predict_proba(X), fitted)
+    with pytest.raises(ValueError, match="temperature"):
+        clf.set_params(temperature=0.0).predict(X)
+
+
+@pytest.mark.parametrize("data", ["digits", "cancer"])
 def test_methods_are_consistent(data, request):
     X, y = request.getfixturevalue(data)
     clf = TemperedSoftmaxClassifier(1.7, alpha=1e-3).fit(X, y)
