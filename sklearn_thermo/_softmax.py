@@ -18,7 +18,6 @@ from ._core.threads import blas_capped
 from ._sklearn_private import Interval, StrOptions, _check_sample_weight, _fit_context
 from ._validation import (
     check_fitted_params,
-    check_representable,
     restore_on_error,
     validate_numpy_data,
     warn_caller,
@@ -684,7 +683,11 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         """Scores whose softmax (sigmoid if binary) is predict_proba.
 
         One model: ``f(x) / T``. With the ensemble: ``log p(y|x)`` of the
-        members' mean probabilities (binary: ``log(p_1 / p_0)``).
+        members' mean probabilities (binary: ``log(p_1 / p_0)``). Where
+        ``f / T`` lies beyond the dtype's range (a tiny temperature set after
+        fit) it saturates at the largest finite value, as
+        :class:`~sklearn_thermo.EnergyClassifier`'s does;
+        :meth:`predict_proba` and :meth:`predict` stay exact there.
 
         Parameters
         ----------
@@ -698,7 +701,10 @@ class TemperedSoftmaxClassifier(ClassifierMixin, BaseEstimator):
         members = self._members(X)
         if len(members) == 1:
             F, T = members[0]
-            F = check_representable(F / T, T, "decision function")
+            with np.errstate(over="ignore"):
+                F = F / T
+            top = np.finfo(F.dtype).max
+            F = np.clip(F, -top, top, out=F)
         else:
             F = self._log_proba(members)
         return F[:, 1] - F[:, 0] if len(self.classes_) == 2 else F

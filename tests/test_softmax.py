@@ -168,6 +168,9 @@ def test_temperature_set_after_fit_reads_the_fitted_model(data, auto, request):
     assert entropies[0] < entropies[1] < entropies[2]
     clf.set_params(temperature="auto" if auto else 1.0)
     np.testing.assert_array_equal(clf.predict_proba(X), fitted)
+    cold = clf.set_params(temperature=1e-310)  # f / T overflows: saturates
+    assert np.isfinite(cold.decision_function(X)).all()
+    assert np.isfinite(cold.predict_log_proba(X)).all()
     with pytest.raises(ValueError, match="temperature"):
         clf.set_params(temperature=0.0).predict(X)
 
