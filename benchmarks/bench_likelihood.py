@@ -97,7 +97,17 @@ def main(argv=None):
         )
 
 
+def _section(args):
+    """RESULTS.md's section: one per AIS budget, so that a run at another
+    budget does not overwrite the default run's."""
+    budget = []
+    if args.n_chains != 100:
+        budget.append(f"{args.n_chains} chains")
+    if args.n_betas != 10000:
+        budget.append(f"{args.n_betas} betas")
+    return ", ".join(["bench_likelihood", *budget])
+
+
 if __name__ == "__main__":
-    chains = _parser().parse_args().n_chains
-    with recorded("bench_likelihood" + (f", {chains} chains" if chains != 100 else "")):
+    with recorded(_section(_parser().parse_args())):
         main()
