@@ -63,10 +63,11 @@ from bench_energy import load_mnist
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._core import ais
 from sklearn_thermo._core.gibbs import base_rate_samples, sample_chains
+from sklearn_thermo._core.partition import PT_SHARE
 from sklearn_thermo._core.tempering import sample_tempered
 from sklearn_thermo._core.threads import BlockRunner, effective_n_threads
 from sklearn_thermo._datasets import bars_and_stripes
-from sklearn_thermo._rbm import _PT_SHARE, _anchor_states, _crossed_beyond_noise
+from sklearn_thermo._rbm import _anchor_states, _crossed_beyond_noise
 
 MODELS = [  # (rows, cols, n_components, method, random_state)
     (4, 4, 64, "pcd", 0),
@@ -163,7 +164,7 @@ def reverse_starts(rbm, X, n_betas, n_chains=100):
         steps = max(1, n_betas // rbm.n_temperatures)
         pt = rbm._tempered_samples(params, runner, np.random.RandomState(0), v0, steps)
         resampled = ais._resample(finals, log_w, np.random.RandomState(1).rand())
-        few = max(1, steps // _PT_SHARE)
+        few = max(1, steps // PT_SHARE)
         package = rbm._tempered_samples(
             params, runner, np.random.RandomState(1), resampled, few
         )

@@ -13,12 +13,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state, gen_even_slices
 from sklearn.utils.validation import check_array
 
-from ._boltzmann import N_MONITOR, SEED_MAX, BaseBoltzmann
-from ._core.ais import (
-    adaptive_schedule,
-    log_partition_ais,
-    log_partition_reverse_ais,
-)
+from ._boltzmann import N_MONITOR, BaseBoltzmann
 from ._core.gibbs import base_rate_samples, sample_chains
 from ._core.model import (
     RBMParams,
@@ -27,8 +22,13 @@ from ._core.model import (
     visible_free_energy,
     visible_mean,
 )
-from ._core.partition import MAX_EXACT_UNITS, log_partition_exact
-from ._core.tempering import TemperedChains, sample_annealed, sample_tempered
+from ._core.partition import (
+    MAX_EXACT_UNITS,
+    log_partition_estimate,
+    log_partition_exact,
+    tempered_samples,
+)
+from ._core.tempering import TemperedChains, sample_annealed
 from ._core.training import (
     CDTrainer,
     FreshChains,
@@ -50,9 +50,6 @@ from ._validation import (
 _AUTO_EXACT_UNITS = 20
 #: width (nats) of the AIS sandwich above which log_partition warns
 _WIDE_SANDWICH = 1.0
-#: the reverse run's starts are moved by this fraction (one in so many) of
-#: the forward run's Gibbs sweeps of parallel tempering
-_PT_SHARE = 10
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
 #: Most training rows kept as the AIS chains' jump targets
 _N_ANCHORS = 256
@@ -457,15 +454,8 @@ class BoltzmannMachine(
 
     def _tempered_samples(self, params, runner, rng, v0, n_steps):
         """The ``beta = 1`` replicas of parallel tempering started at ``v0``."""
-        swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
-        return sample_tempered(
-            params,
-            self.temperature,
-            runner,
-            self._ladder_betas(),
-            v0,
-            n_steps,
-            swap_rng,
+        return tempered_samples(
+            params, self.temperature, runner, self._ladder_betas(), v0, n_steps, rng
         )
 
     def _trainer(self, max_batch, runner):
@@ -1020,68 +1010,19 @@ class BoltzmannMachine(
                 value = (log_z, log_z, log_z, {"method": "exact"})
             else:
                 rng = check_random_state(seed)
-                samples = (
-                    np.empty((n_chains, params.n_visible), params.dtype)
-                    if return_bounds
-                    else None
-                )
                 with self._runner(rng) as runner:
-                    diagnostics = {
-                        "method": "ais",
-                        "n_chains": n_chains,
-                        "n_betas": n_betas,
-                        "schedule": schedule,
-                    }
-                    # what the pilot and the forward run share
-                    run = dict(
-                        n_chains=n_chains,
-                        n_betas=n_betas,
-                        runner=runner,
-                        anchors=anchors,
-                    )
-                    betas = None
-                    if schedule == "adaptive":
-                        betas, pilot_ess = adaptive_schedule(
-                            params, self.temperature, base, **run
-                        )
-                        diagnostics["pilot_effective_sample_size"] = float(
-                            pilot_ess[-1]
-                        )
-                        diagnostics["dense_betas"] = tuple(
-                            float(b) for b in np.quantile(betas, [0.25, 0.75])
-                        )
-                    value = log_partition_ais(
+                    value = log_partition_estimate(
                         params,
                         self.temperature,
                         base,
-                        **run,
-                        samples=samples,
+                        n_chains=n_chains,
+                        n_betas=n_betas,
+                        schedule=schedule,
+                        runner=runner,
                         rng=rng,
-                        betas=betas,
+                        anchors=anchors,
+                        ladder=self._ladder_betas() if return_bounds else None,
                     )
-                    diagnostics.update(value[3])
-                    if return_bounds:
-                        value = self._ais_sandwich(
-                            value,
-                            params,
-                            base,
-                            samples,
-                            betas,
-                            n_betas,
-                            runner,
-                            rng,
-                            anchors,
-                        )
-                        reverse = dict(value[3])
-                        crossing = float(reverse.pop("crossing"))
-                        reverse_upper = float(reverse.pop("reverse_upper"))
-                        diagnostics.update(
-                            {f"reverse_{k}": v for k, v in reverse.items()},
-                            width=value[2] - value[1],
-                            crossing=crossing,
-                            reverse_upper=reverse_upper,
-                        )
-                    value = (*value[:3], diagnostics)
             if not np.isfinite(value[0]):
                 raise ValueError(
                     f"log Z is beyond float64's range at temperature="
@@ -1121,36 +1062,6 @@ class BoltzmannMachine(
         if return_diagnostics:
             result = (*result, dict(value[3]))
         return result if len(result) > 1 else result[0]
-
-    def _ais_sandwich(
-        self, forward, params, base, samples, betas, n_betas, runner, rng, anchors
-    ):
-        """``(estimate, lower, upper, diagnostics)``: the forward run's
-        estimate and lower end, and for the upper, reverse AIS from the
-        forward chains' resampled last states moved by parallel tempering,
-        with the reverse run's weight diagnostics."""
-        # a tenth of the forward run's Gibbs sweeps, over all rungs: enough
-        # to part the resampled copies; more did not move the upper end
-        n_steps = max(1, n_betas // (_PT_SHARE * self.n_temperatures))
-        with np.errstate(over="ignore", invalid="ignore"):
-            v0 = self._tempered_samples(params, runner, rng, samples, n_steps)
-        reverse, spread, diagnostics = log_partition_reverse_ais(
-            params,
-            self.temperature,
-            base,
-            v0=v0,
-            n_betas=n_betas,
-            runner=runner,
-            anchors=anchors,
-            betas=betas,
-        )
-        estimate, lower = forward[0], forward[1]
-        # in expectation forward <= log Z <= reverse; the two cross by
-        # noise when they agree closely, and by more when the reverse starts
-        # missed mass the forward chains found (the width cannot show that)
-        diagnostics["crossing"] = estimate - reverse
-        diagnostics["reverse_upper"] = reverse + spread
-        return estimate, lower, max(reverse + spread, estimate), diagnostics
 
     def score_samples(self, X):
         """Log-likelihood ``log p(v)`` of each row.

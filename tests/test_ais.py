@@ -477,7 +477,7 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
     """A reverse run whose starts missed mass comes out below the forward
     estimate: the diagnostics say by how much, and the interval still holds
     the estimate."""
-    from sklearn_thermo import _rbm
+    from sklearn_thermo._core import partition
 
     rbm, _ = trained["bernoulli"]
     kw = dict(method="ais", n_chains=64, n_betas=300, random_state=0)
@@ -489,13 +489,13 @@ def test_sandwich_holds_the_estimate_when_the_ends_cross(trained, monkeypatch):
     assert lower <= est <= upper
     assert diag["crossing"] < upper - est  # the reverse end is above the estimate
     assert diag["reverse_upper"] == pytest.approx(upper)
-    real = _rbm.log_partition_reverse_ais
+    real = partition.log_partition_reverse_ais
 
     def low_reverse(*args, **kwargs):
         value, spread, diagnostics = real(*args, **kwargs)
         return est - 2.0, min(spread, 1.0), diagnostics
 
-    monkeypatch.setattr(_rbm, "log_partition_reverse_ais", low_reverse)
+    monkeypatch.setattr(partition, "log_partition_reverse_ais", low_reverse)
     rbm = copy.deepcopy(rbm)  # the fixture's cache must not see the fake
     rbm.__dict__.pop("_log_z_cache", None)
     with pytest.warns(UserWarning, match="bounds nothing. Raise n_chains"):

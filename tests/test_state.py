@@ -23,7 +23,7 @@ from sklearn_thermo import (
     TemperedSoftmaxClassifier,
     ops,
 )
-from sklearn_thermo import _rbm as rbm_module
+from sklearn_thermo._core import partition
 from sklearn_thermo._core.partition import log_partition_exact
 from sklearn_thermo.metrics import (
     expected_calibration_error,
@@ -73,13 +73,13 @@ def test_log_z_cache_keys_random_state_instances_by_their_state():
 def test_log_z_cache_reuses_a_value_only_for_the_same_seed(monkeypatch):
     rbm = _rbm()
     calls = []
-    original = rbm_module.log_partition_ais
+    original = partition.log_partition_ais
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(rbm_module, "log_partition_ais", counting)
+    monkeypatch.setattr(partition, "log_partition_ais", counting)
     a = rbm.log_partition("ais", n_betas=50, n_chains=8, random_state=3)
     b = rbm.log_partition("ais", n_betas=50, n_chains=8, random_state=3)
     c = rbm.log_partition("ais", n_betas=50, n_chains=8, random_state=4)

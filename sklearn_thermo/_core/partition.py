@@ -1,4 +1,5 @@
-"""Exact partition functions of small RBMs, by enumerating the smaller layer.
+"""Partition functions of RBMs: exact for small ones, by enumerating the
+smaller layer, and annealed importance sampling's estimate with its sandwich.
 
 Knows nothing of scikit-learn. With ``E(v, h)`` as in :mod:`.model`,
 
@@ -16,18 +17,27 @@ Summing one layer out in closed form leaves a sum over the other:
   free energy.
 
 The enumeration runs in chunks of states, in float64 whatever the parameters'
-dtype, so its memory stays bounded and its result accurate.
+dtype, so its memory stays bounded and its result accurate. Larger models get
+:func:`log_partition_estimate`: the runs of :mod:`.ais` put together (the
+adaptive schedule's pilot, forward AIS and, for a sandwich, reverse AIS from
+the forward chains' resampled states moved by parallel tempering).
 """
 
 import numpy as np
 
 from .. import ops
 from ..ops import _softplus_
+from .ais import adaptive_schedule, log_partition_ais, log_partition_reverse_ais
 from .model import RBMParams, visible_free_energy
+from .tempering import sample_tempered
 
 #: Largest layer that ``log_partition_exact`` enumerates (2**24 states).
 MAX_EXACT_UNITS = 24
 _CHUNK = 1 << 12
+#: the reverse run's starts are moved by parallel tempering for one in so
+#: many of the forward run's Gibbs sweeps, over all rungs
+PT_SHARE = 10
+_SEED_MAX = np.iinfo(np.int32).max
 
 
 def all_states(n_units, start=0, stop=None, dtype=np.float64):
@@ -87,3 +97,111 @@ def log_partition_exact(params, temperature, *, max_units=MAX_EXACT_UNITS):
     if p.visible == "gaussian":
         log_z += 0.5 * p.n_visible * np.log(2 * np.pi * T)
     return log_z
+
+
+def tempered_samples(params, temperature, runner, ladder, v0, n_steps, rng):
+    """The replicas at ``temperature`` after ``n_steps`` sweeps of parallel
+    tempering over ``ladder`` (inverse temperatures from 1 down) started at
+    ``v0``; the swaps draw from a generator seeded by the RandomState ``rng``."""
+    swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
+    return sample_tempered(params, temperature, runner, ladder, v0, n_steps, swap_rng)
+
+
+def log_partition_estimate(
+    params,
+    temperature,
+    base_visible_bias,
+    *,
+    n_chains,
+    n_betas,
+    schedule,
+    runner,
+    rng,
+    anchors=None,
+    ladder=None,
+):
+    """AIS estimate of ``log Z``, and with ``ladder`` its sandwich.
+
+    ``schedule``: ``"adaptive"`` (:func:`~.ais.adaptive_schedule`'s pilot
+    places the betas) or ``"uniform"``. ``anchors``: as for
+    :func:`~.ais.log_partition_ais`. ``rng``: a RandomState, for the
+    resampling and the swaps. ``ladder``: inverse temperatures of parallel
+    tempering (from 1 down); where given, reverse AIS
+    (:func:`~.ais.log_partition_reverse_ais`) starts from the forward
+    chains' last states, resampled by their weights and moved by
+    ``n_betas / (PT_SHARE * len(ladder))`` sweeps of parallel tempering (a
+    tenth of the forward run's Gibbs sweeps, over all rungs: enough to part
+    the resampled copies), and gives the upper end. In expectation
+    forward <= ``log Z`` <= reverse when those starts are the model's
+    samples; the two cross by noise when they agree closely, and by more when
+    the starts missed mass that the forward chains found.
+
+    Returns
+    -------
+    estimate, lower, upper : float
+        The forward estimate and, without ``ladder``, its own bounds
+        (:func:`~.ais.log_partition_ais`); with it, the forward run's lower
+        end and the reverse estimate plus three standard errors, or the
+        estimate where that is higher.
+    diagnostics : dict
+        The settings; the pilot's effective sample size at ``beta = 1`` and
+        the range of the middle half of the betas (adaptive schedule); the
+        forward run's weight diagnostics; with ``ladder``, the reverse run's
+        (prefixed ``reverse_``), ``width``, ``crossing`` (forward less
+        reverse) and ``reverse_upper``.
+    """
+    diagnostics = {
+        "method": "ais",
+        "n_chains": n_chains,
+        "n_betas": n_betas,
+        "schedule": schedule,
+    }
+    # what the pilot and the forward run share
+    run = dict(n_chains=n_chains, n_betas=n_betas, runner=runner, anchors=anchors)
+    betas = None
+    if schedule == "adaptive":
+        betas, pilot_ess = adaptive_schedule(
+            params, temperature, base_visible_bias, **run
+        )
+        diagnostics["pilot_effective_sample_size"] = float(pilot_ess[-1])
+        diagnostics["dense_betas"] = tuple(
+            float(b) for b in np.quantile(betas, [0.25, 0.75])
+        )
+    samples = (
+        None if ladder is None else np.empty((n_chains, params.n_visible), params.dtype)
+    )
+    estimate, lower, upper, forward = log_partition_ais(
+        params,
+        temperature,
+        base_visible_bias,
+        **run,
+        samples=samples,
+        rng=rng,
+        betas=betas,
+    )
+    diagnostics.update(forward)
+    if ladder is None:
+        return estimate, lower, upper, diagnostics
+    n_steps = max(1, n_betas // (PT_SHARE * len(ladder)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        v0 = tempered_samples(
+            params, temperature, runner, ladder, samples, n_steps, rng
+        )
+    reverse, spread, backward = log_partition_reverse_ais(
+        params,
+        temperature,
+        base_visible_bias,
+        v0=v0,
+        n_betas=n_betas,
+        runner=runner,
+        anchors=anchors,
+        betas=betas,
+    )
+    upper = max(reverse + spread, estimate)
+    diagnostics.update(
+        {f"reverse_{k}": v for k, v in backward.items()},
+        width=upper - lower,
+        crossing=float(estimate - reverse),
+        reverse_upper=float(reverse + spread),
+    )
+    return estimate, lower, upper, diagnostics
