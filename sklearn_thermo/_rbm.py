@@ -51,6 +51,8 @@ _AUTO_EXACT_UNITS = 20
 #: width (nats) of the AIS sandwich above which log_partition warns
 _WIDE_SANDWICH = 1.0
 _CACHE_SIZE = 8  # log Z values kept per estimator (most recent)
+#: AIS intermediate distributions of the named schedules, by default
+_N_BETAS = 10000
 #: Most training rows kept as the AIS chains' jump targets
 _N_ANCHORS = 256
 
@@ -75,6 +77,50 @@ def _crossed_beyond_noise(estimate, lower, diagnostics):
         return False
     spread = diagnostics["reverse_upper"] - (estimate - crossing)
     return bool(crossing > np.hypot(estimate - lower, spread))
+
+
+def _check_schedule(schedule, n_betas):
+    """``(schedule, n_betas)`` checked: a schedule's name, or its betas as a
+    float64 array; ``n_betas`` resolved (``None``: the default, or the
+    array's length)."""
+    if isinstance(schedule, str):
+        if schedule not in ("adaptive", "uniform"):
+            raise ValueError(
+                "schedule must be 'adaptive', 'uniform' or an array of betas; "
+                f"got {schedule!r}."
+            )
+        n_betas = _N_BETAS if n_betas is None else n_betas
+    else:
+        schedule = check_array(
+            schedule,
+            ensure_2d=False,
+            dtype=np.float64,
+            input_name="schedule",
+        )
+        if schedule.ndim != 1 or len(schedule) < 2:
+            raise ValueError(
+                "schedule must be 1-D, the betas (at least 2: the base and the "
+                f"target distributions); got shape {schedule.shape}."
+            )
+        if schedule[0] != 0 or schedule[-1] != 1 or np.any(np.diff(schedule) < 0):
+            raise ValueError(
+                "schedule must rise from 0 to 1 (non-decreasing, its first beta "
+                f"0 and its last 1); got {schedule[0]:g} ... {schedule[-1]:g}"
+                f"{', decreasing in places' if np.any(np.diff(schedule) < 0) else ''}."
+            )
+        if n_betas is None:
+            n_betas = len(schedule)
+        elif n_betas != len(schedule):
+            raise ValueError(
+                f"n_betas={n_betas!r} but the schedule has {len(schedule)} betas; "
+                "leave n_betas at None with an array schedule."
+            )
+    if not isinstance(n_betas, Integral) or n_betas < 2:
+        raise ValueError(
+            "n_betas must be an integer >= 2 (the base and the target "
+            f"distributions at least; 10000 is typical); got {n_betas!r}."
+        )
+    return schedule, int(n_betas)
 
 
 def _anchor_states(packed, n_features, dtype):
@@ -805,7 +851,7 @@ class BoltzmannMachine(
         method="auto",
         *,
         n_chains=100,
-        n_betas=10000,
+        n_betas=None,
         schedule="adaptive",
         return_bounds=False,
         return_diagnostics=False,
@@ -840,11 +886,16 @@ class BoltzmannMachine(
             layer has at most 20 units, else AIS.
         n_chains : int, default=100
             AIS chains (importance samples).
-        n_betas : int, default=10000
+        n_betas : int, default=None
             AIS intermediate distributions, in ``beta`` from 0 to 1 (at
-            least 2).
-        schedule : {"adaptive", "uniform"}, default="adaptive"
-            Where the ``n_betas`` lie. ``"uniform"``: evenly spaced.
+            least 2). ``None``: 10000, or the length of an array
+            ``schedule``.
+        schedule : {"adaptive", "uniform"} or array-like of shape (n_betas,), \
+                default="adaptive"
+            Where the ``n_betas`` lie. An array: the betas themselves, used
+            as given (and reversed by the reverse run), non-decreasing from
+            0 to 1, such as Salakhutdinov & Murray's schedule, denser near
+            ``beta = 1``. ``"uniform"``: evenly spaced.
             ``"adaptive"``: a pilot run of forward AIS with one beta in ten
             (at least 500), evenly spaced (about a tenth more time at the
             default ``n_betas``), finds the range of
@@ -902,7 +953,8 @@ class BoltzmannMachine(
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
-            ``"n_betas"``, ``"schedule"``, the forward run's
+            ``"n_betas"``, ``"schedule"`` (``"given"`` for an array), the
+            forward run's
             ``"effective_sample_size"``
             (Kish's ``(sum w)^2 / sum w^2`` of the importance weights,
             between 1 and ``n_chains``) and ``"log_weight_variance"``, and
@@ -946,15 +998,7 @@ class BoltzmannMachine(
                 f"n_chains must be a positive integer (AIS needs at least one "
                 f"chain; 100 is typical); got {n_chains!r}."
             )
-        if not isinstance(n_betas, Integral) or n_betas < 2:
-            raise ValueError(
-                "n_betas must be an integer >= 2 (the base and the target "
-                f"distributions at least; 10000 is typical); got {n_betas!r}."
-            )
-        if schedule not in ("adaptive", "uniform"):
-            raise ValueError(
-                f"schedule must be 'adaptive' or 'uniform'; got {schedule!r}."
-            )
+        schedule, n_betas = _check_schedule(schedule, n_betas)
         params = self._params()
         units = min(params.n_visible, params.n_hidden)
         if self.visible == "gaussian":
@@ -986,7 +1030,7 @@ class BoltzmannMachine(
                 "ais",
                 n_chains,
                 n_betas,
-                schedule,
+                schedule if isinstance(schedule, str) else content_key(schedule),
                 bool(return_bounds),
                 seed_key(seed),
             )

@@ -116,12 +116,51 @@ def test_log_partition_cache_follows_the_model():
         ({"method": "ais", "n_chains": 0}, "n_chains"),
         ({"method": "annealing"}, "method"),
         ({"method": "ais", "schedule": "geometric"}, "schedule"),
+        ({"method": "ais", "schedule": [0.0]}, "schedule"),
+        ({"method": "ais", "schedule": [[0.0, 1.0]]}, "1-D"),
+        ({"method": "ais", "schedule": [0.0, 0.5, np.nan, 1.0]}, "NaN"),
+        ({"method": "ais", "schedule": [0.1, 0.5, 1.0]}, "from 0 to 1"),
+        ({"method": "ais", "schedule": [0.0, 0.5, 0.9]}, "from 0 to 1"),
+        ({"method": "ais", "schedule": [0.0, 0.6, 0.5, 1.0]}, "decreasing"),
+        ({"method": "ais", "schedule": [0.0, 1.0], "n_betas": 3}, "2 betas"),
     ],
 )
 def test_bad_log_partition_arguments(kwargs, match):
     rbm = BoltzmannMachine(2, max_iter=1).fit(np.eye(3))
     with pytest.raises(ValueError, match=match):
         rbm.log_partition(**kwargs)
+
+
+def test_a_given_schedule_is_annealed_as_given(trained):
+    """An array of betas is the schedule itself: evenly spaced ones give the
+    uniform schedule's estimate and sandwich to the bit; a schedule denser
+    near beta = 1 (Salakhutdinov & Murray's shape) gives its own, which
+    still holds the exact value."""
+    rbm, _ = trained["bernoulli"]
+    kw = dict(method="ais", n_chains=64, random_state=0, return_bounds=True)
+    uniform = rbm.log_partition(n_betas=400, schedule="uniform", **kw)
+    given, diag = (
+        rbm.log_partition(
+            schedule=np.linspace(0, 1, 400).tolist(), return_diagnostics=True, **kw
+        )[:3],
+        rbm.log_partition(
+            schedule=np.linspace(0, 1, 400), return_diagnostics=True, **kw
+        )[3],
+    )
+    assert given == uniform
+    assert (diag["schedule"], diag["n_betas"]) == ("given", 400)
+    assert "dense_betas" not in diag  # no pilot
+    sm = np.concatenate(
+        [np.linspace(0, 0.5, 20, False), np.linspace(0.5, 0.9, 160, False)]
+        + [np.linspace(0.9, 1, 220)]
+    )
+    est, lower, upper = rbm.log_partition(schedule=sm, **kw)
+    assert (est, lower, upper) != uniform  # another schedule, another value
+    assert lower <= rbm.log_partition("exact") <= upper
+    # cached by the betas' values: an equal array is a hit, a moved beta is not
+    assert rbm.log_partition(schedule=sm.copy(), **kw) == (est, lower, upper)
+    sm[100] += 1e-3
+    assert rbm.log_partition(schedule=sm, **kw) != (est, lower, upper)
 
 
 def test_exact_refused_for_large_models_with_a_way_out():

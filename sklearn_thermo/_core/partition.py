@@ -123,7 +123,8 @@ def log_partition_estimate(
     """AIS estimate of ``log Z``, and with ``ladder`` its sandwich.
 
     ``schedule``: ``"adaptive"`` (:func:`~.ais.adaptive_schedule`'s pilot
-    places the betas) or ``"uniform"``. ``anchors``: as for
+    places the betas), ``"uniform"``, or the ``n_betas`` betas themselves
+    (non-decreasing from 0 to 1). ``anchors``: as for
     :func:`~.ais.log_partition_ais`. ``rng``: a RandomState, for the
     resampling and the swaps. ``ladder``: inverse temperatures of parallel
     tempering (from 1 down); where given, reverse AIS
@@ -150,16 +151,17 @@ def log_partition_estimate(
         (prefixed ``reverse_``), ``width``, ``crossing`` (forward less
         reverse) and ``reverse_upper``.
     """
+    given = not isinstance(schedule, str)
     diagnostics = {
         "method": "ais",
         "n_chains": n_chains,
         "n_betas": n_betas,
-        "schedule": schedule,
+        "schedule": "given" if given else schedule,
     }
     # what the pilot and the forward run share
     run = dict(n_chains=n_chains, n_betas=n_betas, runner=runner, anchors=anchors)
-    betas = None
-    if schedule == "adaptive":
+    betas = schedule if given else None
+    if not given and schedule == "adaptive":
         betas, pilot_ess = adaptive_schedule(
             params, temperature, base_visible_bias, **run
         )
