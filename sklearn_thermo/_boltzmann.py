@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from ._core.threads import (
+    SEED_MAX,
     BlockRunner,
     blas_capped,
     effective_n_threads,
@@ -27,8 +28,6 @@ from ._validation import (
     validate_numpy_data,
 )
 
-#: Largest seed drawn for the core's runners and the splits.
-SEED_MAX = np.iinfo(np.int32).max
 #: Training rows a monitor (``verbose``, a generative loss) is computed on.
 N_MONITOR = 250
 

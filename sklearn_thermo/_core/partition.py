@@ -30,6 +30,7 @@ from ..ops import _softplus_
 from .ais import adaptive_schedule, log_partition_ais, log_partition_reverse_ais
 from .model import RBMParams, visible_free_energy
 from .tempering import sample_tempered
+from .threads import SEED_MAX
 
 #: Largest layer that ``log_partition_exact`` enumerates (2**24 states).
 MAX_EXACT_UNITS = 24
@@ -37,7 +38,6 @@ _CHUNK = 1 << 12
 #: the reverse run's starts are moved by parallel tempering for one in so
 #: many of the forward run's Gibbs sweeps, over all rungs
 PT_SHARE = 10
-_SEED_MAX = np.iinfo(np.int32).max
 
 
 def all_states(n_units, start=0, stop=None, dtype=np.float64):
@@ -103,7 +103,7 @@ def tempered_samples(params, temperature, runner, ladder, v0, n_steps, rng):
     """The replicas at ``temperature`` after ``n_steps`` sweeps of parallel
     tempering over ``ladder`` (inverse temperatures from 1 down) started at
     ``v0``; the swaps draw from a generator seeded by the RandomState ``rng``."""
-    swap_rng = np.random.default_rng(rng.randint(_SEED_MAX))
+    swap_rng = np.random.default_rng(rng.randint(SEED_MAX))
     return sample_tempered(params, temperature, runner, ladder, v0, n_steps, swap_rng)
 
 

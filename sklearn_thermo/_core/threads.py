@@ -25,6 +25,8 @@ _GAMMA = 0x9E3779B97F4A7C15
 
 #: Number of independent random streams, hence the most blocks a phase splits into.
 MAX_BLOCKS = 16
+#: Largest seed drawn from a RandomState for a runner, a split or a generator.
+SEED_MAX = np.iinfo(np.int32).max
 #: Default elements per row block below which splitting costs more than it
 #: saves (a dispatch to a Python thread costs tens of microseconds).
 MIN_BLOCK_ELEMENTS = 1 << 17
