@@ -95,7 +95,6 @@ def _check_schedule(schedule, n_betas):
             schedule,
             ensure_2d=False,
             dtype=np.float64,
-            copy=True,  # the caller's array may be read-only (pandas)
             input_name="schedule",
         )
         if schedule.ndim != 1 or len(schedule) < 2:

@@ -114,10 +114,12 @@ def _log_weights(
 
 
 def _betas(betas, n_betas):
-    """The schedule ``betas`` as float64, or ``n_betas`` evenly spaced."""
+    """The schedule ``betas`` as float64, or ``n_betas`` evenly spaced; a
+    copy, since the kernel takes writable buffers and the caller's may be
+    read-only."""
     if betas is None:
         return np.linspace(0.0, 1.0, n_betas)
-    return np.asarray(betas, dtype=np.float64)
+    return np.array(betas, dtype=np.float64)
 
 
 #: the pilot of :func:`adaptive_schedule`: one beta in this many of the
