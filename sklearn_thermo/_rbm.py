@@ -102,11 +102,12 @@ def _check_schedule(schedule, n_betas):
                 "schedule must be 1-D, the betas (at least 2: the base and the "
                 f"target distributions); got shape {schedule.shape}."
             )
-        if schedule[0] != 0 or schedule[-1] != 1 or np.any(np.diff(schedule) < 0):
+        falls = bool(np.any(np.diff(schedule) < 0))
+        if schedule[0] != 0 or schedule[-1] != 1 or falls:
             raise ValueError(
                 "schedule must rise from 0 to 1 (non-decreasing, its first beta "
                 f"0 and its last 1); got {schedule[0]:g} ... {schedule[-1]:g}"
-                f"{', decreasing in places' if np.any(np.diff(schedule) < 0) else ''}."
+                f"{', decreasing in places' if falls else ''}."
             )
         if n_betas is None:
             n_betas = len(schedule)
