@@ -897,15 +897,18 @@ class BoltzmannMachine(
             as given (and reversed by the reverse run), non-decreasing from
             0 to 1, such as Salakhutdinov & Murray's schedule, denser near
             ``beta = 1``. ``"uniform"``: evenly spaced.
-            ``"adaptive"``: a pilot run of forward AIS with one beta in ten
-            (at least 500), evenly spaced (about a tenth more time at the
-            default ``n_betas``), finds the range of
-            ``beta`` where its chains' effective sample size falls: where a
-            sharp model splits into modes that the Gibbs chains can no
-            longer cross, and chains that settle in the wrong ones lose
-            their weight. Most of the betas go there and just before it, the
-            rest evenly; on a smooth model, where the effective sample size
-            does not fall, the schedule is even. The schedule is fixed
+            ``"adaptive"``: two pilot runs with one beta in ten (at least
+            500), evenly spaced (about a fifth more time than the forward
+            run at the default ``n_betas``), find the ranges of ``beta``
+            where the chains' effective sample size falls. Forward AIS loses
+            its chains where a sharp model splits into modes that the Gibbs
+            chains can no longer cross, and chains that settle in the wrong
+            ones lose their weight; reverse AIS, from the forward pilot's
+            resampled last states, loses its chains mostly in its first
+            steps down from ``beta = 1``. Most of the betas go to both
+            ranges and just ahead of them, the rest evenly; on a smooth
+            model, where the effective sample size does not fall, the
+            schedule is even. The schedule is fixed
             before the run that uses it (and, reversed, by the reverse run),
             so the estimates keep their direction in expectation. How it
             compares, on models whose exact value is known and on MNIST, is
@@ -975,8 +978,9 @@ class BoltzmannMachine(
             where the Gibbs steps mix on their own), and with
             ``return_bounds`` ``"reverse_jump_acceptance"``, the reverse
             chains'. With the adaptive schedule, ``"pilot_effective_sample_size"``
-            (the pilot's, at ``beta = 1``) and ``"dense_betas"``, the range of
-            ``beta`` holding the middle half of the betas.
+            and ``"reverse_pilot_effective_sample_size"`` (the two pilots', at
+            their ends) and ``"dense_betas"``, the range of ``beta`` holding
+            the middle half of the betas.
         random_state : int, RandomState instance or None, default=None
             Seed of the AIS chains; ``None`` uses the estimator's.
 

@@ -292,11 +292,11 @@ def test_adaptive_schedule_is_even_where_no_chain_falls_behind():
     H, V = 3, 5
     params = RBMParams(np.zeros((H, V)), np.zeros(V), np.ones(H))
     betas, ess = _schedule(params, 2000, 0)
-    assert np.allclose(ess, 64)
+    assert ess.shape == (2, 51) and np.allclose(ess, 64)  # both pilots
     assert np.allclose(betas, np.linspace(0, 1, 2000))
 
 
-def test_adaptive_schedule_gathers_betas_where_the_pilot_loses_chains():
+def test_adaptive_schedule_gathers_betas_where_the_pilots_lose_chains():
     from sklearn_thermo._core.ais import _PILOT_LEAD, adaptive_schedule
 
     # bars and stripes: as beta grows the annealed distributions split into
@@ -304,7 +304,7 @@ def test_adaptive_schedule_gathers_betas_where_the_pilot_loses_chains():
     X = np.tile(bars_and_stripes(), (10, 1))
     rbm = BoltzmannMachine(64, max_iter=150, random_state=0).fit(X)
     with _runner(0) as r:
-        betas, ess = adaptive_schedule(
+        betas, (forward, reverse) = adaptive_schedule(
             rbm._params(),
             1.0,
             rbm._base_visible_bias,
@@ -314,13 +314,19 @@ def test_adaptive_schedule_gathers_betas_where_the_pilot_loses_chains():
         )
     assert betas.shape == (5000,) and betas[0] == 0 and betas[-1] == 1
     assert np.all(np.diff(betas) > 0)
-    assert ess[-1] < ess[0] / 2  # the pilot lost chains
-    # where its ESS fell the most (a stretch of 1/50 of beta), and just
-    # before, the schedule is denser than even spacing; its middle half of
-    # the betas covers well under half of the range
-    k = int(np.argmax(-np.diff(np.log(ess))))
+    # both pilots lost chains
+    assert forward[-1] < forward[0] / 2 and reverse[-1] < reverse[0] / 2
+    # where the forward pilot's ESS fell the most (a stretch of 1/50 of
+    # beta), and just before, the schedule is denser than even spacing; so
+    # it is where the reverse pilot's fell the most (counted from beta = 1
+    # down), and just above
+    k = int(np.argmax(-np.diff(np.log(forward))))
     lo, hi = max(0.0, (k + 1) / 50 - _PILOT_LEAD), (k + 1) / 50
     assert np.mean((betas >= lo) & (betas <= hi)) > 2 * (hi - lo)
+    i = int(np.argmax(-np.diff(np.log(reverse))))
+    lo, hi = 1 - (i + 1) / 50, min(1.0, 1 - i / 50 + _PILOT_LEAD)
+    assert np.mean((betas >= lo) & (betas <= hi)) > 2 * (hi - lo)
+    # its middle half of the betas covers well under half of the range
     q1, q3 = np.quantile(betas, [0.25, 0.75])
     assert q3 - q1 < 0.3
     # and the runs that use it keep more of their chains than even spacing
@@ -764,9 +770,10 @@ def test_annealing_kernel_jumps_keep_the_distribution():
 
 @pytest.mark.slow
 def test_jumps_find_the_modes_that_annealing_misses():
-    # sharp bars-and-stripes models whose forward AIS without jumps can miss
-    # modes by many nats (by 0.3 to 10.6 on random_state 0-4): jumps to the
-    # training patterns find them, within the 0.5 nats on each
+    # sharp bars-and-stripes models whose forward AIS without jumps misses
+    # modes by up to a few nats (by more than the 0.5 on each of
+    # random_state 0-4): jumps to the training patterns find them, within
+    # 0.5 nats on each
     X = np.tile(bars_and_stripes(), (10, 1))
     models, with_jumps = [], []
     for seed in range(3):
@@ -780,8 +787,8 @@ def test_jumps_find_the_modes_that_annealing_misses():
         with_jumps.append(abs(estimate - exact))
     assert max(with_jumps) < 0.5
     # without the jumps, as before them: some model's estimate misses by
-    # several nats more than the worst with them (the search stops at the
-    # first such model; each costs a run of AIS)
+    # 1.5 nats more than the worst with them (the search stops at the first
+    # such model; each costs a run of AIS)
     without = []
     for rbm, exact in models:
         rbm._ais_anchors = None
@@ -790,9 +797,9 @@ def test_jumps_find_the_modes_that_annealing_misses():
         )
         assert "jump_acceptance" not in none
         without.append(abs(estimate - exact))
-        if without[-1] > max(with_jumps) + 3.0:
+        if without[-1] > max(with_jumps) + 1.5:
             break
-    assert max(without) > max(with_jumps) + 3.0, (with_jumps, without)
+    assert max(without) > max(with_jumps) + 1.5, (with_jumps, without)
 
 
 @pytest.mark.parametrize("n_features", [1, 7, 8, 13, 64])

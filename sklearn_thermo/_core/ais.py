@@ -144,76 +144,106 @@ def pilot_length(n_betas):
     return _PILOT_STRETCHES * per_stretch + 1
 
 
-def adaptive_schedule(
-    params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
-):
-    """A schedule of ``n_betas`` increasing betas from 0 to 1, dense where
-    the chains fall out of equilibrium, from a short pilot run.
-
-    On a sharp model the Gibbs chains follow the annealed distributions
-    until, over a narrow range of beta, the distribution splits into modes
-    that they can no longer cross: the chains that settle in the wrong ones
-    there get small weights, and the estimate rests on a few chains. Evenly
-    spaced betas give that range only its share. The pilot, forward AIS with
-    one beta in ``_PILOT_FRACTION`` of the schedule, evenly spaced, records
-    the effective sample size (ESS) of its weights at the ends of
-    ``_PILOT_STRETCHES`` equal stretches of beta. Each stretch gets
-
-    .. math::
-
-        \\rho_k \\propto \\frac{1 - s}{K}
-        + s \\frac{\\ell_k}{\\sum_j \\ell_j}, \\qquad
-        \\ell_k = \\sum_{j \\ge k,\\ \\beta_{j} - \\beta_{k} \\le \\delta}
-        \\max(0, \\log \\mathrm{ESS}_{j-1} - \\log \\mathrm{ESS}_j),
-
-    of the betas (evenly spaced within it; ``s = _DENSE_SHARE``, ``K`` the
-    stretches, ``delta = _PILOT_LEAD``): the losses of log ESS, each also
-    credited to the stretches just before it, where the chains choose their
-    modes (the pilot, annealing faster, loses them later than a longer run
-    would). Where the ESS never falls, the schedule is even.
-
-    The pilot draws from the runner's streams, so the schedule depends on
-    the seed only (not on the number of threads); and it is fixed before the
-    run that uses it, which stays unbiased (a schedule is any sequence of
-    distributions; Neal 2001).
-
-    Returns
-    -------
-    betas : ndarray of shape (n_betas,)
-    pilot_ess : ndarray of shape (_PILOT_STRETCHES + 1,)
-        The pilot's ESS at the stretches' starts and at ``beta = 1``.
-    """
-    K = _PILOT_STRETCHES
-    pilot = np.linspace(0.0, 1.0, pilot_length(n_betas))
-    ends = np.arange(0, len(pilot), (len(pilot) - 1) // K)
-    record = np.empty((K, n_chains))
-    _log_weights(
+def _pilot_ess(params, T, a_A, betas, n_chains, runner, ends, anchors, **kw):
+    """The ESS of a pilot's weights at ``betas[ends]`` (``ends[0] = 0``: all
+    ``n_chains``), and its log weights at the end."""
+    record = np.empty((len(ends) - 1, n_chains))
+    log_w = _log_weights(
         params,
-        float(temperature),
-        base_visible_bias.astype(params.dtype, copy=False),
-        pilot,
+        T,
+        a_A,
+        betas,
         n_chains,
         runner,
         anchors=anchors,
         record_at=list(ends[1:]),
         record=record,
+        **kw,
     )
-    ess = np.array(
-        [float(n_chains)]
-        + [weight_diagnostics(w)["effective_sample_size"] for w in record]
+    ess = [float(n_chains)]
+    ess += [weight_diagnostics(w)["effective_sample_size"] for w in record]
+    return np.array(ess), log_w
+
+
+def adaptive_schedule(
+    params, temperature, base_visible_bias, *, n_chains, n_betas, runner, anchors=None
+):
+    """A schedule of ``n_betas`` increasing betas from 0 to 1, dense where
+    either direction of AIS loses its chains, from two short pilot runs.
+
+    On a sharp model the Gibbs chains follow the annealed distributions
+    until, over a narrow range of beta, the distribution splits into modes
+    that they can no longer cross: the chains that settle in the wrong ones
+    there get small weights, and the estimate rests on a few chains. Evenly
+    spaced betas give that range only its share. The forward pilot, AIS with
+    one beta in ``_PILOT_FRACTION`` of the schedule, evenly spaced, records
+    the effective sample size (ESS) of its weights at the ends of
+    ``_PILOT_STRETCHES`` equal stretches of beta. The reverse pilot starts
+    from the forward pilot's last states, resampled by their weights, and
+    anneals them back down the same betas, recording its ESS at the same
+    ends; it loses its chains elsewhere, mostly in its first steps down from
+    ``beta = 1``. Each stretch gets
+
+    .. math::
+
+        \\rho_k \\propto \\frac{1 - s}{K}
+        + s \\frac{\\ell_k + r_k}{\\sum_j (\\ell_j + r_j)}, \\qquad
+        \\ell_k = \\sum_{j \\ge k,\\ \\beta_{j} - \\beta_{k} \\le \\delta}
+        f_j, \\qquad
+        r_k = \\sum_{j \\le k,\\ \\beta_{k} - \\beta_{j} \\le \\delta} b_j,
+
+    of the betas (evenly spaced within it; ``s = _DENSE_SHARE``, ``K`` the
+    stretches, ``delta = _PILOT_LEAD``), where ``f_j`` and ``b_j`` are the
+    losses of log ESS over stretch ``j`` (``max(0, log ESS before - log ESS
+    after)``) of the forward and the reverse pilot. Each loss is also
+    credited to the stretches just before it in the pilot's own direction,
+    where the chains choose their modes (the pilots, annealing faster, lose
+    them later than a longer run would). Where neither ESS falls, the
+    schedule is even.
+
+    The pilots draw from the runner's streams (the resampling's one uniform
+    too), so the schedule depends on the seed only (not on the number of
+    threads); and it is fixed before the runs that use it, which stay
+    unbiased (a schedule is any sequence of distributions; Neal 2001).
+
+    Returns
+    -------
+    betas : ndarray of shape (n_betas,)
+    pilot_ess : ndarray of shape (2, _PILOT_STRETCHES + 1)
+        The forward pilot's ESS at the stretches' starts and at ``beta = 1``
+        (row 0, by increasing beta), and the reverse pilot's at the same
+        betas (row 1, in the order it ran them: from ``beta = 1`` down).
+    """
+    K = _PILOT_STRETCHES
+    T = float(temperature)
+    a_A = base_visible_bias.astype(params.dtype, copy=False)
+    pilot = np.linspace(0.0, 1.0, pilot_length(n_betas))
+    ends = np.arange(0, len(pilot), (len(pilot) - 1) // K)
+    last = np.empty((n_chains, params.n_visible), params.dtype)
+    args = (params, T, a_A)
+    forward, log_w = _pilot_ess(
+        *args, pilot, n_chains, runner, ends, anchors, final=last
     )
-    edges = pilot[ends]
-    loss = np.maximum(0.0, -np.diff(np.log(ess)))
-    ahead = edges[1:, None] - edges[None, 1:] <= _PILOT_LEAD + 1e-12  # [j, k]
-    lead = (np.triu(ahead.T) * loss).sum(axis=1)  # losses at j >= k, within reach
+    starts = _resample(last, log_w, runner.streams[0].random())
+    reverse, _ = _pilot_ess(
+        *args, pilot[::-1].copy(), n_chains, runner, ends, anchors, v0=starts
+    )
+    edges = pilot[ends][1:]  # the stretches' upper ends
+    near = np.abs(edges[:, None] - edges[None, :]) <= _PILOT_LEAD + 1e-12  # [j, k]
+    after = np.arange(K)[:, None] >= np.arange(K)[None, :]  # j >= k
+    loss_f = np.maximum(0.0, -np.diff(np.log(forward)))
+    # the reverse pilot's stretch i (from the top) is stretch K - 1 - i
+    loss_r = np.maximum(0.0, -np.diff(np.log(reverse)))[::-1]
+    lead = ((near & after) * loss_f[:, None]).sum(axis=0)  # losses at j >= k
+    lead += ((near & after.T) * loss_r[:, None]).sum(axis=0)  # ... at j <= k
     density = np.full(K, (1.0 - _DENSE_SHARE) / K)
     if lead.sum() > 0:
         density += _DENSE_SHARE * lead / lead.sum()
     cumulative = np.concatenate([[0.0], np.cumsum(density)])
     cumulative /= cumulative[-1]
-    betas = np.interp(np.linspace(0.0, 1.0, n_betas), cumulative, edges)
+    betas = np.interp(np.linspace(0.0, 1.0, n_betas), cumulative, pilot[ends])
     betas[0], betas[-1] = 0.0, 1.0
-    return betas, ess
+    return betas, np.vstack([forward, reverse])
 
 
 def _mean_weight(log_w):

@@ -145,8 +145,9 @@ def log_partition_estimate(
         end and the reverse estimate plus three standard errors, or the
         estimate where that is higher.
     diagnostics : dict
-        The settings; the pilot's effective sample size at ``beta = 1`` and
-        the range of the middle half of the betas (adaptive schedule); the
+        The settings; the pilots' effective sample sizes at their ends
+        (``beta = 1`` forward, ``beta = 0`` reverse) and the range of the
+        middle half of the betas (adaptive schedule); the
         forward run's weight diagnostics; with ``ladder``, the reverse run's
         (prefixed ``reverse_``), ``width``, ``crossing`` (forward less
         reverse) and ``reverse_upper``.
@@ -165,7 +166,8 @@ def log_partition_estimate(
         betas, pilot_ess = adaptive_schedule(
             params, temperature, base_visible_bias, **run
         )
-        diagnostics["pilot_effective_sample_size"] = float(pilot_ess[-1])
+        diagnostics["pilot_effective_sample_size"] = float(pilot_ess[0, -1])
+        diagnostics["reverse_pilot_effective_sample_size"] = float(pilot_ess[1, -1])
         diagnostics["dense_betas"] = tuple(
             float(b) for b in np.quantile(betas, [0.25, 0.75])
         )
