@@ -138,9 +138,11 @@ def recorded(name, *, markdown=False):
     write_section(name, body if markdown else f"```\n{body.strip()}\n```", command)
 
 
-def _spin(stop):
+def _spin(stop, parent):
+    # also stops when the benchmark is killed (``daemon`` covers normal exits
+    # only): then the process is reparented
     x = 0
-    while not stop.is_set():
+    while not stop.is_set() and os.getppid() == parent:
         for _ in range(100_000):
             x += 1
 
@@ -151,7 +153,8 @@ def busy_machine(n_processes=2):
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     procs = [
-        ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(n_processes)
+        ctx.Process(target=_spin, args=(stop, os.getpid()), daemon=True)
+        for _ in range(n_processes)
     ]
     for p in procs:
         p.start()

@@ -22,7 +22,8 @@
    bound.
 3. Schedules of the forward run at the same budget, on the same models: the
    error against the exact log Z of the package's adaptive schedule (its
-   default since 2026-11-30; the pilot run's betas come on top), the
+   default since 2026-11-30, with a reverse pilot since 2026-12-03; the
+   pilots' betas come on top), the
    uniform one (the default before), Salakhutdinov & Murray's (2008: 500,
    4,000 and 10,000 betas on [0, 0.5], [0.5, 0.9] and [0.9, 1], here scaled
    to the budget), a geometric one and a sigmoid one.

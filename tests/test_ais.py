@@ -477,8 +477,9 @@ def test_log_partition_diagnostics(trained):
     assert est == rbm.log_partition(n_betas=500, **kw)
     assert diag["method"] == "ais" and (diag["n_chains"], diag["n_betas"]) == (64, 500)
     assert diag["schedule"] == "adaptive"
-    pilot = diag["pilot_effective_sample_size"]
-    assert type(pilot) is float and 1 <= pilot <= 64  # a plain float, like the rest
+    for key in ("pilot_effective_sample_size", "reverse_pilot_effective_sample_size"):
+        pilot = diag[key]
+        assert type(pilot) is float and 1 <= pilot <= 64  # plain floats, like the rest
     assert 0 <= diag["dense_betas"][0] < diag["dense_betas"][1] <= 1
     uniform = rbm.log_partition(
         n_betas=500, schedule="uniform", return_diagnostics=True, **kw
