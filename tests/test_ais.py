@@ -317,8 +317,8 @@ def test_adaptive_schedule_gathers_betas_where_the_pilots_lose_chains():
     # both pilots lost chains
     assert forward[-1] < forward[0] / 2 and reverse[-1] < reverse[0] / 2
     # where the forward pilot's ESS fell the most (a stretch of 1/50 of
-    # beta), and just before, the schedule is denser than even spacing; so
-    # it is where the reverse pilot's fell the most (counted from beta = 1
+    # beta), and just before, the schedule is denser than even spacing;
+    # likewise where the reverse pilot's fell the most (counted from beta = 1
     # down), and just above
     k = int(np.argmax(-np.diff(np.log(forward))))
     lo, hi = max(0.0, (k + 1) / 50 - _PILOT_LEAD), (k + 1) / 50
