@@ -932,7 +932,14 @@ class BoltzmannMachine(
             reach, and its upper end is then loose by many nats. The price
             of these starts: the two ends share the forward run's view of
             the model, so a mode that every forward chain misses is missed
-            by both, and the width cannot show it.
+            by both, and the width cannot show it. Nor a mode that few of
+            them reach: where the Gibbs steps no longer move chains between
+            modes (near ``beta = 1`` on large sharp models), the reverse
+            chains retrace the forward run's shares of the modes. A narrow
+            interval is then a lower limit on the error, not a bound:
+            compare several ``random_state``. Each run's mean weight
+            estimates ``Z`` without bias, so runs of equal ``n_chains`` pool
+            as ``logsumexp(estimates) - log(n_runs)``, a lower bound still.
             ``lower`` is the forward estimate less three standard errors of
             its mean weight (in log space), ``upper`` the reverse one plus
             three of its own, or the forward estimate where that is higher
@@ -952,8 +959,8 @@ class BoltzmannMachine(
             diagnostic:
             a ``UserWarning`` says when it exceeds one nat (raise ``n_betas``,
             then ``n_chains``). Costs a little over two forward runs: the
-            forward and the reverse run, and a tenth of one each for the
-            parallel tempering and the adaptive schedule's pilot.
+            forward and the reverse run, a tenth of one for the parallel
+            tempering and a fifth for the adaptive schedule's two pilots.
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
