@@ -324,14 +324,18 @@ def mnist(folder, n_betas):
     return rbm
 
 
-def mnist_seeds(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
-    """Section 6: the MNIST sandwich for other models and AIS seeds."""
-    train = load_mnist(folder)[0]
+def _mnist_train(folder, what):
+    """The training rows of sections 6 and 7, after their heading."""
     print(
         f"\nbinarised MNIST t10k, 784 x 500, PCD, 10 epochs on 8,000 rows; "
-        f"sandwich of {n_chains} chains x {n_betas} betas for each model seed and "
-        "AIS seed\n"
+        f"{what} for each model seed and AIS seed\n"
     )
+    return load_mnist(folder)[0]
+
+
+def mnist_seeds(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
+    """Section 6: the MNIST sandwich for other models and AIS seeds."""
+    train = _mnist_train(folder, f"sandwich of {n_chains} chains x {n_betas} betas")
     print(
         "  model seed  AIS seed   forward  reverse (3 s.e.)  sandwich              "
         "width  crossing   time"
@@ -366,12 +370,7 @@ def mnist_seeds(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
 
 def mnist_pool(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
     """Section 7: forward AIS alone over many AIS seeds, and the runs pooled."""
-    train = load_mnist(folder)[0]
-    print(
-        f"\nbinarised MNIST t10k, 784 x 500, PCD, 10 epochs on 8,000 rows; forward "
-        f"AIS of {n_chains} chains x {n_betas} betas for each model seed and AIS "
-        "seed\n"
-    )
+    train = _mnist_train(folder, f"forward AIS of {n_chains} chains x {n_betas} betas")
     print("  model seed  AIS seed   forward  eff. sample size   time")
     for model_seed in seeds:
         rbm = BoltzmannMachine(500, max_iter=10, random_state=model_seed).fit(train)
