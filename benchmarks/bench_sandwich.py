@@ -54,12 +54,20 @@
    estimate lies above the typical run's, and so above the narrow
    sandwiches of the runs that missed them.
 
+With ``--path moments`` every run anneals along the moment-averaging path
+(``log_partition(path="moments")``, evenly spaced betas) instead of the
+geometric one, in sections of their own; sections 2 and 3 and the reverse
+starts of section 4, which compare the geometric path's starts and
+schedules, are left out.
+
     python benchmarks/bench_sandwich.py [--mnist ../shared/datasets/mnist-t10k]
     python benchmarks/bench_sandwich.py --no-jumps   # AIS as before its jumps
     python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 1 2
     python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 --busy
     python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 --pool \
         --ais-seeds 0 1 2 3 4 5 6 7 8 9 10 11 --chains 1000
+    python benchmarks/bench_sandwich.py --mnist FOLDER --seeds 0 1 2 \
+        --path moments --betas 2000 --chains 1000
 """
 
 import argparse
@@ -91,8 +99,17 @@ MODELS = [  # (rows, cols, n_components, method, random_state)
 ]
 
 
-#: the schedule of every sandwich (``--schedule``)
+#: the schedule and the path of every sandwich (``--schedule``, ``--path``)
 SCHEDULE = "adaptive"
+PATH = "geometric"
+
+
+def _annealing():
+    """``log_partition``'s path and schedule arguments (the moment path
+    spaces its betas evenly: it takes no other schedule)."""
+    if PATH == "moments":
+        return {"path": PATH, "schedule": None}
+    return {"path": PATH, "schedule": SCHEDULE}
 
 
 def sandwich(rbm, **kw):
@@ -100,7 +117,7 @@ def sandwich(rbm, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # wide: reported below
         est, lo, hi, diag = rbm.log_partition(
-            "ais", return_bounds=True, return_diagnostics=True, schedule=SCHEDULE, **kw
+            "ais", return_bounds=True, return_diagnostics=True, **_annealing(), **kw
         )
     return est, lo, hi, diag, time.perf_counter() - t
 
@@ -318,6 +335,8 @@ def mnist(folder, n_betas):
         f"  test log p(x): between {-F - hi:.2f} and {-F - lo:.2f} nats "
         f"(forward estimate {-F - est:.2f})"
     )
+    if PATH != "geometric":
+        return rbm
     print("  reverse AIS by start: upper end (median free energy of the starts)")
     for name, (upper, f) in reverse_starts(rbm, train, n_betas).items():
         print(f"    {name:16s} {upper:8.2f}  (F {f:8.1f})", flush=True)
@@ -381,7 +400,7 @@ def mnist_pool(folder, n_betas, seeds, ais_seeds=None, n_chains=100):
                 "ais",
                 n_chains=n_chains,
                 n_betas=n_betas,
-                schedule=SCHEDULE,
+                **_annealing(),
                 random_state=ais_seed,
                 return_diagnostics=True,
             )
@@ -456,6 +475,12 @@ def parse(argv=None):
         default="adaptive",
         help="log_partition's schedule for every sandwich",
     )
+    ap.add_argument(
+        "--path",
+        choices=["geometric", "moments"],
+        default="geometric",
+        help="log_partition's path for every sandwich (moments: evenly spaced betas)",
+    )
     ap.add_argument("--mixing", action="store_true", help="section 5 (with --mnist)")
     ap.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="section 6 (with --mnist)"
@@ -491,9 +516,9 @@ def parse(argv=None):
 
 
 def main(args):
-    global SCHEDULE
-    SCHEDULE = args.schedule
-    print(f"AIS schedule: {SCHEDULE}")
+    global SCHEDULE, PATH
+    SCHEDULE, PATH = args.schedule, args.path
+    print(f"AIS path: {PATH}; schedule: {_annealing()['schedule'] or 'uniform'}")
     if args.mnist and args.seeds:
         if args.busy:
             print("busy machine: two CPU-bound background processes throughout")
@@ -503,8 +528,9 @@ def main(args):
         return
     if not args.skip_sharp:
         fitted = sharp_models(args.epochs, args.betas, jumps=not args.no_jumps)
-        compare_reverse_starts(fitted, args.betas)
-        compare_schedules(fitted, args.betas)
+        if PATH == "geometric":  # the geometric path's starts and schedules
+            compare_reverse_starts(fitted, args.betas)
+            compare_schedules(fitted, args.betas)
     if args.mnist:
         rbm = mnist(args.mnist, args.betas)
         if args.mixing:
@@ -531,6 +557,7 @@ if __name__ == "__main__":
         if args.no_jumps
         else "bench_sandwich"
     ) + ("" if args.schedule == "adaptive" else ", uniform schedule")
+    section += ", moment path" if args.path == "moments" else ""
     section += ", forward runs pooled" if args.pool else ""
     section += ", busy machine" if args.busy else ""
     with recorded(section):

@@ -853,7 +853,8 @@ class BoltzmannMachine(
         *,
         n_chains=100,
         n_betas=None,
-        schedule="adaptive",
+        schedule=None,
+        path="geometric",
         return_bounds=False,
         return_diagnostics=False,
         random_state=None,
@@ -891,9 +892,11 @@ class BoltzmannMachine(
             AIS intermediate distributions, in ``beta`` from 0 to 1 (at
             least 2). ``None``: 10000, or the length of an array
             ``schedule``.
-        schedule : {"adaptive", "uniform"} or array-like of shape (n_betas,), \
-                default="adaptive"
-            Where the ``n_betas`` lie. An array: the betas themselves, used
+        schedule : {"adaptive", "uniform"}, array-like of shape (n_betas,) \
+                or None, default=None
+            Where the ``n_betas`` lie. ``None``: ``"adaptive"`` on the
+            geometric path, ``"uniform"`` on the moment path (the only
+            schedule it takes). An array: the betas themselves, used
             as given (and reversed by the reverse run), non-decreasing from
             0 to 1, such as Salakhutdinov & Murray's schedule, denser near
             ``beta = 1``. ``"uniform"``: evenly spaced.
@@ -913,6 +916,32 @@ class BoltzmannMachine(
             so the estimates keep their direction in expectation. How it
             compares, on models whose exact value is known and on MNIST, is
             measured by ``benchmarks/bench_sandwich.py``.
+        path : {"geometric", "moments"}, default="geometric"
+            The distributions the chains anneal through. ``"geometric"``:
+            the base model's and the model's unnormalised densities mixed
+            geometrically, ``W`` and the hidden biases scaled by ``beta``,
+            the visible biases mixed linearly (the equations of the user
+            guide). ``"moments"`` (Bernoulli visible units): the
+            moment-averaging path of Grosse, Maddison & Salakhutdinov (2013),
+            through RBMs whose moments ``E[v]``, ``E[h]`` and ``E[h v^T]``
+            lie on the straight line between the base model's and the
+            model's. On large sharp models the geometric path's middle
+            distributions hold nearly empty images, and few chains find
+            their way back into the model's dense modes, so that estimates
+            differ from seed to seed and narrow intervals can lie below
+            ``log Z``; the moment path keeps the pixel density of both ends
+            all the way. Its ten segments run between anchors fitted first,
+            by persistent contrastive divergence on up to 500 chains started
+            at samples of the model (training rows kept at fit, moved by
+            parallel tempering), with the interpolated moments as the fixed
+            positive phase: a fixed number of updates, whatever ``n_betas``.
+            Each of its betas costs more than a geometric one (a state's
+            pre-activations at both ends of its segment, and no compiled
+            kernel), and its chains make no jumps; on large sharp models it
+            needs far fewer betas (``benchmarks/bench_sandwich.py --path
+            moments`` measures both). The anchors decide how good the path
+            is, not the estimates' direction: forward AIS along it is below
+            ``log Z`` in expectation and reverse AIS above, whatever they are.
         return_bounds : bool, default=False
             Also return ``(lower, upper)``, a stochastic sandwich around
             ``log Z`` (for exact, the value twice). AIS from the base model
@@ -964,7 +993,8 @@ class BoltzmannMachine(
         return_diagnostics : bool, default=False
             Also return a dict describing the estimate: ``"method"``
             (``"exact"`` or ``"ais"``) and, for AIS, ``"n_chains"``,
-            ``"n_betas"``, ``"schedule"`` (``"given"`` for an array), the
+            ``"n_betas"``, ``"schedule"`` (``"given"`` for an array),
+            ``"path"``, the
             forward run's
             ``"effective_sample_size"``
             (Kish's ``(sum w)^2 / sum w^2`` of the importance weights,
@@ -1010,6 +1040,23 @@ class BoltzmannMachine(
                 f"n_chains must be a positive integer (AIS needs at least one "
                 f"chain; 100 is typical); got {n_chains!r}."
             )
+        if path not in ("geometric", "moments"):
+            raise ValueError(f"path must be 'geometric' or 'moments'; got {path!r}.")
+        if path == "moments" and self.visible != "bernoulli":
+            raise ValueError(
+                "path='moments' anneals Bernoulli visible units only; this model's "
+                f"are {self.visible!r}. Use path='geometric'."
+            )
+        if schedule is None:
+            schedule = "uniform" if path == "moments" else "adaptive"
+        elif path == "moments" and not (
+            isinstance(schedule, str) and schedule == "uniform"
+        ):
+            raise ValueError(
+                "path='moments' spaces its betas evenly along the path "
+                f"(schedule='uniform' or None); got schedule={schedule!r}. The "
+                "adaptive schedule and arrays of betas are for path='geometric'."
+            )
         schedule, n_betas = _check_schedule(schedule, n_betas)
         params = self._params()
         units = min(params.n_visible, params.n_hidden)
@@ -1043,6 +1090,7 @@ class BoltzmannMachine(
                 n_chains,
                 n_betas,
                 schedule if isinstance(schedule, str) else content_key(schedule),
+                path,
                 bool(return_bounds),
                 seed_key(seed),
             )
@@ -1077,7 +1125,9 @@ class BoltzmannMachine(
                         runner=runner,
                         rng=rng,
                         anchors=anchors,
-                        ladder=self._ladder_betas() if return_bounds else None,
+                        ladder=self._ladder_betas(),
+                        reverse=bool(return_bounds),
+                        path=path,
                     )
             if not np.isfinite(value[0]):
                 raise ValueError(

@@ -19,8 +19,9 @@ Summing one layer out in closed form leaves a sum over the other:
 The enumeration runs in chunks of states, in float64 whatever the parameters'
 dtype, so its memory stays bounded and its result accurate. Larger models get
 :func:`log_partition_estimate`: the runs of :mod:`.ais` put together (the
-adaptive schedule's pilot, forward AIS and, for a sandwich, reverse AIS from
-the forward chains' resampled states moved by parallel tempering).
+adaptive schedule's pilot or the moment-averaging path's fit, forward AIS
+and, for a sandwich, reverse AIS from the forward chains' resampled states
+moved by parallel tempering).
 """
 
 import numpy as np
@@ -28,7 +29,9 @@ import numpy as np
 from .. import ops
 from ..ops import _softplus_
 from .ais import adaptive_schedule, log_partition_ais, log_partition_reverse_ais
+from .gibbs import Gibbs
 from .model import RBMParams, visible_free_energy
+from .moment_path import FIT_CHAINS, MomentPath
 from .tempering import sample_tempered
 from .threads import SEED_MAX
 
@@ -117,19 +120,25 @@ def log_partition_estimate(
     schedule,
     runner,
     rng,
+    ladder,
     anchors=None,
-    ladder=None,
+    reverse=False,
+    path="geometric",
 ):
-    """AIS estimate of ``log Z``, and with ``ladder`` its sandwich.
+    """AIS estimate of ``log Z``, and with ``reverse`` its sandwich.
 
-    ``schedule``: ``"adaptive"`` (:func:`~.ais.adaptive_schedule`'s pilot
-    places the betas), ``"uniform"``, or the ``n_betas`` betas themselves
-    (non-decreasing from 0 to 1). ``anchors``: as for
+    ``path``: ``"geometric"`` (:mod:`.ais`) or ``"moments"``
+    (:mod:`.moment_path`, Bernoulli units; its anchors are fitted to the
+    moments of ``n_chains`` samples: ``anchors``, or base-rate samples
+    without them, resampled and moved by parallel tempering as the reverse
+    run's starts are). ``schedule``: ``"adaptive"``
+    (:func:`~.ais.adaptive_schedule`'s pilot places the betas),
+    ``"uniform"``, or the ``n_betas`` betas themselves (non-decreasing from 0
+    to 1); the moment path takes ``"uniform"`` only. ``anchors``: as for
     :func:`~.ais.log_partition_ais`. ``rng``: a RandomState, for the
     resampling and the swaps. ``ladder``: inverse temperatures of parallel
-    tempering (from 1 down); where given, reverse AIS
-    (:func:`~.ais.log_partition_reverse_ais`) starts from the forward
-    chains' last states, resampled by their weights and moved by
+    tempering (from 1 down). With ``reverse``, reverse AIS starts from the
+    forward chains' last states, resampled by their weights and moved by
     ``n_betas / (PT_SHARE * len(ladder))`` sweeps of parallel tempering (a
     tenth of the forward run's Gibbs sweeps, over all rungs: enough to part
     the resampled copies), and gives the upper end. In expectation
@@ -140,7 +149,7 @@ def log_partition_estimate(
     Returns
     -------
     estimate, lower, upper : float
-        The forward estimate and, without ``ladder``, its own bounds
+        The forward estimate and, without ``reverse``, its own bounds
         (:func:`~.ais.log_partition_ais`); with it, the forward run's lower
         end and the reverse estimate plus three standard errors, or the
         estimate where that is higher.
@@ -148,64 +157,113 @@ def log_partition_estimate(
         The settings; the pilots' effective sample sizes at their ends
         (``beta = 1`` forward, ``beta = 0`` reverse) and the range of the
         middle half of the betas (adaptive schedule); the
-        forward run's weight diagnostics; with ``ladder``, the reverse run's
+        forward run's weight diagnostics; with ``reverse``, the reverse run's
         (prefixed ``reverse_``), ``width``, ``crossing`` (forward less
         reverse) and ``reverse_upper``.
     """
     given = not isinstance(schedule, str)
     diagnostics = {
         "method": "ais",
+        "path": path,
         "n_chains": n_chains,
         "n_betas": n_betas,
         "schedule": "given" if given else schedule,
     }
-    # what the pilot and the forward run share
-    run = dict(n_chains=n_chains, n_betas=n_betas, runner=runner, anchors=anchors)
-    betas = schedule if given else None
-    if not given and schedule == "adaptive":
-        betas, pilot_ess = adaptive_schedule(
-            params, temperature, base_visible_bias, **run
-        )
-        diagnostics["pilot_effective_sample_size"] = float(pilot_ess[0, -1])
-        diagnostics["reverse_pilot_effective_sample_size"] = float(pilot_ess[1, -1])
-        diagnostics["dense_betas"] = tuple(
-            float(b) for b in np.quantile(betas, [0.25, 0.75])
-        )
-    samples = (
-        None if ladder is None else np.empty((n_chains, params.n_visible), params.dtype)
-    )
-    estimate, lower, upper, forward = log_partition_ais(
-        params,
-        temperature,
-        base_visible_bias,
-        **run,
-        samples=samples,
-        rng=rng,
-        betas=betas,
-    )
-    diagnostics.update(forward)
-    if ladder is None:
-        return estimate, lower, upper, diagnostics
     n_steps = max(1, n_betas // (PT_SHARE * len(ladder)))
+    samples = np.empty((n_chains, params.n_visible), params.dtype) if reverse else None
+    if path == "moments":
+        route = _moment_path(
+            params,
+            temperature,
+            base_visible_bias,
+            n_chains,
+            n_steps,
+            anchors,
+            runner,
+            rng,
+            ladder,
+        )
+        estimate, lower, upper, forward = route.forward(
+            n_chains, n_betas, runner, samples=samples, rng=rng
+        )
+    else:
+        # what the pilot and the forward run share
+        run = dict(n_chains=n_chains, n_betas=n_betas, runner=runner, anchors=anchors)
+        betas = schedule if given else None
+        if not given and schedule == "adaptive":
+            betas, pilot_ess = adaptive_schedule(
+                params, temperature, base_visible_bias, **run
+            )
+            diagnostics["pilot_effective_sample_size"] = float(pilot_ess[0, -1])
+            diagnostics["reverse_pilot_effective_sample_size"] = float(pilot_ess[1, -1])
+            diagnostics["dense_betas"] = tuple(
+                float(b) for b in np.quantile(betas, [0.25, 0.75])
+            )
+        estimate, lower, upper, forward = log_partition_ais(
+            params,
+            temperature,
+            base_visible_bias,
+            **run,
+            samples=samples,
+            rng=rng,
+            betas=betas,
+        )
+    diagnostics.update(forward)
+    if not reverse:
+        return estimate, lower, upper, diagnostics
     with np.errstate(over="ignore", invalid="ignore"):
         v0 = tempered_samples(
             params, temperature, runner, ladder, samples, n_steps, rng
         )
-    reverse, spread, backward = log_partition_reverse_ais(
-        params,
-        temperature,
-        base_visible_bias,
-        v0=v0,
-        n_betas=n_betas,
-        runner=runner,
-        anchors=anchors,
-        betas=betas,
-    )
-    upper = max(reverse + spread, estimate)
+    if path == "moments":
+        back, spread, backward = route.backward(v0, n_betas, runner)
+    else:
+        back, spread, backward = log_partition_reverse_ais(
+            params,
+            temperature,
+            base_visible_bias,
+            v0=v0,
+            n_betas=n_betas,
+            runner=runner,
+            anchors=anchors,
+            betas=betas,
+        )
+    upper = max(back + spread, estimate)
     diagnostics.update(
         {f"reverse_{k}": v for k, v in backward.items()},
         width=upper - lower,
-        crossing=float(estimate - reverse),
-        reverse_upper=float(reverse + spread),
+        crossing=float(estimate - back),
+        reverse_upper=float(back + spread),
     )
     return estimate, lower, upper, diagnostics
+
+
+def _moment_path(
+    params,
+    temperature,
+    base_visible_bias,
+    n_chains,
+    n_steps,
+    anchors,
+    runner,
+    rng,
+    ladder,
+):
+    """:class:`~.moment_path.MomentPath` fitted to samples of the model
+    (``n_chains`` of them, at most ``FIT_CHAINS``): ``anchors`` (training
+    rows) or base-rate samples, resampled, then ``n_steps`` sweeps of
+    parallel tempering."""
+    n = min(n_chains, FIT_CHAINS)
+    if anchors is not None and len(anchors):
+        starts = anchors[rng.randint(len(anchors), size=n)]
+    else:
+        starts = np.empty((n, params.n_visible), params.dtype)
+        bias = base_visible_bias.astype(params.dtype, copy=False)
+        Gibbs(params, temperature, runner).base_rate(
+            np.empty_like(starts), starts, bias
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        fitted = tempered_samples(
+            params, temperature, runner, ladder, starts, n_steps, rng
+        )
+    return MomentPath.fit(params, temperature, base_visible_bias, fitted, runner=runner)
