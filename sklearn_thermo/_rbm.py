@@ -930,7 +930,9 @@ class BoltzmannMachine(
             their way back into the model's dense modes, so that estimates
             differ from seed to seed and narrow intervals can lie below
             ``log Z``; the moment path keeps the pixel density of both ends
-            all the way. Its ten segments run between anchors fitted first,
+            all the way. Its betas are whole steps per segment, at least one
+            each (the diagnostics' ``"n_betas"`` is the number used). Its ten
+            segments run between anchors fitted first,
             by persistent contrastive divergence on up to 500 chains started
             at samples of the model (training rows kept at fit, moved by
             parallel tempering), with the interpolated moments as the fixed
@@ -938,9 +940,14 @@ class BoltzmannMachine(
             Each of its betas costs more than a geometric one (a state's
             pre-activations at both ends of its segment, and no compiled
             kernel), and its chains make no jumps; on large sharp models it
-            needs far fewer betas (``benchmarks/bench_sandwich.py --path
-            moments`` measures both). The anchors decide how good the path
-            is, not the estimates' direction: forward AIS along it is below
+            needs far fewer betas. On sharp models whose modes lie near the
+            training rows and that have few visible units (bars and
+            stripes), the jumps of the geometric path find modes that this
+            path's chains miss by nats, and its interval can then exclude
+            ``log Z``: use it for large models such as MNIST's
+            (``benchmarks/bench_sandwich.py --path moments`` measures both).
+            The anchors decide how good the path is, not the estimates'
+            direction: forward AIS along it is below
             ``log Z`` in expectation and reverse AIS above, whatever they are.
         return_bounds : bool, default=False
             Also return ``(lower, upper)``, a stochastic sandwich around

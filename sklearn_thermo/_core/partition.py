@@ -172,20 +172,15 @@ def log_partition_estimate(
     n_steps = max(1, n_betas // (PT_SHARE * len(ladder)))
     samples = np.empty((n_chains, params.n_visible), params.dtype) if reverse else None
     if path == "moments":
+        fit = dict(n_steps=n_steps, anchors=anchors, rng=rng, ladder=ladder)
         route = _moment_path(
-            params,
-            temperature,
-            base_visible_bias,
-            n_chains,
-            n_steps,
-            anchors,
-            runner,
-            rng,
-            ladder,
+            params, temperature, base_visible_bias, n_chains, runner, **fit
         )
         estimate, lower, upper, forward = route.forward(
             n_chains, n_betas, runner, samples=samples, rng=rng
         )
+        # whole steps per segment, at least one each
+        diagnostics["n_betas"] = route.n_segments * route.steps(n_betas) + 1
     else:
         # what the pilot and the forward run share
         run = dict(n_chains=n_chains, n_betas=n_betas, runner=runner, anchors=anchors)
@@ -243,9 +238,10 @@ def _moment_path(
     temperature,
     base_visible_bias,
     n_chains,
+    runner,
+    *,
     n_steps,
     anchors,
-    runner,
     rng,
     ladder,
 ):
