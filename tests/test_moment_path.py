@@ -122,6 +122,13 @@ def test_moment_path_is_deterministic_and_independent_of_n_jobs(digits_rbm):
     assert one != rbm.log_partition(**kw, random_state=4)
 
 
+def test_numpy_integer_chain_counts(digits_rbm):
+    est = digits_rbm.log_partition(
+        "ais", path="moments", n_chains=np.int64(40), n_betas=50, random_state=0
+    )
+    assert np.isfinite(est)
+
+
 def test_geometric_path_is_the_default(digits_rbm):
     info = digits_rbm.log_partition(
         "ais", n_chains=20, n_betas=50, return_diagnostics=True, random_state=0

@@ -165,7 +165,7 @@ class MomentPath:
         random keys and BLAS at one thread (as :mod:`.ais` does), so the
         result does not depend on the thread count. ``final``, if given,
         receives the last states."""
-        n_chains = v0 if isinstance(v0, int) else len(v0)
+        n_chains = int(v0) if np.ndim(v0) == 0 else len(v0)
         blocks = row_blocks(n_chains, 1, _CHAINS_PER_BLOCK)
         seeds = [int(runner.streams[k].integers(2**63)) for k in range(len(blocks))]
         log_w = np.zeros(n_chains)
@@ -174,7 +174,7 @@ class MomentPath:
         def block(k):
             rows = blocks[k]
             with BlockRunner(1, seeds[k], limit_blas=False) as own:
-                if isinstance(v0, int):
+                if np.ndim(v0) == 0:
                     shape = (rows.stop - rows.start, self.anchors[0].n_visible)
                     v = np.empty(shape, self.anchors[0].dtype)
                     Gibbs(self.anchors[0], 1.0, own).base_rate(np.empty_like(v), v)
