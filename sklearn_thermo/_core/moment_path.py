@@ -33,7 +33,7 @@ import numpy as np
 from ..ops import _sigmoid_, _softplus_
 from .ais import _base_log_partition, _mean_weight, _resample, weight_diagnostics
 from .gibbs import Gibbs
-from .model import RBMParams
+from .model import RBMParams, hidden_proba
 from .threads import BlockRunner, blas_capped, row_blocks
 
 #: anchors of the path, evenly spaced in ``t`` from the base model to the model
@@ -58,13 +58,6 @@ def _moments(v, p_h):
     return [(p_h.T @ v) / n, v.mean(axis=0), p_h.mean(axis=0)]
 
 
-def _hidden_probabilities(params, v):
-    """``P(h = 1 | v)`` at temperature 1."""
-    p_h = v @ params.W.T
-    p_h += params.hidden_bias
-    return _sigmoid_(p_h, 1.0)
-
-
 class MomentPath:
     """The piecewise-linear path through fitted moment-averaging anchors.
 
@@ -81,14 +74,16 @@ class MomentPath:
         self.anchors = anchors
         self.log_z_base = log_z_base
         # per segment: [W_k; W_{k+1} - W_k]^T, so that one product gives a
-        # state's pre-activations at both ends, their biases, and the visible
-        # biases' start and step
+        # state's pre-activations at both ends, their biases, the weights'
+        # step (for the Gibbs step's W_t) and the visible biases' start and step
         self._products = []
         for a, b in zip(anchors[:-1], anchors[1:]):
+            step = b.W - a.W
             self._products.append(
                 (
-                    np.ascontiguousarray(np.vstack([a.W, b.W - a.W]).T),
+                    np.ascontiguousarray(np.vstack([a.W, step]).T),
                     np.concatenate([a.hidden_bias, b.hidden_bias - a.hidden_bias]),
+                    step,
                     a.visible_bias,
                     b.visible_bias - a.visible_bias,
                 )
@@ -109,7 +104,7 @@ class MomentPath:
         a_A = (base_visible_bias / T).astype(dtype)
         base = RBMParams(np.zeros_like(model.W), a_A, np.zeros_like(model.hidden_bias))
         v = np.array(samples, dtype=dtype, order="C")
-        target = _moments(v, _hidden_probabilities(model, v))
+        target = _moments(v, hidden_proba(model, v, 1.0, runner))
         m_v = _sigmoid_(a_A.copy(), 1.0)
         m_h = np.full_like(model.hidden_bias, 0.5)
         start = [np.outer(m_h, m_v), m_v, m_h]
@@ -206,8 +201,8 @@ class MomentPath:
         last = segments[-1]
         for k in segments:
             check()
-            products, hidden, b0, db = self._products[k]
-            W0, dW = self.anchors[k].W, self.anchors[k + 1].W - self.anchors[k].W
+            products, hidden, dW, b0, db = self._products[k]
+            W0 = self.anchors[k].W
             for s0, s1 in zip(points[:-1], points[1:]):
                 np.matmul(v, products, out=pre)
                 pre += hidden
