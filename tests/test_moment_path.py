@@ -6,7 +6,7 @@ from sklearn.datasets import load_digits
 
 from sklearn_thermo import BoltzmannMachine
 from sklearn_thermo._core.model import RBMParams, visible_free_energy
-from sklearn_thermo._core.moment_path import N_ANCHORS, MomentPath
+from sklearn_thermo._core.moment_path import N_ANCHORS, MomentPath, _Jumps, _Proposal
 from sklearn_thermo._core.partition import all_states, log_partition_exact
 from sklearn_thermo._core.threads import BlockRunner
 
@@ -31,11 +31,16 @@ def _exact_samples(params, n, seed, T=1.0):
     return S[np.random.default_rng(seed).choice(len(S), n, p=p / p.sum())]
 
 
-def _path(params, T, seed):
+def _path(params, T, seed, jump_anchors=None):
     base = np.zeros(params.n_visible)
     with BlockRunner(1, seed) as runner:
         return MomentPath.fit(
-            params, T, base, _exact_samples(params, 200, seed, T), runner=runner
+            params,
+            T,
+            base,
+            _exact_samples(params, 200, seed, T),
+            runner=runner,
+            jump_anchors=jump_anchors,
         )
 
 
@@ -55,25 +60,73 @@ def test_anchors_run_from_the_base_model_to_the_model():
 
 
 @pytest.mark.parametrize("T", [1.0, 2.0])
-def test_weights_estimate_z_without_bias_in_both_directions(T):
+@pytest.mark.parametrize("jumps", [False, True])
+def test_weights_estimate_z_without_bias_in_both_directions(T, jumps):
     # one Gibbs step per segment: the estimates are far from converged, yet
     # the mean weight estimates Z (forward) and 1 / Z (reverse, from exact
     # samples) without bias, so that thousands of chains hold log Z within
     # three standard errors; a wrong weight would be off by the annealing's
-    # shortfall, here many standard errors
+    # shortfall, here many standard errors. With jumps (near a few states,
+    # proposed from the middle of the path on) the same holds
     params = _sharp_model(1)
     exact = log_partition_exact(params, T)
-    route = _path(params, T, 1)
+    near = all_states(params.n_visible)[[3, 100, 250]] if jumps else None
+    route = _path(params, T, 1, near)
     with BlockRunner(1, 2) as runner:
         est, lower, upper, forward = route.forward(4000, N_ANCHORS, runner)
         v0 = _exact_samples(params, 4000, 3, T)
         back, spread, backward = route.backward(v0, N_ANCHORS, runner)
     assert lower <= exact <= upper
     assert abs(back - exact) <= spread
+    if jumps:
+        assert forward["jump_acceptance"] > 0 and backward["jump_acceptance"] > 0
+    else:
+        assert "jump_acceptance" not in forward
     # and the short annealing is visibly short: the log weights spread, so
     # that their mean lies well off log Z on each side
     assert forward["log_weight_variance"] > 0.1
     assert backward["log_weight_variance"] > 0.1
+
+
+@pytest.mark.parametrize("flip", [0.3, 0.45])
+def test_jumps_sample_the_distribution_at_their_point_of_the_path(flip):
+    # jumps alone, repeated, from every chain at one state: their stationary
+    # distribution is the path's at that point only if the acceptance
+    # ratio has the proposal's densities right (a proposal that favours
+    # states near the anchors, here strongly at flip 0.3)
+    params, s = _sharp_model(4, V=6, H=4), 0.3
+    rng = np.random.default_rng(0)
+    other = RBMParams(
+        rng.normal(0, 1, (4, 6)), rng.normal(0, 1, 6), rng.normal(0, 1, 4)
+    )
+    segment = (
+        np.ascontiguousarray(np.vstack([params.W, other.W - params.W]).T),
+        np.concatenate([params.hidden_bias, other.hidden_bias - params.hidden_bias]),
+        other.W - params.W,
+        params.visible_bias,
+        other.visible_bias - params.visible_bias,
+    )
+    at_s = RBMParams(
+        params.W + s * (other.W - params.W),
+        params.visible_bias + s * (other.visible_bias - params.visible_bias),
+        params.hidden_bias + s * (other.hidden_bias - params.hidden_bias),
+    )
+    S = all_states(6)
+    p = np.exp(-visible_free_energy(at_s, S, 1.0))
+    p /= p.sum()
+    n = 4000
+    proposal = _Proposal(_Jumps(S[[3, 17, 40]], np.float64, flip), n, 4, np.float64)
+    v = np.tile(S[5], (n, 1))
+    accepted = 0
+    for _ in range(1500):
+        pre = v @ segment[0] + segment[1]
+        accepted += proposal.jump(v, pre, segment, s, rng)
+        np.testing.assert_allclose(pre, v @ segment[0] + segment[1])
+    counts = np.bincount((v @ 2.0 ** np.arange(6)).astype(int), minlength=64)
+    expected = n * p
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert 0 < accepted < 1500 * n
+    assert chi2 < 63 + 5 * np.sqrt(2 * 63)  # 63 degrees of freedom, 5 sigma
 
 
 def test_long_annealing_converges_to_log_z():
@@ -161,9 +214,8 @@ def test_moment_path_refuses_gaussian_units():
 @pytest.mark.filterwarnings("ignore:The AIS bounds on log Z are")  # wide: expected
 def test_moment_sandwich_contains_log_z_of_a_sharp_model():
     # bars and stripes: 30 sharp modes, the exact value by enumerating the 16
-    # visible units. This path makes no jumps, and on larger sharp models its
-    # chains miss modes (bench_sandwich.py --path moments): the geometric
-    # path with its jumps is the one for those; on this one it holds
+    # visible units; the path's jumps, as the geometric path's, let its
+    # chains reach modes that Gibbs steps alone miss on such models
     from sklearn_thermo._datasets import bars_and_stripes
 
     X = np.tile(bars_and_stripes(), (10, 1))

@@ -354,9 +354,7 @@ def log_partition_ais(
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, up = _mean_weight(log_w)
     estimate = log_z_A + log_r
-    diagnostics = weight_diagnostics(log_w)
-    if jumps[1]:
-        diagnostics["jump_acceptance"] = float(jumps[0] / jumps[1])
+    diagnostics = _with_jumps(log_w, jumps)
     return (
         float(estimate),
         float(estimate - down),
@@ -409,11 +407,19 @@ def log_partition_reverse_ais(
     )
     log_z_A = _base_log_partition(a_A, params.n_hidden, params.visible, T)
     log_r, down, _ = _mean_weight(log_w)
+    diagnostics = _with_jumps(log_w, jumps)
+    # log Z = log Z_A - log r: the low side of r is the high side of log Z
+    return float(log_z_A - log_r), down, diagnostics
+
+
+def _with_jumps(log_w, jumps):
+    """:func:`weight_diagnostics` and, where the chains tried jumps
+    (``jumps``: accepted, tried), ``"jump_acceptance"``: the fraction
+    accepted."""
     diagnostics = weight_diagnostics(log_w)
     if jumps[1]:
         diagnostics["jump_acceptance"] = float(jumps[0] / jumps[1])
-    # log Z = log Z_A - log r: the low side of r is the high side of log Z
-    return float(log_z_A - log_r), down, diagnostics
+    return diagnostics
 
 
 _CHECK_EVERY = 256  # betas between two looks at whether the caller gave up

@@ -129,9 +129,10 @@ def log_partition_estimate(
 
     ``path``: ``"geometric"`` (:mod:`.ais`) or ``"moments"``
     (:mod:`.moment_path`, Bernoulli units; its anchors are fitted to the
-    moments of ``n_chains`` samples: ``anchors``, or base-rate samples
+    moments of ``FIT_CHAINS`` samples: ``anchors``, or base-rate samples
     without them, resampled and moved by parallel tempering as the reverse
-    run's starts are). ``schedule``: ``"adaptive"``
+    run's starts are; its chains jump near ``anchors`` as the geometric
+    path's do). ``schedule``: ``"adaptive"``
     (:func:`~.ais.adaptive_schedule`'s pilot places the betas),
     ``"uniform"``, or the ``n_betas`` betas themselves (non-decreasing from 0
     to 1); the moment path takes ``"uniform"`` only. ``anchors``: as for
@@ -173,9 +174,7 @@ def log_partition_estimate(
     samples = np.empty((n_chains, params.n_visible), params.dtype) if reverse else None
     if path == "moments":
         fit = dict(n_steps=n_steps, anchors=anchors, rng=rng, ladder=ladder)
-        route = _moment_path(
-            params, temperature, base_visible_bias, n_chains, runner, **fit
-        )
+        route = _moment_path(params, temperature, base_visible_bias, runner, **fit)
         estimate, lower, upper, forward = route.forward(
             n_chains, n_betas, runner, samples=samples, rng=rng
         )
@@ -237,7 +236,6 @@ def _moment_path(
     params,
     temperature,
     base_visible_bias,
-    n_chains,
     runner,
     *,
     n_steps,
@@ -245,11 +243,12 @@ def _moment_path(
     rng,
     ladder,
 ):
-    """:class:`~.moment_path.MomentPath` fitted to samples of the model
-    (``n_chains`` of them, at most ``FIT_CHAINS``): ``anchors`` (training
-    rows) or base-rate samples, resampled, then ``n_steps`` sweeps of
-    parallel tempering."""
-    n = min(n_chains, FIT_CHAINS)
+    """:class:`~.moment_path.MomentPath` fitted to ``FIT_CHAINS`` samples of
+    the model, however many chains the annealing runs (the moments need
+    them, and the fit costs little beside the annealing): ``anchors`` (training rows) or
+    base-rate samples, resampled, then ``n_steps`` sweeps of parallel
+    tempering; its chains jump near ``anchors``."""
+    n = FIT_CHAINS
     if anchors is not None and len(anchors):
         starts = anchors[rng.randint(len(anchors), size=n)]
     else:
@@ -262,4 +261,11 @@ def _moment_path(
         fitted = tempered_samples(
             params, temperature, runner, ladder, starts, n_steps, rng
         )
-    return MomentPath.fit(params, temperature, base_visible_bias, fitted, runner=runner)
+    return MomentPath.fit(
+        params,
+        temperature,
+        base_visible_bias,
+        fitted,
+        runner=runner,
+        jump_anchors=anchors,
+    )
